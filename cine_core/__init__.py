@@ -1,0 +1,11 @@
+"""cine_core: one photo -> looping 3D cinemagraph (pure Python + PyTorch, never imports bpy).
+
+Data flows one way: photo -> :class:`PreparedScene` (depth, layers, flow) -> frames.
+"""
+from .camera import Camera, CameraPath, CropWindow, Intrinsics, camera_path
+from .errors import Cancelled, CineError
+from .pipeline import PrepareOptions, SceneInputs, prepare_scene, render_frames
+from .scene import PreparedScene
+
+__all__ = ["Camera", "CameraPath", "CropWindow", "Intrinsics", "camera_path", "Cancelled", "CineError",
+           "PrepareOptions", "SceneInputs", "prepare_scene", "render_frames", "PreparedScene"]

@@ -1,0 +1,185 @@
+"""The user's motion annotation: which pixels move (mask) and hint arrows saying how.
+
+Coordinates are always in the original photo's pixels (x right, y down); :meth:`MotionAnnotation.
+at_size` maps them to the working resolution.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .errors import CineError
+
+
+@dataclass(frozen=True)
+class HintArrow:
+    """One motion arrow from ``start`` to ``end`` (x, y) in pixels."""
+
+    start: tuple[float, float]
+    end: tuple[float, float]
+
+    def scaled(self, sx: float, sy: float) -> "HintArrow":
+        return HintArrow((self.start[0] * sx, self.start[1] * sy), (self.end[0] * sx, self.end[1] * sy))
+
+
+@dataclass
+class MotionAnnotation:
+    """Moving region and hint arrows.
+
+    Attributes:
+        size: (width, height) of the image the coordinates refer to.
+        mask: bool array (height, width), True where the scene moves; None when not given.
+        hints: the arrows.
+    """
+
+    size: tuple[int, int]
+    mask: np.ndarray | None = None
+    hints: list[HintArrow] = field(default_factory=list)
+
+    def at_size(self, width: int, height: int) -> "MotionAnnotation":
+        """The same annotation for an image of ``width`` x ``height`` pixels."""
+        sx, sy = width / self.size[0], height / self.size[1]
+        mask = None
+        if self.mask is not None:
+            mask = cv2.resize(self.mask.astype(np.float32), (width, height),
+                              interpolation=cv2.INTER_AREA) >= 0.5
+        return MotionAnnotation((width, height), mask, [h.scaled(sx, sy) for h in self.hints])
+
+    def merged(self, other: "MotionAnnotation") -> "MotionAnnotation":
+        """Union of masks and concatenation of hints (``other`` mapped to this size)."""
+        other = other.at_size(*self.size)
+        if self.mask is None or other.mask is None:
+            mask = self.mask if other.mask is None else other.mask
+        else:
+            mask = self.mask | other.mask
+        return MotionAnnotation(self.size, mask, self.hints + other.hints)
+
+
+def _check_size(name: str, size: tuple[int, int], image_size: tuple[int, int]) -> None:
+    (w, h), (iw, ih) = size, image_size
+    if abs(w / h - iw / ih) > 0.01 * (iw / ih):
+        raise CineError(f"{name} is for a {w}x{h} image but the photo is {iw}x{ih}")
+
+
+def _read_json(path: str) -> object:
+    if not os.path.isfile(path):
+        raise CineError(f"annotation file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CineError(f"{os.path.basename(path)} is not valid JSON ({exc})") from None
+
+
+def _points(shape: dict, name: str) -> np.ndarray:
+    try:
+        points = np.asarray(shape["points"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise CineError(f"{name}: shape {shape.get('label')!r} has no valid 'points' list") from None
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0 or not np.isfinite(points).all():
+        raise CineError(f"{name}: shape {shape.get('label')!r} has malformed points")
+    return points
+
+
+def read_labelme(path: str, image_size: tuple[int, int]) -> MotionAnnotation:
+    """Read a labelme ``image.json``: shapes labelled ``motion*`` form the mask, ``hint*`` the arrows.
+
+    Hints drawn as polygons or polylines use their first and last point. ``imagePath`` and
+    ``imageData`` are ignored (real files carry stale ones).
+
+    Args:
+        path: the JSON file.
+        image_size: (width, height) of the photo as read, used when the file lacks its own size.
+    """
+    name = os.path.basename(path)
+    data = _read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
+        raise CineError(f"{name} is not a labelme annotation (no 'shapes' list)")
+    width = int(data.get("imageWidth") or image_size[0])
+    height = int(data.get("imageHeight") or image_size[1])
+    _check_size(name, (width, height), image_size)
+    mask = np.zeros((height, width), np.uint8)
+    has_motion = False
+    hints: list[HintArrow] = []
+    for shape in data["shapes"]:
+        if not isinstance(shape, dict):
+            raise CineError(f"{name}: a shape is not a JSON object")
+        label = str(shape.get("label", "")).strip().lower()
+        kind = shape.get("shape_type") or "polygon"
+        if label.startswith("motion"):
+            points = _points(shape, name)
+            has_motion = True
+            if kind == "rectangle" and len(points) >= 2:
+                (x0, y0), (x1, y1) = points[0], points[-1]
+                points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+            if kind == "circle" and len(points) >= 2:
+                radius = float(np.hypot(*(points[1] - points[0])))
+                cv2.circle(mask, tuple(int(round(v)) for v in points[0]), int(round(radius)), 1, -1)
+            else:
+                cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
+        elif label.startswith("hint"):
+            points = _points(shape, name)
+            start, end = points[0], points[-1]
+            if np.hypot(*(end - start)) < 1e-6:
+                raise CineError(f"{name}: hint {shape.get('label')!r} has zero length; "
+                                f"draw it from where the motion starts to where it goes")
+            hints.append(HintArrow((float(start[0]), float(start[1])), (float(end[0]), float(end[1]))))
+    return MotionAnnotation((width, height), mask.astype(bool) if has_motion else None, hints)
+
+
+def read_mask_image(path: str, image_size: tuple[int, int]) -> MotionAnnotation:
+    """Read a mask image (any format cv2 reads); pixels above half the range move."""
+    name = os.path.basename(path)
+    if not os.path.isfile(path):
+        raise CineError(f"mask not found: {path}")
+    image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+    if image is None:
+        raise CineError(f"cannot read mask {name}: the file is damaged or not an image")
+    if image.ndim == 3:
+        image = image[:, :, 3] if image.shape[2] == 4 else image.max(axis=2)
+    limit = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}.get(image.dtype, 1.0)
+    height, width = image.shape
+    _check_size(f"mask {name}", (width, height), image_size)
+    return MotionAnnotation((width, height), image.astype(np.float32) > limit / 2.0, [])
+
+
+def parse_hint(text: str) -> HintArrow:
+    """Parse ``"x0,y0,x1,y1"`` (original photo pixels) into a :class:`HintArrow`."""
+    try:
+        x0, y0, x1, y1 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise CineError(f"--hint {text!r}: expected four numbers x0,y0,x1,y1") from None
+    if np.hypot(x1 - x0, y1 - y0) < 1e-6:
+        raise CineError(f"--hint {text!r} has zero length")
+    return HintArrow((x0, y0), (x1, y1))
+
+
+def read_arrows_json(path: str, image_size: tuple[int, int]) -> MotionAnnotation:
+    """Read arrows from JSON: ``{"hints": [[x0,y0,x1,y1], ...]}`` or ``[{"start":[x,y],"end":[x,y]}]``.
+
+    A labelme file is accepted here too.
+    """
+    name = os.path.basename(path)
+    data = _read_json(path)
+    if isinstance(data, dict) and "shapes" in data:
+        return read_labelme(path, image_size)
+    items = data.get("hints", data.get("arrows")) if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise CineError(f"{name}: expected a list of arrows or {{\"hints\": [[x0,y0,x1,y1], ...]}}")
+    hints = []
+    for item in items:
+        try:
+            if isinstance(item, dict):
+                values = [*item["start"], *item["end"]]
+            else:
+                values = list(item)
+            hints.append(parse_hint(",".join(str(float(v)) for v in values)))
+        except (KeyError, TypeError, ValueError, CineError):
+            raise CineError(f"{name}: arrow {item!r} is not [x0, y0, x1, y1] or "
+                            f"{{'start': [x, y], 'end': [x, y]}}") from None
+    size = tuple(data.get("size", image_size)) if isinstance(data, dict) else image_size
+    return MotionAnnotation((int(size[0]), int(size[1])), None, hints)

@@ -1,0 +1,219 @@
+"""Cameras and camera paths.
+
+Conventions, the one place they are defined:
+
+* World space is the source camera's space: the photo was taken by a camera at the origin
+  looking along +z, with x to the right and y downwards (OpenCV convention). Units are "nearest
+  scene point at depth 1".
+* Pixel (row i, column j) has its centre at image coordinates (u, v) = (j, i); the principal
+  point of the source camera is the image centre ((W - 1) / 2, (H - 1) / 2).
+* A :class:`Camera` holds intrinsics and a 4x4 camera-to-world matrix whose rotation columns are
+  the camera's x, y, z axes in world coordinates and whose last column is its position.
+  The source camera is the identity.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+
+from .errors import CineError
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics in pixels for an image of ``width`` x ``height``."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+    @classmethod
+    def for_photo(cls, width: int, height: int, focal: float | None = None) -> "Intrinsics":
+        """The published method's camera: focal length max(W, H) pixels (about 53 degrees across
+        the long side) unless ``focal`` is given, principal point at the image centre."""
+        f = float(focal if focal is not None else max(width, height))
+        return cls(f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height)
+
+    def matrix(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The 3x3 calibration matrix K."""
+        return torch.tensor([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]],
+                            dtype=dtype)
+
+    def zoomed(self, factor: float) -> "Intrinsics":
+        """Same image size, focal length multiplied by ``factor``."""
+        return replace(self, fx=self.fx * factor, fy=self.fy * factor)
+
+    def resized(self, width: int, height: int) -> "Intrinsics":
+        """The same field of view for an image of another size."""
+        sx, sy = width / self.width, height / self.height
+        return Intrinsics(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5,
+                          (self.cy + 0.5) * sy - 0.5, width, height)
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A camera: intrinsics and a (4, 4) camera-to-world matrix (see module docstring)."""
+
+    intrinsics: Intrinsics
+    cam_to_world: torch.Tensor
+
+    @classmethod
+    def source(cls, intrinsics: Intrinsics) -> "Camera":
+        return cls(intrinsics, torch.eye(4))
+
+    def world_to_cam(self) -> torch.Tensor:
+        """The (4, 4) inverse pose."""
+        rotation, position = self.cam_to_world[:3, :3], self.cam_to_world[:3, 3]
+        inverse = torch.eye(4, dtype=self.cam_to_world.dtype)
+        inverse[:3, :3] = rotation.T
+        inverse[:3, 3] = -rotation.T @ position
+        return inverse
+
+
+def look_at(position: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Camera-to-world matrix at ``position`` looking at ``target`` with world -y as up."""
+    forward = target - position
+    forward = forward / forward.norm()
+    right = torch.linalg.cross(torch.tensor([0.0, 1.0, 0.0]), forward)  # y is down in world space
+    right = right / right.norm()
+    down = torch.linalg.cross(forward, right)
+    pose = torch.eye(4)
+    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, down, forward, position
+    return pose
+
+
+@dataclass(frozen=True)
+class CropWindow:
+    """A crop of the photo as the 3D Ken Burns seed gives it: centre and size in pixels."""
+
+    cx: float
+    cy: float
+    width: float
+    height: float
+
+    @classmethod
+    def parse(cls, text: str) -> "CropWindow":
+        try:
+            cx, cy, w, h = (float(v) for v in text.split(","))
+        except ValueError:
+            raise CineError(f"crop window {text!r}: expected four numbers cx,cy,width,height") from None
+        if w <= 0 or h <= 0:
+            raise CineError(f"crop window {text!r}: width and height must be positive")
+        return cls(cx, cy, w, h)
+
+
+PRESETS = ("static", "up-down", "zoom-in", "side", "circle", "swing", "dolly-zoom", "ken-burns")
+
+#: Default magnitudes in scene units (the published paths' values, nearest depth = 1).
+DEFAULT_MAGNITUDE = {"static": 0.0, "up-down": 0.08, "zoom-in": 0.24, "side": 0.09, "circle": 0.09,
+                     "swing": 0.09, "dolly-zoom": 0.3, "ken-burns": 1.0}
+
+
+@dataclass(frozen=True)
+class CameraPath:
+    """One camera per output frame."""
+
+    cameras: tuple[Camera, ...]
+
+    def __len__(self) -> int:
+        return len(self.cameras)
+
+    def __getitem__(self, index: int) -> Camera:
+        return self.cameras[index]
+
+
+def _phase(frame: int, num_frames: int, loop: bool) -> float:
+    """Path parameter in [0, 1]: 0 -> 1 -> 0 smoothly over a loop, 0 -> 1 eased otherwise."""
+    if loop:
+        return 0.5 - 0.5 * math.cos(2.0 * math.pi * frame / num_frames)
+    s = frame / max(1, num_frames - 1)
+    return 0.5 - 0.5 * math.cos(math.pi * s)
+
+
+def _translation(position: tuple[float, float, float]) -> torch.Tensor:
+    pose = torch.eye(4)
+    pose[:3, 3] = torch.tensor(position)
+    return pose
+
+
+def camera_path(preset: str, intrinsics: Intrinsics, num_frames: int, *,
+                magnitude: float | None = None, focus_depth: float = 2.0, loop: bool = True,
+                overscan: float = 0.05, start_crop: CropWindow | None = None,
+                end_crop: CropWindow | None = None) -> CameraPath:
+    """Build one of the preset paths.
+
+    With ``loop`` every path starts at the source camera and returns to it, so the rendered
+    video loops seamlessly (frame ``num_frames`` would equal frame 0). Without it the camera goes
+    once from the start to the end pose.
+
+    Args:
+        preset: one of :data:`PRESETS`.
+        intrinsics: the source camera's intrinsics (the output has the same image size).
+        num_frames: number of output frames.
+        magnitude: largest camera offset in scene units (ken-burns: fraction of the crop change);
+            defaults to :data:`DEFAULT_MAGNITUDE`.
+        focus_depth: depth of the subject: the point swing orbits, the depth whose size
+            dolly-zoom keeps, and the depth at which ken-burns crops are matched.
+        overscan: moving paths zoom in by this fraction so the image borders, which no point
+            covers once the camera moves, stay out of frame (the published method crops 32 px).
+        start_crop, end_crop: ken-burns crop windows in source pixels (default: whole photo to a
+            centred crop of 80%).
+    """
+    if preset not in PRESETS:
+        raise CineError(f"unknown camera path {preset!r}; choose one of {', '.join(PRESETS)}")
+    if num_frames < 1:
+        raise CineError("the clip needs at least one frame")
+    if focus_depth <= 0:
+        raise CineError("focus depth must be positive")
+    mag = DEFAULT_MAGNITUDE[preset] if magnitude is None else float(magnitude)
+    view = intrinsics if preset == "static" else intrinsics.zoomed(1.0 + overscan)
+    width, height = intrinsics.width, intrinsics.height
+    if preset == "ken-burns":
+        start_crop = start_crop or CropWindow(intrinsics.cx, intrinsics.cy, width, height)
+        end_crop = end_crop or CropWindow(intrinsics.cx, intrinsics.cy, 0.8 * width, 0.8 * height)
+    cameras = []
+    for frame in range(num_frames):
+        s = _phase(frame, num_frames, loop)
+        angle = 2.0 * math.pi * frame / num_frames if loop else math.pi * s
+        current = view
+        if preset == "static":
+            pose = torch.eye(4)
+        elif preset == "up-down":
+            pose = _translation((0.0, -mag * math.sin(angle), 0.0))
+        elif preset == "side":
+            pose = _translation((-mag * math.sin(angle), 0.0, 0.0))
+        elif preset == "zoom-in":
+            pose = _translation((0.0, 0.0, mag * s))
+        elif preset == "circle":
+            # A circle in the image plane through the source position, plus a gentle push in.
+            pose = _translation((mag * 0.45 * math.sin(angle), mag * 0.45 * (1 - math.cos(angle)) / 2,
+                                 mag * s))
+        elif preset == "swing":
+            # An arc around the subject: sideways with a push in, always aimed at the focus point.
+            position = torch.tensor([-mag * math.sin(angle), 0.0, mag * 0.5 * (1 - math.cos(angle))])
+            pose = look_at(position, torch.tensor([0.0, 0.0, focus_depth]))
+        elif preset == "dolly-zoom":
+            # Move in by d and widen the lens by (Z - d) / Z: the subject at depth Z keeps its
+            # size while the background stretches (Hitchcock's vertigo effect).
+            dolly = min(mag * s, 0.9 * focus_depth)
+            pose = _translation((0.0, 0.0, dolly))
+            current = view.zoomed((focus_depth - dolly) / focus_depth)
+        else:  # ken-burns
+            # A crop of width w around (u, v) seen at the focus depth equals a camera moved to
+            # put (u, v) at the centre and pushed in until the subject fills w pixels.
+            def crop_position(crop: CropWindow) -> tuple[float, float, float]:
+                zoom = min(width / crop.width, height / crop.height)
+                push = focus_depth * (1.0 - 1.0 / zoom)
+                return ((crop.cx - intrinsics.cx) * focus_depth / intrinsics.fx,
+                        (crop.cy - intrinsics.cy) * focus_depth / intrinsics.fy, push)
+
+            start, end = crop_position(start_crop), crop_position(end_crop)
+            amount = mag * s
+            pose = _translation(tuple(a + (b - a) * amount for a, b in zip(start, end)))
+        cameras.append(Camera(current, pose))
+    return CameraPath(tuple(cameras))

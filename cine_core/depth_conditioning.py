@@ -1,0 +1,84 @@
+"""From a raw depth or disparity map to the scene's conditioned depth.
+
+Conventions (the published method's): disparity is normalised so the nearest point has
+disparity 1, depth = 1 / disparity, so depth >= 1 and scene units are "nearest point at depth 1".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from .errors import CineError
+
+
+@dataclass(frozen=True)
+class DepthMap:
+    """Conditioned depth of the photo.
+
+    Attributes:
+        depth: (H, W) float32, >= 1, in scene units (nearest point = 1).
+    """
+
+    depth: torch.Tensor
+
+    @property
+    def disparity(self) -> torch.Tensor:
+        """(H, W) float32 in (0, 1], 1 at the nearest point."""
+        return 1.0 / self.depth
+
+
+def raw_to_disparity(raw: np.ndarray, kind: str) -> np.ndarray:
+    """Map a depth (larger = farther) or disparity (larger = nearer) map to disparity-like values.
+
+    Non-finite entries become the median; for ``kind="depth"`` non-positive depths are invalid.
+    """
+    values = raw.astype(np.float32, copy=True)
+    finite = np.isfinite(values)
+    if kind == "depth":
+        finite &= values > 0
+        if not finite.any():
+            raise CineError("the depth map has no positive values; is it a disparity map? "
+                            "(try --depth-kind disparity)")
+        values[finite] = 1.0 / values[finite]
+    elif kind != "disparity":
+        raise CineError(f"--depth-kind must be 'depth' or 'disparity', not {kind!r}")
+    values[~finite] = np.median(values[finite])
+    return values
+
+
+def condition_depth(disparity_like: np.ndarray, size: tuple[int, int], *, max_depth: float = 50.0,
+                    filter_size: int = 5) -> DepthMap:
+    """Normalise robustly, filter edge-aware and clip.
+
+    Steps: resize to ``size`` (bicubic), map the 0.5th..99.5th percentile range to
+    [1/max_depth, 1] (robust to the negative and extreme values of real network output),
+    median filter then bilateral filter (as Still-to-Reel) so depth edges are clean and aligned,
+    and clip depth to [1, max_depth] ("depth clipping": the far sky would otherwise reach
+    depth 10^6 and swallow all parallax).
+
+    Args:
+        disparity_like: (h, w) values, larger = nearer, any scale or offset.
+        size: (width, height) of the working image.
+        max_depth: farthest depth kept, in units of the nearest depth.
+        filter_size: median/bilateral kernel size in pixels (0 disables filtering).
+    """
+    width, height = size
+    ratio_raw = disparity_like.shape[1] / disparity_like.shape[0]
+    if abs(ratio_raw - width / height) > 0.02 * width / height:
+        raise CineError(f"the depth map is {disparity_like.shape[1]}x{disparity_like.shape[0]} but "
+                        f"the photo is {width}x{height}; they must show the same view")
+    values = cv2.resize(disparity_like, (width, height), interpolation=cv2.INTER_CUBIC)
+    low, high = np.percentile(values, [0.5, 99.5])
+    if high - low < 1e-8 * max(1.0, abs(high)):
+        normalised = np.ones_like(values)  # a flat map: everything at the same depth
+    else:
+        normalised = np.clip((values - low) / (high - low), 0.0, 1.0)
+    if filter_size:
+        normalised = cv2.medianBlur(normalised.astype(np.float32), filter_size)
+        normalised = cv2.bilateralFilter(normalised, filter_size, 0.05, filter_size)
+    min_disparity = 1.0 / max_depth
+    disparity = min_disparity + (1.0 - min_disparity) * np.clip(normalised, 0.0, 1.0)
+    return DepthMap(depth=torch.from_numpy(1.0 / disparity.astype(np.float32)).clamp(1.0, max_depth))

@@ -1,0 +1,140 @@
+"""Photo -> prepared scene -> frames: the stages wired together, with progress reporting.
+
+``progress(stage, fraction)`` callbacks may raise :class:`~cine_core.errors.Cancelled` to stop
+a job between steps; nothing is written until a stage has finished.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from .animation import animate_points
+from .annotations import HintArrow, MotionAnnotation, read_arrows_json, read_labelme, read_mask_image
+from .camera import CameraPath, Intrinsics
+from .depth_conditioning import condition_depth, raw_to_disparity
+from .depth_estimate import estimate_disparity
+from .depth_io import DEPTH_EXTENSIONS, read_depth_file
+from .directions import parse_direction
+from .errors import CineError
+from .flow import eulerian_flow, extend_flow
+from .image_io import PHOTO_EXTENSIONS, Photo, load_photo
+from .layering import build_layers
+from .render import FrameRenderer
+from .scene import PreparedScene
+
+Progress = Callable[[str, float], None]
+
+
+def _no_progress(stage: str, fraction: float) -> None:
+    pass
+
+
+@dataclass
+class SceneInputs:
+    """Files describing one scene; only ``photo`` is required."""
+
+    photo: str
+    annotation: str | None = None  # labelme image.json or a JSON of arrows
+    mask: str | None = None
+    depth: str | None = None
+
+    @classmethod
+    def find(cls, path: str) -> "SceneInputs":
+        """Resolve a photo file or a folder holding ``image.*`` plus optional ``image.json``,
+        ``mask.png`` and a depth file (``depth*.pfm|png|npy``)."""
+        if os.path.isfile(path):
+            return cls(photo=path)
+        if not os.path.isdir(path):
+            raise CineError(f"input not found: {path}")
+        photos = [p for ext in PHOTO_EXTENSIONS for p in glob.glob(os.path.join(path, "image" + ext))]
+        if not photos:
+            raise CineError(f"{path} holds no image.png / image.jpg")
+        annotation = os.path.join(path, "image.json")
+        mask = os.path.join(path, "mask.png")
+        depths = sorted(p for p in glob.glob(os.path.join(path, "depth*"))
+                        if p.lower().endswith(DEPTH_EXTENSIONS))
+        return cls(photo=photos[0], annotation=annotation if os.path.isfile(annotation) else None,
+                   mask=mask if os.path.isfile(mask) else None, depth=depths[0] if depths else None)
+
+
+@dataclass
+class PrepareOptions:
+    """How to prepare a scene (see the CLI's help for each option)."""
+
+    max_side: int | None = None
+    depth_kind: str = "disparity"
+    hints: list[HintArrow] = field(default_factory=list)
+    direction: str | None = None
+    flow_scale: float = 1.0
+    max_layers: int = 3
+    focal: float | None = None
+
+
+def load_annotation(inputs: SceneInputs, photo: Photo, extra_hints: list[HintArrow]) -> MotionAnnotation:
+    """Combine the annotation file, the mask image and command-line hints (original pixels).
+
+    When both an ``image.json`` with motion polygons and a ``mask.png`` exist, the JSON wins:
+    labelme's rasterised mask also contains the hint strokes.
+    """
+    annotation = MotionAnnotation(photo.original_size)
+    if inputs.annotation:
+        annotation = read_arrows_json(inputs.annotation, photo.original_size).at_size(*photo.original_size)
+    if inputs.mask and annotation.mask is None:
+        annotation = annotation.merged(read_mask_image(inputs.mask, photo.original_size))
+    if extra_hints:
+        annotation = annotation.merged(MotionAnnotation(photo.original_size, None, list(extra_hints)))
+    return annotation
+
+
+def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
+                  progress: Progress = _no_progress) -> PreparedScene:
+    """Run every stage before rendering: photo, depth, layers, flow."""
+    progress("load", 0.0)
+    photo = load_photo(inputs.photo, options.max_side)
+    annotation = load_annotation(inputs, photo, options.hints).at_size(*photo.size)
+    direction = parse_direction(options.direction) if options.direction else None
+    flow = eulerian_flow(annotation, direction=direction, flow_scale=options.flow_scale)
+    progress("depth", 0.1)
+    if inputs.depth:
+        raw = raw_to_disparity(read_depth_file(inputs.depth), options.depth_kind)
+        depth_method = f"file {os.path.basename(inputs.depth)} ({options.depth_kind})"
+    else:
+        raw = estimate_disparity(photo.rgb)
+        depth_method = "classical estimate"
+    depth = condition_depth(raw, photo.size)
+    progress("layers", 0.3)
+    layered = build_layers(photo.rgb, depth, max_layers=options.max_layers)
+    progress("flow", 0.8)
+    reach = max(2, round(0.03 * max(photo.size)))
+    hidden_flow = extend_flow(flow, reach)
+    progress("flow", 1.0)
+    width, height = photo.size
+    info = {
+        "photo": os.path.abspath(inputs.photo),
+        "stages": {"depth": depth_method, "layers": "classical (Telea inpainting)",
+                   "flow": "hint interpolation" if annotation.hints else "worded direction"},
+        "layers": len(layered.layers),
+        "hints": len(annotation.hints),
+    }
+    return PreparedScene(photo.rgb, Intrinsics.for_photo(width, height, options.focal), depth.depth,
+                         layered, flow, hidden_flow, info)
+
+
+def render_frames(scene: PreparedScene, path: CameraPath, *, integrator: str = "rk4",
+                  device: str = "cpu", progress: Progress = _no_progress) -> Iterator[np.ndarray]:
+    """Yield the clip's frames as (H, W, 3) uint8 RGB; frame m shows loop time m / len(path)."""
+    num_frames = len(path)
+    progress("motion", 0.0)
+    cloud = animate_points(scene, num_frames, integrator).to(device)
+    renderer = FrameRenderer(cloud, scene.intrinsics)
+    with torch.inference_mode():
+        for frame in range(num_frames):
+            progress("render", frame / num_frames)
+            image = renderer.render(frame, path[frame])
+            yield (image.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+    progress("render", 1.0)

@@ -1,0 +1,103 @@
+"""Rendering frames of the cinemagraph from the animated point cloud and a camera."""
+from __future__ import annotations
+
+import torch
+
+from .animation import AnimatedPointCloud
+from .camera import Camera, Intrinsics
+from .splat import fill_holes, splat_points, project_points
+
+#: Weight of nearness in the forward/backward blend for colour rendering (the published RGB path).
+BLEND_NEARNESS = 4.0
+
+
+def frame_time(frame: int, num_frames: int) -> float:
+    """Loop time of ``frame``: m / N, so frame N shows the same instant as frame 0."""
+    return (frame % num_frames) / num_frames
+
+
+def lift_to_world(uv: torch.Tensor, depth: torch.Tensor, source: Intrinsics) -> torch.Tensor:
+    """(N, 3) world points K^-1 [u, v, 1] * z of pixels ``uv`` (N, 2) at ``depth`` (N,)."""
+    x = (uv[:, 0] - source.cx) / source.fx * depth
+    y = (uv[:, 1] - source.cy) / source.fy * depth
+    return torch.stack([x, y, depth], dim=1)
+
+
+def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
+                  nearness: float) -> torch.Tensor:
+    """Symmetric-animation weights of the forward (0) and backward (1) renderings.
+
+    W_f = (1 - t) exp(nearness * disp_f) A_f and W_b = t exp(nearness * disp_b) A_b: early in the
+    loop the forward cloud dominates, late the backward one, and where one cloud has a hole
+    (A = 0, e.g. where fluid flowed away) the other fills it.
+
+    Args:
+        time: t in [0, 1].
+        coverage: (2, 1, H, W) A per cloud.
+        disparity: (2, 1, H, W) composited normalised disparity per cloud.
+
+    Returns:
+        (2, 1, H, W) unnormalised weights.
+    """
+    factors = torch.tensor([1.0 - time, time], dtype=coverage.dtype, device=coverage.device)
+    return factors.reshape(2, 1, 1, 1) * torch.exp(nearness * disparity) * coverage
+
+
+class FrameRenderer:
+    """Renders frame m of the loop from any camera.
+
+    Args:
+        cloud: the animated points (values: C channels).
+        source: intrinsics of the photo's camera (to lift pixels to 3-D).
+    """
+
+    def __init__(self, cloud: AnimatedPointCloud, source: Intrinsics):
+        self.cloud = cloud
+        self.source = source
+        self.world = lift_to_world(cloud.rest_uv, cloud.depth, source)
+
+    @property
+    def device(self) -> torch.device:
+        return self.cloud.depth.device
+
+    def splat_clouds(self, frame: int, camera: Camera, values: torch.Tensor | None = None):
+        """Splat the forward and backward clouds of ``frame`` seen from ``camera``.
+
+        Returns:
+            :class:`~cine_core.splat.Splatted` with 2 groups (forward, backward) whose last
+            channel is the normalised disparity.
+        """
+        cloud = self.cloud
+        values = cloud.values if values is None else values
+        intrinsics = camera.intrinsics
+        forward_uv, backward_uv = cloud.positions(frame)
+        world = torch.cat([lift_to_world(forward_uv, cloud.depth, self.source),
+                           lift_to_world(backward_uv, cloud.depth, self.source)])
+        world_to_cam = camera.world_to_cam().to(self.device, world.dtype)
+        points = world @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
+        uv, z = project_points(points, intrinsics.matrix().to(self.device))
+        # A point keeps the 1-pixel footprint it had in the photo, scaled by how much closer
+        # it now is and by the change of focal length.
+        footprint = (cloud.depth.repeat(2) / z.clamp(min=1e-6)) * (intrinsics.fx / self.source.fx)
+        carried = torch.cat([values, cloud.disparity[:, None]], dim=1).repeat(2, 1)
+        count = cloud.depth.shape[0]
+        groups = torch.arange(2, device=self.device).repeat_interleave(count)
+        return splat_points(uv, z, carried, (intrinsics.height, intrinsics.width), groups=groups,
+                            num_groups=2, footprint=footprint)
+
+    def render(self, frame: int, camera: Camera) -> torch.Tensor:
+        """The colour image of ``frame`` (time frame / N) from ``camera``: (3, H, W) in [0, 1]."""
+        time = frame_time(frame, self.cloud.num_frames)
+        splatted = self.splat_clouds(frame % self.cloud.num_frames, camera)
+        colours, disparity = splatted.values[:, :-1], splatted.values[:, -1:]
+        weights = blend_weights(time, splatted.coverage, disparity, BLEND_NEARNESS)
+        total = weights.sum(0)
+        image = (weights * colours).sum(0) / total.clamp(min=1e-8)
+        # Confidence counts only clouds whose time weight is not zero (t = 0: forward alone).
+        active = torch.tensor([time < 1.0, time > 0.0], device=self.device).reshape(2, 1, 1, 1)
+        confidence = (splatted.coverage * active).amax(0)
+        confidence = torch.where(total > 0, confidence, torch.zeros_like(confidence))
+        if bool((confidence < 1.0).any()):
+            image = fill_holes(image, confidence)
+        return image.clamp(0.0, 1.0)
+

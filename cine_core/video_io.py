@@ -1,0 +1,107 @@
+"""Writing the clip: MP4 (H.264), WebM (VP9), GIF, or a folder of PNG frames.
+
+Output is written to a temporary name and moved into place at the end, so a failed or
+cancelled render never leaves a half-written file behind or destroys an earlier result.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Iterable
+
+import cv2
+import numpy as np
+
+from .errors import CineError
+
+VIDEO_FORMATS = (".mp4", ".webm", ".gif")
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    # H.264/VP9 with 4:2:0 chroma need even sides: repeat the last row/column if odd.
+    pad_h, pad_w = frame.shape[0] % 2, frame.shape[1] % 2
+    if pad_h or pad_w:
+        frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    return frame
+
+
+def write_video(frames: Iterable[np.ndarray], out: str, fps: float) -> int:
+    """Write (H, W, 3) uint8 RGB frames to ``out``; returns the number of frames written.
+
+    ``out`` ending in .mp4/.webm/.gif is a video file; anything else is a folder that receives
+    ``frame_0000.png``, ``frame_0001.png``, ...
+    """
+    if fps <= 0:
+        raise CineError("--fps must be positive")
+    out = os.path.abspath(out)
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    ext = os.path.splitext(out)[1].lower()
+    if ext in VIDEO_FORMATS:
+        handle, temporary = tempfile.mkstemp(suffix=ext, prefix=".partial-", dir=parent)
+        os.close(handle)
+        try:
+            count = _write_file(frames, temporary, ext, fps)
+            os.replace(temporary, out)
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+        return count
+    if ext:
+        raise CineError(f"--out {os.path.basename(out)}: use .mp4, .webm, .gif or a folder name")
+    temporary = tempfile.mkdtemp(prefix=".partial-", dir=parent)
+    try:
+        count = 0
+        for count, frame in enumerate(frames, start=1):
+            if not cv2.imwrite(os.path.join(temporary, f"frame_{count - 1:04d}.png"), frame[:, :, ::-1]):
+                raise CineError(f"cannot write frames into {out}")
+        if os.path.isdir(out):
+            for stale in os.listdir(out):
+                if stale.startswith("frame_") and stale.endswith(".png"):
+                    os.remove(os.path.join(out, stale))
+        os.makedirs(out, exist_ok=True)
+        for name in sorted(os.listdir(temporary)):
+            os.replace(os.path.join(temporary, name), os.path.join(out, name))
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return count
+
+
+def _write_file(frames: Iterable[np.ndarray], path: str, ext: str, fps: float) -> int:
+    import imageio.v2 as imageio
+
+    count = 0
+    if ext == ".gif":
+        writer = imageio.get_writer(path, mode="I", duration=1000.0 / fps, loop=0)
+    else:
+        codec = {"mp4": "libx264", "webm": "libvpx-vp9"}[ext[1:]]
+        params = ["-crf", "18"] if ext == ".mp4" else ["-crf", "30", "-b:v", "0"]
+        writer = imageio.get_writer(path, fps=fps, codec=codec, macro_block_size=1,
+                                    pixelformat="yuv420p", ffmpeg_log_level="error",
+                                    output_params=params)
+    try:
+        for frame in frames:
+            writer.append_data(_even(frame) if ext != ".gif" else frame)
+            count += 1
+    finally:
+        writer.close()
+    if count == 0:
+        raise CineError("no frames to write")
+    return count
+
+
+def read_video(path: str) -> tuple[list[np.ndarray], float]:
+    """Read every frame of a video as (H, W, 3) uint8 RGB, and its frame rate."""
+    import imageio.v2 as imageio
+
+    if not os.path.isfile(path):
+        raise CineError(f"video not found: {path}")
+    try:
+        reader = imageio.get_reader(path)
+        fps = float(reader.get_meta_data().get("fps", 0.0))
+        frames = [np.asarray(frame)[:, :, :3] for frame in reader]
+        reader.close()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise CineError(f"cannot read video {os.path.basename(path)} ({exc})") from None
+    return frames, fps
