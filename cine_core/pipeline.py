@@ -42,6 +42,8 @@ class SceneInputs:
     annotation: str | None = None  # labelme image.json or a JSON of arrows
     mask: str | None = None
     depth: str | None = None
+    #: a depth/disparity array given directly (e.g. rendered from proxy geometry), instead of a file
+    depth_values: np.ndarray | None = None
 
     @classmethod
     def find(cls, path: str) -> "SceneInputs":
@@ -100,7 +102,10 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
     direction = parse_direction(options.direction) if options.direction else None
     flow = eulerian_flow(annotation, direction=direction, flow_scale=options.flow_scale)
     progress("depth", 0.1)
-    if inputs.depth:
+    if inputs.depth_values is not None:
+        raw = raw_to_disparity(np.asarray(inputs.depth_values, dtype=np.float32), options.depth_kind)
+        depth_method = f"given array ({options.depth_kind})"
+    elif inputs.depth:
         raw = raw_to_disparity(read_depth_file(inputs.depth), options.depth_kind)
         depth_method = f"file {os.path.basename(inputs.depth)} ({options.depth_kind})"
     else:
