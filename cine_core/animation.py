@@ -1,8 +1,11 @@
 """Scene flow and symmetric animation: the LDI's points, each with its trajectory over the loop.
 
-Every point keeps its depth and slides in the image plane along its 2-D trajectory; lifting is
-K^-1 [p + D(p), 1] * z (the published method). Two copies of the cloud exist at every frame:
-moved forward by m steps and moved backward by N - m steps; the renderer blends them by time.
+A moving point slides in the image plane along its 2-D trajectory and takes the depth of its
+layer's surface where it arrives: K^-1 [p + D(p), 1] * z_layer(p + D(p)). The published method
+keeps the start depth instead, which tears fluid on a slanted surface (a lake receding to the
+horizon) away from that surface and makes the two clouds below disagree in depth. Two copies
+of the cloud exist at every frame: moved forward by m steps and backward by N - m steps; the
+renderer blends them by time.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .flow import motion_mask
-from .integrate import loop_displacements
+from .integrate import loop_displacements, sample_bilinear
 from .scene import PreparedScene
 
 
@@ -23,35 +26,43 @@ class AnimatedPointCloud:
         rest_uv: (P, 2) pixel position (x, y) in the photo.
         depth: (P,) depth in scene units.
         values: (P, C) what the points carry (colour, or learned features).
-        disparity: (P,) 1 / depth, normalised so the nearest point is 1.
         moving: (M,) indices of points that move.
         forward, backward: (N + 1, M, 2) displacements of the moving points at each frame.
+        forward_depth, backward_depth: (N + 1, M) their depths at each frame.
     """
 
     rest_uv: torch.Tensor
     depth: torch.Tensor
     values: torch.Tensor
-    disparity: torch.Tensor
     moving: torch.Tensor
     forward: torch.Tensor
     backward: torch.Tensor
+    forward_depth: torch.Tensor
+    backward_depth: torch.Tensor
+
+    _FIELDS = ("rest_uv", "depth", "values", "moving", "forward", "backward",
+               "forward_depth", "backward_depth")
 
     @property
     def num_frames(self) -> int:
         return self.forward.shape[0] - 1
 
-    def positions(self, frame: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(P, 2) pixel positions of the forward- and backward-moved clouds at ``frame``."""
-        forward = self.rest_uv.clone()
-        backward = self.rest_uv.clone()
-        forward[self.moving] += self.forward[frame]
-        backward[self.moving] += self.backward[frame]
-        return forward, backward
+    def positions(self, frame: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pixel positions (P, 2) and depths (P,) of the forward and backward clouds at ``frame``.
+
+        Returns:
+            forward_uv, forward_depth, backward_uv, backward_depth.
+        """
+        forward_uv, backward_uv = self.rest_uv.clone(), self.rest_uv.clone()
+        forward_depth, backward_depth = self.depth.clone(), self.depth.clone()
+        forward_uv[self.moving] += self.forward[frame]
+        backward_uv[self.moving] += self.backward[frame]
+        forward_depth[self.moving] = self.forward_depth[frame]
+        backward_depth[self.moving] = self.backward_depth[frame]
+        return forward_uv, forward_depth, backward_uv, backward_depth
 
     def to(self, device: torch.device | str) -> "AnimatedPointCloud":
-        return AnimatedPointCloud(*(getattr(self, name).to(device) for name in
-                                    ("rest_uv", "depth", "values", "disparity", "moving",
-                                     "forward", "backward")))
+        return AnimatedPointCloud(*(getattr(self, name).to(device) for name in self._FIELDS))
 
 
 def point_values(scene: PreparedScene) -> list[torch.Tensor]:
@@ -79,8 +90,8 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
     grid = torch.stack([xs, ys], dim=-1)
     moves_visible = motion_mask(scene.flow)
     moves_hidden = motion_mask(scene.hidden_flow)
-    rest, depth, carried, kind = [], [], [], []
-    for layer, layer_values in zip(scene.layered.layers, values):
+    rest, depth, carried, kind, owner = [], [], [], [], []
+    for index, (layer, layer_values) in enumerate(zip(scene.layered.layers, values)):
         alpha = layer.alpha
         rest.append(grid[alpha])
         depth.append(layer.depth[alpha])
@@ -90,8 +101,9 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
         point_kind[moves_visible & ~layer.hidden] = 1
         point_kind[moves_hidden & layer.hidden] = 2
         kind.append(point_kind[alpha])
+        owner.append(torch.full((int(alpha.sum()),), index, dtype=torch.long))
     rest_uv, depth_all = torch.cat(rest), torch.cat(depth)
-    kind_all = torch.cat(kind)
+    kind_all, owner_all = torch.cat(kind), torch.cat(owner)
     moving = torch.nonzero(kind_all > 0).flatten()
     forward = torch.zeros(num_frames + 1, moving.numel(), 2)
     backward = torch.zeros_like(forward)
@@ -101,6 +113,13 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
             fwd, bwd = loop_displacements(field, rest_uv[moving[selected]], num_frames, integrator)
             forward[:, selected] = fwd
             backward[:, selected] = bwd
-    disparity = 1.0 / depth_all
-    return AnimatedPointCloud(rest_uv, depth_all, torch.cat(carried), disparity / disparity.max(),
-                              moving, forward, backward)
+    forward_depth = torch.empty(num_frames + 1, moving.numel())
+    backward_depth = torch.empty_like(forward_depth)
+    start = rest_uv[moving]
+    for index, layer in enumerate(scene.layered.layers):
+        mine = owner_all[moving] == index
+        if bool(mine.any()):
+            surface = layer.depth[None]
+            forward_depth[:, mine] = sample_bilinear(surface, start[mine] + forward[:, mine])[..., 0]
+            backward_depth[:, mine] = sample_bilinear(surface, start[mine] + backward[:, mine])[..., 0]
+    return AnimatedPointCloud(rest_uv, depth_all, torch.cat(carried), moving, forward, backward, forward_depth, backward_depth)

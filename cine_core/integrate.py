@@ -9,26 +9,29 @@ from .errors import CineError
 INTEGRATORS = ("euler", "rk4")
 
 
-def sample_flow(flow: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """Bilinearly sample a flow field at sub-pixel positions.
+def sample_bilinear(image: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Bilinearly sample an image at sub-pixel positions; outside it, the nearest border pixel.
 
-    Outside the image the velocity of the nearest border pixel applies, so particles that leave
-    the frame keep going (water falling out of the picture) instead of piling up at the edge.
+    For the flow that means particles leaving the frame keep going (water falling out of the
+    picture) instead of piling up at the edge.
 
     Args:
-        flow: (2, H, W) velocity.
-        points: (M, 2) positions (x, y) in pixels (pixel centres at integers).
+        image: (C, H, W).
+        points: (..., 2) positions (x, y) in pixels (pixel centres at integers).
 
     Returns:
-        (M, 2) velocity at each position.
+        (..., C) values.
     """
-    height, width = flow.shape[1:]
+    height, width = image.shape[1:]
     scale = torch.tensor([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)],
                          dtype=points.dtype, device=points.device)
-    grid = (points * scale - 1.0).reshape(1, 1, -1, 2)
-    sampled = F.grid_sample(flow[None].to(points.dtype), grid, mode="bilinear",
+    grid = (points.reshape(1, 1, -1, 2) * scale - 1.0)
+    sampled = F.grid_sample(image[None].to(points.dtype), grid, mode="bilinear",
                             padding_mode="border", align_corners=True)
-    return sampled[0, :, 0].T
+    return sampled[0, :, 0].T.reshape(*points.shape[:-1], image.shape[0])
+
+
+sample_flow = sample_bilinear
 
 
 def integrate_positions(flow: torch.Tensor, points: torch.Tensor, steps: int,

@@ -91,11 +91,19 @@ def choose_depth_edges(disparity: np.ndarray, max_layers: int = 3, min_fraction:
             candidates.append((score, threshold))
     chosen: list[float] = []
     for score, threshold in sorted(candidates, reverse=True):
-        if all(abs(threshold - c) > 0.05 for c in chosen):
+        # Two cuts with (almost) no pixels between them make an empty layer: keep the better.
+        if all(abs(_fraction_between(cumulative, bin_edges, threshold, c)) >= min_fraction for c in chosen):
             chosen.append(threshold)
         if len(chosen) == max_layers - 1:
             break
     return sorted(chosen, reverse=True)
+
+
+def _fraction_between(cumulative: np.ndarray, bin_edges: np.ndarray, a: float, b: float) -> float:
+    """Fraction of pixels whose disparity lies between thresholds a and b (bin resolution)."""
+    index_a = int(np.searchsorted(bin_edges, a)) - 1
+    index_b = int(np.searchsorted(bin_edges, b)) - 1
+    return float(cumulative[max(index_a, index_b)] - cumulative[min(index_a, index_b)])
 
 
 def classical_inpaint(rgb: np.ndarray, log_depth: np.ndarray, context: np.ndarray,

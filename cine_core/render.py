@@ -5,10 +5,7 @@ import torch
 
 from .animation import AnimatedPointCloud
 from .camera import Camera, Intrinsics
-from .splat import fill_holes, splat_points, project_points
-
-#: Weight of nearness in the forward/backward blend for colour rendering (the published RGB path).
-BLEND_NEARNESS = 4.0
+from .splat import SURFACE_SOFTNESS, SURFACE_TOLERANCE, fill_holes, project_points, splat_points
 
 
 def frame_time(frame: int, num_frames: int) -> float:
@@ -23,24 +20,31 @@ def lift_to_world(uv: torch.Tensor, depth: torch.Tensor, source: Intrinsics) -> 
     return torch.stack([x, y, depth], dim=1)
 
 
-def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
-                  nearness: float) -> torch.Tensor:
+def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor) -> torch.Tensor:
     """Symmetric-animation weights of the forward (0) and backward (1) renderings.
 
-    W_f = (1 - t) exp(nearness * disp_f) A_f and W_b = t exp(nearness * disp_b) A_b: early in the
-    loop the forward cloud dominates, late the backward one, and where one cloud has a hole
-    (A = 0, e.g. where fluid flowed away) the other fills it.
+    W_f = (1 - t) A_f V_f and W_b = t A_b V_b: early in the loop the forward cloud dominates,
+    late the backward one, and where one cloud has a hole (A = 0, fluid flowed away) the other
+    fills it. V is the splatter's soft depth test between the two clouds: where one cloud shows a
+    surface clearly behind the other's (it sees through a hole the fluid left), it yields. The
+    published method uses exp(4 disp) for this, which cannot overrule a 3:1 time weight when
+    the two surfaces have similar disparity, so background showed through moving water.
 
     Args:
         time: t in [0, 1].
         coverage: (2, 1, H, W) A per cloud.
-        disparity: (2, 1, H, W) composited normalised disparity per cloud.
+        disparity: (2, 1, H, W) composited disparity per cloud (larger = nearer).
 
     Returns:
         (2, 1, H, W) unnormalised weights.
     """
     factors = torch.tensor([1.0 - time, time], dtype=coverage.dtype, device=coverage.device)
-    return factors.reshape(2, 1, 1, 1) * torch.exp(nearness * disparity) * coverage
+    factors = factors.reshape(2, 1, 1, 1)
+    active = (factors > 0) & (coverage > 0)
+    nearest = torch.where(active, disparity, torch.zeros_like(disparity)).amax(0, keepdim=True)
+    gap = (nearest / disparity.clamp(min=1e-8) - 1.0).clamp(min=0.0)
+    visibility = torch.exp(-SURFACE_SOFTNESS * gap) * (gap < SURFACE_TOLERANCE)
+    return factors * coverage * visibility
 
 
 class FrameRenderer:
@@ -70,16 +74,18 @@ class FrameRenderer:
         cloud = self.cloud
         values = cloud.values if values is None else values
         intrinsics = camera.intrinsics
-        forward_uv, backward_uv = cloud.positions(frame)
-        world = torch.cat([lift_to_world(forward_uv, cloud.depth, self.source),
-                           lift_to_world(backward_uv, cloud.depth, self.source)])
+        forward_uv, forward_depth, backward_uv, backward_depth = cloud.positions(frame)
+        depth = torch.cat([forward_depth, backward_depth])
+        world = torch.cat([lift_to_world(forward_uv, forward_depth, self.source),
+                           lift_to_world(backward_uv, backward_depth, self.source)])
         world_to_cam = camera.world_to_cam().to(self.device, world.dtype)
         points = world @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
         uv, z = project_points(points, intrinsics.matrix().to(self.device))
         # A point keeps the 1-pixel footprint it had in the photo, scaled by how much closer
         # it now is and by the change of focal length.
-        footprint = (cloud.depth.repeat(2) / z.clamp(min=1e-6)) * (intrinsics.fx / self.source.fx)
-        carried = torch.cat([values, cloud.disparity[:, None]], dim=1).repeat(2, 1)
+        footprint = (depth / z.clamp(min=1e-6)) * (intrinsics.fx / self.source.fx)
+        disparity = cloud.depth.min() / depth
+        carried = torch.cat([values.repeat(2, 1), disparity[:, None]], dim=1)
         count = cloud.depth.shape[0]
         groups = torch.arange(2, device=self.device).repeat_interleave(count)
         return splat_points(uv, z, carried, (intrinsics.height, intrinsics.width), groups=groups,
@@ -90,7 +96,7 @@ class FrameRenderer:
         time = frame_time(frame, self.cloud.num_frames)
         splatted = self.splat_clouds(frame % self.cloud.num_frames, camera)
         colours, disparity = splatted.values[:, :-1], splatted.values[:, -1:]
-        weights = blend_weights(time, splatted.coverage, disparity, BLEND_NEARNESS)
+        weights = blend_weights(time, splatted.coverage, disparity)
         total = weights.sum(0)
         image = (weights * colours).sum(0) / total.clamp(min=1e-8)
         # Confidence counts only clouds whose time weight is not zero (t = 0: forward alone).

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 #: Points within this relative depth of the nearest one at a pixel count as the same surface.
 SURFACE_TOLERANCE = 0.03
-_SOFTNESS = 100.0  # weight exp(-100 * relative depth gap): 0.05 at the tolerance
+SURFACE_SOFTNESS = 100.0  # weight exp(-100 * relative depth gap): 0.05 at the tolerance
 _MIN_OWNER_WEIGHT = 0.2  # a tap this weak does not claim the pixel's depth (keeps silhouettes thin)
 _MAX_SUBDIVISION = 4
 
@@ -117,7 +117,7 @@ def splat_points(uv: torch.Tensor, z: torch.Tensor, values: torch.Tensor, size: 
     nearest.scatter_reduce_(0, pixel[owner], tap_z[owner], reduce="amin", include_self=True)
     # Pixels reached only by weak taps have no owner (inf): z / inf - 1 = -1 keeps them all.
     gap = tap_z / nearest[pixel] - 1.0
-    weight = tap_w * torch.exp(-_SOFTNESS * gap.clamp(min=0.0)) * (gap < SURFACE_TOLERANCE)
+    weight = tap_w * torch.exp(-SURFACE_SOFTNESS * gap.clamp(min=0.0)) * (gap < SURFACE_TOLERANCE)
     channels = values.shape[1]
     accumulated = torch.zeros(cells, channels + 1, device=device, dtype=dtype)
     contribution = torch.cat([values[point] * weight[:, None], weight[:, None]], dim=1)
