@@ -1,0 +1,551 @@
+"""MiDaS 3.0 DPT-Hybrid monocular depth network (checkpoint ``dpt_hybrid-midas-501f0c75.pt``).
+
+Architecture (Ranftl et al., "Vision Transformers for Dense Prediction"):
+
+* **Encoder** (``pretrained``): a hybrid ViT-B/16. A ResNet-50-style backbone (weight-standardised convs,
+  GroupNorm, TF "same" padding; stem + 3 stages of 3/4/9 bottlenecks, output stride 16) feeds a 1x1
+  patch projection to 768-d tokens; a class token and learned position embeddings are added and 12
+  pre-norm transformer blocks follow.
+* **Reassembly**: four feature maps at strides 4, 8, 16, 32: the outputs of ResNet stages 0 and 1
+  (256 and 512 channels) and the tokens after transformer blocks 8 and 11. Token maps use the "project"
+  readout (the class token is concatenated to every patch token and projected back to 768-d with GELU),
+  are reshaped to a grid and projected with a 1x1 conv; the last one is downsampled with a 3x3 stride-2 conv.
+* **Decoder** (``scratch``): 3x3 convs to 256 channels, four RefineNet-style fusion blocks (residual conv
+  units, x2 bilinear upsampling with ``align_corners=True``), and a head that upsamples to the input size and
+  regresses one channel; a final ReLU makes the inverse depth non-negative.
+
+Parameter names and shapes match the released checkpoint key for key, so it loads with ``strict=True``.
+
+Weight standardisation: the released weights were trained with timm 0.4.5, whose ``StdConv2dSame`` computes
+``(w - mean) / (std + 1e-5)``; timm >= 0.4.12 computes ``(w - mean) / sqrt(var + 1e-8)`` for this model. The
+difference is of the order of float32 rounding. Use ``std_conv_formula="std_plus_eps"`` (default) for the
+released weights and ``"sqrt_var_plus_eps"`` to reproduce outputs of the model built with a recent timm.
+
+Input: RGB normalised to [-1, 1] (``(img / 255 - 0.5) / 0.5``), both sides multiples of 32.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["DPTHybrid", "DPTOutput", "StdConv2dSame", "STD_CONV_FORMULAS"]
+
+# Weight-standardisation variants: name -> (use std (True) or sqrt(var + eps) (False), eps).
+STD_CONV_FORMULAS = {
+    "std_plus_eps": 1e-5,  # timm 0.4.5, used to train the released weights: (w - mean) / (std + 1e-5)
+    "sqrt_var_plus_eps": 1e-8,  # timm >= 0.4.12 for the hybrid ViT: (w - mean) / sqrt(var + 1e-8)
+}
+
+VIT_DIM = 768
+VIT_DEPTH = 12
+VIT_HEADS = 12
+PATCH_STRIDE = 16  # output stride of the ResNet backbone = size of one ViT token in pixels
+PRETRAIN_GRID = 24  # pos_embed was trained for 384 / 16 = 24 tokens per side
+TOKEN_LAYERS = (8, 11)  # transformer blocks whose outputs are reassembled (0-based)
+FEATURES = 256  # decoder width
+
+
+def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TF "SAME" padding of one dimension: (before, after); the odd pixel goes after."""
+    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _pad_same(x: Tensor, kernel: int, stride: int, value: float = 0.0) -> Tensor:
+    """Pad an (N, C, H, W) tensor for a TF "SAME" convolution / pooling with the given kernel and stride."""
+    top, bottom = _same_padding(x.shape[-2], kernel, stride)
+    left, right = _same_padding(x.shape[-1], kernel, stride)
+    if top == bottom == left == right == 0:
+        return x
+    return F.pad(x, (left, right, top, bottom), value=value)
+
+
+class StdConv2dSame(nn.Conv2d):
+    """Bias-free conv with weight standardisation and TF "SAME" padding (timm ``StdConv2dSame``).
+
+    The kernel of every output channel is standardised over (C_in, kh, kw) with biased statistics before
+    use; see :data:`STD_CONV_FORMULAS` for the two formulas.
+
+    Shape:
+        - input: (N, C_in, H, W)
+        - output: (N, C_out, ceil(H / stride), ceil(W / stride))
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, formula: str = "std_plus_eps"
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding=0, bias=False)
+        if formula not in STD_CONV_FORMULAS:
+            raise ValueError(
+                f"unknown weight standardisation {formula!r}; expected one of {list(STD_CONV_FORMULAS)}"
+            )
+        self.formula = formula
+
+    def standardized_weight(self) -> Tensor:
+        """The standardised kernel, (C_out, C_in, kh, kw)."""
+        var, mean = torch.var_mean(self.weight, dim=(1, 2, 3), keepdim=True, correction=0)
+        eps = STD_CONV_FORMULAS[self.formula]
+        if self.formula == "std_plus_eps":
+            return (self.weight - mean) / (var.sqrt() + eps)
+        return (self.weight - mean) / torch.sqrt(var + eps)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = _pad_same(x, self.kernel_size[0], self.stride[0])
+        return F.conv2d(x, self.standardized_weight(), None, self.stride)
+
+
+class GroupNormReLU(nn.GroupNorm):
+    """GroupNorm (32 groups, eps 1e-5, affine) optionally followed by ReLU (timm ``GroupNormAct``).
+
+    Shape:
+        - input / output: (N, C, H, W)
+    """
+
+    def __init__(self, channels: int, relu: bool = True) -> None:
+        super().__init__(32, channels, eps=1e-5)
+        self.relu = relu
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = super().forward(x)
+        return F.relu(x) if self.relu else x
+
+
+class ResNetStem(nn.Module):
+    """7x7 stride-2 std-conv, GroupNorm + ReLU, 3x3 stride-2 max-pool (both with TF "SAME" padding).
+
+    Shape:
+        - input: (N, 3, H, W)
+        - output: (N, 64, H / 4, W / 4)
+    """
+
+    def __init__(self, formula: str) -> None:
+        super().__init__()
+        self.conv = StdConv2dSame(3, 64, 7, stride=2, formula=formula)
+        self.norm = GroupNormReLU(64)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.norm(self.conv(x))
+        # -inf padding so that padded pixels never win the max.
+        x = _pad_same(x, 3, 2, value=-math.inf)
+        return F.max_pool2d(x, kernel_size=3, stride=2)
+
+
+class ProjectionShortcut(nn.Module):
+    """1x1 std-conv (with the block's stride) + GroupNorm without activation: the bottleneck shortcut."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, formula: str) -> None:
+        super().__init__()
+        self.conv = StdConv2dSame(in_channels, out_channels, 1, stride=stride, formula=formula)
+        self.norm = GroupNormReLU(out_channels, relu=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.norm(self.conv(x))
+
+
+class Bottleneck(nn.Module):
+    """Post-activation ResNet bottleneck (1x1 -> 3x3 (stride) -> 1x1, GroupNorm), ReLU after the sum.
+
+    Shape:
+        - input: (N, C_in, H, W)
+        - output: (N, C_out, H / stride, W / stride)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, formula: str) -> None:
+        super().__init__()
+        mid_channels = out_channels // 4
+        needs_projection = stride != 1 or in_channels != out_channels
+        self.downsample = ProjectionShortcut(in_channels, out_channels, stride, formula) if needs_projection else None
+        self.conv1 = StdConv2dSame(in_channels, mid_channels, 1, formula=formula)
+        self.norm1 = GroupNormReLU(mid_channels)
+        self.conv2 = StdConv2dSame(mid_channels, mid_channels, 3, stride=stride, formula=formula)
+        self.norm2 = GroupNormReLU(mid_channels)
+        self.conv3 = StdConv2dSame(mid_channels, out_channels, 1, formula=formula)
+        self.norm3 = GroupNormReLU(out_channels, relu=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        x = self.norm1(self.conv1(x))
+        x = self.norm2(self.conv2(x))
+        x = self.norm3(self.conv3(x))
+        return F.relu(x + shortcut)
+
+
+class ResNetStage(nn.Module):
+    """A stack of bottlenecks; the first one changes width and applies the stage stride."""
+
+    def __init__(self, in_channels: int, out_channels: int, depth: int, stride: int, formula: str) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(
+            *[
+                Bottleneck(in_channels if i == 0 else out_channels, out_channels, stride if i == 0 else 1, formula)
+                for i in range(depth)
+            ]
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.blocks(x)
+
+
+class ResNetBackbone(nn.Module):
+    """ResNet-50-style backbone of the hybrid ViT: stem and stages of depth 3/4/9 (widths 256/512/1024).
+
+    Shape:
+        - input: (N, 3, H, W)
+        - output: list of the three stage outputs, (N, 256, H/4, W/4), (N, 512, H/8, W/8), (N, 1024, H/16, W/16)
+    """
+
+    def __init__(self, formula: str) -> None:
+        super().__init__()
+        self.stem = ResNetStem(formula)
+        self.stages = nn.ModuleList(
+            [
+                ResNetStage(64, 256, depth=3, stride=1, formula=formula),
+                ResNetStage(256, 512, depth=4, stride=2, formula=formula),
+                ResNetStage(512, 1024, depth=9, stride=2, formula=formula),
+            ]
+        )
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        x = self.stem(x)
+        stage_outputs = []
+        for stage in self.stages:
+            x = stage(x)
+            stage_outputs.append(x)
+        return stage_outputs
+
+
+class HybridPatchEmbed(nn.Module):
+    """ResNet backbone + 1x1 projection of its stride-16 features to ViT tokens.
+
+    Shape:
+        - input: (N, 3, H, W)
+        - output: ``(tokens, stage_outputs)``: tokens (N, H/16 * W/16, 768) in row-major grid order, and the
+          backbone's stage outputs (see :class:`ResNetBackbone`).
+    """
+
+    def __init__(self, formula: str) -> None:
+        super().__init__()
+        self.backbone = ResNetBackbone(formula)
+        self.proj = nn.Conv2d(1024, VIT_DIM, kernel_size=1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        stage_outputs = self.backbone(x)
+        tokens = self.proj(stage_outputs[-1]).flatten(2).transpose(1, 2)
+        return tokens, stage_outputs
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with a fused qkv projection.
+
+    Shape:
+        - input / output: (N, T, 768)
+    """
+
+    def __init__(self, dim: int = VIT_DIM, num_heads: int = VIT_HEADS) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch, tokens, dim = x.shape
+        # (N, T, 3*D) -> (3, N, heads, T, D/heads)
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, dim // self.num_heads).permute(2, 0, 3, 1, 4)
+        query, key, value = qkv.unbind(0)
+        x = F.scaled_dot_product_attention(query, key, value)  # softmax(q k^T / sqrt(d)) v
+        return self.proj(x.transpose(1, 2).reshape(batch, tokens, dim))
+
+
+class Mlp(nn.Module):
+    """Two-layer MLP with exact (erf) GELU: 768 -> 3072 -> 768."""
+
+    def __init__(self, dim: int = VIT_DIM, hidden: int = 4 * VIT_DIM) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm transformer block (LayerNorm eps 1e-6): ``x + attn(norm1(x))``, then ``x + mlp(norm2(x))``.
+
+    Shape:
+        - input / output: (N, T, 768)
+    """
+
+    def __init__(self, dim: int = VIT_DIM) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class HybridVisionTransformer(nn.Module):
+    """ViT-B/16 on a ResNet backbone (timm ``vit_base_r50_s16_384`` parameter layout).
+
+    ``norm`` and the 1000-class ``head`` exist only for checkpoint compatibility: DPT takes its token
+    features from inside the transformer and never uses them.
+    """
+
+    def __init__(self, formula: str) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, VIT_DIM))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + PRETRAIN_GRID * PRETRAIN_GRID, VIT_DIM))
+        self.patch_embed = HybridPatchEmbed(formula)
+        self.blocks = nn.ModuleList([TransformerBlock() for _ in range(VIT_DEPTH)])
+        self.norm = nn.LayerNorm(VIT_DIM, eps=1e-6)
+        self.head = nn.Linear(VIT_DIM, 1000)
+
+    def position_embedding(self, grid_h: int, grid_w: int) -> Tensor:
+        """Position embeddings for a (grid_h, grid_w) token grid, (1, 1 + grid_h * grid_w, 768).
+
+        The 24x24 grid part is resized bilinearly (``align_corners=False``), as DPT's ``_resize_pos_embed``
+        does; the class-token embedding is kept.
+        """
+        cls_embed, grid_embed = self.pos_embed[:, :1], self.pos_embed[:, 1:]
+        if (grid_h, grid_w) != (PRETRAIN_GRID, PRETRAIN_GRID):
+            grid_embed = grid_embed.reshape(1, PRETRAIN_GRID, PRETRAIN_GRID, VIT_DIM).permute(0, 3, 1, 2)
+            grid_embed = F.interpolate(grid_embed, size=(grid_h, grid_w), mode="bilinear", align_corners=False)
+            grid_embed = grid_embed.permute(0, 2, 3, 1).reshape(1, grid_h * grid_w, VIT_DIM)
+        return torch.cat([cls_embed, grid_embed], dim=1)
+
+    def forward(self, image: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """Run backbone and transformer, returning what DPT reassembles.
+
+        Shape:
+            - image: (N, 3, H, W), H and W multiples of 16
+            - output: ``(stage_outputs, token_outputs)``: the three ResNet stage outputs (see
+              :class:`ResNetBackbone`) and the tokens (N, 1 + H/16 * W/16, 768) after the blocks listed in
+              ``TOKEN_LAYERS``.
+        """
+        grid_h, grid_w = image.shape[-2] // PATCH_STRIDE, image.shape[-1] // PATCH_STRIDE
+        tokens, stage_outputs = self.patch_embed(image)
+        tokens = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
+        tokens = tokens + self.position_embedding(grid_h, grid_w)
+        token_outputs = []
+        for index, block in enumerate(self.blocks):
+            tokens = block(tokens)
+            if index in TOKEN_LAYERS:
+                token_outputs.append(tokens)
+            if index == max(TOKEN_LAYERS):
+                break
+        return stage_outputs, token_outputs
+
+
+class ProjectReadout(nn.Module):
+    """"project" readout: concatenate the class token to every patch token, Linear(1536 -> 768) + GELU.
+
+    Shape:
+        - input: (N, 1 + T, 768)
+        - output: (N, T, 768)
+    """
+
+    def __init__(self, dim: int = VIT_DIM) -> None:
+        super().__init__()
+        self.project = nn.Sequential(nn.Linear(2 * dim, dim), nn.GELU())
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        patch_tokens = tokens[:, 1:]
+        class_token = tokens[:, :1].expand_as(patch_tokens)
+        return self.project(torch.cat([patch_tokens, class_token], dim=-1))
+
+
+class TokenReassemble(nn.Module):
+    """Tokens -> image-like feature map: readout, reshape to the token grid, 1x1 conv, optional resampling.
+
+    Child modules are named "0", "3" (and "4") to match the checkpoint (``act_postprocess3.0.project.0.weight``,
+    ``act_postprocess3.3.weight``, ``act_postprocess4.4.weight``): in the reference these are positions in an
+    ``nn.Sequential`` whose positions 1 and 2 (transpose, unflatten) have no parameters.
+
+    Shape:
+        - tokens: (N, 1 + gh * gw, 768)
+        - output: (N, 768, gh, gw), or (N, 768, ceil(gh / 2), ceil(gw / 2)) with ``downsample=True``
+    """
+
+    def __init__(self, out_channels: int = VIT_DIM, downsample: bool = False) -> None:
+        super().__init__()
+        self.add_module("0", ProjectReadout(VIT_DIM))
+        self.add_module("3", nn.Conv2d(VIT_DIM, out_channels, kernel_size=1))
+        if downsample:
+            self.add_module("4", nn.Conv2d(out_channels, out_channels, kernel_size=3, stride=2, padding=1))
+
+    def forward(self, tokens: Tensor, grid_h: int, grid_w: int) -> Tensor:
+        patch_features = self._modules["0"](tokens)
+        feature_map = patch_features.transpose(1, 2).reshape(tokens.shape[0], VIT_DIM, grid_h, grid_w)
+        feature_map = self._modules["3"](feature_map)
+        if "4" in self._modules:
+            feature_map = self._modules["4"](feature_map)
+        return feature_map
+
+
+class DPTEncoder(nn.Module):
+    """Hybrid ViT plus reassembly to four feature maps (``pretrained`` in the checkpoint).
+
+    Shape:
+        - image: (N, 3, H, W), H and W multiples of 32
+        - output: list of 4 maps: (N, 256, H/4, W/4), (N, 512, H/8, W/8), (N, 768, H/16, W/16),
+          (N, 768, H/32, W/32)
+    """
+
+    def __init__(self, formula: str) -> None:
+        super().__init__()
+        self.model = HybridVisionTransformer(formula)
+        # Maps 1 and 2 are ResNet stage outputs and need no reassembly (identity in the reference).
+        self.act_postprocess3 = TokenReassemble(VIT_DIM)
+        self.act_postprocess4 = TokenReassemble(VIT_DIM, downsample=True)
+
+    def forward(self, image: Tensor) -> list[Tensor]:
+        grid_h, grid_w = image.shape[-2] // PATCH_STRIDE, image.shape[-1] // PATCH_STRIDE
+        stage_outputs, (tokens_3, tokens_4) = self.model(image)
+        return [
+            stage_outputs[0],
+            stage_outputs[1],
+            self.act_postprocess3(tokens_3, grid_h, grid_w),
+            self.act_postprocess4(tokens_4, grid_h, grid_w),
+        ]
+
+
+class ResidualConvUnit(nn.Module):
+    """``x + conv2(relu(conv1(relu(x))))`` with 3x3 convs (with bias).
+
+    Shape:
+        - input / output: (N, 256, H, W)
+    """
+
+    def __init__(self, channels: int = FEATURES) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+
+
+class FusionBlock(nn.Module):
+    """RefineNet-style fusion: add the refined skip, refine, upsample x2 (bilinear, align_corners), 1x1 conv.
+
+    Shape:
+        - coarse: (N, 256, H, W) (output of the previous fusion block, or the deepest map)
+        - skip: (N, 256, H, W) or None (the deepest block has no skip)
+        - output: (N, 256, 2H, 2W)
+    """
+
+    def __init__(self, channels: int = FEATURES) -> None:
+        super().__init__()
+        self.out_conv = nn.Conv2d(channels, channels, kernel_size=1)
+        self.resConfUnit1 = ResidualConvUnit(channels)
+        self.resConfUnit2 = ResidualConvUnit(channels)
+
+    def forward(self, coarse: Tensor, skip: Tensor | None = None) -> Tensor:
+        x = coarse if skip is None else coarse + self.resConfUnit1(skip)
+        x = self.resConfUnit2(x)
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
+        return self.out_conv(x)
+
+
+class DPTDecoder(nn.Module):
+    """Fusion decoder and depth head (``scratch`` in the checkpoint).
+
+    ``output_conv`` holds the head up to the last 1x1 conv (positions 0..4 of the reference
+    ``nn.Sequential``); the non-negative ReLU is applied by :class:`DPTHybrid`.
+
+    Shape:
+        - features: the four maps of :class:`DPTEncoder`
+        - output: pre-ReLU head output (N, 1, H, W)
+    """
+
+    def __init__(self, channels: int = FEATURES) -> None:
+        super().__init__()
+        self.layer1_rn = nn.Conv2d(256, channels, kernel_size=3, padding=1, bias=False)
+        self.layer2_rn = nn.Conv2d(512, channels, kernel_size=3, padding=1, bias=False)
+        self.layer3_rn = nn.Conv2d(VIT_DIM, channels, kernel_size=3, padding=1, bias=False)
+        self.layer4_rn = nn.Conv2d(VIT_DIM, channels, kernel_size=3, padding=1, bias=False)
+        self.refinenet1 = FusionBlock(channels)
+        self.refinenet2 = FusionBlock(channels)
+        self.refinenet3 = FusionBlock(channels)
+        self.refinenet4 = FusionBlock(channels)
+        self.output_conv = nn.Sequential(
+            nn.Conv2d(channels, channels // 2, kernel_size=3, padding=1),
+            nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=True),
+            nn.Conv2d(channels // 2, 32, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 1, kernel_size=1),
+        )
+
+    def forward(self, features: list[Tensor]) -> Tensor:
+        layer_1, layer_2, layer_3, layer_4 = features
+        path_4 = self.refinenet4(self.layer4_rn(layer_4))
+        path_3 = self.refinenet3(path_4, self.layer3_rn(layer_3))
+        path_2 = self.refinenet2(path_3, self.layer2_rn(layer_2))
+        path_1 = self.refinenet1(path_2, self.layer1_rn(layer_1))
+        return self.output_conv(path_1)
+
+
+class DPTOutput(NamedTuple):
+    """Result of :meth:`DPTHybrid.forward_with_intermediates`.
+
+    Attributes:
+        inv_depth: (N, H, W) relative inverse depth, >= 0.
+        head_pre_relu: (N, 1, H, W) head output before the non-negative ReLU.
+        features: the four reassembled maps fed to ``scratch.layer{1..4}_rn``
+            ((N, 256, H/4, W/4), (N, 512, H/8, W/8), (N, 768, H/16, W/16), (N, 768, H/32, W/32)).
+    """
+
+    inv_depth: Tensor
+    head_pre_relu: Tensor
+    features: list[Tensor]
+
+
+class DPTHybrid(nn.Module):
+    """MiDaS 3.0 DPT-Hybrid (``DPTDepthModel(backbone="vitb_rn50_384", non_negative=True)``).
+
+    Args:
+        std_conv_formula: weight standardisation of the ResNet convs, ``"std_plus_eps"`` (timm 0.4.5, the
+            formula the released weights were trained with; default) or ``"sqrt_var_plus_eps"``
+            (timm >= 0.4.12).
+
+    Shape:
+        - image: (N, 3, H, W), RGB in [-1, 1], H and W multiples of 32
+        - output: (N, H, W) relative inverse depth (non-negative)
+
+    Example::
+
+        net = DPTHybrid().eval()
+        net.load_state_dict(torch.load("dpt_hybrid-midas-501f0c75.pt", map_location="cpu", weights_only=True))
+        with torch.no_grad():
+            inv_depth = net(image)  # (1, 384, 512) for a (1, 3, 384, 512) image
+    """
+
+    def __init__(self, std_conv_formula: str = "std_plus_eps") -> None:
+        super().__init__()
+        if std_conv_formula not in STD_CONV_FORMULAS:
+            raise ValueError(
+                f"unknown std_conv_formula {std_conv_formula!r}; expected one of {list(STD_CONV_FORMULAS)}"
+            )
+        self.pretrained = DPTEncoder(std_conv_formula)
+        self.scratch = DPTDecoder()
+
+    def forward_with_intermediates(self, image: Tensor) -> DPTOutput:
+        """Full forward pass, also returning the pre-ReLU head output and the reassembled features."""
+        height, width = image.shape[-2:]
+        if height % 32 or width % 32:
+            # Stride-32 map upsampled x2 must match the stride-16 map in the decoder.
+            raise ValueError(f"image sides must be multiples of 32, got {height}x{width}")
+        features = self.pretrained(image)
+        head_pre_relu = self.scratch(features)
+        return DPTOutput(F.relu(head_pre_relu)[:, 0], head_pre_relu, features)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.forward_with_intermediates(image).inv_depth
