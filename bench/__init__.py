@@ -1,0 +1,1 @@
+"""Speed and memory benchmark (``python -m bench.run``); see docs/performance.md."""

@@ -1,0 +1,1 @@
+"""Quality evaluation against real footage (``python -m eval.run``); see docs/performance.md."""

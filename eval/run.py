@@ -1,0 +1,313 @@
+"""Quality evaluation: render a static-camera clip from a photo and compare it, frame by frame,
+with the real video that followed the photo.
+
+Run from the repository root (not part of the test run)::
+
+    .venv/bin/python -m eval.run                          # every scene with gt.mp4 in ../shared
+    .venv/bin/python -m eval.run /path/to/scenes/cascade --direction downwards
+    .venv/bin/python -m eval.run --size 640 --json /tmp/eval.json
+    .venv/bin/python -m eval.run --help
+
+A scene folder holds ``image.png|jpg``, the real video ``gt.mp4`` (its frame 0 is the photo),
+and the annotation: ``image.json`` (labelme: motion polygons + hint arrows) and/or ``mask.png``,
+optionally a depth file (``depth*.pfm|png|npy``). A folder without ``gt.mp4`` is searched one
+level down for scene folders. Scenes without hint arrows (``cascade`` has only a mask) need the
+motion direction in words: ``--direction`` (default ``downwards``, right for waterfalls) or
+``--hint x0,y0,x1,y1`` arrows in photo pixels.
+
+For each scene it renders N = (frames of gt.mp4) frames with the static camera (frame m shows
+loop time m / N, exactly as ``python -m cine_core render --camera static --frames N``), and
+computes for three methods -- ``ours`` (the renderer), ``still`` (the photo repeated) and
+``warp2d`` (the photo warped in 2-D by the same Eulerian flow, see :mod:`eval.baselines`):
+
+* PSNR (dB) and SSIM against the real frame, over the whole frame and inside the motion mask
+  (the pixels where the scene's flow is non-zero), averaged over frames 1 .. N-1 (frame 0 is
+  the photo for every method and for the video, so it is left out of the mean);
+* flicker: mean |frame m - frame m-1| (8-bit levels) outside the motion mask, over m = 1..N-1;
+* loop seam: playing the clip as a loop shows frame N-1 then frame 0 again; ``seam`` is
+  mean |frame 0 - frame N-1| inside the motion mask and ``seam_ratio`` that jump divided by an
+  ordinary step (mean |frame m - frame m-1| inside the mask). The renderer maps frame index N to
+  loop time 1 = time 0 (``cine_core.render.frame_time``), so "render frame N and compare it
+  with frame 0" is zero by construction; the wrap step is what a viewer actually sees;
+* reprojection: our frame 0 (static camera, time 0) against the photo: PSNR and the largest
+  difference in 8-bit levels (a static camera should reproduce the photo exactly).
+
+The same numbers are computed for the real video itself (``real``) where they make sense
+(flicker, seam), as a reference level. It prints a table, writes JSON (``--json``, default
+``eval/results/eval-<date>.json``) and a side-by-side video ``<scene>-side_by_side.mp4`` (ours |
+real, labelled) plus a PNG of its middle and last frame in ``--out-dir`` (default
+``eval/results``).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import sys
+import time
+
+if __package__ in (None, ""):  # run as a script: python eval/run.py
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import cv2
+import numpy as np
+import torch
+
+from cine_core.annotations import parse_hint
+from cine_core.camera import camera_path
+from cine_core.errors import CineError
+from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene, render_frames
+from cine_core.video_io import read_video, write_video
+from eval.baselines import WARP_MODES, still_frames, warp_frames
+from eval.metrics import flicker, loop_seam, mean_abs_change, psnr, ssim_map
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_SCENES = os.path.join(os.path.dirname(REPO), "shared", "data", "scenes")
+DEFAULT_DIRECTION = "downwards"
+METHODS = ("ours", "still", "warp2d")
+
+
+def find_scenes(paths: list[str]) -> list[str]:
+    """Scene folders (holding gt.mp4) among ``paths`` and their direct subfolders."""
+    scenes = []
+    for path in paths:
+        if os.path.isfile(os.path.join(path, "gt.mp4")):
+            scenes.append(path)
+        elif os.path.isdir(path):
+            scenes += sorted(os.path.join(path, d) for d in os.listdir(path)
+                             if os.path.isfile(os.path.join(path, d, "gt.mp4")))
+        else:
+            raise SystemExit(f"{path}: no such folder")
+    return scenes
+
+
+def frame_metrics(frame: np.ndarray, real: np.ndarray, mask: np.ndarray) -> dict:
+    """PSNR and SSIM of one frame against the real one, whole frame and inside ``mask``."""
+    values = ssim_map(frame, real)
+    region = torch.from_numpy(mask)
+    return {"psnr": psnr(frame, real), "psnr_mask": psnr(frame, real, mask),
+            "ssim": float(values.double().mean()), "ssim_mask": float(values[region].double().mean())}
+
+
+def summarise(per_frame: list[dict]) -> dict:
+    """Means over frames 1 .. N-1 (frame 0 is the photo for every method)."""
+    rows = per_frame[1:] if len(per_frame) > 1 else per_frame
+    summary = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows]
+        finite = [v for v in values if math.isfinite(v)]
+        summary[key] = float(np.mean(finite)) if finite else (values[0] if values else float("nan"))
+    return summary
+
+
+def label(image: np.ndarray, text: str) -> np.ndarray:
+    """Write ``text`` into the top-left corner (white with a dark outline)."""
+    image = image.copy()
+    scale = max(0.5, image.shape[1] / 1280.0)
+    for colour, thickness in (((0, 0, 0), 4), ((255, 255, 255), 1)):
+        cv2.putText(image, text, (int(12 * scale), int(32 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.9 * scale, colour, max(1, int(round(thickness * scale))), cv2.LINE_AA)
+    return image
+
+
+def side_by_side(panels: list[tuple[str, np.ndarray]], frame: int) -> np.ndarray:
+    return np.concatenate([label(image, f"{name}  {frame}") for name, image in panels], axis=1)
+
+
+def evaluate_scene(folder: str, *, size: int | None = None, direction: str | None = None,
+                   hints: list[str] = (), flow_scale: float = 1.0, integrator: str = "rk4",
+                   device: str = "cpu", warp_mode: str = "forward", frames: int | None = None,
+                   out_dir: str | None = None, panels: tuple[str, ...] = ("ours", "real"),
+                   log=lambda message: None) -> dict:
+    """Evaluate one scene folder; returns the JSON-ready record (see the module docstring)."""
+    name = os.path.basename(os.path.normpath(folder))
+    timings = {}
+    start = time.perf_counter()
+    real, fps = read_video(os.path.join(folder, "gt.mp4"))
+    timings["read_video_s"] = time.perf_counter() - start
+    count = min(frames or len(real), len(real))
+    real = real[:count]
+    inputs = SceneInputs.find(folder)
+    arrows = [parse_hint(h) for h in hints]
+    worded = direction
+    if not arrows and worded is None and inputs.annotation is None:
+        worded = DEFAULT_DIRECTION  # mask-only scene: say the direction in words
+    options = PrepareOptions(max_side=size, hints=arrows, direction=worded, flow_scale=flow_scale)
+    start = time.perf_counter()
+    try:
+        scene = prepare_scene(inputs, options)
+    except CineError as exc:
+        if "no hint arrows" not in str(exc) or worded is not None:
+            raise
+        worded = DEFAULT_DIRECTION  # image.json without arrows
+        options.direction = worded
+        scene = prepare_scene(inputs, options)
+    timings["prepare_s"] = time.perf_counter() - start
+    width, height = scene.size
+    if real[0].shape[:2] != (height, width):
+        real = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in real]
+    log(f"[eval] {name}: {width}x{height}, {count} frames, direction {worded or 'from hint arrows'}")
+
+    path = camera_path("static", scene.intrinsics, count)
+    start = time.perf_counter()
+    ours = list(render_frames(scene, path, integrator=integrator, device=device))
+    timings["render_s"] = time.perf_counter() - start
+    photo = (scene.photo.permute(1, 2, 0).clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
+    start = time.perf_counter()
+    clips = {"ours": ours, "still": still_frames(photo, count),
+             "warp2d": list(warp_frames(scene.photo, scene.flow, count, integrator=integrator,
+                                        mode=warp_mode))}
+    timings["warp2d_s"] = time.perf_counter() - start
+
+    mask = scene.motion_mask.numpy()
+    outside = ~mask
+    start = time.perf_counter()
+    results = {}
+    for method, clip in clips.items():
+        per_frame = [frame_metrics(clip[m], real[m], mask) for m in range(count)]
+        seam = loop_seam(clip, mask)
+        results[method] = {**summarise(per_frame),
+                           "flicker": flicker(clip, outside),
+                           "seam": seam["wrap"], "seam_step": seam["step"], "seam_ratio": seam["ratio"],
+                           "per_frame": per_frame}
+    seam = loop_seam(real, mask)
+    results["real"] = {"flicker": flicker(real, outside), "seam": seam["wrap"],
+                       "seam_step": seam["step"], "seam_ratio": seam["ratio"]}
+    timings["metrics_s"] = time.perf_counter() - start
+    reprojection = {"psnr": psnr(ours[0], photo), "psnr_mask": psnr(ours[0], photo, mask),
+                    "max_abs_diff": int(np.abs(ours[0].astype(np.int16) - photo.astype(np.int16)).max()),
+                    "mean_abs_diff": mean_abs_change(ours[0], photo)}
+    record = {
+        "scene": name, "folder": os.path.abspath(folder), "width": width, "height": height,
+        "frames": count, "fps": fps, "device": device, "integrator": integrator,
+        "direction": worded, "hints": list(hints), "flow_scale": flow_scale, "warp_mode": warp_mode,
+        "scene_info": scene.info, "mask_fraction": float(mask.mean()),
+        "real_frame0_vs_photo_psnr": psnr(real[0], photo),
+        "reprojection": reprojection, "methods": results, "timings": timings,
+    }
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        sources = {"ours": ours, "real": real, "still": clips["still"], "warp2d": clips["warp2d"]}
+        chosen = [p for p in panels if p in sources]
+        video = os.path.join(out_dir, f"{name}-side_by_side.mp4")
+        write_video((side_by_side([(p, sources[p][m]) for p in chosen], m) for m in range(count)),
+                    video, fps or 30.0)
+        stills = []
+        for m in sorted({count // 2, count - 1}):
+            png = os.path.join(out_dir, f"{name}-side_by_side-f{m:03d}.png")
+            cv2.imwrite(png, side_by_side([(p, sources[p][m]) for p in chosen], m)[:, :, ::-1])
+            stills.append(png)
+        record["side_by_side"] = {"video": video, "frames": stills, "panels": chosen}
+    return record
+
+
+def finite_or_none(obj):
+    """JSON-safe copy: NaN / inf become the strings 'nan' / 'inf'."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_none(v) for v in obj]
+    return obj
+
+
+def print_table(records: list[dict], stream=sys.stdout) -> None:
+    head = ("scene", "method", "PSNR", "PSNR mask", "SSIM", "SSIM mask", "flicker", "seam", "seam/step")
+    rows = [head]
+    for record in records:
+        for method in (*METHODS, "real"):
+            r = record["methods"][method]
+
+            def get(key, digits):
+                value = r.get(key)
+                return "-" if value is None else f"{value:.{digits}f}"
+
+            rows.append((record["scene"], method, get("psnr", 2), get("psnr_mask", 2), get("ssim", 4),
+                         get("ssim_mask", 4), get("flicker", 3), get("seam", 2), get("seam_ratio", 2)))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
+    stream.write("\nQuality against the real video (PSNR dB / SSIM: mean of frames 1..N-1; flicker "
+                 "and seam in 8-bit levels)\n")
+    for index, row in enumerate(rows):
+        stream.write("  " + "  ".join(str(v).rjust(w) for v, w in zip(row, widths)) + "\n")
+        if index == 0:
+            stream.write("  " + "  ".join("-" * w for w in widths) + "\n")
+    for record in records:
+        rep = record["reprojection"]
+        stream.write(f"  {record['scene']}: reprojection (static camera, t=0, vs photo) PSNR "
+                     f"{rep['psnr']:.2f} dB, max |diff| {rep['max_abs_diff']} levels; "
+                     f"real frame 0 vs photo {record['real_frame0_vs_photo_psnr']:.2f} dB (codec)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m eval.run", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("scenes", nargs="*", default=[DEFAULT_SCENES],
+                        help="scene folders with gt.mp4, or folders holding such scene folders")
+    parser.add_argument("--size", type=int, default=None,
+                        help="cap the long side (the real video is downscaled to match)")
+    parser.add_argument("--frames", type=int, default=None, help="compare only the first N frames")
+    parser.add_argument("--direction", default=None,
+                        help=f"direction in words for scenes without hint arrows (default {DEFAULT_DIRECTION!r})")
+    parser.add_argument("--hint", action="append", default=[], metavar="X0,Y0,X1,Y1",
+                        help="a motion arrow in photo pixels (repeatable; applies to every scene)")
+    parser.add_argument("--flow-scale", type=float, default=1.0, help="fluid speed multiplier")
+    parser.add_argument("--integrator", default="rk4", choices=("euler", "rk4"))
+    parser.add_argument("--warp-mode", default="forward", choices=WARP_MODES,
+                        help="2-D warp baseline: backward-warp by the forward displacement, or by "
+                             "tracing the negated flow")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--panels", default="ours,real",
+                        help="panels of the side-by-side video (ours, real, still, warp2d)")
+    parser.add_argument("--out-dir", default=os.path.join(REPO, "eval", "results"),
+                        help="where the side-by-side videos and PNGs go")
+    parser.add_argument("--no-video", action="store_true", help="skip the side-by-side video")
+    parser.add_argument("--json", default=None, help="JSON path (default <out-dir>/eval-<date>.json)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    scenes = find_scenes(args.scenes)
+    if not scenes:
+        raise SystemExit(f"no scene with gt.mp4 in {', '.join(args.scenes)}")
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is visible to PyTorch")
+    records = []
+    for folder in scenes:
+        log = lambda message: sys.stderr.write(message + "\n")  # noqa: E731
+        try:
+            records.append(evaluate_scene(
+                folder, size=args.size, direction=args.direction, hints=args.hint,
+                flow_scale=args.flow_scale, integrator=args.integrator, device=device,
+                warp_mode=args.warp_mode, frames=args.frames,
+                out_dir=None if args.no_video else args.out_dir,
+                panels=tuple(p.strip() for p in args.panels.split(",")), log=log))
+        except CineError as exc:
+            sys.stderr.write(f"[eval] {folder}: {exc}\n")
+            return 2
+    stamp = _dt.datetime.now()
+    out = args.json or os.path.join(args.out_dir, f"eval-{stamp.strftime('%Y%m%d-%H%M%S')}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    from bench.run import code_version, machine_info
+
+    report = {"date": stamp.isoformat(timespec="seconds"), "machine": machine_info(),
+              "code": code_version(), "command": " ".join(["python -m eval.run", *(argv or sys.argv[1:])]),
+              "scenes": records}
+    with open(out, "w") as handle:
+        json.dump(finite_or_none(report), handle, indent=1)
+    print_table(records)
+    for record in records:
+        if "side_by_side" in record:
+            print(f"  {record['scene']}: side-by-side video {record['side_by_side']['video']}")
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
