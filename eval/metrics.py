@@ -21,14 +21,14 @@ SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 
 
-def as_tensor(image) -> torch.Tensor:
-    """(3, H, W) float32 in [0, 1] from an (H, W, 3) uint8 array or a (3, H, W) tensor."""
+def as_tensor(image, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(3, H, W) floats in [0, 1] from an (H, W, 3) uint8 array or a (3, H, W) tensor."""
     if isinstance(image, torch.Tensor):
-        return image.detach().to(torch.float32)
+        return image.detach().to(dtype)
     array = np.asarray(image)
     if array.dtype == np.uint8:
-        return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).to(torch.float32) / 255.0
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(2, 0, 1)
+        return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).to(dtype) / 255.0
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).to(dtype)
 
 
 def as_mask(mask) -> torch.Tensor:
@@ -40,7 +40,7 @@ def as_mask(mask) -> torch.Tensor:
 
 def mse(a, b, mask=None) -> float:
     """Mean squared error over all channels, inside ``mask`` when given (NaN for an empty mask)."""
-    diff = (as_tensor(a).double() - as_tensor(b).double()).square()
+    diff = (as_tensor(a, torch.float64) - as_tensor(b, torch.float64)).square()
     if mask is not None:
         region = as_mask(mask)
         if not bool(region.any()):
