@@ -56,16 +56,19 @@ class Photo:
 
 
 def _exif_orientation(path: str) -> int:
+    """The EXIF orientation tag (1 = upright); also refuses decompression bombs from the header."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
             width, height = im.size
             if width * height > MAX_PIXELS:
-                raise CineError(
-                    f"{os.path.basename(path)} is {width}x{height} pixels, above the limit of "
-                    f"{MAX_PIXELS // 1_000_000} megapixels; downscale it first")
+                raise CineError(f"{os.path.basename(path)} is {width}x{height} pixels, above the "
+                                f"limit of {MAX_PIXELS // 1_000_000} megapixels; downscale it first")
             return int(im.getexif().get(0x0112, 1) or 1)
+    except Image.DecompressionBombError:  # Pillow's own, lower guard
+        raise CineError(f"{os.path.basename(path)} is above the limit of "
+                        f"{MAX_PIXELS // 1_000_000} megapixels; downscale it first") from None
     except (UnidentifiedImageError, OSError):
         return 1  # Pillow cannot parse it; cv2 decides below whether the file is readable at all
 

@@ -9,8 +9,8 @@ from .splat import SURFACE_SOFTNESS, SURFACE_TOLERANCE, fill_holes, project_poin
 
 
 def frame_time(frame: int, num_frames: int) -> float:
-    """Loop time of ``frame``: m / N, so frame N shows the same instant as frame 0."""
-    return (frame % num_frames) / num_frames
+    """Loop time t = m / N of frame m in [0, N]; frame N (t = 1) shows the same instant as frame 0."""
+    return frame / num_frames
 
 
 def lift_to_world(uv: torch.Tensor, depth: torch.Tensor, source: Intrinsics) -> torch.Tensor:
@@ -92,9 +92,13 @@ class FrameRenderer:
                             num_groups=2, footprint=footprint)
 
     def render(self, frame: int, camera: Camera) -> torch.Tensor:
-        """The colour image of ``frame`` (time frame / N) from ``camera``: (3, H, W) in [0, 1]."""
+        """The colour image of ``frame`` in [0, N] (time frame / N) from ``camera``.
+
+        Returns:
+            (3, H, W) in [0, 1], at the camera's image size.
+        """
         time = frame_time(frame, self.cloud.num_frames)
-        splatted = self.splat_clouds(frame % self.cloud.num_frames, camera)
+        splatted = self.splat_clouds(frame, camera)
         colours, disparity = splatted.values[:, :-1], splatted.values[:, -1:]
         weights = blend_weights(time, splatted.coverage, disparity)
         total = weights.sum(0)
