@@ -22,47 +22,61 @@ from .scene import PreparedScene
 class AnimatedPointCloud:
     """All LDI points and their motion over a loop of ``num_frames``.
 
+    Static points come first, moving points last, so a renderer can treat the static part as
+    one block shared by both clouds.
+
     Attributes:
         rest_uv: (P, 2) pixel position (x, y) in the photo.
         depth: (P,) depth in scene units.
         values: (P, C) what the points carry (colour, or learned features).
-        moving: (M,) indices of points that move.
-        forward, backward: (N + 1, M, 2) displacements of the moving points at each frame.
+        num_static: S; points S..P-1 move.
+        forward, backward: (N + 1, M, 2) displacements of the M = P - S moving points per frame.
         forward_depth, backward_depth: (N + 1, M) their depths at each frame.
     """
 
     rest_uv: torch.Tensor
     depth: torch.Tensor
     values: torch.Tensor
-    moving: torch.Tensor
+    num_static: int
     forward: torch.Tensor
     backward: torch.Tensor
     forward_depth: torch.Tensor
     backward_depth: torch.Tensor
 
-    _FIELDS = ("rest_uv", "depth", "values", "moving", "forward", "backward",
-               "forward_depth", "backward_depth")
-
     @property
     def num_frames(self) -> int:
         return self.forward.shape[0] - 1
 
-    def positions(self, frame: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Pixel positions (P, 2) and depths (P,) of the forward and backward clouds at ``frame``.
+    @property
+    def moving(self) -> torch.Tensor:
+        """(M,) indices of the moving points."""
+        return torch.arange(self.num_static, self.depth.shape[0], device=self.depth.device)
+
+    def moving_positions(self, frame: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pixel positions (M, 2) and depths (M,) of the moving points at ``frame`` in [0, N].
 
         Returns:
             forward_uv, forward_depth, backward_uv, backward_depth.
         """
-        forward_uv, backward_uv = self.rest_uv.clone(), self.rest_uv.clone()
-        forward_depth, backward_depth = self.depth.clone(), self.depth.clone()
-        forward_uv[self.moving] += self.forward[frame]
-        backward_uv[self.moving] += self.backward[frame]
-        forward_depth[self.moving] = self.forward_depth[frame]
-        backward_depth[self.moving] = self.backward_depth[frame]
-        return forward_uv, forward_depth, backward_uv, backward_depth
+        rest = self.rest_uv[self.num_static:]
+        return (rest + self.forward[frame], self.forward_depth[frame],
+                rest + self.backward[frame], self.backward_depth[frame])
+
+    def positions(self, frame: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pixel positions (P, 2) and depths (P,) of the whole forward and backward clouds.
+
+        Returns:
+            forward_uv, forward_depth, backward_uv, backward_depth.
+        """
+        still_uv, still_depth = self.rest_uv[:self.num_static], self.depth[:self.num_static]
+        forward_uv, forward_depth, backward_uv, backward_depth = self.moving_positions(frame)
+        return (torch.cat([still_uv, forward_uv]), torch.cat([still_depth, forward_depth]),
+                torch.cat([still_uv, backward_uv]), torch.cat([still_depth, backward_depth]))
 
     def to(self, device: torch.device | str) -> "AnimatedPointCloud":
-        return AnimatedPointCloud(*(getattr(self, name).to(device) for name in self._FIELDS))
+        moved = {name: getattr(self, name).to(device) for name in
+                 ("rest_uv", "depth", "values", "forward", "backward", "forward_depth", "backward_depth")}
+        return AnimatedPointCloud(num_static=self.num_static, **moved)
 
 
 def point_values(scene: PreparedScene) -> list[torch.Tensor]:
@@ -102,9 +116,12 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
         point_kind[moves_hidden & layer.hidden] = 2
         kind.append(point_kind[alpha])
         owner.append(torch.full((int(alpha.sum()),), index, dtype=torch.long))
-    rest_uv, depth_all = torch.cat(rest), torch.cat(depth)
-    kind_all, owner_all = torch.cat(kind), torch.cat(owner)
-    moving = torch.nonzero(kind_all > 0).flatten()
+    kind_all = torch.cat(kind)
+    order = torch.argsort((kind_all > 0).to(torch.uint8), stable=True)  # static first
+    rest_uv, depth_all = torch.cat(rest)[order], torch.cat(depth)[order]
+    carried_all, kind_all, owner_all = torch.cat(carried)[order], kind_all[order], torch.cat(owner)[order]
+    num_static = int((kind_all == 0).sum())
+    moving = torch.arange(num_static, rest_uv.shape[0])
     forward = torch.zeros(num_frames + 1, moving.numel(), 2)
     backward = torch.zeros_like(forward)
     for code, field in ((1, scene.flow), (2, scene.hidden_flow)):
@@ -122,4 +139,4 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
             surface = layer.depth[None]
             forward_depth[:, mine] = sample_bilinear(surface, start[mine] + forward[:, mine])[..., 0]
             backward_depth[:, mine] = sample_bilinear(surface, start[mine] + backward[:, mine])[..., 0]
-    return AnimatedPointCloud(rest_uv, depth_all, torch.cat(carried), moving, forward, backward, forward_depth, backward_depth)
+    return AnimatedPointCloud(rest_uv, depth_all, carried_all, num_static, forward, backward, forward_depth, backward_depth)

@@ -5,7 +5,7 @@ import torch
 
 from .animation import AnimatedPointCloud
 from .camera import Camera, Intrinsics
-from .splat import SURFACE_SOFTNESS, SURFACE_TOLERANCE, fill_holes, project_points, splat_points
+from .splat import PointSet, Splatted, fill_holes, project_points, splat_groups, surface_weight
 
 
 def frame_time(frame: int, num_frames: int) -> float:
@@ -42,8 +42,7 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor) 
     factors = factors.reshape(2, 1, 1, 1)
     active = (factors > 0) & (coverage > 0)
     nearest = torch.where(active, disparity, torch.zeros_like(disparity)).amax(0, keepdim=True)
-    gap = (nearest / disparity.clamp(min=1e-8) - 1.0).clamp(min=0.0)
-    visibility = torch.exp(-SURFACE_SOFTNESS * gap) * (gap < SURFACE_TOLERANCE)
+    visibility = surface_weight(nearest / disparity.clamp(min=1e-8) - 1.0)
     return factors * coverage * visibility
 
 
@@ -58,38 +57,45 @@ class FrameRenderer:
     def __init__(self, cloud: AnimatedPointCloud, source: Intrinsics):
         self.cloud = cloud
         self.source = source
-        self.world = lift_to_world(cloud.rest_uv, cloud.depth, source)
+        static = slice(0, cloud.num_static)
+        self.static_world = lift_to_world(cloud.rest_uv[static], cloud.depth[static], source)
 
     @property
     def device(self) -> torch.device:
         return self.cloud.depth.device
 
-    def splat_clouds(self, frame: int, camera: Camera, values: torch.Tensor | None = None):
-        """Splat the forward and backward clouds of ``frame`` seen from ``camera``.
+    def splat_clouds(self, frame: int, camera: Camera, values: torch.Tensor | None = None) -> Splatted:
+        """Splat the forward and backward clouds of ``frame`` in [0, N] seen from ``camera``.
+
+        Args:
+            values: (P, C) per-point values to splat instead of the cloud's own.
 
         Returns:
-            :class:`~cine_core.splat.Splatted` with 2 groups (forward, backward) whose last
-            channel is the normalised disparity.
+            :class:`~cine_core.splat.Splatted` with 2 groups (forward, backward); the last of
+            its C + 1 channels is the disparity, nearest point of the scene = 1.
         """
         cloud = self.cloud
         values = cloud.values if values is None else values
         intrinsics = camera.intrinsics
-        forward_uv, forward_depth, backward_uv, backward_depth = cloud.positions(frame)
-        depth = torch.cat([forward_depth, backward_depth])
-        world = torch.cat([lift_to_world(forward_uv, forward_depth, self.source),
-                           lift_to_world(backward_uv, backward_depth, self.source)])
-        world_to_cam = camera.world_to_cam().to(self.device, world.dtype)
-        points = world @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
-        uv, z = project_points(points, intrinsics.matrix().to(self.device))
-        # A point keeps the 1-pixel footprint it had in the photo, scaled by how much closer
-        # it now is and by the change of focal length.
-        footprint = (depth / z.clamp(min=1e-6)) * (intrinsics.fx / self.source.fx)
-        disparity = cloud.depth.min() / depth
-        carried = torch.cat([values.repeat(2, 1), disparity[:, None]], dim=1)
-        count = cloud.depth.shape[0]
-        groups = torch.arange(2, device=self.device).repeat_interleave(count)
-        return splat_points(uv, z, carried, (intrinsics.height, intrinsics.width), groups=groups,
-                            num_groups=2, footprint=footprint)
+        world_to_cam = camera.world_to_cam().to(self.device, self.static_world.dtype)
+        calibration = intrinsics.matrix().to(self.device)
+        nearest_depth = cloud.depth.min()
+        zoom = intrinsics.fx / self.source.fx
+
+        def point_set(world: torch.Tensor, depth: torch.Tensor, carried: torch.Tensor) -> PointSet:
+            uv, z = project_points(world @ world_to_cam[:3, :3].T + world_to_cam[:3, 3], calibration)
+            # A point keeps the 1-pixel footprint it had in the photo, scaled by how much closer
+            # it now is and by the change of focal length.
+            footprint = depth / z.clamp(min=1e-6) * zoom
+            return PointSet(uv, z, torch.cat([carried, (nearest_depth / depth)[:, None]], dim=1), footprint)
+
+        static = slice(0, cloud.num_static)
+        shared = point_set(self.static_world, cloud.depth[static], values[static])
+        moving_values = values[cloud.num_static:]
+        forward_uv, forward_depth, backward_uv, backward_depth = cloud.moving_positions(frame)
+        groups = [point_set(lift_to_world(uv, depth, self.source), depth, moving_values)
+                  for uv, depth in ((forward_uv, forward_depth), (backward_uv, backward_depth))]
+        return splat_groups(groups, (intrinsics.height, intrinsics.width), shared=shared)
 
     def render(self, frame: int, camera: Camera) -> torch.Tensor:
         """The colour image of ``frame`` in [0, N] (time frame / N) from ``camera``.
@@ -110,4 +116,3 @@ class FrameRenderer:
         if bool((confidence < 1.0).any()):
             image = fill_holes(image, confidence)
         return image.clamp(0.0, 1.0)
-

@@ -31,6 +31,23 @@ class Splatted:
     coverage: torch.Tensor
 
 
+@dataclass
+class PointSet:
+    """Points to splat.
+
+    Attributes:
+        uv: (N, 2) pixel positions (pixel centres at integers).
+        z: (N,) camera depth; points with z <= 0 are behind the camera and ignored.
+        values: (N, C) what each point carries (colour, features, disparity...).
+        footprint: (N,) footprint width in pixels (1 = a pixel of the photo) or None (all 1).
+    """
+
+    uv: torch.Tensor
+    z: torch.Tensor
+    values: torch.Tensor
+    footprint: torch.Tensor | None = None
+
+
 def project_points(points: torch.Tensor, intrinsics: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Pinhole projection.
 
@@ -48,84 +65,123 @@ def project_points(points: torch.Tensor, intrinsics: torch.Tensor) -> tuple[torc
     return torch.stack([u, v], dim=1), z
 
 
-def _subdivide(uv: torch.Tensor, z: torch.Tensor, values: torch.Tensor, groups: torch.Tensor,
-               footprint: torch.Tensor):
+def _subdivide(points: PointSet) -> PointSet:
     """Replace points whose footprint is >= 2 pixels by k x k sub-points spread over it."""
-    parts = [(uv, z, values, groups, footprint < 2.0)]
+    footprint = points.footprint
+    if footprint is None or footprint.numel() == 0 or float(footprint.max()) < 2.0:
+        return points  # the common case: one check, no copies
+    parts = [(points.uv, points.z, points.values, footprint < 2.0)]
     for k in range(2, _MAX_SUBDIVISION + 1):
         upper = float("inf") if k == _MAX_SUBDIVISION else k + 1.0
         chosen = (footprint >= k) & (footprint < upper)
-        if not bool(chosen.any()):
-            continue
-        steps = (torch.arange(k, device=uv.device, dtype=uv.dtype) + 0.5) / k - 0.5
+        steps = (torch.arange(k, device=footprint.device, dtype=points.uv.dtype) + 0.5) / k - 0.5
         offsets = torch.stack(torch.meshgrid(steps, steps, indexing="xy"), dim=-1).reshape(-1, 2)
-        sub_uv = uv[chosen][:, None] + offsets[None] * footprint[chosen][:, None, None]
+        sub_uv = points.uv[chosen][:, None] + offsets[None] * footprint[chosen][:, None, None]
         count = offsets.shape[0]
-        parts.append((sub_uv.reshape(-1, 2), z[chosen].repeat_interleave(count),
-                      values[chosen].repeat_interleave(count, 0),
-                      groups[chosen].repeat_interleave(count), None))
-    if len(parts) == 1:
-        return uv, z, values, groups
-    keep = parts[0][4]
-    return (torch.cat([parts[0][0][keep]] + [p[0] for p in parts[1:]]),
-            torch.cat([parts[0][1][keep]] + [p[1] for p in parts[1:]]),
-            torch.cat([parts[0][2][keep]] + [p[2] for p in parts[1:]]),
-            torch.cat([parts[0][3][keep]] + [p[3] for p in parts[1:]]))
+        parts.append((sub_uv.reshape(-1, 2), points.z[chosen].repeat_interleave(count),
+                      points.values[chosen].repeat_interleave(count, 0), None))
+    keep = parts[0][3]
+    return PointSet(torch.cat([points.uv[keep]] + [p[0] for p in parts[1:]]),
+                    torch.cat([points.z[keep]] + [p[1] for p in parts[1:]]),
+                    torch.cat([points.values[keep]] + [p[2] for p in parts[1:]]))
 
 
-def splat_points(uv: torch.Tensor, z: torch.Tensor, values: torch.Tensor, size: tuple[int, int], *,
-                 groups: torch.Tensor | None = None, num_groups: int = 1,
-                 footprint: torch.Tensor | None = None) -> Splatted:
-    """Splat points into ``num_groups`` images at once (each group has its own visibility).
+@dataclass
+class _Taps:
+    """The four bilinear taps of every point, stacked (4, N); taps outside the image or of
+    points behind the camera point at the spare cell ``H * W`` with weight 0 and depth inf."""
+
+    pixel: torch.Tensor
+    weight: torch.Tensor
+    z: torch.Tensor
+    values: torch.Tensor  # (N, C + 1), the last channel all ones
+
+
+def _taps(points: PointSet, height: int, width: int) -> _Taps:
+    # Dense arithmetic only: boolean indexing (nonzero) costs more than the splat itself.
+    points = _subdivide(points)
+    uv, z = points.uv, points.z
+    base = uv.floor()
+    frac = uv - base
+    x0, y0 = base[:, 0].long(), base[:, 1].long()
+    fx, fy = frac[:, 0], frac[:, 1]
+    tap_x = torch.stack([x0, x0 + 1, x0, x0 + 1])
+    tap_y = torch.stack([y0, y0, y0 + 1, y0 + 1])
+    weight = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])
+    valid = (tap_x >= 0) & (tap_x < width) & (tap_y >= 0) & (tap_y < height) & (z > 1e-6)
+    valid &= torch.isfinite(weight)
+    pixel = torch.where(valid, tap_y * width + tap_x, torch.full_like(tap_x, height * width))
+    weight = torch.where(valid, weight, torch.zeros_like(weight))
+    tap_z = torch.where(valid, z.expand(4, -1), torch.full_like(weight, float("inf")))
+    # A trailing ones channel accumulates the weights in the same pass as the values.
+    ones = torch.ones_like(points.values[:, :1])
+    return _Taps(pixel.reshape(-1), weight.reshape(-1), tap_z.reshape(-1), torch.cat([points.values, ones], 1))
+
+
+def _nearest_depth(taps: _Taps, cells: int) -> torch.Tensor:
+    """(cells + 1,) depth of the nearest surface at each pixel (inf where none)."""
+    nearest = torch.full((cells + 1,), float("inf"), device=taps.z.device, dtype=taps.z.dtype)
+    claims = torch.where(taps.weight >= _MIN_OWNER_WEIGHT, taps.z, torch.full_like(taps.z, float("inf")))
+    return nearest.scatter_reduce_(0, taps.pixel, claims, reduce="amin", include_self=True)
+
+
+def surface_weight(gap: torch.Tensor) -> torch.Tensor:
+    """Soft visibility of a surface ``gap`` (relative depth) behind the nearest one."""
+    return torch.exp(-SURFACE_SOFTNESS * gap.clamp(min=0.0)) * (gap < SURFACE_TOLERANCE)
+
+
+def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int) -> torch.Tensor:
+    """(cells + 1, C + 1): sums of weighted values and, last, of weights."""
+    # Pixels reached only by weak taps have no owner (inf): z / inf - 1 = -1 keeps them all.
+    weight = taps.weight * surface_weight(taps.z / nearest[taps.pixel] - 1.0)
+    contribution = (taps.values.unsqueeze(0) * weight.reshape(4, -1, 1)).reshape(-1, taps.values.shape[1])
+    total = torch.zeros(cells + 1, contribution.shape[1], device=weight.device, dtype=weight.dtype)
+    return total.index_add_(0, taps.pixel, contribution)
+
+
+def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: PointSet | None = None) -> Splatted:
+    """Splat several point sets into one image each, with their own visibility.
+
+    Points in ``shared`` belong to every group (the static part of the scene, seen by both the
+    forward and the backward cloud) and are splatted once: they are composited against their own
+    nearest depth, then each group suppresses them where its own points lie clearly in front.
 
     Args:
-        uv: (N, 2) pixel positions (pixel centres at integers).
-        z: (N,) camera depth; points with z <= 0 are behind the camera and dropped.
-        values: (N, C) what each point carries (colour, features, disparity...).
+        groups: G point sets with the same number of channels C.
         size: (height, width) of the output.
-        groups: (N,) long group index per point (default all 0).
-        num_groups: G.
-        footprint: (N,) footprint width in pixels (1 = a pixel of the photo); >= 2 subdivides.
+        shared: points every group contains.
 
     Returns:
         :class:`Splatted` with (G, C, H, W) values (weighted means) and (G, 1, H, W) coverage.
     """
     height, width = size
-    device, dtype = values.device, values.dtype
-    if groups is None:
-        groups = torch.zeros(uv.shape[0], dtype=torch.long, device=device)
-    keep = (z > 1e-6) & torch.isfinite(uv).all(1)
-    keep &= (uv[:, 0] > -2) & (uv[:, 0] < width + 1) & (uv[:, 1] > -2) & (uv[:, 1] < height + 1)
-    uv, z, values, groups = uv[keep], z[keep], values[keep], groups[keep]
-    if footprint is not None:
-        uv, z, values, groups = _subdivide(uv, z, values, groups, footprint[keep])
-    base = uv.floor()
-    frac = uv - base
-    x0, y0 = base[:, 0].long(), base[:, 1].long()
-    fx, fy = frac[:, 0], frac[:, 1]
-    tap_x = torch.stack([x0, x0 + 1, x0, x0 + 1])  # (4, N)
-    tap_y = torch.stack([y0, y0, y0 + 1, y0 + 1])
-    tap_w = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])
-    inside = (tap_x >= 0) & (tap_x < width) & (tap_y >= 0) & (tap_y < height) & (tap_w > 0)
-    pixel = (groups[None] * height + tap_y) * width + tap_x
-    pixel, tap_w = pixel[inside], tap_w[inside]
-    tap_z = z.expand(4, -1)[inside]
-    point = torch.arange(z.shape[0], device=device).expand(4, -1)[inside]
-    cells = num_groups * height * width
-    nearest = torch.full((cells,), float("inf"), device=device, dtype=dtype)
-    owner = tap_w >= _MIN_OWNER_WEIGHT
-    nearest.scatter_reduce_(0, pixel[owner], tap_z[owner], reduce="amin", include_self=True)
-    # Pixels reached only by weak taps have no owner (inf): z / inf - 1 = -1 keeps them all.
-    gap = tap_z / nearest[pixel] - 1.0
-    weight = tap_w * torch.exp(-SURFACE_SOFTNESS * gap.clamp(min=0.0)) * (gap < SURFACE_TOLERANCE)
-    channels = values.shape[1]
-    accumulated = torch.zeros(cells, channels + 1, device=device, dtype=dtype)
-    contribution = torch.cat([values[point] * weight[:, None], weight[:, None]], dim=1)
-    accumulated.index_add_(0, pixel, contribution)
-    accumulated = accumulated.reshape(num_groups, height, width, channels + 1).permute(0, 3, 1, 2)
-    total = accumulated[:, channels:]
-    normalised = accumulated[:, :channels] / total.clamp(min=1e-8)
-    return Splatted(normalised, total.clamp(max=1.0))
+    cells = height * width
+    shared_sum = shared_nearest = None
+    if shared is not None:
+        shared_taps = _taps(shared, height, width)
+        shared_nearest = _nearest_depth(shared_taps, cells)
+        shared_sum = _accumulate(shared_taps, shared_nearest, cells)
+    sums = []
+    for points in groups:
+        taps = _taps(points, height, width)
+        nearest = _nearest_depth(taps, cells)
+        if shared_nearest is not None:
+            nearest = torch.minimum(nearest, shared_nearest)
+        total = _accumulate(taps, nearest, cells)
+        if shared_sum is not None:
+            gap = shared_nearest / nearest - 1.0
+            keep = torch.where(torch.isfinite(shared_nearest), surface_weight(gap), torch.ones_like(gap))
+            total = total + shared_sum * keep[:, None]
+        sums.append(total[:cells])
+    stacked = torch.stack(sums).reshape(len(groups), height, width, -1).permute(0, 3, 1, 2)
+    weight = stacked[:, -1:]
+    return Splatted(stacked[:, :-1] / weight.clamp(min=1e-8), weight.clamp(max=1.0))
+
+
+def splat_points(uv: torch.Tensor, z: torch.Tensor, values: torch.Tensor, size: tuple[int, int], *,
+                 footprint: torch.Tensor | None = None) -> Splatted:
+    """Splat one set of points (see :class:`PointSet`) into a (1, C, H, W) image."""
+    return splat_groups([PointSet(uv, z, values, footprint)], size)
 
 
 def fill_holes(image: torch.Tensor, coverage: torch.Tensor) -> torch.Tensor:
