@@ -184,7 +184,8 @@ def build_layers(rgb: torch.Tensor, depth: DepthMap, *, max_layers: int = 3, ban
             far_limit = np.log(1.0 / max(lower, 1e-3)) + np.log(1.05) if np.isfinite(lower) else np.inf
             front = log_depth + np.log(BEHIND_FACTOR)
             filled_log_depth = np.maximum(np.clip(filled_log_depth, near_limit, far_limit), front)
-            layer_rgb[hole] = filled_rgb[hole]
+            # Quantised to the 16-bit steps the scene cache stores (exact round trip).
+            layer_rgb[hole] = np.round(np.clip(filled_rgb[hole], 0, 1) * 65535.0) / 65535.0
             layer_log_depth[hole] = filled_log_depth[hole]
         else:
             hole = np.zeros_like(hole)

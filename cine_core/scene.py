@@ -59,7 +59,7 @@ class PreparedScene:
         """
         record = {
             "format": torch.tensor(FORMAT_VERSION),
-            "photo": _to_uint8(self.photo),
+            "photo": _to_uint16(self.photo),
             "depth": self.depth.float(),
             "flow": self.flow.float(),
             "hidden_flow": self.hidden_flow.float(),
@@ -67,7 +67,7 @@ class PreparedScene:
             "meta": json.dumps({"intrinsics": self.intrinsics.__dict__, "info": self.info}),
         }
         for index, layer in enumerate(self.layered.layers):
-            record[f"layer{index}.rgb"] = _to_uint8(layer.rgb)
+            record[f"layer{index}.rgb"] = _to_uint16(layer.rgb)
             record[f"layer{index}.depth"] = layer.depth.float()
             record[f"layer{index}.alpha"] = layer.alpha
             record[f"layer{index}.hidden"] = layer.hidden
@@ -90,11 +90,11 @@ class PreparedScene:
             layers = []
             index = 0
             while f"layer{index}.rgb" in record:
-                layers.append(DepthLayer(_from_uint8(record[f"layer{index}.rgb"]),
+                layers.append(DepthLayer(_from_uint16(record[f"layer{index}.rgb"]),
                                          record[f"layer{index}.depth"], record[f"layer{index}.alpha"],
                                          record[f"layer{index}.hidden"]))
                 index += 1
-            return cls(photo=_from_uint8(record["photo"]), intrinsics=Intrinsics(**meta["intrinsics"]),
+            return cls(photo=_from_uint16(record["photo"]), intrinsics=Intrinsics(**meta["intrinsics"]),
                        depth=record["depth"], layered=LayeredScene(layers, record["edges"].tolist()),
                        flow=record["flow"], hidden_flow=record["hidden_flow"], info=meta["info"])
         except CineError:
@@ -103,10 +103,11 @@ class PreparedScene:
             raise CineError(f"{os.path.basename(path)} is not a readable prepared scene ({exc})") from None
 
 
-def _to_uint8(rgb: torch.Tensor) -> torch.Tensor:
-    # Colours are stored as 8 bits: the photo had 8 bits, and a 720p scene stays a few MB.
-    return (rgb.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
+def _to_uint16(rgb: torch.Tensor) -> torch.Tensor:
+    # 16 bits hold 8- and 16-bit photos exactly, and the LDI quantises its inpainted colours to
+    # the same steps, so a scene loaded from disk renders the very same pixels.
+    return (rgb.clamp(0, 1) * 65535.0).round().to(torch.int32).to(torch.uint16)
 
 
-def _from_uint8(rgb: torch.Tensor) -> torch.Tensor:
-    return rgb.float() / 255.0
+def _from_uint16(rgb: torch.Tensor) -> torch.Tensor:
+    return rgb.to(torch.int32).float() / 65535.0
