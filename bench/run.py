@@ -357,10 +357,11 @@ def run_pipeline(scene_dir: str, long_side: int, num_frames: int, device: str, *
 def subsample_cloud(cloud, fraction: float, seed: int = 0):
     """A random ``fraction`` of the cloud's points, on the same device.
 
-    Generic over the fields of :class:`~cine_core.animation.AnimatedPointCloud`: per-point
-    tensors (first dimension = point count) are subsampled, ``moving`` is remapped to the new
-    indices, and per-frame tensors of the moving points ((N + 1, M, ...)) keep the moving
-    points that survive.
+    Generic over the fields of :class:`~cine_core.animation.AnimatedPointCloud` (it changes while
+    the renderer is optimised): per-point tensors (first dimension = point count) are
+    subsampled in order, ``moving`` indices are remapped or ``num_static`` recounted, and
+    per-frame tensors of the moving points ((N + 1, M, ...)) keep the moving points that
+    survive.
     """
     import dataclasses
 
@@ -374,14 +375,17 @@ def subsample_cloud(cloud, fraction: float, seed: int = 0):
     keep = torch.randperm(total, generator=generator)[:count].sort().values.to(cloud.depth.device)
     new_index = torch.full((total,), -1, dtype=torch.long, device=keep.device)
     new_index[keep] = torch.arange(count, device=keep.device)
-    remapped = new_index[cloud.moving]
+    moving = cloud.moving  # a field in some versions of the core, a property in others
+    remapped = new_index[moving]
     kept_moving = remapped >= 0
-    moving_count = int(cloud.moving.numel())
+    moving_count = int(moving.numel())
     values = {}
     for field in dataclasses.fields(cloud):
         tensor = getattr(cloud, field.name)
         if field.name == "moving":
             values[field.name] = remapped[kept_moving]
+        elif field.name == "num_static":  # static points first: the kept ones stay first
+            values[field.name] = int((keep < int(tensor)).sum())
         elif not isinstance(tensor, torch.Tensor) or tensor.dim() == 0:
             values[field.name] = tensor
         elif tensor.shape[0] == total:

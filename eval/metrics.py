@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 #: SSIM constants of Wang et al. 2004 for data range 1: C1 = (0.01 L)^2, C2 = (0.03 L)^2.
 SSIM_C1 = 0.01 ** 2
@@ -59,40 +59,38 @@ def psnr(a, b, mask=None) -> float:
     return 10.0 * math.log10(1.0 / error)
 
 
-def _gaussian_kernel(size: int, sigma: float) -> torch.Tensor:
-    coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2.0
-    kernel = torch.exp(-coords.square() / (2.0 * sigma ** 2))
-    return kernel / kernel.sum()
+def _blur(x: np.ndarray, size: int, sigma: float) -> np.ndarray:
+    """Gaussian blur of (H, W, C) float32 with reflect padding (output keeps the size).
 
-
-def _blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian blur of (B, 1, H, W) with reflect padding (output keeps the size)."""
-    pad = kernel.numel() // 2
-    x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    x = F.conv2d(x, kernel.reshape(1, 1, 1, -1))
-    return F.conv2d(x, kernel.reshape(1, 1, -1, 1))
+    OpenCV's kernel is exp(-(i - (size - 1) / 2)^2 / (2 sigma^2)) normalised, the same as
+    torch/kornia's, and BORDER_REFLECT_101 is torch's "reflect" padding; it is ~20x faster than
+    a 1-channel torch conv2d on the CPU.
+    """
+    return cv2.GaussianBlur(x, (size, size), sigma, borderType=cv2.BORDER_REFLECT_101)
 
 
 def ssim_map(a, b, window: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> torch.Tensor:
     """Per-pixel SSIM (Wang et al. 2004), Gaussian window, averaged over the 3 channels.
 
     Local statistics use an ``window``-tap Gaussian (sigma 1.5) with reflect padding, so the map
-    has the image's size and can be averaged inside a mask. Returns (H, W) float32.
+    has the image's size and can be averaged inside a mask (same values as
+    ``kornia.metrics.ssim(..., padding="same")``). Returns (H, W) float32.
     """
-    x, y = as_tensor(a), as_tensor(b)
+    x = as_tensor(a).cpu().permute(1, 2, 0).contiguous().numpy()
+    y = as_tensor(b).cpu().permute(1, 2, 0).contiguous().numpy()
     if x.shape != y.shape:
-        raise ValueError(f"SSIM of images of different shapes {tuple(x.shape)} and {tuple(y.shape)}")
-    height, width = x.shape[1:]
+        raise ValueError(f"SSIM of images of different shapes {x.shape} and {y.shape}")
+    height, width = x.shape[:2]
     pad = max(0, min(window // 2, min(height, width) - 1))  # reflect padding needs pad < side
-    kernel = _gaussian_kernel(2 * pad + 1, sigma).to(x.device)
-    x, y = x[:, None], y[:, None]  # channels as batch: (3, 1, H, W)
-    mu_x, mu_y = _blur(x, kernel), _blur(y, kernel)
-    var_x = _blur(x * x, kernel) - mu_x * mu_x
-    var_y = _blur(y * y, kernel) - mu_y * mu_y
-    cov = _blur(x * y, kernel) - mu_x * mu_y
+    size = 2 * pad + 1
+    mu_x, mu_y = _blur(x, size, sigma), _blur(y, size, sigma)
+    var_x = _blur(x * x, size, sigma) - mu_x * mu_x
+    var_y = _blur(y * y, size, sigma) - mu_y * mu_y
+    cov = _blur(x * y, size, sigma) - mu_x * mu_y
     numerator = (2.0 * mu_x * mu_y + SSIM_C1) * (2.0 * cov + SSIM_C2)
     denominator = (mu_x * mu_x + mu_y * mu_y + SSIM_C1) * (var_x + var_y + SSIM_C2)
-    return (numerator / denominator).mean(0)[0]
+    values = (numerator / denominator).reshape(height, width, -1).mean(axis=2)
+    return torch.from_numpy(values.astype(np.float32))
 
 
 def ssim(a, b, mask=None) -> float:

@@ -24,11 +24,13 @@ computes for three methods -- ``ours`` (the renderer), ``still`` (the photo repe
   (the pixels where the scene's flow is non-zero), averaged over frames 1 .. N-1 (frame 0 is
   the photo for every method and for the video, so it is left out of the mean);
 * flicker: mean |frame m - frame m-1| (8-bit levels) outside the motion mask, over m = 1..N-1;
-* loop seam: playing the clip as a loop shows frame N-1 then frame 0 again; ``seam`` is
-  mean |frame 0 - frame N-1| inside the motion mask and ``seam_ratio`` that jump divided by an
-  ordinary step (mean |frame m - frame m-1| inside the mask). The renderer maps frame index N to
-  loop time 1 = time 0 (``cine_core.render.frame_time``), so "render frame N and compare it
-  with frame 0" is zero by construction; the wrap step is what a viewer actually sees;
+* loop seam, two numbers: ``closure`` = mean |frame N - frame 0| inside the motion mask, where
+  frame N is rendered by the renderer with frame index N, i.e. loop time t = 1.0 (for warp2d:
+  the photo warped N frames; for still: 0) -- a loop closes when t = 1 shows what t = 0 showed;
+  and the wrap step actually seen when the clip plays as a loop (frame N-1, then frame 0 again):
+  ``seam`` = mean |frame 0 - frame N-1| inside the mask, and ``seam_ratio`` = that jump divided
+  by an ordinary step (mean |frame m - frame m-1| inside the mask, m = 1..N-1); about 1 means
+  the wrap is as smooth as any other step;
 * reprojection: our frame 0 (static camera, time 0) against the photo: PSNR and the largest
   difference in 8-bit levels (a static camera should reproduce the photo exactly).
 
@@ -55,10 +57,12 @@ import cv2
 import numpy as np
 import torch
 
+from cine_core.animation import animate_points
 from cine_core.annotations import parse_hint
 from cine_core.camera import camera_path
 from cine_core.errors import CineError
-from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene, render_frames
+from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene
+from cine_core.render import FrameRenderer
 from cine_core.video_io import read_video, write_video
 from eval.baselines import WARP_MODES, still_frames, warp_frames
 from eval.metrics import flicker, loop_seam, mean_abs_change, psnr, ssim_map
@@ -150,16 +154,23 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
         real = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in real]
     log(f"[eval] {name}: {width}x{height}, {count} frames, direction {worded or 'from hint arrows'}")
 
+    # The renderer's loop exactly as render_frames runs it, plus frame index N (t = 1.0).
     path = camera_path("static", scene.intrinsics, count)
     start = time.perf_counter()
-    ours = list(render_frames(scene, path, integrator=integrator, device=device))
+    cloud = animate_points(scene, count, integrator).to(device)
+    renderer = FrameRenderer(cloud, scene.intrinsics)
+    ours = []
+    with torch.inference_mode():
+        for frame in range(count + 1):
+            image = renderer.render(frame, path[min(frame, count - 1)])  # static: every camera equal
+            ours.append((image.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8))
     timings["render_s"] = time.perf_counter() - start
     photo = (scene.photo.permute(1, 2, 0).clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
     start = time.perf_counter()
-    clips = {"ours": ours, "still": still_frames(photo, count),
-             "warp2d": list(warp_frames(scene.photo, scene.flow, count, integrator=integrator,
-                                        mode=warp_mode))}
+    warped = list(warp_frames(scene.photo, scene.flow, count + 1, integrator=integrator, mode=warp_mode))
     timings["warp2d_s"] = time.perf_counter() - start
+    at_time_one = {"ours": ours.pop(), "still": photo, "warp2d": warped.pop()}
+    clips = {"ours": ours, "still": still_frames(photo, count), "warp2d": warped}
 
     mask = scene.motion_mask.numpy()
     outside = ~mask
@@ -170,6 +181,9 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
         seam = loop_seam(clip, mask)
         results[method] = {**summarise(per_frame),
                            "flicker": flicker(clip, outside),
+                           "closure": mean_abs_change(at_time_one[method], clip[0], mask),
+                           "closure_max": int(np.abs(at_time_one[method].astype(np.int16)
+                                                     - clip[0].astype(np.int16)).max()),
                            "seam": seam["wrap"], "seam_step": seam["step"], "seam_ratio": seam["ratio"],
                            "per_frame": per_frame}
     seam = loop_seam(real, mask)
@@ -215,7 +229,8 @@ def finite_or_none(obj):
 
 
 def print_table(records: list[dict], stream=sys.stdout) -> None:
-    head = ("scene", "method", "PSNR", "PSNR mask", "SSIM", "SSIM mask", "flicker", "seam", "seam/step")
+    head = ("scene", "method", "PSNR", "PSNR mask", "SSIM", "SSIM mask", "flicker", "closure", "seam",
+            "seam/step")
     rows = [head]
     for record in records:
         for method in (*METHODS, "real"):
@@ -226,10 +241,12 @@ def print_table(records: list[dict], stream=sys.stdout) -> None:
                 return "-" if value is None else f"{value:.{digits}f}"
 
             rows.append((record["scene"], method, get("psnr", 2), get("psnr_mask", 2), get("ssim", 4),
-                         get("ssim_mask", 4), get("flicker", 3), get("seam", 2), get("seam_ratio", 2)))
+                         get("ssim_mask", 4), get("flicker", 3), get("closure", 2), get("seam", 2),
+                         get("seam_ratio", 2)))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
-    stream.write("\nQuality against the real video (PSNR dB / SSIM: mean of frames 1..N-1; flicker "
-                 "and seam in 8-bit levels)\n")
+    stream.write("\nQuality against the real video (PSNR dB / SSIM: mean of frames 1..N-1; in 8-bit "
+                 "levels: flicker outside the motion mask, closure |f(N) - f(0)| and seam "
+                 "|f(0) - f(N-1)| inside it)\n")
     for index, row in enumerate(rows):
         stream.write("  " + "  ".join(str(v).rjust(w) for v, w in zip(row, widths)) + "\n")
         if index == 0:

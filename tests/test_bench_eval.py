@@ -202,7 +202,8 @@ def test_evaluate_scene_on_a_still_video(tiny_scene, tmp_path):
     assert record["reprojection"]["max_abs_diff"] <= 1
     still = record["methods"]["still"]
     assert still["psnr"] == pytest.approx(record["real_frame0_vs_photo_psnr"], abs=3.0)
-    assert still["flicker"] == 0.0 and still["seam"] == 0.0
+    assert still["flicker"] == 0.0 and still["seam"] == 0.0 and still["closure"] == 0.0
+    assert record["methods"]["ours"]["closure"] <= 1.0  # t = 1 shows what t = 0 showed
     for method in ("ours", "warp2d"):
         assert set(record["methods"][method]) >= {"psnr", "psnr_mask", "ssim", "ssim_mask", "flicker",
                                                    "seam", "seam_ratio"}
