@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
 import torch
 
 from .flow import motion_mask
 from .integrate import loop_displacements, sample_bilinear
+from .layering import DepthLayer
 from .scene import PreparedScene
+from .splat import fill_holes
 
 
 @dataclass
@@ -32,6 +36,8 @@ class AnimatedPointCloud:
         num_static: S; points S..P-1 move.
         forward, backward: (N + 1, M, 2) displacements of the M = P - S moving points per frame.
         forward_depth, backward_depth: (N + 1, M) their depths at each frame.
+        seam_weight: (P,) weight in the forward/backward blend, falling from 1 to
+            :data:`SEAM_FLOOR` towards the border of the moving region (see :func:`seam_weights`).
     """
 
     rest_uv: torch.Tensor
@@ -42,6 +48,7 @@ class AnimatedPointCloud:
     backward: torch.Tensor
     forward_depth: torch.Tensor
     backward_depth: torch.Tensor
+    seam_weight: torch.Tensor
 
     @property
     def num_frames(self) -> int:
@@ -75,8 +82,45 @@ class AnimatedPointCloud:
 
     def to(self, device: torch.device | str) -> "AnimatedPointCloud":
         moved = {name: getattr(self, name).to(device) for name in
-                 ("rest_uv", "depth", "values", "forward", "backward", "forward_depth", "backward_depth")}
+                 ("rest_uv", "depth", "values", "forward", "backward", "forward_depth", "backward_depth",
+                  "seam_weight")}
         return AnimatedPointCloud(num_static=self.num_static, **moved)
+
+
+#: Blend weight of moving points at the very border of the moving region.
+SEAM_FLOOR = 0.05
+
+
+def seam_weights(moving: torch.Tensor, width: float) -> torch.Tensor:
+    """Feathering of the moving region: 1 deep inside, down to :data:`SEAM_FLOOR` at its border.
+
+    Where the fluid has flowed away, one cloud has a hole whose rim is made of points that
+    started at the region's border; with full weight that rim shows as a hard seam against the
+    other cloud. Weighting points by their start distance to the border makes the two clouds
+    cross-fade there instead.
+
+    Args:
+        moving: (H, W) bool.
+        width: feathering distance in pixels.
+
+    Returns:
+        (H, W) float32 weights (1 outside the moving region).
+    """
+    inside = moving.numpy().astype(np.uint8)
+    distance = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
+    weight = np.where(inside > 0, np.clip(distance / width, SEAM_FLOOR, 1.0), 1.0)
+    return torch.from_numpy(weight.astype(np.float32))
+
+
+def layer_surface(layer: DepthLayer) -> torch.Tensor:
+    """(H, W) depth of the layer's own surface, extended smoothly beyond its content.
+
+    Points flowing out of their layer's region (smoke rising into the sky) stay on their own
+    surface instead of jumping to the depth of whatever other layer is seen there.
+    """
+    alpha = layer.alpha[None].float()
+    log_depth = fill_holes(torch.log(layer.depth)[None] * alpha, alpha)
+    return torch.exp(log_depth[0])
 
 
 def point_values(scene: PreparedScene) -> list[torch.Tensor]:
@@ -104,7 +148,8 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
     grid = torch.stack([xs, ys], dim=-1)
     moves_visible = motion_mask(scene.flow)
     moves_hidden = motion_mask(scene.hidden_flow)
-    rest, depth, carried, kind, owner = [], [], [], [], []
+    feather = seam_weights(moves_visible | moves_hidden, max(4.0, 0.03 * max(width, height)))
+    rest, depth, carried, kind, owner, seam = [], [], [], [], [], []
     for index, (layer, layer_values) in enumerate(zip(scene.layered.layers, values)):
         alpha = layer.alpha
         rest.append(grid[alpha])
@@ -116,6 +161,7 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
         point_kind[moves_hidden & layer.hidden] = 2
         kind.append(point_kind[alpha])
         owner.append(torch.full((int(alpha.sum()),), index, dtype=torch.long))
+        seam.append(feather[alpha])
     kind_all = torch.cat(kind)
     order = torch.argsort((kind_all > 0).to(torch.uint8), stable=True)  # static first
     rest_uv, depth_all = torch.cat(rest)[order], torch.cat(depth)[order]
@@ -136,7 +182,8 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
     for index, layer in enumerate(scene.layered.layers):
         mine = owner_all[moving] == index
         if bool(mine.any()):
-            surface = layer.depth[None]
+            surface = layer_surface(layer)[None]
             forward_depth[:, mine] = sample_bilinear(surface, start[mine] + forward[:, mine])[..., 0]
             backward_depth[:, mine] = sample_bilinear(surface, start[mine] + backward[:, mine])[..., 0]
-    return AnimatedPointCloud(rest_uv, depth_all, carried_all, num_static, forward, backward, forward_depth, backward_depth)
+    return AnimatedPointCloud(rest_uv, depth_all, carried_all, num_static, forward, backward,
+                              forward_depth, backward_depth, torch.cat(seam)[order])

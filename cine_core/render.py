@@ -20,7 +20,8 @@ def lift_to_world(uv: torch.Tensor, depth: torch.Tensor, source: Intrinsics) -> 
     return torch.stack([x, y, depth], dim=1)
 
 
-def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor) -> torch.Tensor:
+def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
+                  seam: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric-animation weights of the forward (0) and backward (1) renderings.
 
     W_f = (1 - t) A_f V_f and W_b = t A_b V_b: early in the loop the forward cloud dominates,
@@ -34,6 +35,7 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor) 
         time: t in [0, 1].
         coverage: (2, 1, H, W) A per cloud.
         disparity: (2, 1, H, W) composited disparity per cloud (larger = nearer).
+        seam: (2, 1, H, W) composited seam weights (see :func:`~cine_core.animation.seam_weights`).
 
     Returns:
         (2, 1, H, W) unnormalised weights.
@@ -43,7 +45,8 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor) 
     active = (factors > 0) & (coverage > 0)
     nearest = torch.where(active, disparity, torch.zeros_like(disparity)).amax(0, keepdim=True)
     visibility = surface_weight(nearest / disparity.clamp(min=1e-8) - 1.0)
-    return factors * coverage * visibility
+    weights = factors * coverage * visibility
+    return weights if seam is None else weights * seam
 
 
 class FrameRenderer:
@@ -104,9 +107,10 @@ class FrameRenderer:
             (3, H, W) in [0, 1], at the camera's image size.
         """
         time = frame_time(frame, self.cloud.num_frames)
-        splatted = self.splat_clouds(frame, camera)
-        colours, disparity = splatted.values[:, :-1], splatted.values[:, -1:]
-        weights = blend_weights(time, splatted.coverage, disparity)
+        carried = torch.cat([self.cloud.values, self.cloud.seam_weight[:, None]], dim=1)
+        splatted = self.splat_clouds(frame, camera, carried)
+        colours, seam, disparity = splatted.values[:, :-2], splatted.values[:, -2:-1], splatted.values[:, -1:]
+        weights = blend_weights(time, splatted.coverage, disparity, seam)
         total = weights.sum(0)
         image = (weights * colours).sum(0) / total.clamp(min=1e-8)
         # Confidence counts only clouds whose time weight is not zero (t = 0: forward alone).

@@ -6,7 +6,7 @@ so a point that lands exactly on a pixel centre gives that pixel exactly its val
 camera reproduces the photo bit for bit. Magnified points (closer to the camera than when
 photographed, or a longer lens) are split into sub-points covering their footprint, so surfaces
 stay closed. Visibility is a soft z-buffer: per pixel the nearest depth wins, and points up to
-:data:`SURFACE_TOLERANCE` behind it blend in with exponentially falling weight (neighbouring
+:data:`SURFACE_TOLERANCE` behind it blend in with falling weight (neighbouring
 samples of one surface), while anything farther is hidden.
 """
 from __future__ import annotations
@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-#: Points within this relative depth of the nearest one at a pixel count as the same surface.
+#: Points within this relative depth of the nearest one at a pixel count as the same surface:
+#: full weight up to :data:`SURFACE_SAME`, fading linearly to zero at :data:`SURFACE_TOLERANCE`.
+SURFACE_SAME = 0.01
 SURFACE_TOLERANCE = 0.03
-SURFACE_SOFTNESS = 100.0  # weight exp(-100 * relative depth gap): 0.05 at the tolerance
 _MIN_OWNER_WEIGHT = 0.2  # a tap this weak does not claim the pixel's depth (keeps silhouettes thin)
 _MAX_SUBDIVISION = 4
 
@@ -126,8 +127,13 @@ def _nearest_depth(taps: _Taps, cells: int) -> torch.Tensor:
 
 
 def surface_weight(gap: torch.Tensor) -> torch.Tensor:
-    """Soft visibility of a surface ``gap`` (relative depth) behind the nearest one."""
-    return torch.exp(-SURFACE_SOFTNESS * gap.clamp(min=0.0)) * (gap < SURFACE_TOLERANCE)
+    """Soft visibility of a surface ``gap`` (relative depth) behind the nearest one.
+
+    Neighbouring samples of one sloped surface differ by a percent or so and must blend
+    equally (or moving texture loses coverage and blurs); a distinct surface behind (the LDI
+    keeps hidden layers at least 6% behind) must vanish.
+    """
+    return ((SURFACE_TOLERANCE - gap) / (SURFACE_TOLERANCE - SURFACE_SAME)).clamp(0.0, 1.0)
 
 
 def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int) -> torch.Tensor:
