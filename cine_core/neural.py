@@ -1,0 +1,356 @@
+"""The neural backend: the official networks run in the pipeline's stages when their files exist.
+
+Backends (``--backend``):
+
+* ``classical``: no network anywhere (the weight-free path);
+* ``auto`` (default): each stage whose weight file is found runs its network, the others stay
+  classical;
+* ``neural``: every stage that runs must use its network; a missing file is an error that names
+  it and says where to put it.
+
+Stages and the files they need (``cine_core.nets.checkpoints`` finds and loads them safely):
+
+=========  ===============================================  ============================================
+stage      file(s)                                          what the network does here
+=========  ===============================================  ============================================
+depth      ``dpt_hybrid-midas-501f0c75.pt``                 DPT-Hybrid disparity (only when no depth is
+                                                            given as a file or array)
+inpaint    ``depth-model.pth`` + ``color-model.pth``        fills what each LDI layer hides (the
+                                                            :data:`~cine_core.layering.Inpainter`)
+motion     ``sceneflow_model.pth``                          the Eulerian flow from photo, mask and hints
+render     ``model_150000.pth``                             per-layer features, 37-channel splats, the
+                                                            learned blend and the image decoder
+=========  ===============================================  ============================================
+
+The inputs each network gets follow the reference implementation exactly where the trained
+weights depend on them (``docs/models.md``); everything else is this project's own pipeline.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import CineError
+from .nets.checkpoints import NETWORKS, checkpoint_dirs, find_checkpoint, load_networks
+
+BACKENDS = ("auto", "classical", "neural")
+
+#: stage -> networks it runs (see :data:`cine_core.nets.checkpoints.NETWORKS`).
+STAGE_NETWORKS: dict[str, tuple[str, ...]] = {
+    "depth": ("dpt",),
+    "inpaint": ("inpaint_depth", "inpaint_color"),
+    "motion": ("motion_net",),
+    "render": ("feature_net", "img_decoder"),
+}
+#: what the stage reports when it ran its network(s).
+STAGE_LABELS = {
+    "depth": "neural: DPT-Hybrid",
+    "inpaint": "neural: 3D-Photo inpainting nets",
+    "motion": "neural: motion network",
+    "render": "neural: feature net + image decoder",
+}
+STAGE_WORDS = {"depth": "depth", "inpaint": "inpainting", "motion": "motion", "render": "rendering"}
+
+#: side of the square grid the motion network runs on in the reference.
+MOTION_SIZE = 768
+#: the reference's 15x15 box blur of the predicted flow, at MOTION_SIZE.
+MOTION_BLUR = 15
+#: DPT input: short side 384, sides multiples of 32 (MiDaS "minimal" resize).
+DPT_SIZE, DPT_MULTIPLE = 384, 32
+#: the 3D-Photo nets need sides that are multiples of 128 (7 stride-2 levels).
+INPAINT_UNIT = 128
+
+
+class NeuralBackend:
+    """Which stages use networks, and the networks themselves (loaded on demand, not cached).
+
+    Args:
+        mode: ``"auto"``, ``"classical"`` or ``"neural"``.
+        ckpts_dir: folder (or list of folders) with the weight files; default the project's
+            ``ckpts/``. The Blender add-on passes the folder of its preferences.
+        device: where the networks run.
+        motion_size: grid of the motion network (multiple of 256; the reference uses 768).
+        inpaint_max_side: the inpainting nets run on the hole's neighbourhood, downscaled when
+            its long side exceeds this (memory and time; 1280 keeps a 720p photo at full size).
+        half: on CUDA, run the image decoder in float16 autocast (off by default: only use it
+            after checking the output against float32 on your weights).
+    """
+
+    def __init__(self, mode: str = "auto", ckpts_dir: str | list[str] | None = None,
+                 device: str | torch.device = "cpu", *, motion_size: int = MOTION_SIZE,
+                 inpaint_max_side: int = 1280, half: bool = False):
+        if mode not in BACKENDS:
+            raise CineError(f"--backend must be one of {', '.join(BACKENDS)}, not {mode!r}")
+        if motion_size < 256 or motion_size % 256:
+            raise CineError(f"the motion network's grid must be a multiple of 256, not {motion_size}")
+        self.mode = mode
+        self.dirs = checkpoint_dirs(ckpts_dir)
+        self.device = torch.device(device)
+        self.motion_size = int(motion_size)
+        self.inpaint_max_side = int(inpaint_max_side)
+        self.half = bool(half) and self.device.type == "cuda"
+        #: remarks made while loading (e.g. training entries read as placeholders), one line each
+        self.notes: list[str] = []
+
+    @classmethod
+    def coerce(cls, backend: "NeuralBackend | str | None", ckpts_dir: str | list[str] | None = None,
+               device: str | torch.device = "cpu") -> "NeuralBackend":
+        """A backend from a backend object, a mode name, or None (= ``"auto"``)."""
+        if isinstance(backend, NeuralBackend):
+            return backend
+        return cls(backend or "auto", ckpts_dir, device)
+
+    def files(self, stage: str) -> dict[str, str | None]:
+        """file name -> path found (None when missing), for the networks of ``stage``."""
+        names = dict.fromkeys(NETWORKS[n].file for n in STAGE_NETWORKS[stage])
+        return {name: find_checkpoint(name, self.dirs) for name in names}
+
+    def uses(self, stage: str) -> bool:
+        """Whether ``stage`` runs its network(s).
+
+        Raises:
+            CineError: in ``neural`` mode, when a file of the stage is missing.
+        """
+        if self.mode == "classical":
+            return False
+        missing = [name for name, path in self.files(stage).items() if path is None]
+        if not missing:
+            return True
+        if self.mode == "neural":
+            where = " or ".join(self.dirs)
+            raise CineError(f"--backend neural: the {STAGE_WORDS[stage]} stage needs {', '.join(missing)}; "
+                            f"put it in {where} (python install_deps.py --models downloads it; "
+                            f"see docs/models.md), or use --backend auto")
+        return False
+
+    def plan(self) -> dict[str, str]:
+        """stage -> "neural" or "classical" as it would be chosen now (never raises)."""
+        result = {}
+        for stage in STAGE_NETWORKS:
+            present = all(self.files(stage).values())
+            result[stage] = "neural" if self.mode != "classical" and present else "classical"
+        return result
+
+    def load(self, stage: str) -> dict[str, torch.nn.Module]:
+        """Load the networks of ``stage`` (strictly, safely) onto the backend's device."""
+        by_file: dict[str, list[str]] = {}
+        for name in STAGE_NETWORKS[stage]:
+            by_file.setdefault(NETWORKS[name].file, []).append(name)
+        modules = {}
+        for filename, names in by_file.items():
+            path = find_checkpoint(filename, self.dirs)
+            if path is None:
+                raise CineError(f"{filename} not found in {' or '.join(self.dirs)}")
+            modules.update(load_networks(names, path, device=self.device, notes=self.notes))
+        return modules
+
+    def label(self, stage: str) -> str:
+        """Report string of a stage that ran its networks: backend, network and file names."""
+        files = ", ".join(os.path.basename(p) for p in self.files(stage).values() if p)
+        return f"{STAGE_LABELS[stage]} ({files})"
+
+
+# ----------------------------------------------------------------------------------- depth
+
+def dpt_input_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) the reference feeds DPT: MiDaS ``Resize(384, 384, keep_aspect_ratio=True,
+    ensure_multiple_of=32, resize_method="minimal")`` (1280x720 -> 672x384)."""
+    scale_w, scale_h = DPT_SIZE / width, DPT_SIZE / height
+    # "minimal": scale as little as possible, i.e. take the factor closer to 1.
+    scale = scale_w if abs(1 - scale_w) < abs(1 - scale_h) else scale_h
+
+    def multiple(value: float) -> int:
+        return max(DPT_MULTIPLE, int(np.round(value / DPT_MULTIPLE) * DPT_MULTIPLE))
+
+    return multiple(scale * width), multiple(scale * height)
+
+
+@torch.inference_mode()
+def dpt_disparity(net: torch.nn.Module, rgb: torch.Tensor) -> np.ndarray:
+    """Relative inverse depth of the photo from DPT-Hybrid, at the photo's size.
+
+    Reference pre-processing: RGB in [0, 1] resized bicubically (OpenCV) to :func:`dpt_input_size`,
+    normalised with mean 0.5 and std 0.5; the output is resized back bicubically. Float32.
+
+    Args:
+        net: a loaded :class:`~cine_core.nets.dpt.DPTHybrid` in eval mode.
+        rgb: (3, H, W) photo in [0, 1].
+
+    Returns:
+        (H, W) float32, larger = nearer, unnormalised (the depth conditioning normalises it).
+    """
+    height, width = rgb.shape[1:]
+    size = dpt_input_size(width, height)
+    image = cv2.resize(rgb.permute(1, 2, 0).cpu().numpy().astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+    device = next(net.parameters()).device
+    batch = torch.from_numpy((image - 0.5) / 0.5).permute(2, 0, 1)[None].to(device)
+    prediction = net(batch)[:, None].float()
+    prediction = F.interpolate(prediction, size=(height, width), mode="bicubic", align_corners=False)
+    return prediction[0, 0].cpu().numpy().astype(np.float32)
+
+
+# ------------------------------------------------------------------------------ inpainting
+
+@dataclass
+class NetworkInpainter:
+    """The 3D-Photo-Inpainting nets as a :data:`~cine_core.layering.Inpainter` for ``build_layers``.
+
+    As the reference's ``Inpainter``: depth is inpainted in log space with the context mean
+    subtracted, colour separately from the context colours, edges are zero, and the input is
+    zero-padded (centred) to multiples of 128. The nets run on the hole's bounding box grown by a
+    margin of context (the reference runs them on the whole photo; far context barely matters and
+    the crop saves time), downscaled when that box is longer than ``max_side``.
+
+    Args:
+        depth_net, color_net: loaded :class:`~cine_core.nets.inpaint_nets.DepthInpaintNet` and
+            :class:`~cine_core.nets.inpaint_nets.ColorInpaintNet`, eval mode.
+        max_side: longest side the nets see.
+    """
+
+    depth_net: torch.nn.Module
+    color_net: torch.nn.Module
+    max_side: int = 1280
+
+    @torch.inference_mode()
+    def __call__(self, rgb: np.ndarray, log_depth: np.ndarray, context: np.ndarray,
+                 hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        height, width = hole.shape
+        rows, cols = np.nonzero(hole)
+        extent = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
+        margin = max(INPAINT_UNIT, extent // 2)
+        top, bottom = max(rows.min() - margin, 0), min(rows.max() + margin + 1, height)
+        left, right = max(cols.min() - margin, 0), min(cols.max() + margin + 1, width)
+        crop = (slice(top, bottom), slice(left, right))
+        crop_h, crop_w = bottom - top, right - left
+        factor = min(1.0, self.max_side / max(crop_h, crop_w))
+        size = (max(1, round(crop_w * factor)), max(1, round(crop_h * factor)))
+        device = next(self.depth_net.parameters()).device
+
+        def prepare(array: np.ndarray, nearest: bool = False) -> torch.Tensor:
+            array = np.ascontiguousarray(array[crop], dtype=np.float32)
+            if factor < 1.0:
+                array = cv2.resize(array, size, interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
+            tensor = torch.from_numpy(array)
+            tensor = tensor.permute(2, 0, 1) if tensor.ndim == 3 else tensor[None]
+            return tensor[None].to(device)
+
+        known = prepare(context.astype(np.float32), nearest=True)
+        holes = prepare(hole.astype(np.float32), nearest=True) * (1.0 - known)
+        depth = prepare(log_depth)
+        colour = prepare(rgb)
+        edge = torch.zeros_like(known)
+        if not bool((known > 0).any()):
+            return rgb.copy(), log_depth.copy()
+        mean = depth[known > 0].mean()
+        zero_mean = (depth - mean) * known
+        filled_log = self.depth_net.inpaint(holes, known, zero_mean, edge, INPAINT_UNIT) + mean
+        # Reference post-processing: context kept, then a 3x3 Gaussian (sigma 1.5) on the depth.
+        filled_depth = torch.where(known > 0.5, depth, filled_log).exp()
+        filled_depth = _gaussian3(filled_depth)
+        filled_log = torch.where(known > 0.5, depth, filled_depth.clamp(min=1e-6).log())
+        filled_rgb = self.color_net.inpaint(holes, known, colour * known, edge, INPAINT_UNIT).clamp(0, 1)
+
+        out_rgb, out_log = rgb.copy(), log_depth.copy()
+        full = (crop_w, crop_h)
+        result_rgb = filled_rgb[0].permute(1, 2, 0).float().cpu().numpy()
+        result_log = filled_log[0, 0].float().cpu().numpy()
+        if factor < 1.0:
+            result_rgb = cv2.resize(result_rgb, full, interpolation=cv2.INTER_LINEAR)
+            result_log = cv2.resize(result_log, full, interpolation=cv2.INTER_LINEAR)
+        out_rgb[crop] = result_rgb
+        out_log[crop] = result_log
+        return out_rgb, out_log
+
+
+def _gaussian3(image: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
+    """3x3 Gaussian blur with reflected borders (kornia's ``gaussian_blur2d`` default)."""
+    offsets = torch.tensor([-1.0, 0.0, 1.0], dtype=image.dtype, device=image.device)
+    kernel = torch.exp(-offsets ** 2 / (2 * sigma ** 2))
+    kernel = kernel / kernel.sum()
+    kernel2d = (kernel[:, None] * kernel[None, :])[None, None].repeat(image.shape[1], 1, 1, 1)
+    return F.conv2d(F.pad(image, (1, 1, 1, 1), mode="reflect"), kernel2d, groups=image.shape[1])
+
+
+# ---------------------------------------------------------------------------------- motion
+
+class MotionPredictor:
+    """The motion network with the reference's input and output handling.
+
+    The network stays in training mode (the reference never switches it: spectral norm does one
+    power iteration per forward and updates its stored vectors). To give the same flow every
+    time, the vectors as loaded are restored before each prediction, so every call equals the
+    reference's first (and only) forward after loading.
+    """
+
+    def __init__(self, net: torch.nn.Module, size: int = MOTION_SIZE):
+        self.net = net
+        self.size = size
+        self._loaded = {k: v.detach().clone() for k, v in net.state_dict().items()
+                        if k.endswith(("weight_u", "weight_v"))}
+
+    @torch.no_grad()
+    def __call__(self, rgb: torch.Tensor, mask: torch.Tensor, hint: torch.Tensor) -> torch.Tensor:
+        """Dense flow from the photo, the moving-region mask and the dense hint.
+
+        Reference steps: inputs at ``size`` x ``size`` (RGB in [-1, 1], bicubic with
+        antialiasing as PIL; mask area-resized; hint bilinear with x scaled by size/W and y by
+        size/H); output * mask; one 15x15 box blur (zero padded); * mask; x scaled by W/size and
+        y by H/size; bilinear resize to H x W.
+
+        Args:
+            rgb: (3, H, W) in [0, 1].
+            mask: (H, W) moving region (bool or {0, 1}).
+            hint: (2, H, W) dense hint in pixels per frame (zero outside the mask).
+
+        Returns:
+            (2, H, W) float32 flow in pixels per frame.
+        """
+        height, width = rgb.shape[1:]
+        size = self.size
+        device = next(self.net.parameters()).device
+        image = F.interpolate(rgb[None].float().to(device), size=(size, size), mode="bicubic",
+                              align_corners=False, antialias=True).clamp(0, 1) * 2.0 - 1.0
+        grid_mask = F.interpolate(mask[None, None].float().to(device), size=(size, size), mode="area")
+        scale_in = torch.tensor([size / width, size / height], device=device).reshape(1, 2, 1, 1)
+        grid_hint = F.interpolate(hint[None].float().to(device) * scale_in, size=(size, size),
+                                  mode="bilinear", align_corners=False)
+        for name, buffer in self.net.named_buffers():
+            if name in self._loaded:
+                buffer.copy_(self._loaded[name])
+        self.net.train()  # never eval(): see the class docstring
+        flow = self.net(image, grid_mask, grid_hint) * grid_mask
+        kernel = max(3, round(MOTION_BLUR * size / MOTION_SIZE) | 1)
+        flow = F.avg_pool2d(flow, kernel, stride=1, padding=kernel // 2, count_include_pad=True)
+        flow = flow * grid_mask
+        scale_out = torch.tensor([width / size, height / size], device=device).reshape(1, 2, 1, 1)
+        flow = F.interpolate(flow * scale_out, size=(height, width), mode="bilinear", align_corners=False)
+        return flow[0].float().cpu()
+
+
+def neural_flow(predictor: MotionPredictor, rgb: torch.Tensor, mask: np.ndarray | None,
+                hint_flow: torch.Tensor, flow_scale: float) -> torch.Tensor:
+    """The pipeline's flow stage with the motion network.
+
+    Args:
+        predictor: the loaded network.
+        rgb: (3, H, W) photo.
+        mask: (H, W) bool moving region from the annotation, or None (then the support of the
+            hint field is the mask, as for hints given without a mask).
+        hint_flow: (2, H, W) the classical flow (dense hint kept in the mask), already
+            multiplied by ``flow_scale``.
+        flow_scale: the speed multiplier (ours: 2 = twice as fast; the reference divides).
+
+    Returns:
+        (2, H, W) flow in working pixels per frame.
+    """
+    if flow_scale <= 0 or not bool(hint_flow.abs().sum() > 0):
+        return torch.zeros_like(hint_flow)
+    hint = hint_flow / float(flow_scale)
+    region = torch.from_numpy(np.asarray(mask, dtype=bool)) if mask is not None else hint.abs().sum(0) > 0
+    hint = hint * region
+    return predictor(rgb, region, hint) * float(flow_scale)

@@ -1,0 +1,160 @@
+"""Rendering with the official feature encoder and image decoder (``model_150000.pth``).
+
+Per frame, as the reference renders (reference-method.md, section 6), with this project's splatter
+in place of PyTorch3D:
+
+1. once per clip, the feature net encodes every LDI layer (premultiplied RGBA, all layers in one
+   batch: its BatchNorm uses the batch's statistics) into 32 channels at 1/4 size, upsampled
+   bilinearly (``align_corners=True``) to full size; each point carries [r, g, b, 1, 32 features];
+2. both clouds (forward- and backward-displaced) are splatted with
+   :meth:`~cine_core.render.FrameRenderer.splat_clouds`, which appends the disparity;
+3. the 37-channel maps are assembled as PyTorch3D's compositor leaves them: every channel
+   premultiplied by the rendered opacity (channel 3), the last channel the camera-space disparity
+   1/z normalised to [0, 1] over all points of both clouds;
+4. the decoder blends them with its learned ``alpha`` (``w = (1 - t) exp(alpha d) A`` and
+   ``t exp(alpha d) A``) and decodes RGB; sizes it cannot take are padded and cropped back.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .animation import animate_points
+from .camera import Camera
+from .render import FrameRenderer, frame_time, lift_to_world
+from .scene import PreparedScene
+
+FEATURE_CHANNELS = 32
+#: rendering channels before the appended disparity: r, g, b, opacity, 32 features
+POINT_CHANNELS = 4 + FEATURE_CHANNELS
+_DECODER_MIN_SIDE = 32
+
+
+@torch.inference_mode()
+def layer_values(feature_net: torch.nn.Module, scene: PreparedScene,
+                 device: str | torch.device = "cpu") -> list[torch.Tensor]:
+    """Per LDI layer the (36, H, W) values its points carry: [rgb, 1, 32 features].
+
+    Args:
+        feature_net: loaded :class:`~cine_core.nets.feature_net.FeatureNet` (eval mode; its
+            BatchNorm uses batch statistics regardless).
+        scene: the prepared scene.
+        device: where to run the network.
+    """
+    layers = scene.layered.layers
+    height, width = layers[0].alpha.shape
+    rgba = torch.stack([torch.cat([layer.rgb * layer.alpha[None].float(), layer.alpha[None].float()])
+                        for layer in layers]).to(device)
+    features = feature_net(rgba)
+    values = []
+    for index, layer in enumerate(layers):
+        upsampled = F.interpolate(features[index:index + 1], size=(height, width), mode="bilinear",
+                                  align_corners=True)[0].float().cpu()
+        values.append(torch.cat([layer.rgb.float(), torch.ones(1, height, width), upsampled]))
+    return values
+
+
+class NeuralFrameRenderer:
+    """Frames of the loop rendered by the image decoder (the same interface as FrameRenderer).
+
+    Args:
+        scene: the prepared scene.
+        num_frames: loop length N.
+        feature_net, decoder: loaded networks (eval mode).
+        integrator: ``"euler"`` or ``"rk4"``.
+        device: where points are splatted and the decoder runs.
+        half: run the decoder under float16 autocast (CUDA only).
+    """
+
+    def __init__(self, scene: PreparedScene, num_frames: int, feature_net: torch.nn.Module,
+                 decoder: torch.nn.Module, *, integrator: str = "rk4", device: str | torch.device = "cpu",
+                 half: bool = False):
+        values = layer_values(feature_net, scene, device)
+        self.cloud = animate_points(scene, num_frames, integrator, values=values).to(device)
+        del values
+        self.base = FrameRenderer(self.cloud, scene.intrinsics)
+        self.source = scene.intrinsics
+        self.decoder = decoder
+        self.half = bool(half) and torch.device(device).type == "cuda"
+
+    @property
+    def device(self) -> torch.device:
+        return self.base.device
+
+    def disparity_range(self, frame: int, camera: Camera) -> tuple[torch.Tensor, torch.Tensor]:
+        """Min and max of 1/z' (camera space) over every point of both clouds at ``frame``."""
+        forward_uv, forward_depth, backward_uv, backward_depth = self.cloud.positions(frame)
+        world_to_cam = camera.world_to_cam().to(self.device, forward_depth.dtype)
+        low = high = None
+        for uv, depth in ((forward_uv, forward_depth), (backward_uv, backward_depth)):
+            world = lift_to_world(uv, depth, self.source)
+            z = world @ world_to_cam[2, :3] + world_to_cam[2, 3]
+            # Points behind the camera would make 1/z explode (the reference clamps z at 1e-6).
+            disparity = 1.0 / z[z > 1e-6]
+            if disparity.numel():
+                low = disparity.min() if low is None else torch.minimum(low, disparity.min())
+                high = disparity.max() if high is None else torch.maximum(high, disparity.max())
+        if low is None:
+            low = high = torch.ones((), device=self.device)
+        return low, high
+
+    def camera_disparity(self, frame: int, camera: Camera, world_disparity: torch.Tensor,
+                         coverage: torch.Tensor) -> torch.Tensor:
+        """Turn the splatted world disparity (nearest depth / z_world) into the reference's
+        channel: camera-space 1/z' normalised to [0, 1] over all points.
+
+        Each pixel's surface point lies on the pixel's ray; its world depth fixes where, and so
+        its camera depth: z' = (z_world - c_z) / (R_z . ray) for the camera-to-world [R | c].
+
+        Args:
+            world_disparity: (2, 1, H, W) splatted ``nearest_depth / z_world``.
+            coverage: (2, 1, H, W) splat coverage.
+
+        Returns:
+            (2, 1, H, W) in [0, 1] (0 where nothing was splatted).
+        """
+        intrinsics = camera.intrinsics
+        height, width = world_disparity.shape[-2:]
+        pose = camera.cam_to_world.to(self.device, world_disparity.dtype)
+        ys, xs = torch.meshgrid(torch.arange(height, device=self.device, dtype=world_disparity.dtype),
+                                torch.arange(width, device=self.device, dtype=world_disparity.dtype),
+                                indexing="ij")
+        ray_z = (pose[2, 0] * (xs - intrinsics.cx) / intrinsics.fx
+                 + pose[2, 1] * (ys - intrinsics.cy) / intrinsics.fy + pose[2, 2])
+        nearest = self.cloud.depth.min()
+        covered = (coverage > 0) & (world_disparity > 0)
+        z_world = nearest / world_disparity.clamp(min=1e-12)
+        z_camera = (z_world - pose[2, 3]) / torch.where(ray_z.abs() > 1e-6, ray_z, torch.full_like(ray_z, 1e-6))
+        disparity = 1.0 / z_camera.clamp(min=1e-6)
+        low, high = self.disparity_range(frame, camera)
+        normalised = ((disparity - low) / (high - low).clamp(min=1e-8)).clamp(0.0, 1.0)
+        return torch.where(covered, normalised, torch.zeros_like(normalised))
+
+    def renderings(self, frame: int, camera: Camera) -> torch.Tensor:
+        """The two 37-channel maps the decoder takes: (2, 37, H, W), forward then backward."""
+        splatted = self.base.splat_clouds(frame, camera)
+        coverage = splatted.coverage
+        values = splatted.values[:, :POINT_CHANNELS]
+        disparity = self.camera_disparity(frame, camera, splatted.values[:, POINT_CHANNELS:POINT_CHANNELS + 1],
+                                          coverage)
+        return torch.cat([values, disparity], dim=1) * coverage
+
+    @torch.inference_mode()
+    def render(self, frame: int, camera: Camera) -> torch.Tensor:
+        """The colour image of ``frame`` in [0, N] from ``camera``: (3, H, W) in [0, 1]."""
+        time = frame_time(frame, self.cloud.num_frames)
+        maps = self.renderings(frame, camera)
+        blended = self.decoder.blend_renderings(maps[0:1], maps[1:2], time)
+        del maps
+        height, width = blended.shape[-2:]
+        # The decoder needs even sides of at least 32 pixels: replicate-pad, crop back.
+        pad_h = max(_DECODER_MIN_SIDE, height + height % 2) - height
+        pad_w = max(_DECODER_MIN_SIDE, width + width % 2) - width
+        if pad_h or pad_w:
+            blended = F.pad(blended, (0, pad_w, 0, pad_h), mode="replicate")
+        if self.half:
+            with torch.autocast("cuda", dtype=torch.float16):
+                image = self.decoder.decode(blended)
+        else:
+            image = self.decoder.decode(blended)
+        return image[0, :, :height, :width].float().clamp(0.0, 1.0)
