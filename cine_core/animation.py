@@ -158,7 +158,10 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
         # 0: static, 1: visible and moving, 2: hidden and moving
         point_kind = torch.zeros(height, width, dtype=torch.uint8)
         point_kind[moves_visible & ~layer.hidden] = 1
-        point_kind[moves_hidden & layer.hidden] = 2
+        # Hidden surface behind still foreground (a rock beside the fall) moves with its moving
+        # neighbours; hidden surface behind moving foreground (the bed under a lake) is another
+        # surface than the fluid and stays.
+        point_kind[moves_hidden & layer.hidden & ~moves_visible] = 2
         kind.append(point_kind[alpha])
         owner.append(torch.full((int(alpha.sum()),), index, dtype=torch.long))
         seam.append(feather[alpha])
@@ -170,8 +173,14 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
     moving = torch.arange(num_static, rest_uv.shape[0])
     forward = torch.zeros(num_frames + 1, moving.numel(), 2)
     backward = torch.zeros_like(forward)
-    for code, field in ((1, scene.flow), (2, scene.hidden_flow)):
-        selected = kind_all[moving] == code
+    # Visible particles integrate inside their own region (a waterfall's water stops where the
+    # lake begins instead of taking the lake's velocity); hidden ones follow the extended flow.
+    regions = scene.motion_regions()
+    region_of = torch.cat([regions[alpha] for alpha in (layer.alpha for layer in scene.layered.layers)])[order]
+    fields = [(kind_all[moving] == 2, scene.hidden_flow)]
+    for label in torch.unique(regions[regions > 0]).tolist():
+        fields.append(((kind_all[moving] == 1) & (region_of[moving] == label), scene.flow * (regions == label)))
+    for selected, field in fields:
         if bool(selected.any()):
             fwd, bwd = loop_displacements(field, rest_uv[moving[selected]], num_frames, integrator)
             forward[:, selected] = fwd

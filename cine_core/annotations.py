@@ -34,29 +34,55 @@ class MotionAnnotation:
         size: (width, height) of the image the coordinates refer to.
         mask: bool array (height, width), True where the scene moves; None when not given.
         hints: the arrows.
+        regions: int32 array (height, width) numbering the separately drawn moving regions
+            (0 = still), e.g. one per labelme polygon; None: the mask's connected components.
     """
 
     size: tuple[int, int]
     mask: np.ndarray | None = None
     hints: list[HintArrow] = field(default_factory=list)
+    regions: np.ndarray | None = None
+
+    def region_labels(self) -> np.ndarray:
+        """(height, width) int32 region numbers, 0 where nothing moves."""
+        if self.mask is None:
+            return np.zeros(self.size[::-1], np.int32)
+        if self.regions is not None:
+            labels = np.where(self.mask, self.regions, 0).astype(np.int32)
+            # Resizing mask and labels differently leaves a few border pixels unlabelled: give
+            # them their neighbour's region.
+            for _ in range(3):
+                missing = self.mask & (labels == 0)
+                if not missing.any():
+                    break
+                grown = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
+                labels[missing] = grown[missing]
+            return labels
+        return cv2.connectedComponents(self.mask.astype(np.uint8), connectivity=8)[1].astype(np.int32)
 
     def at_size(self, width: int, height: int) -> "MotionAnnotation":
         """The same annotation for an image of ``width`` x ``height`` pixels."""
         sx, sy = width / self.size[0], height / self.size[1]
-        mask = None
+        mask = regions = None
         if self.mask is not None:
             mask = cv2.resize(self.mask.astype(np.float32), (width, height),
                               interpolation=cv2.INTER_AREA) >= 0.5
-        return MotionAnnotation((width, height), mask, [h.scaled(sx, sy) for h in self.hints])
+        if self.regions is not None:
+            regions = cv2.resize(self.regions, (width, height), interpolation=cv2.INTER_NEAREST)
+        return MotionAnnotation((width, height), mask, [h.scaled(sx, sy) for h in self.hints], regions)
 
     def merged(self, other: "MotionAnnotation") -> "MotionAnnotation":
         """Union of masks and concatenation of hints (``other`` mapped to this size)."""
         other = other.at_size(*self.size)
         if self.mask is None or other.mask is None:
             mask = self.mask if other.mask is None else other.mask
+            regions = self.regions if other.mask is None else other.regions
         else:
             mask = self.mask | other.mask
-        return MotionAnnotation(self.size, mask, self.hints + other.hints)
+            mine = self.region_labels()
+            theirs = other.region_labels()
+            regions = np.where(theirs > 0, theirs + mine.max(), mine).astype(np.int32)
+        return MotionAnnotation(self.size, mask, self.hints + other.hints, regions)
 
 
 def _check_size(name: str, size: tuple[int, int], image_size: tuple[int, int]) -> None:
@@ -102,8 +128,7 @@ def read_labelme(path: str, image_size: tuple[int, int]) -> MotionAnnotation:
     width = int(data.get("imageWidth") or image_size[0])
     height = int(data.get("imageHeight") or image_size[1])
     _check_size(name, (width, height), image_size)
-    mask = np.zeros((height, width), np.uint8)
-    has_motion = False
+    regions = np.zeros((height, width), np.int32)
     hints: list[HintArrow] = []
     for shape in data["shapes"]:
         if not isinstance(shape, dict):
@@ -112,15 +137,16 @@ def read_labelme(path: str, image_size: tuple[int, int]) -> MotionAnnotation:
         kind = shape.get("shape_type") or "polygon"
         if label.startswith("motion"):
             points = _points(shape, name)
-            has_motion = True
+            label_value = int(regions.max()) + 1  # each drawn shape is its own region
             if kind == "rectangle" and len(points) >= 2:
                 (x0, y0), (x1, y1) = points[0], points[-1]
                 points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
             if kind == "circle" and len(points) >= 2:
                 radius = float(np.hypot(*(points[1] - points[0])))
-                cv2.circle(mask, tuple(int(round(v)) for v in points[0]), int(round(radius)), 1, -1)
+                cv2.circle(regions, tuple(int(round(v)) for v in points[0]), int(round(radius)),
+                           label_value, -1)
             else:
-                cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
+                cv2.fillPoly(regions, [np.round(points).astype(np.int32)], label_value)
         elif label.startswith("hint"):
             points = _points(shape, name)
             start, end = points[0], points[-1]
@@ -128,7 +154,9 @@ def read_labelme(path: str, image_size: tuple[int, int]) -> MotionAnnotation:
                 raise CineError(f"{name}: hint {shape.get('label')!r} has zero length; "
                                 f"draw it from where the motion starts to where it goes")
             hints.append(HintArrow((float(start[0]), float(start[1])), (float(end[0]), float(end[1]))))
-    return MotionAnnotation((width, height), mask.astype(bool) if has_motion else None, hints)
+    moving = regions > 0
+    return MotionAnnotation((width, height), moving if moving.any() else None, hints,
+                            regions if moving.any() else None)
 
 
 def read_mask_image(path: str, image_size: tuple[int, int]) -> MotionAnnotation:

@@ -50,7 +50,7 @@ def raw_to_disparity(raw: np.ndarray, kind: str) -> np.ndarray:
 
 
 def condition_depth(disparity_like: np.ndarray, size: tuple[int, int], *, max_depth: float = 50.0,
-                    filter_size: int = 5) -> DepthMap:
+                    filter_size: int = 5, metric: bool = False) -> DepthMap:
     """Normalise robustly, filter edge-aware and clip.
 
     Steps: resize to ``size`` (bicubic), map the 0.5th..99.5th percentile range to
@@ -64,6 +64,8 @@ def condition_depth(disparity_like: np.ndarray, size: tuple[int, int], *, max_de
         size: (width, height) of the working image.
         max_depth: farthest depth kept, in units of the nearest depth.
         filter_size: median/bilateral kernel size in pixels (0 disables filtering).
+        metric: the values are true inverse distances up to one scale (e.g. rendered from proxy
+            geometry): only divide by the 99.5th percentile and clip, keeping depth ratios.
     """
     width, height = size
     ratio_raw = disparity_like.shape[1] / disparity_like.shape[0]
@@ -72,6 +74,8 @@ def condition_depth(disparity_like: np.ndarray, size: tuple[int, int], *, max_de
                         f"the photo is {width}x{height}; they must show the same view")
     values = cv2.resize(disparity_like, (width, height), interpolation=cv2.INTER_CUBIC)
     low, high = np.percentile(values, [0.5, 99.5])
+    if metric:
+        low = 0.0
     if high - low < 1e-8 * max(1.0, abs(high)):
         normalised = np.ones_like(values)  # a flat map: everything at the same depth
     else:
@@ -80,5 +84,8 @@ def condition_depth(disparity_like: np.ndarray, size: tuple[int, int], *, max_de
         normalised = cv2.medianBlur(normalised.astype(np.float32), filter_size)
         normalised = cv2.bilateralFilter(normalised, filter_size, 0.05, filter_size)
     min_disparity = 1.0 / max_depth
-    disparity = min_disparity + (1.0 - min_disparity) * np.clip(normalised, 0.0, 1.0)
+    if metric:
+        disparity = np.clip(normalised, min_disparity, 1.0)
+    else:
+        disparity = min_disparity + (1.0 - min_disparity) * np.clip(normalised, 0.0, 1.0)
     return DepthMap(depth=torch.from_numpy(1.0 / disparity.astype(np.float32)).clamp(1.0, max_depth))

@@ -59,13 +59,48 @@ def masked_blur(field: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray
     return blurred / np.maximum(weight, 1e-6)[None]
 
 
+def motion_regions(annotation: MotionAnnotation) -> np.ndarray:
+    """(H, W) int32 numbers of the separately moving regions, 0 where nothing moves.
+
+    Without a mask, the neighbourhood the arrows cover moves, as one region.
+    """
+    if annotation.mask is not None:
+        return annotation.region_labels()
+    width, height = annotation.size
+    mask = np.zeros((height, width), np.uint8)
+    radius = max(4, int(0.08 * max(width, height)))
+    for h in annotation.hints:
+        cv2.line(mask, tuple(int(round(v)) for v in h.start), tuple(int(round(v)) for v in h.end),
+                 1, 2 * radius)
+    return mask.astype(np.int32)
+
+
+def _region_velocity(annotation: MotionAnnotation, region: np.ndarray,
+                     direction: tuple[float, float, float] | None) -> torch.Tensor:
+    """Velocity for one region: from the arrows that start inside it (all arrows if none do),
+    else the worded direction."""
+    width, height = annotation.size
+    inside = [h for h in annotation.hints
+              if region[min(max(int(round(h.start[1])), 0), height - 1),
+                        min(max(int(round(h.start[0])), 0), width - 1)] > 0]
+    arrows = inside or annotation.hints
+    if arrows:
+        return dense_hint(torch.tensor([[*h.start, *h.end] for h in arrows], dtype=torch.float32),
+                          width, height)
+    dx, dy, speed = direction
+    field = torch.tensor([dx, dy]).reshape(2, 1, 1) * (WORDED_SPEED * speed * width / 1280.0)
+    return field.expand(2, height, width).contiguous()
+
+
 def eulerian_flow(annotation: MotionAnnotation, *, direction: tuple[float, float, float] | None = None,
                   flow_scale: float = 1.0) -> torch.Tensor:
     """Dense flow from the annotation at working resolution.
 
-    The dense hint (or a uniform velocity along ``direction`` when there are no arrows) is kept
-    inside the mask, smoothed within the mask so its edges are not attenuated, and multiplied
-    by ``flow_scale`` (the speed control: 2 = twice as fast).
+    Each separately drawn region (a labelme polygon, a connected part of a mask) gets its own
+    field, interpolated from the arrows that start inside it, so a waterfall's arrows do not
+    bend the lake below it. The field (or a uniform velocity along ``direction`` when there
+    are no arrows) is smoothed within its region so its edges are not attenuated, and the
+    whole is multiplied by ``flow_scale`` (the speed control: 2 = twice as fast).
 
     Args:
         annotation: mask and hints at working resolution.
@@ -83,28 +118,16 @@ def eulerian_flow(annotation: MotionAnnotation, *, direction: tuple[float, float
         raise CineError("the motion mask is empty: mark the region that should move")
     if flow_scale < 0:
         raise CineError("--flow-scale must not be negative")
-    if annotation.hints:
-        arrows = torch.tensor([[*h.start, *h.end] for h in annotation.hints], dtype=torch.float32)
-        field = dense_hint(arrows, width, height)
-    elif direction is not None:
-        dx, dy, speed = direction
-        field = torch.tensor([dx, dy]).reshape(2, 1, 1) * (WORDED_SPEED * speed * width / 1280.0)
-        field = field.expand(2, height, width).contiguous()
-    else:
+    if not annotation.hints and direction is None:
         raise CineError("the motion mask has no hint arrows: draw hints, pass "
                         "--hint x0,y0,x1,y1, or say the direction, e.g. --direction 'left to right'")
-    if annotation.mask is None:
-        # Hints alone: animate the neighbourhood the arrows cover.
-        mask = np.zeros((height, width), np.uint8)
-        radius = max(4, int(0.08 * max(width, height)))
-        for h in annotation.hints:
-            cv2.line(mask, tuple(int(round(v)) for v in h.start), tuple(int(round(v)) for v in h.end),
-                     1, 2 * radius)
-        mask = mask.astype(np.float32)
-    else:
-        mask = annotation.mask.astype(np.float32)
+    regions = motion_regions(annotation)
     sigma = max(1.0, 0.01 * float(np.hypot(width, height)))
-    smooth = masked_blur(field.numpy(), mask, sigma) * mask[None]
+    smooth = np.zeros((2, height, width), np.float32)
+    for label in np.unique(regions[regions > 0]):
+        region = (regions == label).astype(np.float32)
+        field = _region_velocity(annotation, region, direction)
+        smooth += masked_blur(field.numpy(), region, sigma) * region[None]
     return torch.from_numpy(smooth.astype(np.float32)) * float(flow_scale)
 
 
@@ -130,10 +153,9 @@ def extend_flow(flow: torch.Tensor, reach: int) -> torch.Tensor:
     moving = motion_mask(flow).numpy().astype(np.float32)
     if reach <= 0 or not moving.any():
         return flow.clone()
-    sigma = reach / 2.0
-    spread = masked_blur(flow.numpy(), moving, sigma)
+    spread = masked_blur(flow.numpy(), moving, reach / 2.0)
+    # Full velocity out to ``reach``: a fall-off would move neighbouring hidden points by
+    # different amounts and tear their texture into stripes.
     near = cv2.dilate(moving, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)) > 0
-    falloff = cv2.GaussianBlur(moving, (0, 0), sigma)
-    falloff = np.clip(falloff / 0.5, 0.0, 1.0) * near
-    result = np.where(moving[None] > 0, flow.numpy(), spread * falloff[None])
+    result = np.where(moving[None] > 0, flow.numpy(), spread * near[None])
     return torch.from_numpy(result.astype(np.float32))

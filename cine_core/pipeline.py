@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -21,7 +21,7 @@ from .depth_estimate import estimate_disparity
 from .depth_io import DEPTH_EXTENSIONS, read_depth_file
 from .directions import parse_direction
 from .errors import CineError
-from .flow import eulerian_flow, extend_flow
+from .flow import eulerian_flow, extend_flow, motion_regions
 from .image_io import PHOTO_EXTENSIONS, Photo, load_photo
 from .layering import build_layers
 from .render import FrameRenderer
@@ -75,6 +75,12 @@ class PrepareOptions:
     flow_scale: float = 1.0
     max_layers: int = 3
     focal: float | None = None
+    #: The given depth holds true distances up to one scale (e.g. rendered from proxy geometry):
+    #: keep its ratios instead of stretching its range (see ``condition_depth``).
+    metric_depth: bool = False
+    #: False lets a photo without any motion annotation prepare as a still (zero flow), for
+    #: tools that let the user add the motion afterwards (see :func:`with_motion`).
+    require_motion: bool = True
 
 
 def load_annotation(inputs: SceneInputs, photo: Photo, extra_hints: list[HintArrow]) -> MotionAnnotation:
@@ -93,14 +99,31 @@ def load_annotation(inputs: SceneInputs, photo: Photo, extra_hints: list[HintArr
     return annotation
 
 
+def _flow_stage(annotation: MotionAnnotation, direction: str | None, flow_scale: float,
+                require_motion: bool = True) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The Eulerian flow and its regions at the annotation's size, and how it was made."""
+    if not require_motion and annotation.mask is None and not annotation.hints and not direction:
+        width, height = annotation.size
+        return torch.zeros(2, height, width), torch.zeros(height, width, dtype=torch.int32), "none (still)"
+    parsed = parse_direction(direction) if direction else None
+    flow = eulerian_flow(annotation, direction=parsed, flow_scale=flow_scale)
+    regions = torch.from_numpy(motion_regions(annotation))
+    return flow, regions, "hint interpolation" if annotation.hints else "worded direction"
+
+
+def _hidden_flow(flow: torch.Tensor) -> torch.Tensor:
+    reach = max(2, round(0.03 * max(flow.shape[1:])))
+    return extend_flow(flow, reach)
+
+
 def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
                   progress: Progress = _no_progress) -> PreparedScene:
     """Run every stage before rendering: photo, depth, layers, flow."""
     progress("load", 0.0)
     photo = load_photo(inputs.photo, options.max_side)
     annotation = load_annotation(inputs, photo, options.hints).at_size(*photo.size)
-    direction = parse_direction(options.direction) if options.direction else None
-    flow = eulerian_flow(annotation, direction=direction, flow_scale=options.flow_scale)
+    flow, regions, flow_method = _flow_stage(annotation, options.direction, options.flow_scale,
+                                             options.require_motion)
     progress("depth", 0.1)
     if inputs.depth_values is not None:
         raw = raw_to_disparity(np.asarray(inputs.depth_values, dtype=np.float32), options.depth_kind)
@@ -111,23 +134,34 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
     else:
         raw = estimate_disparity(photo.rgb)
         depth_method = "classical estimate"
-    depth = condition_depth(raw, photo.size)
+    depth = condition_depth(raw, photo.size, metric=options.metric_depth)
     progress("layers", 0.3)
     layered = build_layers(photo.rgb, depth, max_layers=options.max_layers)
     progress("flow", 0.8)
-    reach = max(2, round(0.03 * max(photo.size)))
-    hidden_flow = extend_flow(flow, reach)
+    hidden_flow = _hidden_flow(flow)
     progress("flow", 1.0)
     width, height = photo.size
     info = {
         "photo": os.path.abspath(inputs.photo),
-        "stages": {"depth": depth_method, "layers": "classical (Telea inpainting)",
-                   "flow": "hint interpolation" if annotation.hints else "worded direction"},
+        "stages": {"depth": depth_method, "layers": "classical (Telea inpainting)", "flow": flow_method},
         "layers": len(layered.layers),
         "hints": len(annotation.hints),
     }
     return PreparedScene(photo.rgb, Intrinsics.for_photo(width, height, options.focal), depth.depth,
-                         layered, flow, hidden_flow, info)
+                         layered, flow, hidden_flow, info, regions)
+
+
+def with_motion(scene: PreparedScene, annotation: MotionAnnotation, *, direction: str | None = None,
+                flow_scale: float = 1.0) -> PreparedScene:
+    """Re-run only the flow stage: ``scene`` with the motion of a new annotation (any size).
+
+    Depth and layers are reused, so editing the motion of a prepared scene is quick.
+    """
+    annotation = annotation.at_size(*scene.size)
+    flow, regions, flow_method = _flow_stage(annotation, direction, flow_scale)
+    info = dict(scene.info, hints=len(annotation.hints))
+    info["stages"] = dict(scene.info.get("stages", {}), flow=flow_method)
+    return replace(scene, flow=flow, hidden_flow=_hidden_flow(flow), info=info, regions=regions)
 
 
 def render_frames(scene: PreparedScene, path: CameraPath, *, integrator: str = "rk4",

@@ -5,6 +5,8 @@ import json
 import os
 from dataclasses import dataclass, field
 
+import cv2
+import numpy as np
 import torch
 
 from .camera import Intrinsics
@@ -26,6 +28,8 @@ class PreparedScene:
         flow: (2, H, W) Eulerian flow of the visible surface, pixels per frame.
         hidden_flow: (2, H, W) the flow extended to inpainted surfaces next to moving ones.
         info: which method each stage used and the options, for reports (JSON-serialisable).
+        regions: (H, W) int32 numbers of the separately moving regions (0 = still); particles
+            stay in their region. None: the connected parts of the moving area.
     """
 
     photo: torch.Tensor
@@ -35,6 +39,7 @@ class PreparedScene:
     flow: torch.Tensor
     hidden_flow: torch.Tensor
     info: dict = field(default_factory=dict)
+    regions: torch.Tensor | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -45,6 +50,13 @@ class PreparedScene:
     def motion_mask(self) -> torch.Tensor:
         """(H, W) bool: visible pixels that move."""
         return self.flow.abs().sum(0) > 0
+
+    def motion_regions(self) -> torch.Tensor:
+        """(H, W) int32 region numbers: :attr:`regions`, or the connected parts of the motion."""
+        if self.regions is not None:
+            return torch.where(self.motion_mask, self.regions.to(torch.int32), 0)
+        moving = self.motion_mask.numpy().astype(np.uint8)
+        return torch.from_numpy(cv2.connectedComponents(moving, connectivity=8)[1].astype(np.int32))
 
     def focus_depth(self) -> float:
         """A representative subject depth: the median depth of the moving region, else of all."""
@@ -64,6 +76,7 @@ class PreparedScene:
             "flow": self.flow.float(),
             "hidden_flow": self.hidden_flow.float(),
             "edges": torch.tensor(self.layered.edges, dtype=torch.float64),
+            "regions": self.motion_regions().to(torch.int32),
             "meta": json.dumps({"intrinsics": self.intrinsics.__dict__, "info": self.info}),
         }
         for index, layer in enumerate(self.layered.layers):
@@ -96,7 +109,8 @@ class PreparedScene:
                 index += 1
             return cls(photo=_from_uint16(record["photo"]), intrinsics=Intrinsics(**meta["intrinsics"]),
                        depth=record["depth"], layered=LayeredScene(layers, record["edges"].tolist()),
-                       flow=record["flow"], hidden_flow=record["hidden_flow"], info=meta["info"])
+                       flow=record["flow"], hidden_flow=record["hidden_flow"], info=meta["info"],
+                       regions=record["regions"])
         except CineError:
             raise
         except Exception as exc:  # a damaged or foreign file: say so, never crash
