@@ -1,0 +1,96 @@
+"""Where prepared scenes live on disk.
+
+A prepared scene (the core's ``.cine`` file: photo, depth, layers, flow) is written once and
+never changed: a new motion writes a new file. Undo can therefore only move a cinemagraph back
+to a file that still exists, and caches keyed by path never go stale.
+
+The files lie beside the .blend in ``//cinemagraph_<blend name>/`` and are referenced with a
+relative path, so the .blend and that folder can move together to another machine (and render
+there with ``blender -b file.blend -a``). Before the first save they go to Blender's session
+temporary folder; saving copies them beside the .blend and makes the paths relative.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+
+import bpy
+from bpy.app.handlers import persistent
+
+from .errors import AddonError
+
+EXTENSION = ".cine"
+
+
+def _folder_for(blend_path: str) -> str:
+    if not blend_path:
+        return os.path.join(bpy.app.tempdir, "cinemagraph")
+    stem = os.path.splitext(os.path.basename(blend_path))[0]
+    return os.path.join(os.path.dirname(os.path.abspath(blend_path)), f"cinemagraph_{stem}")
+
+
+def new_file(name: str) -> str:
+    """An absolute path for a new prepared scene named after ``name``."""
+    safe = re.sub(r"[^\w.-]+", "_", name).strip("._") or "scene"
+    return os.path.join(_folder_for(bpy.data.filepath), f"{safe}-{uuid.uuid4().hex[:8]}{EXTENSION}")
+
+
+def stored(path: str, blend_path: str | None = None) -> str:
+    """How a path is stored in the .blend: relative to it when possible (Blender's ``//``)."""
+    blend_path = bpy.data.filepath if blend_path is None else blend_path
+    if not blend_path:
+        return path
+    try:
+        return bpy.path.relpath(path, start=os.path.dirname(os.path.abspath(blend_path)))
+    except ValueError:  # another drive on Windows: stay absolute
+        return path
+
+
+def resolve(stored_path: str) -> str:
+    """The absolute path of a stored path; :class:`AddonError` when the file is gone."""
+    if not stored_path:
+        raise AddonError("This cinemagraph has no prepared scene; import the photo again")
+    path = os.path.normpath(bpy.path.abspath(stored_path))
+    if not os.path.isfile(path):
+        raise AddonError(f"The prepared scene {stored_path} is missing; keep the "
+                         f"{os.path.basename(os.path.dirname(path))} folder beside the .blend file "
+                         f"or locate the file in the Import panel")
+    return path
+
+
+def _in_session_temp(path: str) -> bool:
+    temp = os.path.normcase(os.path.abspath(bpy.app.tempdir))
+    return os.path.normcase(os.path.abspath(path)).startswith(temp)
+
+
+@persistent
+def relocate_on_save(blend_path: str, *_args) -> None:
+    """``save_pre``: keep every cinemagraph's prepared scene reachable from the new .blend.
+
+    Files still in the session's temporary folder are copied beside the .blend; the others
+    stay where they are and their paths are made relative to the new location (like Blender's
+    own "Remap Relative" for images on Save As).
+    """
+    if not blend_path:
+        return
+    for collection in bpy.data.collections:
+        settings = collection.cinemagraph
+        if not settings.cache_path or collection.library is not None:
+            continue
+        current = os.path.normpath(bpy.path.abspath(settings.cache_path))
+        if not os.path.isfile(current):
+            continue
+        if _in_session_temp(current):
+            folder = _folder_for(blend_path)
+            os.makedirs(folder, exist_ok=True)
+            target = os.path.join(folder, os.path.basename(current))
+            if not os.path.exists(target):
+                shutil.copy2(current, target)
+            current = target
+        settings.cache_path = stored(current, blend_path)
+
+
+def handlers() -> list[tuple[list, object]]:
+    return [(bpy.app.handlers.save_pre, relocate_on_save)]

@@ -1,0 +1,101 @@
+"""The Cinemagraph render engine: every frame through the core's renderer.
+
+Blender decides the camera (the scene camera, markers, or a camera override), its evaluated
+pose and lens at the frame, the resolution, the frame and the output (F12, Render Animation,
+``blender -b file.blend -a``, FFmpeg video or image sequences). The engine converts that camera
+to the core's convention and renders the frame's moment in the loop:
+(frame - frame start) mod loop length.
+"""
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from . import cache, conversion, runtime
+from .dependencies import ADDON_PACKAGE
+from .errors import AddonError
+from .playback import loop_frame
+from .properties import active_settings
+
+
+def _device() -> str:
+    addon = bpy.context.preferences.addons.get(ADDON_PACKAGE)
+    choice = addon.preferences.device if addon is not None else "AUTO"
+    if choice == "CPU":
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def render_pixels(depsgraph, width: int, height: int, camera=None) -> np.ndarray:
+    """The frame as (H * W, 4) scene-linear RGBA, bottom row first (Blender's layout)."""
+    cine_core = runtime.core()
+    import torch
+
+    scene = depsgraph.scene
+    settings = active_settings(scene)
+    if settings is None:
+        raise AddonError("This scene has no cinemagraph to render; import a photo in the Cinemagraph panel")
+    camera = camera or depsgraph.scene_eval.camera
+    if camera is None:
+        raise AddonError("The scene has no active camera; add a camera path or use the source camera")
+    camera = camera.evaluated_get(depsgraph)
+    if camera.type != "CAMERA":
+        raise AddonError(f"{camera.name} is not a camera")
+    path = cache.resolve(settings.cache_path)
+    points_world = settings.points.evaluated_get(depsgraph).matrix_world
+    render = depsgraph.scene_eval.render
+    projection = camera.calc_matrix_camera(depsgraph, x=width, y=height, scale_x=render.pixel_aspect_x,
+                                           scale_y=render.pixel_aspect_y)
+    k = conversion.intrinsics_from_projection(projection, width, height)
+    pose = conversion.camera_to_core(points_world, camera.matrix_world)
+    view = cine_core.Camera(cine_core.Intrinsics(*k), torch.from_numpy(pose))
+    renderer = runtime.frame_renderer(path, settings.loop_frames, _device())
+    with torch.inference_mode():
+        image = renderer.render(loop_frame(depsgraph.scene_eval, settings.loop_frames), view)
+    rgb = conversion.srgb_to_linear(image.permute(1, 2, 0).cpu().numpy())
+    rgba = np.concatenate([rgb, np.ones((height, width, 1), np.float32)], axis=2)
+    return conversion.image_rows_to_blender(rgba).reshape(-1, 4)
+
+
+class CinemagraphRenderEngine(bpy.types.RenderEngine):
+    bl_idname = "CINEMAGRAPH"
+    bl_label = "Cinemagraph"
+    bl_use_preview = False
+    bl_use_postprocess = True
+    # Material Preview and Rendered viewport shading draw the point cloud with EEVEE.
+    bl_use_eevee_viewport = True
+
+    def render(self, depsgraph):
+        width, height = self.resolution_x, self.resolution_y
+        frame = depsgraph.scene_eval.frame_current
+        self.update_stats("", f"Cinemagraph | Frame {frame}")
+        try:
+            pixels = render_pixels(depsgraph, width, height, self.camera_override)
+        except runtime.user_errors() + (MemoryError,) as exc:
+            message = runtime.describe(exc)
+            self.report({"ERROR"}, message)
+            self.error_set(message)
+            return
+        result = self.begin_result(0, 0, width, height)
+        result.layers[0].passes["Combined"].rect = pixels
+        self.end_result(result)
+
+
+def compatible_panels():
+    """Blender's panels that list the built-in engines (output, format, colour management...)."""
+    return [panel for panel in bpy.types.Panel.__subclasses__()
+            if "BLENDER_RENDER" in getattr(panel, "COMPAT_ENGINES", ())]
+
+
+def register_engine() -> None:
+    bpy.utils.register_class(CinemagraphRenderEngine)
+    for panel in compatible_panels():
+        panel.COMPAT_ENGINES.add(CinemagraphRenderEngine.bl_idname)
+
+
+def unregister_engine() -> None:
+    for panel in compatible_panels():
+        panel.COMPAT_ENGINES.discard(CinemagraphRenderEngine.bl_idname)
+    bpy.utils.unregister_class(CinemagraphRenderEngine)

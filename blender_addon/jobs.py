@@ -1,0 +1,217 @@
+"""Background jobs: the core's heavy work off Blender's main thread, with progress and cancel.
+
+Blender data may only be touched on the main thread, so a job operator works in three steps:
+``start_job`` reads what it needs from Blender (main thread) and returns the work; the work
+runs (a thread when invoked from the UI, or to the end inside ``execute`` for scripts, tests
+and background mode, where timers never fire); ``finish_job`` writes the result into Blender
+(main thread). A failed or cancelled job never reaches ``finish_job``, so Blender data stays as
+it was; files the work wrote are removed by ``discard_job``.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+import bpy
+
+from . import runtime
+
+Progress = Callable[[str, float], None]
+Work = Callable[[Progress], Any]
+
+#: Progress words of the core and the add-on's own stages, as users read them.
+STAGE_LABELS = {
+    "load": "Reading the photo",
+    "depth": "Estimating depth",
+    "layers": "Building depth layers",
+    "flow": "Computing the motion",
+    "motion": "Animating the points",
+    "save": "Saving the prepared scene",
+    "raycast": "Measuring the scene's depth",
+}
+
+
+class Job:
+    """One piece of work, its progress and its outcome."""
+
+    def __init__(self, title: str, work: Work):
+        self.title = title
+        self.stage = ""
+        self.fraction = 0.0
+        self.started = time.monotonic()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self._work = work
+        self._cancel = threading.Event()
+        self._done = threading.Event()
+
+    def progress(self, stage: str, fraction: float) -> None:
+        """The core's progress callback; raising ``Cancelled`` here is how the core stops."""
+        if self._cancel.is_set():
+            raise runtime.core().Cancelled("cancelled")
+        self.stage = stage
+        self.fraction = min(max(float(fraction), 0.0), 1.0)
+
+    def run(self) -> None:
+        """Do the work in the calling thread."""
+        try:
+            self.result = self._work(self.progress)
+            if self._cancel.is_set():  # cancelled after the last progress call
+                raise runtime.core().Cancelled("cancelled")
+        except BaseException as exc:  # handed to the main thread, which reports it
+            self.error = exc
+            if not isinstance(exc, runtime.user_errors() + (MemoryError,)):
+                traceback.print_exc()
+        finally:
+            self._done.set()
+
+    def start(self) -> None:
+        threading.Thread(target=self.run, name=f"cinemagraph: {self.title}", daemon=True).start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.error is not None and isinstance(self.error, runtime.core().Cancelled)
+
+    def status_text(self) -> str:
+        label = STAGE_LABELS.get(self.stage, self.stage.capitalize() or "Starting")
+        return f"{self.title}: {label} ({100 * self.fraction:.0f}%)"
+
+
+#: The job running in the background, if any: one at a time keeps the machine responsive
+#: (the core already uses every core) and the panels simple.
+current: Job | None = None
+
+
+def _redraw_panels() -> None:
+    for window in bpy.context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type in {"VIEW_3D", "PREFERENCES"}:
+                area.tag_redraw()
+
+
+class JobOperator:
+    """Mix-in for operators whose heavy part runs as a :class:`Job` (see module docstring)."""
+
+    job_title = "Cinemagraph"
+
+    # Set by invoke(): run in a thread with a modal timer instead of blocking execute().
+    in_background: bpy.props.BoolProperty(options={"HIDDEN", "SKIP_SAVE"})
+
+    def start_job(self, context) -> Work:
+        raise NotImplementedError
+
+    def finish_job(self, context, result) -> set[str]:
+        raise NotImplementedError
+
+    def discard_job(self, result) -> None:
+        """Undo side effects of a result that will not be used (e.g. a written cache file)."""
+
+    def invoke(self, context, event):
+        self.in_background = True
+        return self.execute(context)
+
+    def execute(self, context):
+        global current
+        if current is not None:
+            self.report({"ERROR"}, f"{current.title} is still running; wait for it or cancel it (Esc)")
+            return {"CANCELLED"}
+        try:
+            work = self.start_job(context)
+        except runtime.user_errors() as exc:
+            self.report({"ERROR"}, runtime.describe(exc))
+            return {"CANCELLED"}
+        job = Job(self.job_title, work)
+        if self.in_background and not bpy.app.background and context.window is not None:
+            current = job
+            self._job = job
+            window_manager = context.window_manager
+            self._timer = window_manager.event_timer_add(0.1, window=context.window)
+            window_manager.modal_handler_add(self)
+            window_manager.progress_begin(0.0, 1.0)
+            job.start()
+            return {"RUNNING_MODAL"}
+        job.run()
+        return self._conclude(context, job)
+
+    def modal(self, context, event):
+        job = self._job
+        if event.type == "ESC" and event.value == "PRESS":
+            job.cancel()
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        if not job.done:
+            context.window_manager.progress_update(job.fraction)
+            if context.workspace is not None:
+                context.workspace.status_text_set(f"{job.status_text()}   Esc: cancel")
+            _redraw_panels()
+            return {"PASS_THROUGH"}
+        self._end_modal(context)
+        return self._conclude(context, job)
+
+    def cancel(self, context):
+        """Blender ends the operator (a file is opened, Blender quits): drop the job."""
+        job = self._job
+        job.cancel()
+        job.wait()
+        if job.error is None:
+            self.discard_job(job.result)
+        self._end_modal(context)
+
+    def _end_modal(self, context) -> None:
+        global current
+        current = None
+        window_manager = context.window_manager
+        window_manager.event_timer_remove(self._timer)
+        window_manager.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        _redraw_panels()
+
+    def _conclude(self, context, job: Job) -> set[str]:
+        if job.error is not None:
+            if job.cancelled:
+                self.report({"WARNING"}, f"{job.title} cancelled; nothing was changed")
+            else:
+                self.report({"ERROR"}, runtime.describe(job.error))
+            return {"CANCELLED"}
+        try:
+            return self.finish_job(context, job.result)
+        except runtime.user_errors() as exc:
+            self.discard_job(job.result)
+            self.report({"ERROR"}, runtime.describe(exc))
+            return {"CANCELLED"}
+        except BaseException:
+            self.discard_job(job.result)
+            raise
+
+
+class CINEMAGRAPH_OT_cancel_job(bpy.types.Operator):
+    """Stop the running Cinemagraph job; nothing it computed is kept"""
+
+    bl_idname = "cinemagraph.cancel_job"
+    bl_label = "Cancel"
+    bl_options = {"INTERNAL"}
+
+    @classmethod
+    def poll(cls, context):
+        return current is not None
+
+    def execute(self, context):
+        current.cancel()
+        return {"FINISHED"}
+
+
+classes = (CINEMAGRAPH_OT_cancel_job,)

@@ -1,0 +1,304 @@
+"""Import a photo as a cinemagraph: prepare it with the core, then build its Blender objects."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import bpy
+import numpy as np
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy_extras.io_utils import ImportHelper
+from mathutils import Matrix
+
+from . import cache, conversion, playback, runtime, scene_depth, scene_objects
+from .errors import AddonError
+from .jobs import JobOperator
+from .properties import cinemagraphs_in
+
+PHOTO_GLOB = "*.png;*.jpg;*.jpeg;*.webp;*.tif;*.tiff"
+
+
+def sidecar_annotation(photo: str) -> str | None:
+    """The labelme annotation saved beside a photo: ``<stem>.json`` (labelme's own name)."""
+    candidate = os.path.splitext(photo)[0] + ".json"
+    return candidate if os.path.isfile(candidate) else None
+
+
+def _scaled(progress, low: float, high: float):
+    """A progress callback mapping a stage's 0..1 onto ``low``..``high`` of the whole job."""
+    return lambda stage, fraction: progress(stage, low + (high - low) * fraction)
+
+
+@dataclass
+class ImportResult:
+    name: str
+    cache_path: str
+    scene: object  # the core's PreparedScene
+    cloud: object  # the core's AnimatedPointCloud
+    points: scene_objects.PointCloudData
+    mask: np.ndarray | None  # the annotation's moving region at working size
+    hints: list  # the annotation's arrows at working size
+    placement: Matrix | None  # world matrix of the source camera; None: at the 3D cursor
+    scale: float
+
+
+def point_cloud_data(scene, cloud) -> scene_objects.PointCloudData:
+    """The core's points as arrays for the mesh (core coordinates, no conversion needed)."""
+    cine_core = runtime.core()
+    intrinsics = scene.intrinsics
+    positions = cine_core.render.lift_to_world(cloud.rest_uv, cloud.depth, intrinsics)
+    radii = scene_objects.POINT_RADIUS_PIXELS * cloud.depth / intrinsics.fx
+    return scene_objects.PointCloudData(positions.numpy(), cloud.values[:, :3].numpy(), radii.numpy(),
+                                        cloud.rest_uv.numpy())
+
+
+#: The kinds of data an import creates; a failed import removes whatever new blocks they gained.
+_CREATED_KINDS = ("objects", "meshes", "cameras", "images", "collections", "materials", "node_groups")
+
+
+def _snapshot() -> dict[str, set[int]]:
+    return {kind: {block.as_pointer() for block in getattr(bpy.data, kind)} for kind in _CREATED_KINDS}
+
+
+def _remove_created(before: dict[str, set[int]]) -> None:
+    for kind in _CREATED_KINDS:  # objects first: they use the other blocks
+        data = getattr(bpy.data, kind)
+        for block in [b for b in data if b.as_pointer() not in before[kind]]:
+            data.remove(block)
+
+
+def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_path: str,
+                      set_up_scene: bool) -> bpy.types.Collection:
+    """Create the collection with the point cloud, source camera, mask and hints.
+
+    Everything is created first and linked into the scene last; if anything fails, every block
+    created on the way is removed again, so a failed import leaves the file as it was.
+    """
+    scene = result.scene
+    k = conversion.PixelIntrinsics(scene.intrinsics.fx, scene.intrinsics.fy, scene.intrinsics.cx,
+                                   scene.intrinsics.cy, scene.intrinsics.width, scene.intrinsics.height)
+    before = _snapshot()
+    try:
+        collection = bpy.data.collections.new(result.name)
+        points = scene_objects.create_point_cloud(result.name, result.points)
+        camera_world = result.placement
+        if camera_world is None:
+            camera_world = Matrix.Translation(context.scene.cursor.location) @ conversion.LOOKING_ALONG_Y
+        points.matrix_world = conversion.points_world_for_camera(camera_world, result.scale)
+        far = float(scene.depth.max())
+        camera = scene_objects.create_source_camera(result.name, k, points, result.scale, far)
+        hints = bpy.data.collections.new(f"{result.name} Hints")
+        collection.objects.link(points)
+        collection.objects.link(camera)
+        collection.children.link(hints)
+        settings = collection.cinemagraph
+        settings.points, settings.source_camera, settings.hints = points, camera, hints
+        settings.cache_path = cache.stored(result.cache_path)
+        settings.photo_path = photo_path
+        settings.width, settings.height = k.width, k.height
+        settings.pixel_intrinsics = (k.fx, k.fy, k.cx, k.cy)
+        settings.loop_frames = loop_frames
+        if result.mask is not None:
+            settings.mask = scene_objects.create_mask_image(result.name, result.mask)
+        depth = scene.depth.numpy()
+        for index, hint in enumerate(result.hints):
+            scene_objects.create_hint(f"{result.name} Hint {index + 1}", hints, points, k, hint.start, hint.end,
+                                      scene_objects.hint_depth(depth, hint.start))
+        context.scene.collection.children.link(collection)
+    except BaseException:
+        _remove_created(before)
+        raise
+    context.scene.cinemagraph.active = collection
+    if set_up_scene:
+        set_up_for_cinemagraph(context.scene, settings)
+    for obj in context.view_layer.objects.selected:
+        obj.select_set(False)
+    points.select_set(True)
+    context.view_layer.objects.active = points
+    return collection
+
+
+def set_up_for_cinemagraph(scene, settings) -> None:
+    """Render the cinemagraph as imported: its engine, the photo's size, one loop, the source
+    camera, and the Standard view transform (so the photo's colours come out unchanged)."""
+    render = scene.render
+    render.engine = "CINEMAGRAPH"
+    render.resolution_x, render.resolution_y = settings.width, settings.height
+    render.resolution_percentage = 100
+    render.pixel_aspect_x = render.pixel_aspect_y = 1.0
+    scene.frame_end = scene.frame_start + settings.loop_frames - 1
+    scene.view_settings.view_transform = "Standard"
+    scene.view_settings.look = "None"
+    scene.view_settings.exposure = 0.0
+    scene.view_settings.gamma = 1.0
+    scene.camera = settings.source_camera
+
+
+class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper):
+    """Import a photo as a cinemagraph: its depth, a layered point cloud and the camera that took it"""
+
+    bl_idname = "cinemagraph.import_image"
+    bl_label = "Import Photo as Cinemagraph"
+    bl_options = {"REGISTER", "UNDO"}
+    job_title = "Importing photo"
+
+    filter_glob: StringProperty(default=PHOTO_GLOB, options={"HIDDEN"})
+    size_limit: IntProperty(
+        name="Size Limit", default=1024, min=0, soft_min=128, soft_max=4096, subtype="PIXEL",
+        description="Shrink the photo so its long side has at most this many pixels (0: full size). "
+                    "Larger is sharper; preparing, playback and rendering take longer")
+    annotation_file: StringProperty(
+        name="Motion File", subtype="FILE_PATH",
+        description="A labelme annotation or a JSON of arrows: the moving region and hint arrows. "
+                    "Empty: the <photo name>.json beside the photo, if there is one")
+    depth_source: EnumProperty(
+        name="Depth", default="ESTIMATE",
+        items=[("ESTIMATE", "Estimate", "Estimate the depth from the photo (landscapes: ground, haze and sky)"),
+               ("FILE", "Depth Map", "Read a depth or disparity map (PFM, 16-bit PNG, NPY, EXR)"),
+               ("MESHES", "Scene Meshes", "The depth of the scene's meshes seen from a camera: model rough "
+                                          "proxy geometry over the photo, then import it through that camera")])
+    depth_file: StringProperty(name="Depth Map", subtype="FILE_PATH",
+                               description="The depth or disparity map of the photo")
+    depth_kind: EnumProperty(
+        name="Values", default="DISPARITY",
+        items=[("DISPARITY", "Disparity", "Larger values are nearer (most estimators' output)"),
+               ("DEPTH", "Depth", "Larger values are farther (distances)")])
+    depth_camera: StringProperty(
+        name="Camera", description="The camera whose view the photo shows (default: the scene camera)")
+    layers: IntProperty(name="Layers", default=3, min=1, max=8,
+                        description="At most this many depth layers; hidden background is filled in behind each")
+    focal_length: FloatProperty(
+        name="Focal Length", default=36.0, min=1.0, soft_max=300.0, subtype="DISTANCE_CAMERA", unit="CAMERA",
+        description="The photo's focal length as on a 36 mm wide sensor (36 mm: about 53 degrees across)")
+    scale: FloatProperty(
+        name="Nearest Distance", default=1.0, min=1e-4, soft_max=100.0, subtype="DISTANCE", unit="LENGTH",
+        description="Distance from the camera to the nearest point of the photo: the size of the cinemagraph")
+    loop_frames: IntProperty(name="Loop Length", default=60, min=2, soft_max=600,
+                             description="Frames in one loop of the motion")
+    set_up_scene: BoolProperty(
+        name="Set Up Scene", default=True,
+        description="Render with the Cinemagraph engine at the photo's size over one loop through the source "
+                    "camera, with the Standard view transform so colours match the photo")
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        layout.prop(self, "size_limit")
+        layout.prop(self, "annotation_file")
+        box = layout.box()
+        box.prop(self, "depth_source")
+        if self.depth_source == "FILE":
+            box.prop(self, "depth_file")
+            box.prop(self, "depth_kind")
+        elif self.depth_source == "MESHES":
+            box.prop_search(self, "depth_camera", context.scene, "objects", icon="CAMERA_DATA")
+        box.prop(self, "layers")
+        if self.depth_source != "MESHES":
+            box.prop(self, "focal_length")
+            box.prop(self, "scale")
+        layout.prop(self, "loop_frames")
+        layout.prop(self, "set_up_scene")
+
+    def invoke(self, context, event):
+        self.in_background = True
+        return ImportHelper.invoke(self, context, event)
+
+    def start_job(self, context):
+        cine_core = runtime.core()
+        photo = os.path.normpath(bpy.path.abspath(self.filepath))
+        if not os.path.isfile(photo):
+            raise AddonError(f"Choose a photo to import ({self.filepath or 'no file chosen'} is not a file)")
+        annotation = bpy.path.abspath(self.annotation_file) if self.annotation_file else sidecar_annotation(photo)
+        if annotation and not os.path.isfile(annotation):
+            raise AddonError(f"The motion file {self.annotation_file} does not exist")
+        inputs = cine_core.SceneInputs(photo=photo, annotation=annotation)
+        options = cine_core.PrepareOptions(max_side=self.size_limit or None, max_layers=self.layers,
+                                           require_motion=False)
+        name = os.path.splitext(os.path.basename(photo))[0]
+        cache_path = cache.new_file(name)
+        loop_frames, scale, focal_length = self.loop_frames, self.scale, self.focal_length
+        placement = None
+        depth_rays = None
+        if self.depth_source == "FILE":
+            options.depth_kind = self.depth_kind.lower()
+            if not self.depth_file or not os.path.isfile(bpy.path.abspath(self.depth_file)):
+                raise AddonError("Choose the depth map file of the photo")
+            inputs.depth = bpy.path.abspath(self.depth_file)
+        elif self.depth_source == "MESHES":
+            depth_rays = self._depth_rays(context, cine_core, photo, options)
+            placement = depth_rays[1]
+            options.depth_kind = "disparity"
+
+        def work(progress):
+            progress("load", 0.0)
+            source = cine_core.image_io.load_photo(photo, options.max_side)
+            # The annotation as the core reads it, at working size: it becomes the editable
+            # moving-region image and hint arrows.
+            annotation_now = cine_core.pipeline.load_annotation(inputs, source, []).at_size(*source.size)
+            start = 0.0
+            if depth_rays is not None:
+                tree, camera_world, k = depth_rays
+                disparity = scene_depth.cast_disparity(tree, camera_world, k,
+                                                       lambda f: progress("raycast", 0.3 * f))
+                inputs.depth_values = disparity
+                options.metric_depth = True  # true distances: keep their ratios
+                options.focal = k.fx
+                start = 0.3
+            else:
+                options.focal = focal_length / conversion.SENSOR_MM * max(source.size)
+            prepared = cine_core.prepare_scene(inputs, options, _scaled(progress, start, start + 0.4 * (1 - start)))
+            progress("motion", 0.5)
+            cloud = cine_core.animation.animate_points(prepared, loop_frames)
+            progress("save", 0.9)
+            prepared.save(cache_path)
+            actual_scale = scale
+            if depth_rays is not None:
+                # Keep the meshes' size: Blender units per core unit, where rays hit something.
+                hit = disparity > 0
+                actual_scale = float(np.median(1.0 / disparity[hit] / prepared.depth.numpy()[hit]))
+            return ImportResult(name, cache_path, prepared, cloud, point_cloud_data(prepared, cloud),
+                                annotation_now.mask, annotation_now.hints, placement, actual_scale)
+
+        return work
+
+    def _depth_rays(self, context, cine_core, photo, options):
+        """Main thread part of depth from meshes: the camera, its intrinsics, the triangles."""
+        name = self.depth_camera
+        camera = context.scene.objects.get(name) if name else context.scene.camera
+        if camera is None or camera.type != "CAMERA":
+            raise AddonError("Depth from scene meshes needs a camera: choose the camera whose view matches the photo")
+        if abs(camera.data.shift_x) > 1e-6 or abs(camera.data.shift_y) > 1e-6:
+            raise AddonError(f"Set the lens shift of {camera.name} to 0: the photo's camera looks through "
+                             f"the image centre")
+        width, height = cine_core.image_io.load_photo(photo, options.max_side).size
+        depsgraph = context.evaluated_depsgraph_get()
+        evaluated = camera.evaluated_get(depsgraph)
+        k = conversion.intrinsics_from_projection(
+            evaluated.calc_matrix_camera(depsgraph, x=width, y=height), width, height)
+        excluded = {c.cinemagraph.points.name for c in cinemagraphs_in(context.scene)}
+        tree = scene_depth.gather_triangles(depsgraph, excluded)
+        return tree, evaluated.matrix_world.copy(), k
+
+    def finish_job(self, context, result: ImportResult):
+        build_cinemagraph(context, result, self.loop_frames, cache.stored(bpy.path.abspath(self.filepath)),
+                          self.set_up_scene)
+        runtime.remember(runtime.scene_key(result.cache_path), result.scene)
+        runtime.remember(runtime.cloud_key(result.cache_path, self.loop_frames), result.cloud)
+        playback.refresh(context.scene, wait=True)
+        width, height = result.scene.size
+        self.report({"INFO"}, f"Imported {result.name}: {width}x{height} pixels, {result.points.count:,} "
+                              f"points in {len(result.scene.layered.layers)} layer(s), "
+                              f"depth: {result.scene.info['stages']['depth']}")
+        return {"FINISHED"}
+
+    def discard_job(self, result: ImportResult) -> None:
+        if os.path.isfile(result.cache_path):
+            os.remove(result.cache_path)
+
+
+def menu_import(self, context):
+    self.layout.operator(CINEMAGRAPH_OT_import_image.bl_idname, text="Photo as Cinemagraph (.png, .jpg)")
+
+
+classes = (CINEMAGRAPH_OT_import_image,)

@@ -1,0 +1,120 @@
+"""Rendering the loop from the panel, and keeping the scene and the prepared scene in order."""
+from __future__ import annotations
+
+import os
+
+import bpy
+from bpy.props import StringProperty
+from bpy_extras.io_utils import ImportHelper
+
+from . import cache, playback, runtime
+from .engine import CinemagraphRenderEngine
+from .ops_import import set_up_for_cinemagraph
+from .properties import active_settings
+
+
+def _active_or_message(cls, context):
+    settings = active_settings(context.scene)
+    if settings is None:
+        cls.poll_message_set("Import a photo as a cinemagraph first")
+    return settings
+
+
+class CINEMAGRAPH_OT_render_animation(bpy.types.Operator):
+    """Render the loop with the Cinemagraph engine to the output path and file format below"""
+
+    bl_idname = "cinemagraph.render_animation"
+    bl_label = "Render Cinemagraph"
+
+    @classmethod
+    def poll(cls, context):
+        if _active_or_message(cls, context) is None:
+            return False
+        if context.scene.camera is None:
+            cls.poll_message_set("The scene needs an active camera")
+            return False
+        return True
+
+    def execute(self, context):
+        scene = context.scene
+        try:
+            cache.resolve(active_settings(scene).cache_path)
+        except runtime.user_errors() as exc:
+            self.report({"ERROR"}, runtime.describe(exc))
+            return {"CANCELLED"}
+        if scene.render.engine != CinemagraphRenderEngine.bl_idname:
+            scene.render.engine = CinemagraphRenderEngine.bl_idname
+            self.report({"INFO"}, "Render engine set to Cinemagraph")
+        # Blender's own animation render: its progress, cancel, and every output format.
+        if bpy.app.background or context.window is None:
+            return bpy.ops.render.render(animation=True)
+        return bpy.ops.render.render("INVOKE_DEFAULT", animation=True)
+
+
+class CINEMAGRAPH_OT_match_frame_range(bpy.types.Operator):
+    """Make the scene's frame range exactly one loop, so the rendered video loops seamlessly"""
+
+    bl_idname = "cinemagraph.match_frame_range"
+    bl_label = "Match Frame Range to Loop"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return _active_or_message(cls, context) is not None
+
+    def execute(self, context):
+        scene = context.scene
+        scene.frame_end = scene.frame_start + active_settings(scene).loop_frames - 1
+        return {"FINISHED"}
+
+
+class CINEMAGRAPH_OT_set_up_scene(bpy.types.Operator):
+    """Render the cinemagraph as imported: the Cinemagraph engine, the photo's size, one loop, the
+    source camera, and the Standard view transform so colours match the photo"""
+
+    bl_idname = "cinemagraph.set_up_scene"
+    bl_label = "Set Up Scene"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return _active_or_message(cls, context) is not None
+
+    def execute(self, context):
+        set_up_for_cinemagraph(context.scene, active_settings(context.scene))
+        return {"FINISHED"}
+
+
+class CINEMAGRAPH_OT_locate_prepared_scene(bpy.types.Operator, ImportHelper):
+    """Point the cinemagraph at its prepared scene file (.cine) after it was moved"""
+
+    bl_idname = "cinemagraph.locate_prepared_scene"
+    bl_label = "Locate Prepared Scene"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filter_glob: StringProperty(default=f"*{cache.EXTENSION}", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context):
+        return _active_or_message(cls, context) is not None
+
+    def execute(self, context):
+        settings = active_settings(context.scene)
+        path = os.path.normpath(bpy.path.abspath(self.filepath))
+        try:
+            prepared = runtime.prepared_scene(path)
+        except runtime.user_errors() as exc:
+            self.report({"ERROR"}, runtime.describe(exc))
+            return {"CANCELLED"}
+        if prepared.size != (settings.width, settings.height):
+            self.report({"ERROR"}, f"{os.path.basename(path)} is a {prepared.size[0]}x{prepared.size[1]} scene, "
+                                   f"not this {settings.width}x{settings.height} one")
+            return {"CANCELLED"}
+        settings.cache_path = cache.stored(path)
+        playback.forget(settings.id_data.name)
+        playback.refresh(context.scene)
+        return {"FINISHED"}
+
+
+classes = (CINEMAGRAPH_OT_render_animation, CINEMAGRAPH_OT_match_frame_range, CINEMAGRAPH_OT_set_up_scene,
+           CINEMAGRAPH_OT_locate_prepared_scene)

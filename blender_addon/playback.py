@@ -1,0 +1,153 @@
+"""Timeline playback: the point cloud moves with the motion while the frame changes.
+
+A ``frame_change_post`` handler writes the positions of the frame's point cloud into the mesh
+with one ``foreach_set``. Only the moving points change between frames, so their static
+neighbours stay in a reused array and a frame costs a few array operations on the moving points.
+
+The render engine blends a forward- and a backward-moving copy of every point for a seamless
+loop; the viewport shows the copy that weighs more at that moment (forward in the first half of
+the loop, backward in the second), so the preview moves exactly like the fluid in the render.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bpy
+import numpy as np
+from bpy.app.handlers import persistent
+
+from . import cache, runtime, scene_objects
+from .properties import cinemagraphs_in
+
+
+@dataclass
+class _Playback:
+    """What one point cloud needs per frame, prepared once per prepared scene and loop length."""
+
+    key: tuple
+    cloud: object  # the core's AnimatedPointCloud
+    positions: np.ndarray  # (P, 3) positions, updated in place for the moving points
+    moving: np.ndarray  # (M,) indices of the moving points
+    lift: object  # (uv, depth) -> core world points, the core's own lifting
+    frame_written: int = -1
+
+
+_states: dict[str, _Playback] = {}
+#: Why a cinemagraph cannot play (collection name -> sentence), shown in the Motion panel.
+problems: dict[str, str] = {}
+
+
+def loop_frame(scene, num_frames: int, frame: int | None = None) -> int:
+    """Frame of the loop shown at scene frame ``frame``: frame start shows loop frame 0."""
+    frame = scene.frame_current if frame is None else frame
+    return (frame - scene.frame_start) % num_frames
+
+
+def _state(collection, wait: bool) -> _Playback | None:
+    settings = collection.cinemagraph
+    path = cache.resolve(settings.cache_path)
+    key = (path, settings.loop_frames)
+    state = _states.get(collection.name)
+    if state is not None and state.key == key:
+        return state
+    cloud = runtime.animated_cloud(path, settings.loop_frames, wait=wait)
+    if cloud is None:
+        return None  # being computed in a thread; _poll_pending updates the frame when it is ready
+    cine_core = runtime.core()
+    intrinsics = runtime.prepared_scene(path).intrinsics
+
+    def lift(uv, depth):
+        return cine_core.render.lift_to_world(uv, depth, intrinsics).numpy()
+
+    positions = lift(cloud.rest_uv, cloud.depth)
+    state = _Playback(key, cloud, positions, cloud.moving.numpy(), lift)
+    _states[collection.name] = state
+    return state
+
+
+def _frame_positions(state: _Playback, frame: int) -> np.ndarray:
+    cloud = state.cloud
+    if state.moving.size:
+        num_frames = cloud.num_frames
+        displacement = cloud.forward[frame] if frame / num_frames < 0.5 else cloud.backward[frame]
+        moving = cloud.moving
+        state.positions[state.moving] = state.lift(cloud.rest_uv[moving] + displacement, cloud.depth[moving])
+    return state.positions
+
+
+def update_points(collection, scene, wait: bool) -> bool:
+    """Write the point cloud of ``collection`` for the scene's current frame. False while the
+    motion is still being computed in a thread."""
+    settings = collection.cinemagraph
+    points = settings.points
+    if points is None or points.mode == "EDIT" or points.type != "MESH":
+        return True
+    state = _state(collection, wait)
+    if state is None:
+        return False
+    frame = loop_frame(scene, settings.loop_frames)
+    mesh = points.data
+    if len(mesh.vertices) != state.positions.shape[0]:
+        raise runtime.AddonError(f"{points.name} no longer has the imported points; "
+                                 f"import the photo again to animate it")
+    if state.frame_written != frame or mesh.get("cinemagraph_frame") != frame:
+        scene_objects.write_positions(mesh, _frame_positions(state, frame))
+        state.frame_written = frame
+        mesh["cinemagraph_frame"] = frame  # undo restores old positions with their frame number
+    return True
+
+
+def refresh(scene, wait: bool | None = None) -> None:
+    """Bring every animated cinemagraph of ``scene`` to its current frame.
+
+    In the UI a point cloud whose motion is not computed yet is computed in a thread (the
+    interface stays responsive) and shown when ready; in background mode, where timers never
+    fire, it is computed right away.
+    """
+    wait = bpy.app.background if wait is None else wait
+    pending = False
+    for collection in cinemagraphs_in(scene):
+        if not collection.cinemagraph.animate_viewport:
+            continue
+        try:
+            pending |= not update_points(collection, scene, wait)
+            problems.pop(collection.name, None)
+        except runtime.user_errors() as exc:
+            problems[collection.name] = runtime.describe(exc)
+    if pending and not bpy.app.timers.is_registered(_poll_pending):
+        bpy.app.timers.register(_poll_pending, first_interval=0.2)
+
+
+def _poll_pending() -> float | None:
+    scene = bpy.context.scene
+    if scene is None:
+        return None
+    refresh(scene)
+    for window in bpy.context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+    return None  # refresh() registers the timer again while something is still pending
+
+
+@persistent
+def on_frame_change(scene, _depsgraph=None) -> None:
+    refresh(scene)
+
+
+@persistent
+def on_load(_filepath, *_args) -> None:
+    """A file was opened: forget the previous file's point clouds and show this one's frame."""
+    _states.clear()
+    problems.clear()
+    for scene in bpy.data.scenes:
+        refresh(scene)
+
+
+def forget(collection_name: str) -> None:
+    """Drop the prepared state of a cinemagraph whose prepared scene changed."""
+    _states.pop(collection_name, None)
+
+
+def handlers() -> list[tuple[list, object]]:
+    return [(bpy.app.handlers.frame_change_post, on_frame_change), (bpy.app.handlers.load_post, on_load)]

@@ -1,0 +1,103 @@
+"""What the .blend remembers about each cinemagraph.
+
+Every imported photo becomes a collection whose ``cinemagraph`` settings point at its objects
+and its prepared scene on disk; the scene's ``cinemagraph.active`` says which one the panels
+edit and the render engine renders.
+"""
+from __future__ import annotations
+
+import bpy
+from bpy.props import (BoolProperty, FloatProperty, FloatVectorProperty, IntProperty, PointerProperty,
+                       StringProperty)
+
+from .conversion import PixelIntrinsics
+
+
+def _refresh_playback(self, context) -> None:
+    from . import playback  # playback imports these settings: import when first needed
+
+    playback.refresh(context.scene)
+
+
+class CinemagraphSettings(bpy.types.PropertyGroup):
+    """One cinemagraph (stored on its collection)."""
+
+    points: PointerProperty(
+        name="Point Cloud", type=bpy.types.Object,
+        description="The photo's layered point cloud; its transform places the cinemagraph in the scene")
+    source_camera: PointerProperty(
+        name="Source Camera", type=bpy.types.Object,
+        description="The camera that took the photo: looking through it shows the photo exactly")
+    mask: PointerProperty(
+        name="Moving Region", type=bpy.types.Image,
+        description="White where the picture moves (paint it, or set it from selected points)")
+    hints: PointerProperty(
+        name="Hint Arrows", type=bpy.types.Collection,
+        description="Arrow empties drawn over the photo: the direction and speed of the motion")
+    cache_path: StringProperty(
+        name="Prepared Scene", subtype="FILE_PATH",
+        description="The prepared scene on disk (depth, layers, motion), relative to the .blend file")
+    photo_path: StringProperty(name="Photo", subtype="FILE_PATH", description="The imported photo")
+    width: IntProperty(name="Width", description="Working width of the photo in pixels")
+    height: IntProperty(name="Height", description="Working height of the photo in pixels")
+    pixel_intrinsics: FloatVectorProperty(
+        name="Intrinsics", size=4,
+        description="Source camera focal lengths and principal point in pixels (fx, fy, cx, cy)")
+    loop_frames: IntProperty(
+        name="Loop Length", default=60, min=2, soft_max=600, update=_refresh_playback,
+        description="Frames in one loop of the motion: frame start + loop length shows frame start again")
+    speed: FloatProperty(
+        name="Speed", default=1.0, min=0.0, soft_max=4.0,
+        description="Multiplies the speed the hint arrows give (applied by Update Motion)")
+    direction: StringProperty(
+        name="Direction",
+        description="Without hint arrows, the direction in words, e.g. 'left to right' or 'downwards' "
+                    "(applied by Update Motion)")
+    animate_viewport: BoolProperty(
+        name="Animate Points", default=True, update=_refresh_playback,
+        description="Move the points when the frame changes (a preview of the motion; renders with the "
+                    "Cinemagraph engine blend two copies of the points for a seamless loop)")
+
+    @property
+    def is_valid(self) -> bool:
+        return self.points is not None and bool(self.cache_path)
+
+    def intrinsics(self) -> PixelIntrinsics:
+        fx, fy, cx, cy = self.pixel_intrinsics
+        return PixelIntrinsics(fx, fy, cx, cy, self.width, self.height)
+
+
+def _is_cinemagraph(_self, collection) -> bool:
+    return collection.cinemagraph.is_valid
+
+
+class SceneCinemagraphSettings(bpy.types.PropertyGroup):
+    active: PointerProperty(
+        name="Cinemagraph", type=bpy.types.Collection, poll=_is_cinemagraph,
+        description="The cinemagraph the panels edit and the Cinemagraph render engine renders")
+
+
+def active_settings(scene) -> CinemagraphSettings | None:
+    """The scene's active cinemagraph, or None."""
+    collection = scene.cinemagraph.active
+    if collection is None or not collection.cinemagraph.is_valid:
+        return None
+    return collection.cinemagraph
+
+
+def cinemagraphs_in(scene):
+    """The scene's cinemagraph collections (linked anywhere below its master collection)."""
+    return [c for c in scene.collection.children_recursive if c.cinemagraph.is_valid]
+
+
+classes = (CinemagraphSettings, SceneCinemagraphSettings)
+
+
+def register_properties() -> None:
+    bpy.types.Collection.cinemagraph = PointerProperty(type=CinemagraphSettings)
+    bpy.types.Scene.cinemagraph = PointerProperty(type=SceneCinemagraphSettings)
+
+
+def unregister_properties() -> None:
+    del bpy.types.Scene.cinemagraph
+    del bpy.types.Collection.cinemagraph

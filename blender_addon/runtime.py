@@ -1,0 +1,134 @@
+"""The core, imported only when needed, and what it computed, kept in memory for the session.
+
+Nothing here touches Blender data, so background jobs and the render thread may call it.
+Prepared scenes are immutable files (a new motion writes a new file), so a path names one
+content and the caches never go stale; they are keyed by absolute path.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future
+from typing import Any, Callable
+
+from . import dependencies
+from .errors import AddonError, DependenciesMissing
+
+_lock = threading.Lock()
+_entries: OrderedDict[tuple, Future] = OrderedDict()
+_MAX_ENTRIES = 8  # a few scenes with their point clouds and renderers
+
+
+def core():
+    """The ``cine_core`` package; :class:`DependenciesMissing` when PyTorch & co are missing."""
+    try:
+        from .. import cine_core
+    except ImportError as exc:
+        missing = dependencies.missing_required() or [getattr(exc, "name", None) or str(exc)]
+        raise DependenciesMissing(
+            f"Cinemagraph needs {', '.join(missing)}: install them with Install Dependencies in "
+            f"Edit > Preferences > Add-ons > Cinemagraph") from exc
+    return cine_core
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types whose message is a sentence for the user."""
+    try:
+        return AddonError, core().CineError
+    except DependenciesMissing:
+        return (AddonError,)
+
+
+def describe(exc: BaseException) -> str:
+    """The report for an error raised by a job: its sentence, or what ran out."""
+    if isinstance(exc, MemoryError):
+        return "Out of memory; import the photo with a smaller Size Limit"
+    if isinstance(exc, user_errors()):
+        message = str(exc)
+        return message[:1].upper() + message[1:]
+    return f"Cinemagraph failed unexpectedly ({type(exc).__name__}: {exc}); see the system console"
+
+
+def _cached(key: tuple, compute: Callable[[], Any], wait: bool) -> Any:
+    """The memoised value for ``key``: computed here (``wait``) or in a thread (not ``wait``,
+    returning None until it is ready). A failed computation is forgotten, so it can be retried."""
+    with _lock:
+        future = _entries.get(key)
+        owner = future is None
+        if owner:
+            future = Future()
+            _entries[key] = future
+            while len(_entries) > _MAX_ENTRIES:
+                _entries.popitem(last=False)
+        else:
+            _entries.move_to_end(key)
+
+    def run() -> None:
+        try:
+            future.set_result(compute())
+        except BaseException as exc:  # handed to whoever waits for the value
+            with _lock:
+                if _entries.get(key) is future:
+                    del _entries[key]
+            future.set_exception(exc)
+
+    if owner:
+        if wait:
+            run()
+        else:
+            threading.Thread(target=run, name=f"cinemagraph {key[0]}", daemon=True).start()
+    if not wait and not future.done():
+        return None
+    return future.result()
+
+
+def remember(key: tuple, value: Any) -> None:
+    """Store a value computed elsewhere (a job) so the next request finds it."""
+    future: Future = Future()
+    future.set_result(value)
+    with _lock:
+        _entries[key] = future
+        _entries.move_to_end(key)
+        while len(_entries) > _MAX_ENTRIES:
+            _entries.popitem(last=False)
+
+
+def forget_all() -> None:
+    with _lock:
+        _entries.clear()
+
+
+def scene_key(path: str) -> tuple:
+    return ("scene", path)
+
+
+def cloud_key(path: str, num_frames: int) -> tuple:
+    return ("cloud", path, num_frames)
+
+
+def prepared_scene(path: str, wait: bool = True):
+    """The core's ``PreparedScene`` stored at ``path`` (absolute)."""
+    cine_core = core()
+    return _cached(scene_key(path), lambda: cine_core.PreparedScene.load(path), wait)
+
+
+def animated_cloud(path: str, num_frames: int, wait: bool = True):
+    """The scene's points and their motion over a loop of ``num_frames`` (the core's
+    ``AnimatedPointCloud``, on the CPU). Without ``wait``: None until a thread has computed it."""
+    cine_core = core()
+
+    def compute():
+        return cine_core.animation.animate_points(prepared_scene(path), num_frames)
+
+    return _cached(cloud_key(path, num_frames), compute, wait)
+
+
+def frame_renderer(path: str, num_frames: int, device: str):
+    """The core's ``FrameRenderer`` for the scene at ``path`` on ``device``."""
+    cine_core = core()
+
+    def compute():
+        cloud = animated_cloud(path, num_frames).to(device)
+        return cine_core.render.FrameRenderer(cloud, prepared_scene(path).intrinsics)
+
+    return _cached(("renderer", path, num_frames, device), compute, True)

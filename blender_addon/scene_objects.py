@@ -1,0 +1,218 @@
+"""Blender objects of a cinemagraph: the point cloud, the source camera, the moving-region mask
+and the hint arrows, built from what the core computed (conversion only, no computation).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import bpy
+from mathutils import Matrix, Vector
+
+from . import conversion
+from .conversion import PixelIntrinsics
+from .errors import AddonError
+
+#: Point attributes of the point cloud mesh (point domain).
+COLOR_ATTRIBUTE = "Color"  # the photo's colour of each point (sRGB bytes)
+RADIUS_ATTRIBUTE = "radius"  # sphere radius in core units, read by Mesh to Points
+PIXEL_ATTRIBUTE = "photo_pixel"  # where the point lies in the photo (x, y), for mask selection
+#: Radius of a point's sphere in pixels of the photo: a disc of radius sqrt(2)/2 covers its pixel
+#: square, so neighbouring points close up in Cycles and EEVEE.
+POINT_RADIUS_PIXELS = 0.72
+#: Marks the node group and material this add-on made, so imports share them.
+MARKER = "cinemagraph"
+
+
+@dataclass
+class PointCloudData:
+    """The core's points of one scene, as arrays for Blender (``P`` points)."""
+
+    positions: np.ndarray  # (P, 3) float32 core world coordinates
+    colors: np.ndarray  # (P, 3) float32 sRGB in [0, 1]
+    radii: np.ndarray  # (P,) float32 core units
+    pixels: np.ndarray  # (P, 2) float32 photo pixel (x, y)
+
+    @property
+    def count(self) -> int:
+        return int(self.positions.shape[0])
+
+
+def _find_marked(collection, kind: str):
+    for item in collection:
+        if item.get(MARKER) == kind:
+            return item
+    return None
+
+
+def point_material() -> bpy.types.Material:
+    """The shared material of all point clouds: each point glows with its photo colour.
+
+    Emission rather than a lit surface: the photo already contains its lighting, and with the
+    Standard view transform an emission of the colour renders as exactly that colour.
+    """
+    material = _find_marked(bpy.data.materials, "points")
+    if material is not None:
+        return material
+    material = bpy.data.materials.new("Cinemagraph Points")
+    material[MARKER] = "points"
+    material.use_nodes = True
+    nodes, links = material.node_tree.nodes, material.node_tree.links
+    nodes.clear()
+    attribute = nodes.new("ShaderNodeAttribute")
+    attribute.attribute_type = "GEOMETRY"
+    attribute.attribute_name = COLOR_ATTRIBUTE
+    attribute.location = (-400, 0)
+    emission = nodes.new("ShaderNodeEmission")
+    emission.location = (-150, 0)
+    output = nodes.new("ShaderNodeOutputMaterial")
+    output.location = (100, 0)
+    links.new(attribute.outputs["Color"], emission.inputs["Color"])
+    links.new(emission.outputs["Emission"], output.inputs["Surface"])
+    return material
+
+
+def point_node_group() -> bpy.types.NodeTree:
+    """The shared Geometry Nodes group: mesh vertices -> points of their radius, with the material."""
+    group = _find_marked(bpy.data.node_groups, "points")
+    if group is not None:
+        return group
+    group = bpy.data.node_groups.new("Cinemagraph Points", "GeometryNodeTree")
+    group[MARKER] = "points"
+    group.is_modifier = True
+    group.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    group.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    nodes, links = group.nodes, group.links
+    source = nodes.new("NodeGroupInput")
+    source.location = (-500, 0)
+    radius = nodes.new("GeometryNodeInputNamedAttribute")
+    radius.data_type = "FLOAT"
+    radius.inputs["Name"].default_value = RADIUS_ATTRIBUTE
+    radius.location = (-500, -150)
+    to_points = nodes.new("GeometryNodeMeshToPoints")
+    to_points.mode = "VERTICES"
+    to_points.location = (-250, 0)
+    set_material = nodes.new("GeometryNodeSetMaterial")
+    set_material.inputs["Material"].default_value = point_material()
+    set_material.location = (0, 0)
+    result = nodes.new("NodeGroupOutput")
+    result.location = (250, 0)
+    links.new(source.outputs[0], to_points.inputs["Mesh"])
+    links.new(radius.outputs["Attribute"], to_points.inputs["Radius"])
+    links.new(to_points.outputs["Points"], set_material.inputs["Geometry"])
+    links.new(set_material.outputs["Geometry"], result.inputs[0])
+    return group
+
+
+def write_positions(mesh: bpy.types.Mesh, positions: np.ndarray) -> None:
+    """Set every vertex position (core coordinates) in one call; the viewport updates."""
+    mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(positions, np.float32).ravel())
+    mesh.update()
+
+
+def create_point_cloud(name: str, data: PointCloudData) -> bpy.types.Object:
+    """A vertex-only mesh with the points' attributes, shown as points by Geometry Nodes."""
+    mesh = bpy.data.meshes.new(f"{name} Points")
+    mesh.vertices.add(data.count)
+    rgba = np.concatenate([data.colors, np.ones((data.count, 1), np.float32)], axis=1)
+    mesh.attributes.new(COLOR_ATTRIBUTE, "BYTE_COLOR", "POINT").data.foreach_set(
+        "color_srgb", np.ascontiguousarray(rgba, np.float32).ravel())
+    mesh.attributes.new(RADIUS_ATTRIBUTE, "FLOAT", "POINT").data.foreach_set(
+        "value", np.ascontiguousarray(data.radii, np.float32))
+    mesh.attributes.new(PIXEL_ATTRIBUTE, "FLOAT2", "POINT").data.foreach_set(
+        "vector", np.ascontiguousarray(data.pixels, np.float32).ravel())
+    mesh.color_attributes.active_color_name = COLOR_ATTRIBUTE
+    write_positions(mesh, data.positions)
+    obj = bpy.data.objects.new(f"{name} Points", mesh)
+    modifier = obj.modifiers.new("Cinemagraph Points", "NODES")
+    modifier.node_group = point_node_group()
+    return obj
+
+
+def create_source_camera(name: str, intrinsics: PixelIntrinsics, points: bpy.types.Object, scale: float,
+                         far: float) -> bpy.types.Object:
+    """The camera that took the photo, a child of the point cloud at the core's origin.
+
+    Its transform is locked: move the point cloud to move the whole cinemagraph.
+    """
+    data = bpy.data.cameras.new(f"{name} Source Camera")
+    for key, value in conversion.camera_lens_settings(intrinsics).items():
+        setattr(data, key, value)
+    data.clip_start = 0.01 * scale
+    data.clip_end = 2.0 * far * scale
+    data.display_size = 0.25 * scale
+    camera = bpy.data.objects.new(f"{name} Source Camera", data)
+    camera.parent = points
+    camera.matrix_parent_inverse = Matrix.Identity(4)
+    camera.matrix_basis = conversion.source_camera_local(scale)
+    camera.lock_location = camera.lock_rotation = camera.lock_scale = (True, True, True)
+    return camera
+
+
+def create_mask_image(name: str, mask: np.ndarray) -> bpy.types.Image:
+    """A packed black-and-white image of the moving region (``mask``: (H, W) bool, top row first)."""
+    height, width = mask.shape
+    image = bpy.data.images.new(f"{name} Moving Region", width, height, alpha=False)
+    image.colorspace_settings.is_data = True
+    write_mask(image, mask)
+    return image
+
+
+def write_mask(image: bpy.types.Image, mask: np.ndarray) -> None:
+    """Replace the image's pixels by ``mask`` (resized by the caller) and pack it into the .blend."""
+    values = conversion.image_rows_to_blender(mask.astype(np.float32))
+    rgba = np.repeat(values[:, :, None], 4, axis=2)
+    rgba[:, :, 3] = 1.0
+    image.pixels.foreach_set(rgba.ravel())
+    image.update()
+    image.pack()
+
+
+def read_mask(image: bpy.types.Image) -> np.ndarray:
+    """(H, W) bool, top row first: where the image is brighter than half (painted white)."""
+    width, height = image.size
+    if width == 0 or height == 0:
+        raise AddonError(f"The moving-region image {image.name} has no pixels; load or paint it again")
+    values = np.empty(width * height * image.channels, np.float32)
+    image.pixels.foreach_get(values)
+    values = values.reshape(height, width, image.channels)
+    brightness = values[:, :, :3].max(axis=2) if image.channels >= 3 else values[:, :, 0]
+    return conversion.image_rows_to_blender(brightness > 0.5)
+
+
+def create_hint(name: str, hints: bpy.types.Collection, points: bpy.types.Object, intrinsics: PixelIntrinsics,
+                start: tuple[float, float], end: tuple[float, float], depth: float) -> bpy.types.Object:
+    """An arrow empty from photo pixel ``start`` to ``end``, placed at ``depth`` in front of the
+    source camera (a child of the point cloud, so its local coordinates are core coordinates)."""
+    tail = conversion.lift(start[0], start[1], depth, intrinsics)
+    head = conversion.lift(end[0], end[1], depth, intrinsics)
+    direction = head - tail
+    arrow = bpy.data.objects.new(name, None)
+    arrow.empty_display_type = "SINGLE_ARROW"
+    arrow.empty_display_size = 1.0
+    arrow.show_in_front = True
+    arrow.hide_render = True
+    arrow.parent = points
+    arrow.matrix_parent_inverse = Matrix.Identity(4)
+    arrow.matrix_basis = Matrix.LocRotScale(tail, direction.to_track_quat("Z", "Y"),
+                                            Vector((1.0, 1.0, 1.0)) * direction.length)
+    hints.objects.link(arrow)
+    return arrow
+
+
+def hint_depth(depth: np.ndarray, pixel: tuple[float, float]) -> float:
+    """Depth at which an arrow starting at ``pixel`` floats: just in front of the surface there,
+    so it stays visible among the points when orbiting."""
+    height, width = depth.shape
+    column = int(np.clip(round(pixel[0]), 0, width - 1))
+    row = int(np.clip(round(pixel[1]), 0, height - 1))
+    return 0.97 * float(depth[row, column])
+
+
+def hint_pixels(arrow: bpy.types.Object, points: bpy.types.Object,
+                intrinsics: PixelIntrinsics) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Photo pixels of an arrow's tail and tip, projected through the source camera."""
+    tail = arrow.matrix_world @ Vector((0.0, 0.0, 0.0))
+    tip = arrow.matrix_world @ Vector((0.0, 0.0, arrow.empty_display_size))
+    return (conversion.project(conversion.to_core(points.matrix_world, tail), intrinsics),
+            conversion.project(conversion.to_core(points.matrix_world, tip), intrinsics))
