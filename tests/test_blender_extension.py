@@ -1,0 +1,584 @@
+"""The Blender extension with the real ``bpy`` module (headless Blender), end to end.
+
+The zip is built with Blender's own extension builder, installed with
+``bpy.ops.extensions.package_install_files`` into a throw-away Blender user folder and enabled,
+exactly as a user installs it. ``bpy`` can be imported only once per process and keeps global
+state, so every scenario runs in a fresh process: this file, run as a script with the
+scenario's name. The scenario prints its measurements as JSON; the tests here assert on them.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ADDON = "bl_ext.user_default.cinemagraph"
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="needs the bpy module")
+
+
+# --------------------------------------------------------------------------------------------
+# The pytest side
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def extension_zip(tmp_path_factory) -> str:
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    try:
+        import build_extension
+    finally:
+        sys.path.pop(0)
+    return build_extension.build(str(tmp_path_factory.mktemp("dist")))
+
+
+@pytest.fixture
+def photo_dir(tmp_path) -> str:
+    from conftest import write_scene
+
+    return write_scene(str(tmp_path / "scene"))
+
+
+def run_scenario(name: str, tmp_path, extension_zip: str, timeout: float = 240, **arguments) -> dict:
+    """Run ``scenario_<name>`` in a new process with its own Blender user folder."""
+    arguments = dict(arguments, zip=extension_zip, tmp=str(tmp_path))
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender-user"), OMP_WAIT_POLICY="PASSIVE",
+               PYTHONPATH=ROOT)
+    result = subprocess.run([sys.executable, os.path.abspath(__file__), name, json.dumps(arguments)],
+                            capture_output=True, text=True, timeout=timeout, env=env, cwd=str(tmp_path))
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert result.returncode == 0 and lines, f"scenario {name} failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def test_zip_holds_the_addon_and_the_core_only(extension_zip):
+    with zipfile.ZipFile(extension_zip) as archive:
+        names = archive.namelist()
+        manifest = archive.read("blender_manifest.toml").decode()
+    top = {name.split("/")[0] for name in names}
+    assert top == {"blender_manifest.toml", "__init__.py", "install_deps.py", "blender_addon", "cine_core"}
+    assert not [n for n in names if n.endswith((".pyc", ".pt", ".pth", ".ckpt", ".cine")) or "__pycache__" in n]
+    assert "blender_addon/engine.py" in names and "cine_core/pipeline.py" in names
+    assert 'id = "cinemagraph"' in manifest and 'blender_version_min = "4.2.0"' in manifest
+
+
+def test_import_render_save_reopen_and_render_elsewhere(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("end_to_end", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
+    assert r["enabled"] and r["import"] == ["FINISHED"]
+    # Objects: one collection with the point cloud (Geometry Nodes points + material), the
+    # source camera as its child, the labelme motion as a mask image and one hint arrow.
+    assert r["points"] >= 96 * 64 and r["attributes"] >= ["Color", "photo_pixel", "radius"]
+    assert r["modifier_nodes"] >= ["GeometryNodeMeshToPoints", "GeometryNodeSetMaterial"]
+    assert r["material_uses_color"]
+    assert r["camera"]["lens"] == pytest.approx(36.0) and r["camera"]["sensor_fit"] == "HORIZONTAL"
+    assert r["camera"]["parent_is_points"] and r["camera"]["looks_along_y"]
+    assert r["camera"]["intrinsics"] == pytest.approx([96.0, 96.0, 47.5, 31.5], abs=1e-3)
+    assert r["hint_pixels"] == pytest.approx([20, 40, 50, 40], abs=1e-3)
+    assert r["mask_fraction"] == pytest.approx((70 * 30) / (96 * 64), rel=0.15)
+    # The source camera at time 0 reproduces the photo; later frames move inside the region.
+    assert r["psnr_source_frame0"] >= 35.0
+    assert r["moving_change"] > 10 * max(r["still_change"], 0.5)
+    # The camera path: keyframes that loop, starting at the source camera's pose.
+    assert r["path"]["keys"] >= 3 and r["path"]["cyclic"] and r["path"]["is_scene_camera"]
+    assert r["path"]["start_offset"] < 1e-4 and r["path"]["mid_offset"] > 0.01
+    assert r["path_frames_differ"]
+    # Playback moves the points of the moving region only.
+    assert r["playback"]["moved"] > 0 and r["playback"]["static_moved"] == 0
+    # Saved beside the .blend, found again after reopening, same pixels; another "machine"
+    # (a fresh process on a copied folder) renders the animation with the same pixels.
+    assert r["cache_path"].startswith("//cinemagraph_scene/") and r["cache_exists"]
+    assert r["reopened_equal"]
+    assert r["elsewhere"]["frames_equal"] and r["elsewhere"]["video_bytes"] > 0
+
+
+def test_motion_editing(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("motion_editing", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
+    # Update Motion writes a new prepared scene (the old one stays for undo) and moves other points.
+    assert r["new_cache"] and r["old_cache_kept"]
+    assert r["moving_after_selection"] < r["moving_before"]
+    assert r["mask_from_selection_fraction"] == pytest.approx(r["selected_pixel_fraction"], abs=0.01)
+    assert r["loaded"] == {"hints": 1, "mask": True}
+    assert r["no_motion_error"].startswith("Nothing moves yet")
+
+
+def test_failed_and_cancelled_imports_leave_the_file_unchanged(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("failures", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
+    assert "not a file" in r["missing_file"]
+    assert "damaged or not an image" in r["damaged_file"]
+    assert r["cancelled"] == ["CANCELLED"]
+    assert r["datablocks_before"] == r["datablocks_after"]
+    assert r["cache_files_left"] == []
+    assert "perspective" in r["ortho_render"]
+
+
+def test_without_dependencies_the_addon_offers_to_install_them(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("missing_dependencies", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
+    assert r["enabled"] and r["missing"] == ["PyTorch"]
+    assert "cinemagraph.install_dependencies" in r["preferences_operators"]
+    assert "cinemagraph.install_dependencies" in r["panel_operators"]
+    assert "Install Dependencies" in r["import_error"]
+    assert r["install_command"][1].endswith("install_deps.py") and r["install_command"][2] == "--target"
+    assert "site-packages" in r["install_command"][3]
+    assert "no matching distribution" in r["failed_install"].lower()
+
+
+def test_depth_from_scene_meshes(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("depth_from_meshes", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
+    assert r["import"] == ["FINISHED"] and r["same_camera"]
+    # The near box is nearer than the far wall, and both points lie near the real surfaces.
+    assert r["box_distance"] == pytest.approx(4.0, rel=0.1)
+    assert r["wall_distance"] == pytest.approx(10.0, rel=0.1)
+
+
+def test_camera_conversions_round_trip(tmp_path, extension_zip):
+    r = run_scenario("conversions", tmp_path, extension_zip)
+    assert r["intrinsics_error"] < 1e-3
+    assert r["pose_error"] < 1e-5
+    assert r["presets_match_core"]
+
+
+# --------------------------------------------------------------------------------------------
+# The Blender side: scenarios run in their own process
+# --------------------------------------------------------------------------------------------
+
+def _start(arguments: dict):
+    """An empty Blender with the extension installed from the zip and enabled."""
+    import bpy
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.extensions.package_install_files(filepath=arguments["zip"], repo="user_default",
+                                             enable_on_install=True)
+    return bpy
+
+
+def _addon_module(name: str):
+    return sys.modules[f"{ADDON}.blender_addon.{name}"]
+
+
+def _render(bpy, path: str):
+    import cv2
+
+    bpy.context.scene.render.filepath = path
+    bpy.ops.render.render(write_still=True)
+    return cv2.imread(path)[:, :, ::-1]
+
+
+def _psnr(a, b) -> float:
+    import numpy as np
+
+    error = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / max(error, 1e-12)))
+
+
+def _positions(mesh):
+    import numpy as np
+
+    values = np.empty(len(mesh.vertices) * 3, np.float32)
+    mesh.attributes["position"].data.foreach_get("vector", values)
+    return values.reshape(-1, 3)
+
+
+def scenario_end_to_end(arguments: dict) -> dict:
+    import cv2
+    import numpy as np
+
+    bpy = _start(arguments)
+    from mathutils import Vector
+
+    result = {"enabled": ADDON in bpy.context.preferences.addons}
+    tmp = arguments["tmp"]
+    photo = cv2.imread(arguments["photo"])[:, :, ::-1]
+    scene = bpy.context.scene
+    result["import"] = sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=12,
+                                                               size_limit=0))
+    settings = scene.cinemagraph.active.cinemagraph
+    points, camera = settings.points, settings.source_camera
+    result["points"] = len(points.data.vertices)
+    result["attributes"] = sorted(a.name for a in points.data.attributes if not a.name.startswith((".", "pos")))
+    result["modifier_nodes"] = sorted(n.bl_idname for n in points.modifiers[0].node_group.nodes
+                                      if n.bl_idname.startswith("GeometryNode") and "Attribute" not in n.bl_idname)
+    material = bpy.data.materials["Cinemagraph Points"]
+    result["material_uses_color"] = any(n.bl_idname == "ShaderNodeAttribute" and n.attribute_name == "Color"
+                                        for n in material.node_tree.nodes)
+    conversion = _addon_module("conversion")
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    k = conversion.intrinsics_from_projection(camera.evaluated_get(depsgraph).calc_matrix_camera(
+        depsgraph, x=96, y=64), 96, 64)
+    forward = camera.matrix_world.to_3x3() @ Vector((0, 0, -1))
+    result["camera"] = {"lens": camera.data.lens, "sensor_fit": camera.data.sensor_fit,
+                        "parent_is_points": camera.parent == points, "intrinsics": list(k[:4]),
+                        "looks_along_y": forward.y > 0.9999}
+    scene_objects, ops_motion = _addon_module("scene_objects"), _addon_module("ops_motion")
+    arrows = ops_motion.hint_objects(settings)
+    (u0, v0), (u1, v1) = scene_objects.hint_pixels(arrows[0], points, settings.intrinsics())
+    result["hint_pixels"] = [u0, v0, u1, v1]
+    result["mask_fraction"] = float(scene_objects.read_mask(settings.mask).mean())
+
+    # The Cinemagraph engine through the source camera: frame 1 is time 0.
+    frames = {}
+    for frame in (1, 4, 7):
+        scene.frame_set(frame)
+        frames[frame] = _render(bpy, os.path.join(tmp, f"source_{frame}.png"))
+    result["psnr_source_frame0"] = _psnr(frames[1], photo)
+    change = np.abs(frames[4].astype(int) - frames[1]).sum(axis=2)
+    region = np.zeros(change.shape, bool)
+    region[32:58, 12:78] = True  # inside the labelme motion box (10..80, 30..60)
+    result["moving_change"] = float(change[region].mean())
+    result["still_change"] = float(change[:24].mean())
+
+    # Playback: the points of the moving region move, the others stay.
+    scene.frame_set(1)
+    rest = _positions(points.data)
+    scene.frame_set(4)
+    moved = np.abs(_positions(points.data) - rest).max(axis=1) > 1e-6
+    pixels = np.empty(len(points.data.vertices) * 2, np.float32)
+    points.data.attributes["photo_pixel"].data.foreach_get("vector", pixels)
+    pixels = pixels.reshape(-1, 2)
+    far_from_motion = pixels[:, 1] < 20
+    result["playback"] = {"moved": int(moved.sum()), "static_moved": int((moved & far_from_motion).sum())}
+
+    # A camera path: a new keyframed camera that starts at the source camera.
+    bpy.ops.cinemagraph.add_camera_path(preset="circle")
+    path_camera = scene.camera
+    ops_camera = _addon_module("ops_camera")
+    curves = list(ops_camera.fcurves_of(path_camera))
+    scene.frame_set(1)
+    start_offset = (path_camera.matrix_world.translation - camera.matrix_world.translation).length
+    scene.frame_set(7)
+    mid_offset = (path_camera.matrix_world.translation - camera.matrix_world.translation).length
+    result["path"] = {"keys": len(curves[0].keyframe_points), "is_scene_camera": path_camera != camera,
+                      "cyclic": all(any(m.type == "CYCLES" for m in c.modifiers) for c in curves),
+                      "start_offset": start_offset, "mid_offset": mid_offset}
+    rendered = {}
+    for frame in (1, 4, 7):
+        scene.frame_set(frame)
+        rendered[frame] = _render(bpy, os.path.join(tmp, f"path_{frame}.png"))
+    result["path_frames_differ"] = bool(np.abs(rendered[7].astype(int) - rendered[1]).mean() > 1.0)
+
+    # Save beside the .blend, reopen, render again.
+    project = os.path.join(tmp, "project")
+    os.makedirs(project)
+    bpy.ops.wm.save_as_mainfile(filepath=os.path.join(project, "scene.blend"))
+    result["cache_path"] = settings.cache_path
+    result["cache_exists"] = os.path.isfile(bpy.path.abspath(settings.cache_path))
+    bpy.ops.wm.open_mainfile(filepath=os.path.join(project, "scene.blend"))
+    scene = bpy.context.scene
+    again = {}
+    for frame in (1, 4, 7):
+        scene.frame_set(frame)
+        again[frame] = _render(bpy, os.path.join(tmp, f"again_{frame}.png"))
+    result["reopened_equal"] = all(np.array_equal(again[f], rendered[f]) for f in rendered)
+
+    # Another machine: the .blend and its cache folder copied elsewhere, rendered from scratch.
+    elsewhere = os.path.join(tmp, "elsewhere")
+    shutil.copytree(project, elsewhere)
+    shutil.rmtree(project)
+    np.save(os.path.join(tmp, "expected.npy"), np.stack([rendered[f] for f in (1, 4, 7)]))
+    command = [sys.executable, os.path.abspath(__file__), "render_elsewhere",
+               json.dumps(dict(arguments, blend=os.path.join(elsewhere, "scene.blend")))]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    lines = [line for line in output.stdout.splitlines() if line.startswith("RESULT ")]
+    if output.returncode != 0 or not lines:
+        raise RuntimeError(f"render elsewhere failed:\n{output.stdout[-4000:]}\n{output.stderr[-4000:]}")
+    result["elsewhere"] = json.loads(lines[-1][len("RESULT "):])
+    return result
+
+
+def scenario_render_elsewhere(arguments: dict) -> dict:
+    """``blender -b scene.blend -a`` on a machine that has the extension, the .blend and its cache."""
+    import cv2
+    import numpy as np
+
+    bpy = _start(arguments)
+    bpy.ops.wm.open_mainfile(filepath=arguments["blend"])
+    scene = bpy.context.scene
+    tmp = arguments["tmp"]
+    scene.frame_start, scene.frame_end, scene.frame_step = 1, 7, 3
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.filepath = os.path.join(tmp, "sequence", "frame_")
+    bpy.ops.render.render(animation=True)
+    frames = [cv2.imread(os.path.join(tmp, "sequence", f"frame_{f:04d}.png"))[:, :, ::-1] for f in (1, 4, 7)]
+    expected = np.load(os.path.join(tmp, "expected.npy"))
+    video = os.path.join(tmp, "loop.mp4")
+    image_settings = scene.render.image_settings
+    if hasattr(image_settings, "media_type"):
+        image_settings.media_type = "VIDEO"
+    image_settings.file_format = "FFMPEG"
+    scene.render.ffmpeg.format = "MPEG4"
+    scene.render.ffmpeg.codec = "H264"
+    scene.frame_step = 1
+    scene.render.filepath = video
+    bpy.ops.render.render(animation=True)
+    produced = [name for name in os.listdir(tmp) if name.startswith("loop")]
+    return {"frames_equal": bool(np.array_equal(np.stack(frames), expected)),
+            "video_bytes": os.path.getsize(os.path.join(tmp, produced[0])) if produced else 0}
+
+
+def scenario_motion_editing(arguments: dict) -> dict:
+    import numpy as np
+
+    bpy = _start(arguments)
+    scene = bpy.context.scene
+    bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)
+    settings = scene.cinemagraph.active.cinemagraph
+    runtime, cache = _addon_module("runtime"), _addon_module("cache")
+    old_path = cache.resolve(settings.cache_path)
+    moving_before = int(runtime.prepared_scene(old_path).motion_mask.sum())
+
+    # Select the points of the left half of the moving box in Edit Mode: the new moving region.
+    points = settings.points
+    pixels = np.empty(len(points.data.vertices) * 2, np.float32)
+    points.data.attributes["photo_pixel"].data.foreach_get("vector", pixels)
+    pixels = pixels.reshape(-1, 2)
+    chosen = (pixels[:, 0] < 45) & (pixels[:, 1] >= 30)
+    points.data.vertices.foreach_set("select", chosen)
+    bpy.context.view_layer.objects.active = points
+    bpy.ops.object.mode_set(mode="EDIT")
+    with bpy.context.temp_override(object=points, active_object=points):
+        bpy.ops.cinemagraph.mask_from_selection(mode="SET")
+    bpy.ops.object.mode_set(mode="OBJECT")
+    selected_pixels = np.zeros((64, 96), bool)
+    selected_pixels[np.rint(pixels[chosen, 1]).astype(int), np.rint(pixels[chosen, 0]).astype(int)] = True
+    scene_objects = _addon_module("scene_objects")
+    mask = scene_objects.read_mask(settings.mask)
+
+    bpy.ops.cinemagraph.update_motion()
+    new_path = cache.resolve(settings.cache_path)
+    result = {
+        "new_cache": new_path != old_path and os.path.isfile(new_path),
+        "old_cache_kept": os.path.isfile(old_path),
+        "moving_before": moving_before,
+        "moving_after_selection": int(runtime.prepared_scene(new_path).motion_mask.sum()),
+        "mask_from_selection_fraction": float(mask.mean()),
+        "selected_pixel_fraction": float(selected_pixels.mean()),
+    }
+
+    # Load a labelme file: its region and arrows replace the current ones.
+    labelme = os.path.join(arguments["tmp"], "other.json")
+    with open(labelme, "w") as handle:
+        json.dump({"shapes": [{"label": "motion", "shape_type": "rectangle", "points": [[0, 0], [40, 20]]},
+                              {"label": "hint", "shape_type": "line", "points": [[5, 10], [30, 10]]}],
+                   "imageWidth": 96, "imageHeight": 64}, handle)
+    bpy.ops.cinemagraph.load_motion(filepath=labelme)
+    result["loaded"] = {"hints": len(_addon_module("ops_motion").hint_objects(settings)),
+                        "mask": bool(scene_objects.read_mask(settings.mask)[5, 5])}
+
+    bpy.ops.cinemagraph.clear_hints()
+    bpy.ops.cinemagraph.clear_mask()
+    try:
+        bpy.ops.cinemagraph.update_motion()
+        result["no_motion_error"] = ""
+    except RuntimeError as exc:
+        result["no_motion_error"] = str(exc).split("Error: ", 1)[-1].strip()
+    return result
+
+
+def _datablocks(bpy) -> dict:
+    return {kind: sorted(block.name for block in getattr(bpy.data, kind))
+            for kind in ("collections", "objects", "meshes", "cameras", "images", "materials", "node_groups")}
+
+
+def scenario_failures(arguments: dict) -> dict:
+    bpy = _start(arguments)
+    tmp = arguments["tmp"]
+    result = {}
+    before = _datablocks(bpy)
+    for key, path in (("missing_file", os.path.join(tmp, "nothing.png")), ("damaged_file", os.path.join(tmp, "bad.png"))):
+        if key == "damaged_file":
+            with open(path, "wb") as handle:
+                handle.write(b"\x89PNG not really")
+        try:
+            bpy.ops.cinemagraph.import_image(filepath=path)
+            result[key] = "no error"
+        except RuntimeError as exc:
+            result[key] = str(exc)
+
+    # Cancel while the core builds the layers (as Esc does in the UI) ...
+    jobs = _addon_module("jobs")
+    progress = jobs.Job.progress
+
+    def cancel_at_layers(job, stage, fraction):
+        if stage == "layers":
+            job.cancel()
+        return progress(job, stage, fraction)
+
+    jobs.Job.progress = cancel_at_layers
+    result["cancelled"] = sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"]))
+    jobs.Job.progress = progress
+
+    # ... and fail while building the objects: everything made so far is removed again.
+    scene_objects = _addon_module("scene_objects")
+    create_camera = scene_objects.create_source_camera
+
+    def broken_camera(*args, **kwargs):
+        create_camera(*args, **kwargs)
+        raise _addon_module("errors").AddonError("simulated failure")
+
+    scene_objects.create_source_camera = broken_camera
+    try:
+        bpy.ops.cinemagraph.import_image(filepath=arguments["photo"])
+    except RuntimeError:
+        pass
+    scene_objects.create_source_camera = create_camera
+    result["datablocks_before"], result["datablocks_after"] = before, _datablocks(bpy)
+    folder = os.path.join(bpy.app.tempdir, "cinemagraph")
+    result["cache_files_left"] = os.listdir(folder) if os.path.isdir(folder) else []
+
+    # An orthographic camera cannot render a cinemagraph: an error report, not a crash.
+    bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=4)
+    scene = bpy.context.scene
+    camera = bpy.data.objects.new("Ortho", bpy.data.cameras.new("Ortho"))
+    camera.data.type = "ORTHO"
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    try:
+        _render(bpy, os.path.join(tmp, "ortho.png"))
+        result["ortho_render"] = "no error"
+    except RuntimeError as exc:
+        result["ortho_render"] = str(exc)
+    return result
+
+
+class _RecordingLayout:
+    """Stands in for ``UILayout`` in a headless draw: records the operators it is asked to show."""
+
+    def __init__(self, operators: list[str]):
+        self.operators = operators
+
+    def operator(self, idname, **_kwargs):
+        self.operators.append(idname)
+        return type("Properties", (), {})()
+
+    def __getattr__(self, name):
+        if name in ("row", "column", "box", "split", "grid_flow", "column_flow"):
+            return lambda *args, **kwargs: self
+        return lambda *args, **kwargs: None
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+
+
+def scenario_missing_dependencies(arguments: dict) -> dict:
+    sys.modules["torch"] = None  # as if PyTorch were not installed: "import torch" fails
+    bpy = _start(arguments)
+    result = {"enabled": ADDON in bpy.context.preferences.addons}
+    dependencies, preferences = _addon_module("dependencies"), _addon_module("preferences")
+    result["missing"] = dependencies.missing_required()
+    operators: list[str] = []
+    preferences.draw_preferences(bpy.context.preferences.addons[ADDON].preferences, _RecordingLayout(operators))
+    result["preferences_operators"] = operators
+    panel_operators: list[str] = []
+    panel = _addon_module("panels").VIEW3D_PT_cinemagraph
+    panel.draw(type("Panel", (), {"layout": _RecordingLayout(panel_operators)})(), bpy.context)
+    result["panel_operators"] = panel_operators
+    try:
+        bpy.ops.cinemagraph.import_image(filepath=arguments["photo"])
+        result["import_error"] = "no error"
+    except RuntimeError as exc:
+        result["import_error"] = str(exc)
+    result["install_command"] = dependencies.install_command()
+    # The install button's operator, with pip answering that nothing can be found.
+    failing = [sys.executable, "-c", "import sys; print('Collecting torch'); "
+               "print('ERROR: No matching distribution found for torch'); sys.exit(1)"]
+    dependencies.install_command = lambda cuda=False: failing
+    try:
+        bpy.ops.cinemagraph.install_dependencies()
+        result["failed_install"] = "no error"
+    except RuntimeError as exc:
+        result["failed_install"] = str(exc)
+    return result
+
+
+def scenario_depth_from_meshes(arguments: dict) -> dict:
+    import numpy as np
+
+    bpy = _start(arguments)
+    from mathutils import Matrix
+
+    scene = bpy.context.scene
+    # A wall 10 m in front of a camera at the origin looking along +Y, and a box 4 m away in
+    # the lower middle of the view: rough proxy geometry.
+    camera = bpy.data.objects.new("Photo Camera", bpy.data.cameras.new("Photo Camera"))
+    camera.matrix_world = Matrix.Rotation(np.pi / 2, 4, "X")
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    scene.render.resolution_x, scene.render.resolution_y = 96, 64
+    bpy.ops.mesh.primitive_plane_add(size=40, location=(0, 10, 0), rotation=(np.pi / 2, 0, 0))
+    bpy.ops.mesh.primitive_cube_add(size=1, location=(0, 4.5, -0.5))
+    result = {"import": sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], depth_source="MESHES",
+                                                                size_limit=0, layers=2))}
+    settings = scene.cinemagraph.active.cinemagraph
+    result["same_camera"] = all(abs(a - b) < 1e-4 for row_a, row_b in zip(settings.source_camera.matrix_world,
+                                                                          camera.matrix_world)
+                                for a, b in zip(row_a, row_b))
+    points = settings.points
+    positions = _positions(points.data)
+    pixels = np.empty(len(points.data.vertices) * 2, np.float32)
+    points.data.attributes["photo_pixel"].data.foreach_get("vector", pixels)
+    pixels = pixels.reshape(-1, 2)
+    world = np.array(points.matrix_world)
+    located = positions @ world[:3, :3].T + world[:3, 3]
+
+    def distance_at(u, v):
+        nearest = np.argmin(np.hypot(pixels[:, 0] - u, pixels[:, 1] - v) + 1e-3 * located[:, 1])
+        return float(located[nearest, 1])  # along +Y: the distance from the camera plane
+
+    # Pixel (47.5, 40) sees the box's front face (y = 4); pixel (10, 10) the wall (y = 10).
+    result["box_distance"] = distance_at(47.5, 40)
+    result["wall_distance"] = distance_at(10, 10)
+    return result
+
+
+def scenario_conversions(arguments: dict) -> dict:
+    import math
+    import random
+
+    import numpy as np
+
+    bpy = _start(arguments)
+    from mathutils import Euler, Matrix, Vector
+
+    conversion = _addon_module("conversion")
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    bpy.context.scene.collection.objects.link(camera)
+    errors = []
+    random.seed(3)
+    for width, height in ((96, 64), (64, 96), (1280, 720), (500, 500)):
+        k = conversion.PixelIntrinsics(random.uniform(0.5, 2) * width, 0, random.uniform(0.3, 0.7) * width,
+                                       random.uniform(0.3, 0.7) * height, width, height)
+        k = k._replace(fy=k.fx)
+        for key, value in conversion.camera_lens_settings(k).items():
+            setattr(camera.data, key, value)
+        back = conversion.intrinsics_from_projection(
+            camera.evaluated_get(depsgraph).calc_matrix_camera(depsgraph, x=width, y=height), width, height)
+        errors.append(max(abs(a - b) for a, b in zip(back[:4], k[:4])))
+    points_world = Matrix.LocRotScale(Vector((1, 2, 3)), Euler((0.3, -0.2, 1.1)), Vector((2.5,) * 3))
+    pose_errors = []
+    for _ in range(5):
+        pose = np.eye(4)
+        pose[:3, :3] = np.array(Euler([random.uniform(-math.pi, math.pi) for _ in range(3)]).to_matrix())
+        pose[:3, 3] = [random.uniform(-1, 1) for _ in range(3)]
+        blender = conversion.camera_from_core(points_world, pose)
+        pose_errors.append(float(np.abs(conversion.camera_to_core(points_world, blender) - pose).max()))
+    # The source camera's place is the core's identity pose.
+    source = points_world @ conversion.source_camera_local(2.5)
+    pose_errors.append(float(np.abs(conversion.camera_to_core(points_world, source) - np.eye(4)).max()))
+    core_presets = __import__(f"{ADDON}.cine_core.camera", fromlist=["PRESETS"]).PRESETS
+    return {"intrinsics_error": max(errors), "pose_error": max(pose_errors),
+            "presets_match_core": sorted(p[0] for p in _addon_module("ops_camera").CAMERA_PRESETS)
+            == sorted(core_presets)}
+
+
+if __name__ == "__main__":
+    scenario = globals()[f"scenario_{sys.argv[1]}"]
+    measured = scenario(json.loads(sys.argv[2]))
+    print("RESULT " + json.dumps(measured), flush=True)
+    sys.stdout.flush()
+    os._exit(0)  # skip Blender's slow teardown at exit
