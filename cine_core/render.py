@@ -40,12 +40,11 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
     Returns:
         (2, 1, H, W) unnormalised weights.
     """
-    factors = torch.tensor([1.0 - time, time], dtype=coverage.dtype, device=coverage.device)
-    factors = factors.reshape(2, 1, 1, 1)
-    active = (factors > 0) & (coverage > 0)
+    factors = torch.stack([coverage[0] * (1.0 - time), coverage[1] * time])  # (1 - t) A_f, t A_b
+    active = factors > 0
     nearest = torch.where(active, disparity, torch.zeros_like(disparity)).amax(0, keepdim=True)
     visibility = surface_weight(nearest / disparity.clamp(min=1e-8) - 1.0)
-    weights = factors * coverage * visibility
+    weights = factors * visibility
     return weights if seam is None else weights * seam
 
 
@@ -114,9 +113,8 @@ class FrameRenderer:
         total = weights.sum(0)
         image = (weights * colours).sum(0) / total.clamp(min=1e-8)
         # Confidence counts only clouds whose time weight is not zero (t = 0: forward alone).
-        active = torch.tensor([time < 1.0, time > 0.0], device=self.device).reshape(2, 1, 1, 1)
-        confidence = (splatted.coverage * active).amax(0)
+        coverage = splatted.coverage
+        confidence = coverage[0] if time == 0.0 else coverage[1] if time == 1.0 else coverage.amax(0)
         confidence = torch.where(total > 0, confidence, torch.zeros_like(confidence))
-        if bool((confidence < 1.0).any()):
-            image = fill_holes(image, confidence)
+        image = fill_holes(image, confidence)
         return image.clamp(0.0, 1.0)

@@ -203,7 +203,8 @@ def fill_holes(image: torch.Tensor, coverage: torch.Tensor) -> torch.Tensor:
     """
     premultiplied = [(image * coverage)[None]]
     weights = [coverage[None]]
-    while min(weights[-1].shape[-2:]) > 1 and bool((weights[-1] < 1.0).any()):
+    # A fixed pyramid depth (no data-dependent stopping) keeps CUDA free of host syncs.
+    while min(weights[-1].shape[-2:]) > 1:
         pooled_w = F.avg_pool2d(weights[-1], 2, ceil_mode=True) * 4.0
         pooled_c = F.avg_pool2d(premultiplied[-1], 2, ceil_mode=True) * 4.0
         saturated = pooled_w.clamp(max=1.0)
