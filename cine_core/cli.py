@@ -12,6 +12,7 @@ from .annotations import parse_hint
 from .camera import DEFAULT_MAGNITUDE, PRESETS, CropWindow, camera_path
 from .errors import CineError
 from .integrate import INTEGRATORS
+from .neural import BACKENDS, MOTION_SIZE, NeuralBackend
 from .pipeline import PrepareOptions, SceneInputs, prepare_scene, render_frames
 from .scene import PreparedScene
 from .video_io import write_video
@@ -92,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="random seed (the pipeline is deterministic; kept for reproducible "
                              "extensions)")
     render.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    render.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="networks: auto = each stage whose weight file is found runs its "
+                             "network, classical = none, neural = all (a missing file is an error)")
+    render.add_argument("--ckpts", default=None, metavar="DIR",
+                        help="folder with the official weight files (default: ckpts/ in the project; "
+                             "python install_deps.py --models downloads them)")
+    render.add_argument("--motion-size", type=int, default=MOTION_SIZE,
+                        help="grid of the motion network, a multiple of 256 (it was trained at 768)")
+    render.add_argument("--half", action="store_true",
+                        help="float16 image decoder on CUDA (faster; check it against float32 first)")
     render.add_argument("--save-scene", help="also write the prepared scene (.cine) for reuse")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -103,6 +114,8 @@ def run_render(args: argparse.Namespace) -> str:
     torch.manual_seed(args.seed)
     device = _device(args.device)
     progress = ProgressBar(args.quiet)
+    backend = NeuralBackend(args.backend, args.ckpts, device, motion_size=args.motion_size, half=args.half)
+    backend.check(["render"])  # fail before preparing, not after
     if args.input.endswith(".cine") and os.path.isfile(args.input):
         scene = PreparedScene.load(args.input)
     else:
@@ -112,7 +125,9 @@ def run_render(args: argparse.Namespace) -> str:
         inputs.depth = args.depth or inputs.depth
         options = PrepareOptions(max_side=args.size, depth_kind=args.depth_kind,
                                  hints=[parse_hint(h) for h in args.hint], direction=args.direction,
-                                 flow_scale=args.flow_scale, max_layers=args.layers)
+                                 flow_scale=args.flow_scale, max_layers=args.layers,
+                                 backend=args.backend, ckpts_dir=args.ckpts, device=device,
+                                 motion_size=args.motion_size)
         scene = prepare_scene(inputs, options, progress)
         if args.save_scene:
             scene.save(args.save_scene)
@@ -122,9 +137,12 @@ def run_render(args: argparse.Namespace) -> str:
     path = camera_path(args.camera, scene.intrinsics, args.frames, magnitude=args.magnitude,
                        focus_depth=args.focus_depth or scene.focus_depth(), loop=not args.once,
                        start_crop=crops[0] if crops else None, end_crop=crops[1] if len(crops) > 1 else None)
-    frames = render_frames(scene, path, integrator=args.integrator, device=device, progress=progress)
+    frames = render_frames(scene, path, integrator=args.integrator, device=device, progress=progress,
+                           backend=backend, half=args.half)
     count = write_video(frames, args.out, args.fps)
     progress.done()
+    for note in scene.info.get("notes", []):
+        sys.stderr.write(f"note: {note}\n")
     stages = ", ".join(f"{k}: {v}" for k, v in scene.info.get("stages", {}).items())
     return f"wrote {count} frames to {args.out} ({stages})"
 

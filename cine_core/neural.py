@@ -128,6 +128,18 @@ class NeuralBackend:
                             f"see docs/models.md), or use --backend auto")
         return False
 
+    def check(self, stages: list[str]) -> None:
+        """In ``neural`` mode, fail before any work when a file of one of ``stages`` is missing
+        (one message naming every missing file); no-op otherwise."""
+        if self.mode != "neural":
+            return
+        missing = [name for stage in stages for name, path in self.files(stage).items() if path is None]
+        if missing:
+            where = " or ".join(self.dirs)
+            raise CineError(f"--backend neural needs {', '.join(dict.fromkeys(missing))}; put "
+                            f"{'it' if len(missing) == 1 else 'them'} in {where} (python install_deps.py "
+                            f"--models downloads them; see docs/models.md), or use --backend auto")
+
     def plan(self) -> dict[str, str]:
         """stage -> "neural" or "classical" as it would be chosen now (never raises)."""
         result = {}

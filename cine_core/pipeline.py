@@ -23,7 +23,9 @@ from .directions import parse_direction
 from .errors import CineError
 from .flow import eulerian_flow, extend_flow, motion_regions
 from .image_io import PHOTO_EXTENSIONS, Photo, load_photo
-from .layering import build_layers
+from .layering import build_layers, classical_inpaint
+from .neural import MotionPredictor, NetworkInpainter, NeuralBackend, dpt_disparity, neural_flow
+from .neural_render import NeuralFrameRenderer
 from .render import FrameRenderer
 from .scene import PreparedScene
 
@@ -75,6 +77,15 @@ class PrepareOptions:
     flow_scale: float = 1.0
     max_layers: int = 3
     focal: float | None = None
+    #: networks: "auto" (each stage whose weight file is found), "classical" (none) or
+    #: "neural" (all; a missing file is an error), see :mod:`cine_core.neural`
+    backend: str = "auto"
+    #: folder with the official weight files (default: the project's ``ckpts/``)
+    ckpts_dir: str | None = None
+    #: where the networks run ("cpu", "cuda", ...)
+    device: str = "cpu"
+    #: grid of the motion network: a multiple of 256, 768 as it was trained
+    motion_size: int = 768
     #: The given depth holds true distances up to one scale (e.g. rendered from proxy geometry):
     #: keep its ratios instead of stretching its range (see ``condition_depth``).
     metric_depth: bool = False
@@ -124,6 +135,16 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
     annotation = load_annotation(inputs, photo, options.hints).at_size(*photo.size)
     flow, regions, flow_method = _flow_stage(annotation, options.direction, options.flow_scale,
                                              options.require_motion)
+    backend = NeuralBackend(options.backend, options.ckpts_dir, options.device,
+                            motion_size=options.motion_size)
+    moving = bool(flow.abs().sum() > 0)
+    no_depth_given = inputs.depth_values is None and not inputs.depth
+    backend.check(["depth"] * no_depth_given + ["inpaint"] + ["motion"] * moving)
+    motion_method = None
+    if moving and backend.uses("motion"):
+        predictor = MotionPredictor(backend.load("motion")["motion_net"], backend.motion_size)
+        flow = neural_flow(predictor, photo.rgb, annotation.mask, flow, options.flow_scale)
+        motion_method = backend.label("motion")
     progress("depth", 0.1)
     if inputs.depth_values is not None:
         raw = raw_to_disparity(np.asarray(inputs.depth_values, dtype=np.float32), options.depth_kind)
@@ -131,22 +152,34 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
     elif inputs.depth:
         raw = raw_to_disparity(read_depth_file(inputs.depth), options.depth_kind)
         depth_method = f"file {os.path.basename(inputs.depth)} ({options.depth_kind})"
+    elif backend.uses("depth"):
+        raw = dpt_disparity(backend.load("depth")["dpt"], photo.rgb)
+        depth_method = backend.label("depth")
     else:
         raw = estimate_disparity(photo.rgb)
         depth_method = "classical estimate"
     depth = condition_depth(raw, photo.size, metric=options.metric_depth)
     progress("layers", 0.3)
-    layered = build_layers(photo.rgb, depth, max_layers=options.max_layers)
+    inpaint, layers_method = classical_inpaint, "classical (Telea inpainting)"
+    if backend.uses("inpaint"):
+        nets = backend.load("inpaint")
+        inpaint = NetworkInpainter(nets["inpaint_depth"], nets["inpaint_color"], backend.inpaint_max_side)
+        layers_method = backend.label("inpaint")
+    layered = build_layers(photo.rgb, depth, max_layers=options.max_layers, inpaint=inpaint)
     progress("flow", 0.8)
     hidden_flow = _hidden_flow(flow)
     progress("flow", 1.0)
     width, height = photo.size
     info = {
         "photo": os.path.abspath(inputs.photo),
-        "stages": {"depth": depth_method, "layers": "classical (Telea inpainting)", "flow": flow_method},
+        "stages": {"depth": depth_method, "layers": layers_method, "flow": flow_method},
         "layers": len(layered.layers),
         "hints": len(annotation.hints),
     }
+    if motion_method:
+        info["stages"]["flow"] = f"{motion_method} from {info['stages']['flow']}"
+    if backend.notes:
+        info["notes"] = list(backend.notes)
     return PreparedScene(photo.rgb, Intrinsics.for_photo(width, height, options.focal), depth.depth,
                          layered, flow, hidden_flow, info, regions)
 
@@ -165,12 +198,30 @@ def with_motion(scene: PreparedScene, annotation: MotionAnnotation, *, direction
 
 
 def render_frames(scene: PreparedScene, path: CameraPath, *, integrator: str = "rk4",
-                  device: str = "cpu", progress: Progress = _no_progress) -> Iterator[np.ndarray]:
-    """Yield the clip's frames as (H, W, 3) uint8 RGB; frame m shows loop time m / len(path)."""
+                  device: str = "cpu", progress: Progress = _no_progress,
+                  backend: NeuralBackend | str = "auto", ckpts_dir: str | None = None,
+                  half: bool = False) -> Iterator[np.ndarray]:
+    """Yield the clip's frames as (H, W, 3) uint8 RGB; frame m shows loop time m / len(path).
+
+    ``backend``/``ckpts_dir`` choose the renderer: the feature net + image decoder of
+    ``model_150000.pth`` when it is used (see :mod:`cine_core.neural`), else splatting with the
+    soft blend; ``scene.info["stages"]["render"]`` says which. ``half``: float16 decoder on CUDA.
+    """
     num_frames = len(path)
     progress("motion", 0.0)
-    cloud = animate_points(scene, num_frames, integrator).to(device)
-    renderer = FrameRenderer(cloud, scene.intrinsics)
+    models = NeuralBackend.coerce(backend, ckpts_dir, device)
+    stages = scene.info.setdefault("stages", {})
+    if models.uses("render"):
+        nets = models.load("render")
+        renderer = NeuralFrameRenderer(scene, num_frames, nets["feature_net"], nets["img_decoder"],
+                                       integrator=integrator, device=device, half=half)
+        stages["render"] = models.label("render")
+    else:
+        cloud = animate_points(scene, num_frames, integrator).to(device)
+        renderer = FrameRenderer(cloud, scene.intrinsics)
+        stages["render"] = "classical (splatting + soft blend)"
+    if models.notes:
+        scene.info["notes"] = list(dict.fromkeys(scene.info.get("notes", []) + models.notes))
     with torch.inference_mode():
         for frame in range(num_frames):
             progress("render", frame / num_frames)

@@ -1,0 +1,347 @@
+"""The neural backend: official-layout weight files, safe strict loading, backend choice per stage,
+the network stages, the CLI end to end, and the weight downloader against a local HTTP server.
+
+Weight files here hold random weights in the layout of the published files (nested dicts,
+optimizer and scheduler states included); nothing touches the internet.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.server
+import io
+import json
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from cine_core.errors import CineError
+from cine_core.nets.checkpoints import NETWORKS, find_checkpoint, load_networks, read_checkpoint
+from cine_core.nets.dpt import DPTHybrid
+from cine_core.nets.feature_net import FeatureNet
+from cine_core.nets.img_decoder import ImageDecoder
+from cine_core.nets.inpaint_nets import ColorInpaintNet, DepthInpaintNet
+from cine_core.nets.motion_net import MotionNet
+from cine_core.neural import MotionPredictor, NeuralBackend, dpt_input_size
+
+from conftest import ROOT, run_cli, write_scene
+
+ALL_FILES = ("model_150000.pth", "sceneflow_model.pth", "depth-model.pth", "color-model.pth",
+             "dpt_hybrid-midas-501f0c75.pt")
+
+
+def _adam_state(parameters: list[torch.nn.Parameter]) -> tuple[dict, dict]:
+    """A real Adam + StepLR state after one step (moments for a few parameters keep files small)."""
+    optimizer = torch.optim.Adam(parameters, lr=1e-4, weight_decay=1e-4, betas=(0.9, 0.999))
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=50000, gamma=0.5)
+    loss = sum(p.float().square().sum() for p in parameters[-3:])
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    for p in parameters:
+        p.grad = None
+    return optimizer.state_dict(), scheduler.state_dict()
+
+
+def write_official_files(folder: str, files: tuple[str, ...] = ALL_FILES) -> dict[str, dict]:
+    """Random-weight files in the published layout; returns name -> state dict written, per network."""
+    os.makedirs(folder, exist_ok=True)
+    torch.manual_seed(0)
+    written: dict[str, dict] = {}
+    if "model_150000.pth" in files:
+        feature_net, decoder = FeatureNet(), ImageDecoder()
+        optim_g, sched_g = _adam_state(list(feature_net.parameters()) + list(decoder.parameters()))
+        discriminator = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 4, 2, 1), torch.nn.Conv2d(8, 1, 4))
+        optim_d, sched_d = _adam_state(list(discriminator.parameters()))
+        written["feature_net"], written["img_decoder"] = feature_net.state_dict(), decoder.state_dict()
+        torch.save({"optimG": optim_g, "schedG": sched_g, "optimD": optim_d, "schedD": sched_d,
+                    "feature_net": written["feature_net"], "img_decoder": written["img_decoder"],
+                    "netD": {f"netD.{k}": v for k, v in discriminator.state_dict().items()}},
+                   os.path.join(folder, "model_150000.pth"))
+    if "sceneflow_model.pth" in files:
+        motion = MotionNet()
+        optim_g, _ = _adam_state(list(motion.parameters()))
+        written["motion_net"] = motion.state_dict()
+        torch.save({"netG": written["motion_net"], "optimizer_G": optim_g, "epoch": 120},
+                   os.path.join(folder, "sceneflow_model.pth"))
+    for name, build, filename in (("inpaint_depth", DepthInpaintNet, "depth-model.pth"),
+                                  ("inpaint_color", ColorInpaintNet, "color-model.pth"),
+                                  ("dpt", DPTHybrid, "dpt_hybrid-midas-501f0c75.pt")):
+        if filename in files:
+            written[name] = build().state_dict()
+            torch.save(written[name], os.path.join(folder, filename))
+    return written
+
+
+@pytest.fixture(scope="module")
+def official(tmp_path_factory) -> tuple[str, dict]:
+    """A folder with all five files (written once per module: about 1 GB, a few seconds)."""
+    folder = str(tmp_path_factory.mktemp("ckpts"))
+    return folder, write_official_files(folder)
+
+
+# ------------------------------------------------------------------------------ loading
+
+def test_official_layout_loads_strictly(official):
+    folder, written = official
+    for name, spec in NETWORKS.items():
+        path = find_checkpoint(spec.file, [folder])
+        module = load_networks([name], path)[name]
+        state = module.state_dict()
+        assert list(state) == list(written[name])
+        assert all(torch.equal(state[k], written[name][k]) for k in state)
+        assert module.training == (name == "motion_net")  # the motion net stays in training mode
+
+
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    message = str(exc.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_unexpected_and_misshapen_keys_are_named(tmp_path, official):
+    _, written = official
+    state = dict(written["img_decoder"])
+    del state["alpha"]
+    del state["outc.conv.bias"]
+    state["extra.weight"] = torch.zeros(1)
+    path = str(tmp_path / "model_150000.pth")
+    torch.save({"feature_net": written["feature_net"], "img_decoder": state}, path)
+    with pytest.raises(CineError) as exc:
+        load_networks(["feature_net", "img_decoder"], path)
+    message = _one_line(exc)
+    assert path in message and "img_decoder" in message
+    assert "missing keys: alpha, outc.conv.bias" in message and "unexpected keys: extra.weight" in message
+
+    shapes = dict(written["inpaint_depth"])
+    key = next(iter(shapes))
+    shapes[key] = torch.zeros(3)
+    bad = str(tmp_path / "depth-model.pth")
+    torch.save(shapes, bad)
+    with pytest.raises(CineError) as exc:
+        load_networks(["inpaint_depth"], bad)
+    assert "wrong shapes" in _one_line(exc) and key in str(exc.value) and bad in str(exc.value)
+
+    torch.save({"something": {}}, str(tmp_path / "sceneflow_model.pth"))
+    with pytest.raises(CineError) as exc:
+        load_networks(["motion_net"], str(tmp_path / "sceneflow_model.pth"))
+    assert "no 'netG' entry" in _one_line(exc)
+
+
+class _Payload:
+    """Unpickling this runs ``exec`` / ``os.system`` (it would create ``marker``)."""
+
+    def __init__(self, marker: str, how: str):
+        self.marker, self.how = marker, how
+
+    def __reduce__(self):
+        if self.how == "system":
+            return os.system, (f"touch {self.marker}",)
+        return exec, (f"open({self.marker!r}, 'w').close()",)
+
+
+@pytest.mark.parametrize("how", ["system", "exec"])
+@pytest.mark.parametrize("container", ["torch-zip", "bare-pickle", "torch-legacy"])
+def test_pickle_payload_is_refused_and_never_runs(tmp_path, how, container):
+    marker = str(tmp_path / "pwned")
+    path = str(tmp_path / "sceneflow_model.pth")
+    content = {"netG": MotionNet().state_dict(), "opts": _Payload(marker, how)}
+    if container == "torch-zip":
+        torch.save(content, path)
+    elif container == "torch-legacy":
+        torch.save(content, path, _use_new_zipfile_serialization=False)
+    else:
+        with open(path, "wb") as handle:
+            pickle.dump(content, handle, protocol=4)
+    with pytest.raises(CineError) as exc:
+        load_networks(["motion_net"], path)
+    message = _one_line(exc)
+    assert message.startswith(f"refusing to load {path}")
+    assert not os.path.exists(marker)
+
+
+def test_cli_refuses_payload_with_one_line(tmp_path, official):
+    folder, _ = official
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    for name in ALL_FILES:
+        os.symlink(os.path.join(folder, name), evil / name)
+    marker = str(tmp_path / "pwned")
+    os.remove(evil / "model_150000.pth")
+    torch.save({"feature_net": _Payload(marker, "system")}, str(evil / "model_150000.pth"))
+    scene = write_scene(str(tmp_path / "scene"))
+    result = run_cli("render", scene, "--out", str(tmp_path / "out.mp4"), "--backend", "neural",
+                     "--ckpts", str(evil), "--motion-size", "256", "--frames", "2", "--quiet")
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: refusing to load") and "model_150000.pth" in errors[0]
+    assert not os.path.exists(marker) and not os.path.exists(tmp_path / "out.mp4")
+
+
+def test_training_entries_with_plain_objects_are_ignored(tmp_path, official):
+    _, written = official
+    path = str(tmp_path / "sceneflow_model.pth")
+    torch.save({"netG": written["motion_net"], "opts": argparse.Namespace(lr=np.float64(2e-4), gpu_ids="0"),
+                "loss_history": np.zeros(4)}, path)
+    notes: list[str] = []
+    module = load_networks(["motion_net"], path, notes=notes)["motion_net"]
+    assert torch.equal(module.state_dict()["motion_predictor.conv1.bias"],
+                       written["motion_net"]["motion_predictor.conv1.bias"])
+    assert len(notes) == 1 and "argparse.Namespace" in notes[0] and "ignored" in notes[0]
+    # ... but such an object where the network's weights should be is an error.
+    torch.save({"netG": argparse.Namespace(a=1)}, path)
+    with pytest.raises(CineError, match="not a state dict of tensors"):
+        load_networks(["motion_net"], path)
+
+
+def test_truncated_or_foreign_file(tmp_path, official):
+    folder, _ = official
+    path = str(tmp_path / "depth-model.pth")
+    with open(os.path.join(folder, "depth-model.pth"), "rb") as source:
+        data = source.read(100_000)
+    with open(path, "wb") as handle:
+        handle.write(data)
+    with pytest.raises(CineError, match="truncated") as exc:
+        read_checkpoint(path)
+    _one_line(exc)
+    with open(path, "wb") as handle:
+        handle.write(b"<html>quota exceeded</html>")
+    with pytest.raises(CineError) as exc:
+        read_checkpoint(path)
+    assert path in _one_line(exc)
+
+
+# ------------------------------------------------------------------------ backend choice
+
+def test_backend_modes_per_stage(tmp_path, official):
+    folder, _ = official
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for name in ("sceneflow_model.pth", "depth-model.pth"):  # inpainting also needs color-model.pth
+        os.symlink(os.path.join(folder, name), partial / name)
+    auto = NeuralBackend("auto", str(partial))
+    assert auto.plan() == {"depth": "classical", "inpaint": "classical", "motion": "neural", "render": "classical"}
+    assert auto.uses("motion") and not auto.uses("inpaint") and not auto.uses("render")
+    assert NeuralBackend("classical", folder).plan() == dict.fromkeys(auto.plan(), "classical")
+    assert NeuralBackend("auto", folder).plan() == dict.fromkeys(auto.plan(), "neural")
+    neural = NeuralBackend("neural", str(partial))
+    assert neural.uses("motion")
+    with pytest.raises(CineError) as exc:
+        neural.uses("inpaint")
+    message = _one_line(exc)
+    assert "color-model.pth" in message and str(partial) in message and "install_deps.py --models" in message
+    with pytest.raises(CineError, match="--backend must be one of"):
+        NeuralBackend("fast")
+
+
+def test_dpt_input_size_follows_midas_minimal_resize():
+    assert dpt_input_size(1280, 720) == (672, 384)
+    assert dpt_input_size(720, 1280) == (384, 672)
+    assert dpt_input_size(96, 64) == (384, 256)  # small photos: the factor closer to 1 wins
+    width, height = dpt_input_size(1000, 700)
+    assert height == 384 and width % 32 == 0
+
+
+def test_motion_predictor_is_repeatable_and_stays_in_training_mode(official):
+    _, written = official
+    net = MotionNet()
+    net.load_state_dict(written["motion_net"])
+    predictor = MotionPredictor(net, size=256)
+    rgb = torch.rand(3, 40, 60)
+    mask = torch.zeros(40, 60, dtype=torch.bool)
+    mask[10:30, 5:50] = True
+    hint = torch.zeros(2, 40, 60)
+    hint[0][mask] = 1.5
+    first = predictor(rgb, mask, hint)
+    second = predictor(rgb, mask, hint)
+    assert net.training and torch.equal(first, second) and first.shape == (2, 40, 60)
+    assert torch.isfinite(first).all() and first.abs().max() > 0
+    # Each forward updates the spectral-norm vectors (as the reference); they are restored before the next.
+    assert not torch.equal(net.state_dict()["motion_predictor.conv1.weight_u"],
+                           written["motion_net"]["motion_predictor.conv1.weight_u"])
+
+
+# ------------------------------------------------------------------ stages in the pipeline
+
+def test_auto_picks_per_stage_in_prepare_and_render(tmp_path, official):
+    from cine_core.camera import camera_path
+    from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene, render_frames
+
+    folder, _ = official
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    os.symlink(os.path.join(folder, "sceneflow_model.pth"), partial / "sceneflow_model.pth")
+    scene_dir = write_scene(str(tmp_path / "scene"))
+    options = PrepareOptions(backend="auto", ckpts_dir=str(partial), motion_size=256)
+    scene = prepare_scene(SceneInputs.find(scene_dir), options)
+    stages = scene.info["stages"]
+    assert stages["flow"].startswith("neural: motion network (sceneflow_model.pth)")
+    assert stages["layers"].startswith("classical") and stages["depth"].startswith("file depth.npy")
+    classical = prepare_scene(SceneInputs.find(scene_dir), PrepareOptions(backend="classical"))
+    assert classical.info["stages"]["flow"] == "hint interpolation"
+    assert not torch.equal(scene.flow, classical.flow)
+    frames = list(render_frames(scene, camera_path("up-down", scene.intrinsics, 2), backend="auto",
+                                ckpts_dir=str(partial)))
+    assert len(frames) == 2 and scene.info["stages"]["render"].startswith("classical")
+
+
+def test_neural_prepare_inpaints_with_the_networks(tmp_path, official):
+    from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene
+
+    folder, _ = official
+    scene_dir = write_scene(str(tmp_path / "scene"))  # depth.npy: two layers, so a hidden band
+    options = PrepareOptions(backend="neural", ckpts_dir=folder, motion_size=256)
+    scene = prepare_scene(SceneInputs.find(scene_dir), options)
+    stages = scene.info["stages"]
+    assert stages["layers"] == "neural: 3D-Photo inpainting nets (depth-model.pth, color-model.pth)"
+    assert stages["flow"].startswith("neural: motion network") and stages["depth"].startswith("file")
+    hidden = [layer for layer in scene.layered.layers if bool(layer.hidden.any())]
+    assert hidden, "the two-layer scene must have an inpainted band"
+    for layer in hidden:
+        assert torch.isfinite(layer.rgb).all() and torch.isfinite(layer.depth).all()
+        assert float(layer.rgb.min()) >= 0.0 and float(layer.rgb.max()) <= 1.0
+    classical = prepare_scene(SceneInputs.find(scene_dir), PrepareOptions(backend="classical"))
+    assert not torch.equal(hidden[0].rgb, classical.layered.layers[1].rgb)
+
+
+def test_cli_neural_end_to_end(tmp_path, official):
+    """Every stage runs its network: the scene has no depth file, so DPT estimates it."""
+    from cine_core.video_io import read_video
+
+    folder, _ = official
+    scene_dir = write_scene(str(tmp_path / "scene"))
+    os.remove(os.path.join(scene_dir, "depth.npy"))
+    out = str(tmp_path / "clip.mp4")
+    result = run_cli("render", scene_dir, "--out", out, "--backend", "neural", "--ckpts", folder,
+                     "--motion-size", "256", "--frames", "4", "--camera", "circle", "--device", "cpu", "--quiet")
+    assert result.returncode == 0, result.stderr
+    frames, _ = read_video(out)
+    assert len(frames) == 4 and frames[0].shape == (64, 96, 3)
+    for label in ("depth: neural: DPT-Hybrid (dpt_hybrid-midas-501f0c75.pt)",
+                  "layers: neural: 3D-Photo inpainting nets", "flow: neural: motion network (sceneflow_model.pth)",
+                  "render: neural: feature net + image decoder (model_150000.pth)"):
+        assert label in result.stdout, result.stdout
+
+
+def test_cli_neural_without_files_names_them(tmp_path):
+    scene_dir = write_scene(str(tmp_path / "scene"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_cli("render", scene_dir, "--out", str(tmp_path / "clip.mp4"), "--backend", "neural",
+                     "--ckpts", str(empty), "--frames", "2", "--quiet")
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "model_150000.pth" in errors[0] and str(empty) in errors[0]
+    # auto without files: everything classical, as before
+    result = run_cli("render", scene_dir, "--out", str(tmp_path / "clip.mp4"), "--backend", "auto",
+                     "--ckpts", str(empty), "--frames", "2", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "neural:" not in result.stdout and "render: classical" in result.stdout
