@@ -139,6 +139,15 @@ def lift(u: float, v: float, depth: float, k: PixelIntrinsics) -> Vector:
     return Vector(((u - k.cx) / k.fx * depth, (v - k.cy) / k.fy * depth, depth))
 
 
+def lift_pixels(pixels: np.ndarray, depth: np.ndarray, k: PixelIntrinsics) -> np.ndarray:
+    """(N, 3) float32 core world points of ``pixels`` (N, 2) at ``depth`` (N,): :func:`lift` for arrays."""
+    points = np.empty((len(depth), 3), np.float32)
+    points[:, 0] = (pixels[:, 0] - k.cx) * (depth / k.fx)
+    points[:, 1] = (pixels[:, 1] - k.cy) * (depth / k.fy)
+    points[:, 2] = depth
+    return points
+
+
 def project(point: Vector, k: PixelIntrinsics) -> tuple[float, float]:
     """Photo pixel of a core world point (in front of the source camera)."""
     if point.z <= 1e-6:

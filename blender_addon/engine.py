@@ -12,20 +12,10 @@ import bpy
 import numpy as np
 
 from . import cache, conversion, runtime
-from .dependencies import ADDON_PACKAGE
+from .preferences import addon_preferences, compute_device, weights_folder
 from .errors import AddonError
 from .playback import loop_frame
 from .properties import active_settings
-
-
-def _device() -> str:
-    addon = bpy.context.preferences.addons.get(ADDON_PACKAGE)
-    choice = addon.preferences.device if addon is not None else "AUTO"
-    if choice == "CPU":
-        return "cpu"
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def render_pixels(depsgraph, width: int, height: int, camera=None) -> np.ndarray:
@@ -51,7 +41,9 @@ def render_pixels(depsgraph, width: int, height: int, camera=None) -> np.ndarray
     k = conversion.intrinsics_from_projection(projection, width, height)
     pose = conversion.camera_to_core(points_world, camera.matrix_world)
     view = cine_core.Camera(cine_core.Intrinsics(*k), torch.from_numpy(pose))
-    renderer = runtime.frame_renderer(path, settings.loop_frames, _device())
+    preferences = addon_preferences()
+    renderer = runtime.frame_renderer(path, settings.loop_frames, compute_device(preferences),
+                                      weights_folder(preferences))
     with torch.inference_mode():
         image = renderer.render(loop_frame(depsgraph.scene_eval, settings.loop_frames), view)
     rgb = conversion.srgb_to_linear(image.permute(1, 2, 0).cpu().numpy())

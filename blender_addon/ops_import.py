@@ -13,7 +13,8 @@ from mathutils import Matrix
 from . import cache, conversion, playback, runtime, scene_depth, scene_objects
 from .errors import AddonError
 from .jobs import JobOperator
-from .properties import cinemagraphs_in
+from .preferences import addon_preferences, compute_device, weights_folder
+from .properties import RELATIVE_PATH, cinemagraphs_in
 
 PHOTO_GLOB = "*.png;*.jpg;*.jpeg;*.webp;*.tif;*.tiff"
 
@@ -43,13 +44,13 @@ class ImportResult:
 
 
 def point_cloud_data(scene, cloud) -> scene_objects.PointCloudData:
-    """The core's points as arrays for the mesh (core coordinates, no conversion needed)."""
-    cine_core = runtime.core()
-    intrinsics = scene.intrinsics
-    positions = cine_core.render.lift_to_world(cloud.rest_uv, cloud.depth, intrinsics)
-    radii = scene_objects.POINT_RADIUS_PIXELS * cloud.depth / intrinsics.fx
-    return scene_objects.PointCloudData(positions.numpy(), cloud.values[:, :3].numpy(), radii.numpy(),
-                                        cloud.rest_uv.numpy())
+    """The core's points as arrays for the mesh, whose coordinates are core coordinates."""
+    k = scene.intrinsics
+    pixels, depth = cloud.rest_uv.numpy(), cloud.depth.numpy()
+    positions = conversion.lift_pixels(pixels, depth, conversion.PixelIntrinsics(k.fx, k.fy, k.cx, k.cy,
+                                                                                 k.width, k.height))
+    radii = (scene_objects.POINT_RADIUS_PIXELS / k.fx) * depth
+    return scene_objects.PointCloudData(positions, cloud.values[:, :3].numpy(), radii, pixels)
 
 
 #: The kinds of data an import creates; a failed import removes whatever new blocks they gained.
@@ -148,7 +149,7 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         description="Shrink the photo so its long side has at most this many pixels (0: full size). "
                     "Larger is sharper; preparing, playback and rendering take longer")
     annotation_file: StringProperty(
-        name="Motion File", subtype="FILE_PATH",
+        name="Motion File", subtype="FILE_PATH", options=RELATIVE_PATH,
         description="A labelme annotation or a JSON of arrows: the moving region and hint arrows. "
                     "Empty: the <photo name>.json beside the photo, if there is one")
     depth_source: EnumProperty(
@@ -157,7 +158,7 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
                ("FILE", "Depth Map", "Read a depth or disparity map (PFM, 16-bit PNG, NPY, EXR)"),
                ("MESHES", "Scene Meshes", "The depth of the scene's meshes seen from a camera: model rough "
                                           "proxy geometry over the photo, then import it through that camera")])
-    depth_file: StringProperty(name="Depth Map", subtype="FILE_PATH",
+    depth_file: StringProperty(name="Depth Map", subtype="FILE_PATH", options=RELATIVE_PATH,
                                description="The depth or disparity map of the photo")
     depth_kind: EnumProperty(
         name="Values", default="DISPARITY",
@@ -213,8 +214,10 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         if annotation and not os.path.isfile(annotation):
             raise AddonError(f"The motion file {self.annotation_file} does not exist")
         inputs = cine_core.SceneInputs(photo=photo, annotation=annotation)
+        preferences = addon_preferences()
         options = cine_core.PrepareOptions(max_side=self.size_limit or None, max_layers=self.layers,
-                                           require_motion=False)
+                                           require_motion=False, ckpts_dir=weights_folder(preferences),
+                                           device=compute_device(preferences))
         name = os.path.splitext(os.path.basename(photo))[0]
         cache_path = cache.new_file(name)
         loop_frames, scale, focal_length = self.loop_frames, self.scale, self.focal_length
@@ -286,6 +289,7 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         runtime.remember(runtime.scene_key(result.cache_path), result.scene)
         runtime.remember(runtime.cloud_key(result.cache_path, self.loop_frames), result.cloud)
         playback.refresh(context.scene, wait=True)
+        show_point_colours(context)
         width, height = result.scene.size
         self.report({"INFO"}, f"Imported {result.name}: {width}x{height} pixels, {result.points.count:,} "
                               f"points in {len(result.scene.layered.layers)} layer(s), "
@@ -295,6 +299,16 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
     def discard_job(self, result: ImportResult) -> None:
         if os.path.isfile(result.cache_path):
             os.remove(result.cache_path)
+
+
+def show_point_colours(context) -> None:
+    """Solid shading draws point clouds in one grey: switch this screen's 3D viewports that use
+    it to Material Preview, which shows the photo's colours."""
+    if bpy.app.background or context.screen is None:
+        return
+    for area in context.screen.areas:
+        if area.type == "VIEW_3D" and area.spaces.active.shading.type == "SOLID":
+            area.spaces.active.shading.type = "MATERIAL"
 
 
 def menu_import(self, context):

@@ -5,8 +5,9 @@ with one ``foreach_set``. Only the moving points change between frames, so their
 neighbours stay in a reused array and a frame costs a few array operations on the moving points.
 
 The render engine blends a forward- and a backward-moving copy of every point for a seamless
-loop; the viewport shows the copy that weighs more at that moment (forward in the first half of
-the loop, backward in the second), so the preview moves exactly like the fluid in the render.
+loop; points cannot blend, so the viewport shows the copy that weighs more at that moment
+(forward in the first half of the loop, backward in the second): the same motion as the render,
+with a jump at mid-loop where the render cross-fades.
 """
 from __future__ import annotations
 
@@ -16,19 +17,28 @@ import bpy
 import numpy as np
 from bpy.app.handlers import persistent
 
-from . import cache, runtime, scene_objects
+from . import cache, conversion, runtime, scene_objects
+from .errors import AddonError
 from .properties import cinemagraphs_in
 
 
 @dataclass
 class _Playback:
-    """What one point cloud needs per frame, prepared once per prepared scene and loop length."""
+    """What one point cloud needs per frame, prepared once per prepared scene and loop length.
+
+    NumPy only, no PyTorch: the handler runs in Blender's main thread and must stay fast even
+    while other processes compete for the cores (PyTorch's thread pool does not).
+    """
 
     key: tuple
-    cloud: object  # the core's AnimatedPointCloud
-    positions: np.ndarray  # (P, 3) positions, updated in place for the moving points
-    moving: np.ndarray  # (M,) indices of the moving points
-    lift: object  # (uv, depth) -> core world points, the core's own lifting
+    positions: np.ndarray  # (P, 3) core positions; the moving points' x and y change per frame
+    x_index: np.ndarray  # (M,) flat indices of the moving points' x in ``positions``
+    y_index: np.ndarray  # (M,) ... and of their y
+    rest: np.ndarray  # (M, 2) photo pixels of the moving points
+    depth: np.ndarray  # (M,) their depth
+    forward: np.ndarray  # (N + 1, M, 2) pixel displacements of the forward-moving copy
+    backward: np.ndarray  # (N + 1, M, 2) ... and of the backward-moving copy
+    intrinsics: conversion.PixelIntrinsics
     frame_written: int = -1
 
 
@@ -53,31 +63,30 @@ def _state(collection, wait: bool) -> _Playback | None:
     cloud = runtime.animated_cloud(path, settings.loop_frames, wait=wait)
     if cloud is None:
         return None  # being computed in a thread; _poll_pending updates the frame when it is ready
-    cine_core = runtime.core()
-    intrinsics = runtime.prepared_scene(path).intrinsics
-
-    def lift(uv, depth):
-        return cine_core.render.lift_to_world(uv, depth, intrinsics).numpy()
-
-    positions = lift(cloud.rest_uv, cloud.depth)
-    state = _Playback(key, cloud, positions, cloud.moving.numpy(), lift)
+    k = runtime.prepared_scene(path).intrinsics
+    intrinsics = conversion.PixelIntrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height)
+    moving = cloud.moving.numpy()
+    positions = conversion.lift_pixels(cloud.rest_uv.numpy(), cloud.depth.numpy(), intrinsics)
+    state = _Playback(key, positions, moving * 3, moving * 3 + 1, cloud.rest_uv.numpy()[moving], cloud.depth.numpy()[moving],
+                      cloud.forward.numpy(), cloud.backward.numpy(), intrinsics)
     _states[collection.name] = state
     return state
 
 
 def _frame_positions(state: _Playback, frame: int) -> np.ndarray:
-    cloud = state.cloud
-    if state.moving.size:
-        num_frames = cloud.num_frames
-        displacement = cloud.forward[frame] if frame / num_frames < 0.5 else cloud.backward[frame]
-        moving = cloud.moving
-        state.positions[state.moving] = state.lift(cloud.rest_uv[moving] + displacement, cloud.depth[moving])
+    if state.x_index.size:
+        num_frames = state.forward.shape[0] - 1
+        displacement = state.forward[frame] if frame / num_frames < 0.5 else state.backward[frame]
+        moved = conversion.lift_pixels(state.rest + displacement, state.depth, state.intrinsics)
+        flat = state.positions.reshape(-1)
+        flat[state.x_index] = moved[:, 0]
+        flat[state.y_index] = moved[:, 1]  # the depth (z) of a point never changes
     return state.positions
 
 
 def update_points(collection, scene, wait: bool) -> bool:
-    """Write the point cloud of ``collection`` for the scene's current frame. False while the
-    motion is still being computed in a thread."""
+    """Write the point cloud of ``collection`` for the scene's current frame (the photo's
+    positions when its animation is off). False while the motion is computed in a thread."""
     settings = collection.cinemagraph
     points = settings.points
     if points is None or points.mode == "EDIT" or points.type != "MESH":
@@ -85,10 +94,10 @@ def update_points(collection, scene, wait: bool) -> bool:
     state = _state(collection, wait)
     if state is None:
         return False
-    frame = loop_frame(scene, settings.loop_frames)
+    frame = loop_frame(scene, settings.loop_frames) if settings.animate_viewport else 0
     mesh = points.data
     if len(mesh.vertices) != state.positions.shape[0]:
-        raise runtime.AddonError(f"{points.name} no longer has the imported points; "
+        raise AddonError(f"{points.name} no longer has the imported points; "
                                  f"import the photo again to animate it")
     if state.frame_written != frame or mesh.get("cinemagraph_frame") != frame:
         scene_objects.write_positions(mesh, _frame_positions(state, frame))
@@ -107,8 +116,8 @@ def refresh(scene, wait: bool | None = None) -> None:
     wait = bpy.app.background if wait is None else wait
     pending = False
     for collection in cinemagraphs_in(scene):
-        if not collection.cinemagraph.animate_viewport:
-            continue
+        if not collection.cinemagraph.animate_viewport and collection.name not in _states:
+            continue  # never animated: its points are still where the import put them
         try:
             pending |= not update_points(collection, scene, wait)
             problems.pop(collection.name, None)

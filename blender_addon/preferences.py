@@ -8,7 +8,7 @@ import threading
 import time
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty
+from bpy.props import BoolProperty, EnumProperty, StringProperty
 
 from . import dependencies
 
@@ -173,17 +173,44 @@ class CINEMAGRAPH_OT_refresh_dependencies(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def addon_preferences():
+    """The add-on's preferences, or None while it is not enabled (e.g. during unregister)."""
+    addon = bpy.context.preferences.addons.get(dependencies.ADDON_PACKAGE)
+    return addon.preferences if addon is not None else None
+
+
+def weights_folder(preferences=None) -> str:
+    """Where the published model's weight files are looked for."""
+    chosen = preferences.weights_folder if preferences is not None else ""
+    return bpy.path.abspath(chosen) if chosen else bpy.utils.extension_path_user(
+        dependencies.ADDON_PACKAGE, path="weights")
+
+
+def compute_device(preferences=None) -> str:
+    """Where PyTorch works: a CUDA GPU when there is one (unless the preferences say CPU)."""
+    if preferences is not None and preferences.device == "CPU":
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class CinemagraphPreferences(bpy.types.AddonPreferences):
     bl_idname = dependencies.ADDON_PACKAGE
 
     device: EnumProperty(
-        name="Render Device", default="AUTO",
+        name="Device", default="AUTO",
         items=[("AUTO", "Automatic", "The GPU when PyTorch sees a CUDA GPU, else the CPU"),
                ("CPU", "CPU", "Always render on the CPU")])
     install_with_cuda: BoolProperty(
         name="CUDA Build", default=False,
         description="Install PyTorch built for NVIDIA GPUs (Linux and Windows; larger download)")
     show_log: BoolProperty(name="Show Log", default=False)
+    weights_folder: StringProperty(
+        name="Model Weights", subtype="DIR_PATH",
+        description="Folder with the published model's weight files (depth, inpainting, motion and "
+                    "rendering networks); stages whose file is missing use the classical methods. "
+                    "Empty: the extension's own 'weights' folder")
 
     def draw(self, context):
         draw_preferences(self, self.layout)
@@ -230,6 +257,9 @@ def draw_preferences(preferences, layout) -> None:
                 log.label(text=line)
     column.separator()
     column.prop(preferences, "device")
+    column.prop(preferences, "weights_folder")
+    if not preferences.weights_folder:
+        column.label(text=f"Looking in {weights_folder(preferences)}", icon="INFO")
 
 
 classes = (CINEMAGRAPH_OT_install_dependencies, CINEMAGRAPH_OT_refresh_dependencies, CinemagraphPreferences)

@@ -12,6 +12,9 @@ from bpy.props import (BoolProperty, FloatProperty, FloatVectorProperty, IntProp
 
 from .conversion import PixelIntrinsics
 
+#: Blender 4.5+ warns unless a path property declares that it may hold a "//" relative path.
+RELATIVE_PATH = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
+
 
 def _refresh_playback(self, context) -> None:
     from . import playback  # playback imports these settings: import when first needed
@@ -35,9 +38,10 @@ class CinemagraphSettings(bpy.types.PropertyGroup):
         name="Hint Arrows", type=bpy.types.Collection,
         description="Arrow empties drawn over the photo: the direction and speed of the motion")
     cache_path: StringProperty(
-        name="Prepared Scene", subtype="FILE_PATH",
+        name="Prepared Scene", subtype="FILE_PATH", options=RELATIVE_PATH,
         description="The prepared scene on disk (depth, layers, motion), relative to the .blend file")
-    photo_path: StringProperty(name="Photo", subtype="FILE_PATH", description="The imported photo")
+    photo_path: StringProperty(name="Photo", subtype="FILE_PATH", options=RELATIVE_PATH,
+                               description="The imported photo")
     width: IntProperty(name="Width", description="Working width of the photo in pixels")
     height: IntProperty(name="Height", description="Working height of the photo in pixels")
     pixel_intrinsics: FloatVectorProperty(

@@ -123,12 +123,20 @@ def animated_cloud(path: str, num_frames: int, wait: bool = True):
     return _cached(cloud_key(path, num_frames), compute, wait)
 
 
-def frame_renderer(path: str, num_frames: int, device: str):
-    """The core's ``FrameRenderer`` for the scene at ``path`` on ``device``."""
-    cine_core = core()
+def frame_renderer(path: str, num_frames: int, device: str, weights: str | None):
+    """The renderer of the scene at ``path``: the image decoder of the published model when its
+    weights are in the ``weights`` folder, else the core's splatting renderer."""
+    core()
+    from ..cine_core import neural, neural_render, render
 
     def compute():
+        scene = prepared_scene(path)
+        backend = neural.NeuralBackend("auto", weights or None, device)
+        if backend.uses("render"):
+            networks = backend.load("render")
+            return neural_render.NeuralFrameRenderer(scene, num_frames, networks["feature_net"],
+                                                     networks["img_decoder"], device=device)
         cloud = animated_cloud(path, num_frames).to(device)
-        return cine_core.render.FrameRenderer(cloud, prepared_scene(path).intrinsics)
+        return render.FrameRenderer(cloud, scene.intrinsics)
 
-    return _cached(("renderer", path, num_frames, device), compute, True)
+    return _cached(("renderer", path, num_frames, device, weights), compute, True)

@@ -101,6 +101,7 @@ def test_motion_editing(tmp_path, extension_zip, photo_dir):
     r = run_scenario("motion_editing", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
     # Update Motion writes a new prepared scene (the old one stays for undo) and moves other points.
     assert r["new_cache"] and r["old_cache_kept"]
+    assert r["update_changed_render"] and r["undo_renders_as_before"]
     assert r["moving_after_selection"] < r["moving_before"]
     assert r["mask_from_selection_fraction"] == pytest.approx(r["selected_pixel_fraction"], abs=0.01)
     assert r["loaded"] == {"hints": 1, "mask": True}
@@ -328,8 +329,10 @@ def scenario_motion_editing(arguments: dict) -> dict:
     bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)
     settings = scene.cinemagraph.active.cinemagraph
     runtime, cache = _addon_module("runtime"), _addon_module("cache")
-    old_path = cache.resolve(settings.cache_path)
+    old_path, old_stored = cache.resolve(settings.cache_path), settings.cache_path
     moving_before = int(runtime.prepared_scene(old_path).motion_mask.sum())
+    scene.frame_set(4)
+    before_update = _render(bpy, os.path.join(arguments["tmp"], "before_update.png"))
 
     # Select the points of the left half of the moving box in Edit Mode: the new moving region.
     points = settings.points
@@ -358,6 +361,13 @@ def scenario_motion_editing(arguments: dict) -> dict:
         "mask_from_selection_fraction": float(mask.mean()),
         "selected_pixel_fraction": float(selected_pixels.mean()),
     }
+    # Undo brings back the previous path (headless Blender has no undo stack to drive): that
+    # file is untouched, so the cinemagraph renders exactly as before the update.
+    after_update = _render(bpy, os.path.join(arguments["tmp"], "after_update.png"))
+    settings.cache_path = old_stored
+    result["undo_renders_as_before"] = bool(np.array_equal(
+        _render(bpy, os.path.join(arguments["tmp"], "undone.png")), before_update))
+    result["update_changed_render"] = bool(not np.array_equal(after_update, before_update))
 
     # Load a labelme file: its region and arrows replace the current ones.
     labelme = os.path.join(arguments["tmp"], "other.json")
