@@ -28,6 +28,10 @@ def register():
 
 
 def unregister():
+    if jobs.current is not None:
+        jobs.current.cancel()
+    if bpy.app.timers.is_registered(playback.poll_pending):
+        bpy.app.timers.unregister(playback.poll_pending)
     for handler_list, handler in _HANDLERS:
         if handler in handler_list:
             handler_list.remove(handler)

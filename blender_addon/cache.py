@@ -67,18 +67,15 @@ def _in_session_temp(path: str) -> bool:
 
 @persistent
 def relocate_on_save(blend_path: str, *_args) -> None:
-    """``save_pre``: keep every cinemagraph's prepared scene reachable from the new .blend.
+    """``save_pre``: keep every cinemagraph's prepared scene reachable from the file being written.
 
-    Files still in the session's temporary folder are copied beside the .blend; the others
-    stay where they are and their paths are made relative to the new location (like Blender's
-    own "Remap Relative" for images on Save As).
+    Files still in the session's temporary folder are copied beside it; the others stay where
+    they are and their paths are made relative to its location (like Blender's own "Remap
+    Relative" for images on Save As).
     """
     if not blend_path:
         return
-    for collection in bpy.data.collections:
-        settings = collection.cinemagraph
-        if not settings.cache_path or collection.library is not None:
-            continue
+    for settings in _local_settings():
         current = os.path.normpath(bpy.path.abspath(settings.cache_path))
         if not os.path.isfile(current):
             continue
@@ -92,5 +89,43 @@ def relocate_on_save(blend_path: str, *_args) -> None:
         settings.cache_path = stored(current, blend_path)
 
 
+@persistent
+def restore_after_save(blend_path: str, *_args) -> None:
+    """``save_post``: after *Save Copy* the session's file is still the old one, so make the
+    paths relative to it again (after Save and Save As nothing changes)."""
+    if not blend_path or os.path.abspath(blend_path) == os.path.abspath(bpy.data.filepath):
+        return
+    for settings in _local_settings():
+        written = os.path.normpath(bpy.path.abspath(settings.cache_path,
+                                                    start=os.path.dirname(os.path.abspath(blend_path))))
+        if os.path.isfile(written):
+            settings.cache_path = stored(written)
+
+
+def _local_settings():
+    """Settings of the cinemagraphs this file owns (linked libraries keep their own paths)."""
+    return [c.cinemagraph for c in bpy.data.collections if c.cinemagraph.cache_path and c.library is None]
+
+
+def referenced_files() -> set[str]:
+    """Absolute paths of the prepared scenes the open file uses."""
+    return {os.path.normcase(os.path.normpath(bpy.path.abspath(c.cinemagraph.cache_path)))
+            for c in bpy.data.collections if c.cinemagraph.cache_path}
+
+
+def unused_files() -> list[str]:
+    """Prepared scenes in this file's cache folder that no cinemagraph of the file uses any more
+    (earlier motions, deleted cinemagraphs)."""
+    if not bpy.data.filepath:
+        return []
+    folder = _folder_for(bpy.data.filepath)
+    if not os.path.isdir(folder):
+        return []
+    used = referenced_files()
+    return sorted(path for path in (os.path.join(folder, name) for name in os.listdir(folder)
+                                    if name.endswith(EXTENSION))
+                  if os.path.normcase(os.path.normpath(path)) not in used)
+
+
 def handlers() -> list[tuple[list, object]]:
-    return [(bpy.app.handlers.save_pre, relocate_on_save)]
+    return [(bpy.app.handlers.save_pre, relocate_on_save), (bpy.app.handlers.save_post, restore_after_save)]

@@ -230,6 +230,9 @@ class CINEMAGRAPH_OT_add_hint(bpy.types.Operator):
         return {"FINISHED"}
 
 
+_NAVIGATION = {"MIDDLEMOUSE", "WHEELUPMOUSE", "WHEELDOWNMOUSE", "TRACKPADPAN", "TRACKPADZOOM", "MOUSEROTATE"}
+
+
 class CINEMAGRAPH_OT_draw_hints(bpy.types.Operator):
     """Drag arrows over the photo in the direction the picture should move (longer is faster).
     Draw in the source camera's view for exact placement"""
@@ -300,8 +303,9 @@ class CINEMAGRAPH_OT_draw_hints(bpy.types.Operator):
             except runtime.user_errors() as exc:
                 self.report({"WARNING"}, runtime.describe(exc))
             return {"RUNNING_MODAL"}
-        return {"PASS_THROUGH"} if event.type in {"MIDDLEMOUSE", "WHEELUPMOUSE", "WHEELDOWNMOUSE"} \
-            else {"RUNNING_MODAL"}
+        # Navigation keeps working while drawing; everything else belongs to the tool.
+        navigating = event.type in _NAVIGATION or event.type.startswith(("NUMPAD_", "NDOF_"))
+        return {"PASS_THROUGH"} if navigating else {"RUNNING_MODAL"}
 
     def _finish(self, context):
         bpy.types.SpaceView3D.draw_handler_remove(self._draw_handle, "WINDOW")

@@ -116,5 +116,32 @@ class CINEMAGRAPH_OT_locate_prepared_scene(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
-classes = (CINEMAGRAPH_OT_render_animation, CINEMAGRAPH_OT_match_frame_range, CINEMAGRAPH_OT_set_up_scene,
+class CINEMAGRAPH_OT_clean_cache(bpy.types.Operator):
+    """Delete the prepared scenes beside this .blend that none of its cinemagraphs uses any more
+    (earlier motions, removed cinemagraphs). Undo steps from before cannot get them back"""
+
+    bl_idname = "cinemagraph.clean_cache"
+    bl_label = "Delete Unused Prepared Scenes"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context):
+        if not bpy.data.filepath:
+            cls.poll_message_set("Save the .blend file first")
+            return False
+        return True
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_confirm(self, event)
+
+    def execute(self, context):
+        unused = cache.unused_files()
+        freed = sum(os.path.getsize(path) for path in unused)
+        for path in unused:
+            os.remove(path)
+        self.report({"INFO"}, f"Deleted {len(unused)} unused prepared scene(s), {freed / 1e6:.1f} MB")
+        return {"FINISHED"}
+
+
+classes = (CINEMAGRAPH_OT_render_animation, CINEMAGRAPH_OT_clean_cache, CINEMAGRAPH_OT_match_frame_range, CINEMAGRAPH_OT_set_up_scene,
            CINEMAGRAPH_OT_locate_prepared_scene)

@@ -60,6 +60,7 @@ class VIEW3D_PT_cinemagraph_import(CinemagraphPanel, bpy.types.Panel):
             row.alert = True
             row.label(text="Prepared scene missing", icon="ERROR")
         row.operator("cinemagraph.locate_prepared_scene", text="", icon="FILEBROWSER")
+        row.operator("cinemagraph.clean_cache", text="", icon="TRASH")
         if not bpy.data.filepath:
             layout.label(text="Saving the .blend keeps it in a folder beside the file", icon="INFO")
 

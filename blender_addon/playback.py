@@ -62,7 +62,7 @@ def _state(collection, wait: bool) -> _Playback | None:
         return state
     cloud = runtime.animated_cloud(path, settings.loop_frames, wait=wait)
     if cloud is None:
-        return None  # being computed in a thread; _poll_pending updates the frame when it is ready
+        return None  # being computed in a thread; poll_pending updates the frame when it is ready
     k = runtime.prepared_scene(path).intrinsics
     intrinsics = conversion.PixelIntrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height)
     moving = cloud.moving.numpy()
@@ -123,11 +123,11 @@ def refresh(scene, wait: bool | None = None) -> None:
             problems.pop(collection.name, None)
         except runtime.user_errors() as exc:
             problems[collection.name] = runtime.describe(exc)
-    if pending and not bpy.app.timers.is_registered(_poll_pending):
-        bpy.app.timers.register(_poll_pending, first_interval=0.2)
+    if pending and not bpy.app.timers.is_registered(poll_pending):
+        bpy.app.timers.register(poll_pending, first_interval=0.2)
 
 
-def _poll_pending() -> float | None:
+def poll_pending() -> float | None:
     scene = bpy.context.scene
     if scene is None:
         return None

@@ -105,6 +105,8 @@ def test_motion_editing(tmp_path, extension_zip, photo_dir):
     assert r["moving_after_selection"] < r["moving_before"]
     assert r["mask_from_selection_fraction"] == pytest.approx(r["selected_pixel_fraction"], abs=0.01)
     assert r["loaded"] == {"hints": 1, "mask": True}
+    assert r["save_copy_keeps_session_path"]
+    assert r["cleaned"]["before"] >= 2 and r["cleaned"]["after"] == [r["cleaned"]["current"]]
     assert r["no_motion_error"].startswith("Nothing moves yet")
 
 
@@ -378,6 +380,23 @@ def scenario_motion_editing(arguments: dict) -> dict:
     bpy.ops.cinemagraph.load_motion(filepath=labelme)
     result["loaded"] = {"hints": len(_addon_module("ops_motion").hint_objects(settings)),
                         "mask": bool(scene_objects.read_mask(settings.mask)[5, 5])}
+
+    # Save, then Save Copy elsewhere: both files find the prepared scene, the session keeps its own.
+    project, elsewhere = os.path.join(arguments["tmp"], "project"), os.path.join(arguments["tmp"], "copy")
+    os.makedirs(project)
+    os.makedirs(elsewhere)
+    bpy.ops.wm.save_as_mainfile(filepath=os.path.join(project, "motion.blend"))
+    saved_path = settings.cache_path
+    bpy.ops.wm.save_as_mainfile(filepath=os.path.join(elsewhere, "motion-copy.blend"), copy=True)
+    result["save_copy_keeps_session_path"] = settings.cache_path == saved_path
+    # Earlier motions stay beside the file until Delete Unused Prepared Scenes removes them.
+    bpy.ops.cinemagraph.update_motion()
+    bpy.ops.wm.save_mainfile()
+    folder = os.path.dirname(cache.resolve(settings.cache_path))
+    before_cleaning = sorted(os.listdir(folder))
+    bpy.ops.cinemagraph.clean_cache()
+    result["cleaned"] = {"before": len(before_cleaning), "after": sorted(os.listdir(folder)),
+                         "current": os.path.basename(cache.resolve(settings.cache_path))}
 
     bpy.ops.cinemagraph.clear_hints()
     bpy.ops.cinemagraph.clear_mask()
