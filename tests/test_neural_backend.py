@@ -345,3 +345,156 @@ def test_cli_neural_without_files_names_them(tmp_path):
                      "--ckpts", str(empty), "--frames", "2", "--quiet")
     assert result.returncode == 0, result.stderr
     assert "neural:" not in result.stdout and "render: classical" in result.stdout
+
+
+# ------------------------------------------------------------- downloader (local server only)
+
+class _Files(http.server.BaseHTTPRequestHandler):
+    """Serves ``files`` with HTTP Range support; names in ``truncate`` are cut short the first
+    time, names in ``html`` answer with a web page (as a host asking for a confirmation)."""
+
+    files: dict[str, bytes] = {}
+    truncate: set[str] = set()
+    html: set[str] = set()
+    log: list[tuple[str, str | None]] = []
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        name = self.path.lstrip("/").split("?")[0]
+        self.log.append((name, self.headers.get("Range")))
+        if name in self.html:
+            body = b"<html><body>Google Drive can't scan this file for viruses.</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if name not in self.files:
+            self.send_error(404)
+            return
+        data = self.files[name]
+        start = 0
+        if self.headers.get("Range", "").startswith("bytes="):
+            start = int(self.headers["Range"][6:].split("-")[0])
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        if name in self.truncate:
+            self.truncate.discard(name)
+            self.wfile.write(data[start:start + (len(data) - start) // 3])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(data[start:])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server in a thread; yields (base URL, handler class to configure)."""
+    handler = type("Handler", (_Files,), {"files": {}, "truncate": set(), "html": set(), "log": []})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", handler
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _install(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, os.path.join(ROOT, "install_deps.py"), "--models", "--timeout", "10", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, data in members.items():
+            bundle.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_download_progress_resume_checksum_and_archive(tmp_path, server):
+    base, handler = server
+    payload = os.urandom(3_000_000)
+    handler.files = {"weights-a.pth": payload,
+                     "bundle.zip": _zip({"ckpts/model_150000.pth": b"m" * 1000, "ckpts/sceneflow_model.pth": b"s" * 500,
+                                         "ckpts/README": b"x"})}
+    handler.truncate = {"weights-a.pth"}
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({
+        "models": [{"file": "weights-a.pth", "urls": ["unused"], "size": len(payload),
+                    "sha256": hashlib.sha256(payload).hexdigest()},
+                   {"file": "model_150000.pth", "archive": "bundle.zip"},
+                   {"file": "sceneflow_model.pth", "archive": "bundle.zip"}],
+        "archives": {"bundle.zip": {"urls": ["unused"]}}}))
+    folder = tmp_path / "ckpts"
+    result = _install("--ckpts", str(folder), "--models-url-base", base, "--models-manifest", str(manifest))
+    assert result.returncode == 0, result.stderr
+    assert (folder / "weights-a.pth").read_bytes() == payload
+    assert (folder / "model_150000.pth").read_bytes() == b"m" * 1000
+    assert (folder / "sceneflow_model.pth").read_bytes() == b"s" * 500
+    assert sorted(os.listdir(folder)) == ["model_150000.pth", "sceneflow_model.pth", "weights-a.pth"]
+    requests = [entry for entry in handler.log if entry[0] == "weights-a.pth"]
+    assert requests[0] == ("weights-a.pth", None)
+    assert requests[1] == ("weights-a.pth", f"bytes={len(payload) // 3}-")  # resumed where it broke
+    assert "resuming" in result.stderr and "100.0%" in result.stderr and "weights-a.pth" in result.stderr
+    # A second run finds everything in place and fetches nothing.
+    handler.log.clear()
+    again = _install("--ckpts", str(folder), "--models-url-base", base, "--models-manifest", str(manifest))
+    assert again.returncode == 0 and handler.log == [] and "already there" in again.stdout
+
+
+def test_download_resumes_a_part_file_from_an_earlier_run(tmp_path, server):
+    base, handler = server
+    payload = os.urandom(200_000)
+    handler.files = {"weights-b.pth": payload}
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"models": [{"file": "weights-b.pth", "urls": ["unused"],
+                                                "sha256": hashlib.sha256(payload).hexdigest()}]}))
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    (folder / "weights-b.pth.part").write_bytes(payload[:70_000])
+    result = _install("--ckpts", str(folder), "--models-url-base", base, "--models-manifest", str(manifest))
+    assert result.returncode == 0, result.stderr
+    assert handler.log == [("weights-b.pth", "bytes=70000-")]
+    assert (folder / "weights-b.pth").read_bytes() == payload and not (folder / "weights-b.pth.part").exists()
+
+
+def test_checksum_mismatch_and_moved_links_with_the_builtin_table(tmp_path, server):
+    base, handler = server
+    handler.files = {"dpt_hybrid-midas-501f0c75.pt": b"not the real weights" * 1000}
+    handler.html = {"3d-cinemagraphy-ckpts.zip"}
+    folder = tmp_path / "ckpts"
+    result = _install("--ckpts", str(folder), "--models-url-base", base)
+    assert result.returncode == 1
+    errors = result.stderr
+    assert "dpt_hybrid-midas-501f0c75.pt: sha256" in errors and "does not match the published 501f0c75" in errors
+    assert "the download was deleted" in errors
+    assert "depth-model.pth" in errors and "HTTP 404, the link has moved" in errors
+    assert "web page instead of the file" in errors
+    # ... and where a file downloaded by hand goes
+    assert f"put it in {folder / 'depth-model.pth'}" in errors
+    for name in ("model_150000.pth", "sceneflow_model.pth"):
+        assert f"its {name} as {folder / name}" in errors
+    assert not os.path.exists(folder / "dpt_hybrid-midas-501f0c75.pt")
+    assert [p for p in os.listdir(folder) if not p.endswith(".part") or "zip" in p] == []
+    assert not any(p.startswith("dpt") for p in os.listdir(folder))
+
+
+def test_offline_message(tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tmp_path / "ckpts"
+    result = _install("--ckpts", str(folder), "--models-url-base", f"http://127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert "are you offline?" in result.stderr
+    assert f"put it in {folder / 'color-model.pth'}" in result.stderr
+    assert "5 file(s) missing" in result.stdout
