@@ -12,9 +12,9 @@ import bpy
 import numpy as np
 
 from . import cache, conversion, runtime
-from .preferences import addon_preferences, compute_device, weights_folder
 from .errors import AddonError
 from .playback import loop_frame
+from .preferences import addon_preferences, compute_device, weights_folder
 from .properties import active_settings
 
 

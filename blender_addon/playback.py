@@ -146,9 +146,10 @@ def on_frame_change(scene, _depsgraph=None) -> None:
 
 @persistent
 def on_load(_filepath, *_args) -> None:
-    """A file was opened: forget the previous file's point clouds and show this one's frame."""
+    """A file was opened: free the previous file's point clouds and show this one's frame."""
     _states.clear()
     problems.clear()
+    runtime.forget_all()
     for scene in bpy.data.scenes:
         refresh(scene)
 

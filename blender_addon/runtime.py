@@ -94,6 +94,7 @@ def remember(key: tuple, value: Any) -> None:
 
 
 def forget_all() -> None:
+    """Free everything (another file was opened)."""
     with _lock:
         _entries.clear()
 
