@@ -114,5 +114,10 @@ def install_command(cuda: bool = False) -> list[str]:
     return command
 
 
+def weights_command(folder: str) -> list[str]:
+    """The command that downloads the published model's weights into ``folder``."""
+    return [sys.executable, INSTALL_SCRIPT, "--models", "--ckpts", folder]
+
+
 def pip_available() -> bool:
     return importlib.util.find_spec("pip") is not None

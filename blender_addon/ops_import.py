@@ -219,6 +219,8 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
                                            require_motion=False, ckpts_dir=weights_folder(preferences),
                                            device=compute_device(preferences))
         name = os.path.splitext(os.path.basename(photo))[0]
+        if name.lower() == "image":  # a scene folder holding image.png + image.json: use its name
+            name = os.path.basename(os.path.dirname(photo)) or name
         cache_path = cache.new_file(name)
         loop_frames, scale, focal_length = self.loop_frames, self.scale, self.focal_length
         placement = None

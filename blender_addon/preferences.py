@@ -1,4 +1,10 @@
-"""Add-on preferences: the dependency status, the Install Dependencies button, the render device."""
+"""Add-on preferences: which packages import, Install Dependencies, the published model's
+weights (folder and download), and the device PyTorch works on.
+
+Both downloads run ``install_deps.py`` with Blender's own Python in a subprocess, read its output
+in a thread and show it in the preferences while a modal timer watches it (Esc cancels);
+scripts and background mode run them to the end in ``execute``.
+"""
 from __future__ import annotations
 
 import collections
@@ -6,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Callable
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
@@ -17,70 +24,88 @@ _PIP_MILESTONES = (("Collecting", 0.05), ("Downloading", 0.15), ("Installing col
                    ("Successfully installed", 1.0))
 
 
-class Installer:
-    """The install command running in a subprocess; its output is read by a thread."""
+def pip_progress(line: str, fraction: float) -> float:
+    """Progress of a pip install after ``line``: milestones, and a little more per package."""
+    for prefix, milestone in _PIP_MILESTONES:
+        if line.lstrip().startswith(prefix):
+            if milestone >= 1.0:
+                return 1.0
+            step = 0.03 if prefix in ("Collecting", "Downloading") else 0.0
+            return min(0.95, max(fraction + step, milestone))
+    return fraction
 
-    def __init__(self, commands: list[list[str]]):
+
+def weights_progress(line: str, fraction: float) -> float:
+    """Progress of the weights download: each finished file halves the remaining distance (the
+    number of files is install_deps.py's business)."""
+    if line.endswith((": ok", ": already there")):
+        return fraction + 0.5 * (1.0 - fraction)
+    return fraction
+
+
+class Download:
+    """``install_deps.py`` commands running in a subprocess; their output is read by a thread."""
+
+    def __init__(self, title: str, commands: list[list[str]], progress: Callable[[str, float], float]):
+        self.title = title
         self.commands = commands
         self.lines: collections.deque[str] = collections.deque(maxlen=200)
         self.fraction = 0.0
         self.returncode: int | None = None
+        self.cancelled = False
         self.started = time.monotonic()
+        self._progress = progress
         self._process: subprocess.Popen | None = None
-        self._cancelled = False
-        self._thread = threading.Thread(target=self._run, name="cinemagraph: install dependencies", daemon=True)
+        self._finished = threading.Event()
 
     def start(self) -> None:
-        self._thread.start()
+        threading.Thread(target=self.run, name=f"cinemagraph: {self.title}", daemon=True).start()
 
     def run(self) -> None:
-        """Install in the calling thread (scripts, background mode)."""
-        self._run()
-
-    def _run(self) -> None:
-        for command in self.commands:
-            self.lines.append("$ " + " ".join(command))
-            try:
-                self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                 text=True, encoding="utf-8", errors="replace", bufsize=1)
-            except OSError as exc:
-                self.lines.append(f"cannot run {command[0]}: {exc}")
-                self.returncode = 1
-                return
-            for line in self._process.stdout:
-                self._read(line.rstrip())
-            self.returncode = self._process.wait()
-            if self.returncode != 0 or self._cancelled:
-                return
-
-    def _read(self, line: str) -> None:
-        if not line:
-            return
-        self.lines.append(line)
-        for prefix, fraction in _PIP_MILESTONES:
-            if line.lstrip().startswith(prefix):
-                # Each "Collecting" or "Downloading" line moves the bar a little further.
-                step = 0.03 if prefix in ("Collecting", "Downloading") else 0.0
-                self.fraction = min(0.95, max(self.fraction + step, fraction)) if fraction < 1.0 else 1.0
+        """Run every command in the calling thread, stopping at the first failure."""
+        try:
+            for command in self.commands:
+                self.lines.append("$ " + " ".join(command))
+                try:
+                    self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                     text=True, encoding="utf-8", errors="replace", bufsize=1)
+                except OSError as exc:
+                    self.lines.append(f"error: cannot run {command[0]}: {exc}")
+                    self.returncode = 1
+                    return
+                for line in self._process.stdout:
+                    line = line.rstrip()
+                    if line:
+                        self.lines.append(line)
+                        self.fraction = self._progress(line, self.fraction)
+                self.returncode = self._process.wait()
+                if self.returncode != 0 or self.cancelled:
+                    return
+        finally:
+            self._finished.set()
 
     def cancel(self) -> None:
-        self._cancelled = True
+        self.cancelled = True
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
 
     @property
     def done(self) -> bool:
-        return self.returncode is not None and (self.returncode != 0 or not self._thread.is_alive())
+        return self._finished.is_set()
+
+    @property
+    def succeeded(self) -> bool:
+        return self.done and self.returncode == 0 and not self.cancelled
 
     def last_error(self) -> str:
         for line in reversed(self.lines):
-            if line.startswith("error:") or line.startswith("ERROR:"):
+            if line.lower().startswith("error:"):
                 return line.split(":", 1)[1].strip()
         return self.lines[-1] if self.lines else "no output"
 
 
-#: The running or last finished install (shown in the preferences).
-installer: Installer | None = None
+#: The running or last finished download (shown in the preferences).
+download: Download | None = None
 
 
 def _redraw_preferences() -> None:
@@ -90,73 +115,111 @@ def _redraw_preferences() -> None:
                 area.tag_redraw()
 
 
-class CINEMAGRAPH_OT_install_dependencies(bpy.types.Operator):
-    """Download and install PyTorch, OpenCV and the other packages the add-on needs into the
-    extension's own folder (a few GB with CUDA, about 1 GB without). Needs an internet connection"""
+class DownloadOperator:
+    """Mix-in: run a :class:`Download` modally from the UI, or to the end in ``execute``."""
 
-    bl_idname = "cinemagraph.install_dependencies"
-    bl_label = "Install Dependencies"
-    bl_options = {"REGISTER", "INTERNAL"}
-
-    cuda: BoolProperty(name="With CUDA", description="Install PyTorch built for NVIDIA GPUs (larger download)")
+    title = "Download"
 
     @classmethod
     def poll(cls, context):
-        if installer is not None and not installer.done:
-            cls.poll_message_set("An installation is already running")
+        if download is not None and not download.done:
+            cls.poll_message_set(f"{download.title} is still running")
             return False
         return True
 
-    def _commands(self) -> list[list[str]]:
-        commands = []
-        if not dependencies.pip_available():  # some Linux distributions strip pip from Python
-            commands.append([sys.executable, "-m", "ensurepip", "--upgrade"])
-        commands.append(dependencies.install_command(self.cuda))
-        return commands
+    def new_download(self, context) -> Download:
+        raise NotImplementedError
+
+    def conclude(self, context, finished: Download) -> set[str]:
+        raise NotImplementedError
 
     def invoke(self, context, event):
-        global installer
-        installer = Installer(self._commands())
-        installer.start()
+        global download
+        download = self.new_download(context)
+        download.start()
         self._timer = context.window_manager.event_timer_add(0.25, window=context.window)
         context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
         if event.type == "ESC" and event.value == "PRESS":
-            installer.cancel()
+            download.cancel()
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         _redraw_preferences()
-        if not installer.done:
+        if not download.done:
             return {"PASS_THROUGH"}
         context.window_manager.event_timer_remove(self._timer)
-        return self._conclude()
+        return self._report(context)
 
     def cancel(self, context):
-        installer.cancel()
+        download.cancel()
         context.window_manager.event_timer_remove(self._timer)
 
     def execute(self, context):
-        global installer
-        installer = Installer(self._commands())
-        installer.run()
-        return self._conclude()
+        global download
+        download = self.new_download(context)
+        download.run()
+        return self._report(context)
 
-    def _conclude(self) -> set[str]:
+    def _report(self, context) -> set[str]:
+        if download.cancelled:
+            self.report({"WARNING"}, f"{download.title} cancelled")
+            return {"CANCELLED"}
+        if download.returncode != 0:
+            self.report({"ERROR"}, f"{download.title} failed: {download.last_error()} (the log is in the "
+                                   f"add-on's preferences)")
+            return {"CANCELLED"}
+        return self.conclude(context, download)
+
+
+class CINEMAGRAPH_OT_install_dependencies(DownloadOperator, bpy.types.Operator):
+    """Download PyTorch, OpenCV and the other packages the add-on needs into the extension's own
+    folder (about 1 GB; a few GB with CUDA). Needs an internet connection"""
+
+    bl_idname = "cinemagraph.install_dependencies"
+    bl_label = "Install Dependencies"
+    bl_options = {"REGISTER", "INTERNAL"}
+    title = "Installing the dependencies"
+
+    cuda: BoolProperty(name="With CUDA", description="Install PyTorch built for NVIDIA GPUs (larger download)")
+
+    def new_download(self, context) -> Download:
+        commands = []
+        if not dependencies.pip_available():  # some Linux distributions strip pip from Python
+            commands.append([sys.executable, "-m", "ensurepip", "--upgrade"])
+        commands.append(dependencies.install_command(self.cuda))
+        return Download(self.title, commands, pip_progress)
+
+    def conclude(self, context, finished: Download) -> set[str]:
         dependencies.add_to_sys_path()
         dependencies.status(refresh=True)
         missing = dependencies.missing_required()
-        seconds = time.monotonic() - installer.started
-        if installer.returncode != 0:
-            self.report({"ERROR"}, f"Installing the dependencies failed: {installer.last_error()} "
-                                   f"(full log in the add-on's preferences)")
-            return {"CANCELLED"}
         if missing:
             self.report({"ERROR"}, f"The installation finished but {', '.join(missing)} still cannot be "
                                    f"imported; restart Blender and try again")
             return {"CANCELLED"}
+        seconds = time.monotonic() - finished.started
         self.report({"INFO"}, f"Dependencies installed in {seconds:.0f} s into {dependencies.site_packages()}")
+        return {"FINISHED"}
+
+
+class CINEMAGRAPH_OT_download_weights(DownloadOperator, bpy.types.Operator):
+    """Download the published model's network weights into the Model Weights folder (optional:
+    without them every stage uses the classical methods). Needs an internet connection"""
+
+    bl_idname = "cinemagraph.download_weights"
+    bl_label = "Download Model Weights"
+    bl_options = {"REGISTER", "INTERNAL"}
+    title = "Downloading the model weights"
+
+    def new_download(self, context) -> Download:
+        return Download(self.title, [dependencies.weights_command(weights_folder(addon_preferences()))],
+                        weights_progress)
+
+    def conclude(self, context, finished: Download) -> set[str]:
+        self.report({"INFO"}, f"Model weights are in {weights_folder(addon_preferences())}; imports and "
+                              f"renders use the networks they hold")
         return {"FINISHED"}
 
 
@@ -201,7 +264,7 @@ class CinemagraphPreferences(bpy.types.AddonPreferences):
     device: EnumProperty(
         name="Device", default="AUTO",
         items=[("AUTO", "Automatic", "The GPU when PyTorch sees a CUDA GPU, else the CPU"),
-               ("CPU", "CPU", "Always render on the CPU")])
+               ("CPU", "CPU", "Always work on the CPU")])
     install_with_cuda: BoolProperty(
         name="CUDA Build", default=False,
         description="Install PyTorch built for NVIDIA GPUs (Linux and Windows; larger download)")
@@ -232,34 +295,37 @@ def draw_preferences(preferences, layout) -> None:
         label = item.package.label + ("" if item.package.required else " (optional)")
         grid.label(text=label, icon="CHECKMARK" if item.found else "X")
         grid.label(text=item.version or "not installed")
-    running = installer is not None and not installer.done
     row = box.row(align=True)
-    if running:
-        row.progress(factor=installer.fraction, type="BAR",
-                     text=f"Installing... {time.monotonic() - installer.started:.0f} s (Esc cancels)")
-    else:
-        row.scale_y = 1.4 if missing else 1.0
-        operator = row.operator(CINEMAGRAPH_OT_install_dependencies.bl_idname,
-                                text="Install Dependencies" if missing else "Reinstall Dependencies",
-                                icon="IMPORT")
-        operator.cuda = preferences.install_with_cuda
-        if sys.platform != "darwin":
-            row.prop(preferences, "install_with_cuda", toggle=True)
+    row.scale_y = 1.4 if missing else 1.0
+    operator = row.operator(CINEMAGRAPH_OT_install_dependencies.bl_idname,
+                            text="Install Dependencies" if missing else "Reinstall Dependencies", icon="IMPORT")
+    operator.cuda = preferences.install_with_cuda
+    if sys.platform != "darwin":
+        row.prop(preferences, "install_with_cuda", toggle=True)
     box.label(text=f"Into: {dependencies.site_packages()}", icon="FILE_FOLDER")
-    if installer is not None:
-        if installer.done and installer.returncode != 0:
-            box.label(text=f"Last install failed: {installer.last_error()}", icon="ERROR")
+
+    box = column.box()
+    box.prop(preferences, "weights_folder")
+    row = box.row()
+    row.label(text=f"Looking in {weights_folder(preferences)}", icon="INFO")
+    row.operator(CINEMAGRAPH_OT_download_weights.bl_idname, icon="IMPORT")
+    column.prop(preferences, "device")
+
+    if download is not None:
+        box = column.box()
+        if not download.done:
+            box.progress(factor=download.fraction, type="BAR",
+                         text=f"{download.title}... {time.monotonic() - download.started:.0f} s (Esc cancels)")
+        elif not download.succeeded:
+            box.label(text=f"{download.title} {'was cancelled' if download.cancelled else 'failed'}: "
+                           f"{download.last_error()}", icon="ERROR")
         box.prop(preferences, "show_log", icon="TEXT")
         if preferences.show_log:
-            log = box.box().column(align=True)
+            log = box.column(align=True)
             log.scale_y = 0.7
-            for line in list(installer.lines)[-15:]:
+            for line in list(download.lines)[-15:]:
                 log.label(text=line)
-    column.separator()
-    column.prop(preferences, "device")
-    column.prop(preferences, "weights_folder")
-    if not preferences.weights_folder:
-        column.label(text=f"Looking in {weights_folder(preferences)}", icon="INFO")
 
 
-classes = (CINEMAGRAPH_OT_install_dependencies, CINEMAGRAPH_OT_refresh_dependencies, CinemagraphPreferences)
+classes = (CINEMAGRAPH_OT_install_dependencies, CINEMAGRAPH_OT_download_weights,
+           CINEMAGRAPH_OT_refresh_dependencies, CinemagraphPreferences)

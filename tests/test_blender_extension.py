@@ -129,6 +129,7 @@ def test_without_dependencies_the_addon_offers_to_install_them(tmp_path, extensi
     assert r["install_command"][1].endswith("install_deps.py") and r["install_command"][2] == "--target"
     assert "site-packages" in r["install_command"][3]
     assert "no matching distribution" in r["failed_install"].lower()
+    assert r["weights"] == ["FINISHED"] and r["weights_progress"] > 0.4
 
 
 def test_depth_from_scene_meshes(tmp_path, extension_zip, photo_dir):
@@ -521,6 +522,11 @@ def scenario_missing_dependencies(arguments: dict) -> dict:
         result["failed_install"] = "no error"
     except RuntimeError as exc:
         result["failed_install"] = str(exc)
+    # The weights download, with install_deps.py answering as it does when a file arrives.
+    dependencies.weights_command = lambda folder: [
+        sys.executable, "-c", "print('model_150000.pth: downloading'); print('model_150000.pth: ok')"]
+    result["weights"] = sorted(bpy.ops.cinemagraph.download_weights())
+    result["weights_progress"] = preferences.download.fraction
     return result
 
 
