@@ -85,20 +85,27 @@ def _frame_positions(state: _Playback, frame: int) -> np.ndarray:
 
 
 def update_points(collection, scene, wait: bool) -> bool:
-    """Write the point cloud of ``collection`` for the scene's current frame (the photo's
-    positions when its animation is off). False while the motion is computed in a thread."""
+    """Write the point cloud of ``collection`` for the scene's current frame, or the photo's
+    positions when its animation is off. False while the motion is computed in a thread."""
     settings = collection.cinemagraph
     points = settings.points
     if points is None or points.mode == "EDIT" or points.type != "MESH":
         return True
-    state = _state(collection, wait)
-    if state is None:
-        return False
-    frame = loop_frame(scene, settings.loop_frames) if settings.animate_viewport else 0
+    if settings.animate_viewport:
+        state = _state(collection, wait)
+        if state is None:
+            return False
+        frame = loop_frame(scene, settings.loop_frames)
+    else:
+        # Back to the photo: frame 0 of any loop is the photo, no new motion needed.
+        state = _states.get(collection.name)
+        if state is None:
+            return True
+        frame = 0
     mesh = points.data
     if len(mesh.vertices) != state.positions.shape[0]:
         raise AddonError(f"{points.name} no longer has the imported points; "
-                                 f"import the photo again to animate it")
+                         f"import the photo again to animate it")
     if state.frame_written != frame or mesh.get("cinemagraph_frame") != frame:
         scene_objects.write_positions(mesh, _frame_positions(state, frame))
         state.frame_written = frame

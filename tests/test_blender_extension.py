@@ -132,6 +132,16 @@ def test_without_dependencies_the_addon_offers_to_install_them(tmp_path, extensi
     assert r["weights"] == ["FINISHED"] and r["weights_progress"] > 0.4
 
 
+def test_work_off_the_main_thread(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("threads", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
+    # A job cancelled from the UI thread stops at the core's next progress call.
+    assert r["job_cancelled"] and r["job_stopped_early"]
+    # Playback in the UI computes a new loop's motion in a thread, and shows it once it is ready.
+    assert r["rest_when_off"]
+    assert r["first_request"] is None and r["timer_registered"]
+    assert r["moved_after_poll"] > 0
+
+
 def test_depth_from_scene_meshes(tmp_path, extension_zip, photo_dir):
     r = run_scenario("depth_from_meshes", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
     assert r["import"] == ["FINISHED"] and r["same_camera"]
@@ -527,6 +537,51 @@ def scenario_missing_dependencies(arguments: dict) -> dict:
         sys.executable, "-c", "print('model_150000.pth: downloading'); print('model_150000.pth: ok')"]
     result["weights"] = sorted(bpy.ops.cinemagraph.download_weights())
     result["weights_progress"] = preferences.download.fraction
+    return result
+
+
+def scenario_threads(arguments: dict) -> dict:
+    import time
+
+    import numpy as np
+
+    bpy = _start(arguments)
+    jobs, playback, runtime, cache = (_addon_module(n) for n in ("jobs", "playback", "runtime", "cache"))
+    steps = []
+
+    def work(progress):
+        for step in range(200):
+            progress("flow", step / 200)
+            steps.append(step)
+            time.sleep(0.01)
+
+    job = jobs.Job("Test job", work)
+    job.start()
+    time.sleep(0.1)
+    job.cancel()
+    job.wait(10)
+    result = {"job_cancelled": job.cancelled, "job_stopped_early": len(steps) < 100}
+
+    bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)
+    scene = bpy.context.scene
+    settings = scene.cinemagraph.active.cinemagraph
+    rest_positions = _positions(settings.points.data)
+    scene.frame_set(3)
+    settings.animate_viewport = False  # back to the photo's positions
+    result["rest_when_off"] = bool(np.allclose(_positions(settings.points.data), rest_positions))
+    # A new loop length, set without the update callback (which computes at once in background
+    # mode), so the UI's path runs: compute in a thread, show when ready.
+    settings["loop_frames"] = 10
+    settings["animate_viewport"] = True
+    path = cache.resolve(settings.cache_path)
+    result["first_request"] = runtime.animated_cloud(path, 10, wait=False)
+    playback.refresh(scene, wait=False)  # what the frame-change handler does in the UI
+    result["timer_registered"] = bpy.app.timers.is_registered(playback.poll_pending)
+    while runtime.animated_cloud(path, 10, wait=False) is None:
+        time.sleep(0.05)
+    playback.poll_pending()  # the timer's call (timers never fire in background mode)
+    moved = np.abs(_positions(settings.points.data) - rest_positions).max(axis=1) > 1e-6
+    result["moved_after_poll"] = int(moved.sum())
     return result
 
 
