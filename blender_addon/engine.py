@@ -19,7 +19,7 @@ from .properties import active_settings
 
 
 def render_pixels(depsgraph, width: int, height: int, camera=None) -> np.ndarray:
-    """The frame as (H * W, 4) scene-linear RGBA, bottom row first (Blender's layout)."""
+    """The frame as (H, W, 4) scene-linear RGBA, bottom row first (Blender's layout)."""
     cine_core = runtime.core()
     import torch
 
@@ -48,7 +48,7 @@ def render_pixels(depsgraph, width: int, height: int, camera=None) -> np.ndarray
         image = renderer.render(loop_frame(depsgraph.scene_eval, settings.loop_frames), view)
     rgb = conversion.srgb_to_linear(image.permute(1, 2, 0).cpu().numpy())
     rgba = np.concatenate([rgb, np.ones((height, width, 1), np.float32)], axis=2)
-    return conversion.image_rows_to_blender(rgba).reshape(-1, 4)
+    return conversion.image_rows_to_blender(rgba)
 
 
 class CinemagraphRenderEngine(bpy.types.RenderEngine):
@@ -71,7 +71,8 @@ class CinemagraphRenderEngine(bpy.types.RenderEngine):
             self.error_set(message)
             return
         result = self.begin_result(0, 0, width, height)
-        result.layers[0].passes["Combined"].rect = pixels
+        # foreach_set copies the buffer at once; assigning ``rect`` converts pixel by pixel.
+        result.layers[0].passes["Combined"].rect.foreach_set(pixels.ravel())
         self.end_result(result)
 
 
