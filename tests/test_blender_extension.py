@@ -71,6 +71,8 @@ def test_zip_holds_the_addon_and_the_core_only(extension_zip):
 def test_import_render_save_reopen_and_render_elsewhere(tmp_path, extension_zip, photo_dir):
     r = run_scenario("end_to_end", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
     assert r["enabled"] and r["import"] == ["FINISHED"]
+    assert {"cinemagraph.import_image", "cinemagraph.update_motion", "cinemagraph.draw_hints",
+            "cinemagraph.paint_mask", "cinemagraph.render_animation"} <= set(r["panel_operators"])
     # Objects: one collection with the point cloud (Geometry Nodes points + material), the
     # source camera as its child, the labelme motion as a mask image and one hint arrow.
     assert r["points"] >= 96 * 64 and r["attributes"] >= ["Color", "photo_pixel", "radius"]
@@ -233,6 +235,14 @@ def scenario_end_to_end(arguments: dict) -> dict:
     (u0, v0), (u1, v1) = scene_objects.hint_pixels(arrows[0], points, settings.intrinsics())
     result["hint_pixels"] = [u0, v0, u1, v1]
     result["mask_fraction"] = float(scene_objects.read_mask(settings.mask).mean())
+
+    # The sidebar draws (into a stand-in layout: headless Blender has no UI) and offers the work.
+    panels = _addon_module("panels")
+    operators: list[str] = []
+    for panel in panels.classes:
+        if not hasattr(panel, "poll") or panel.poll(bpy.context):
+            panel.draw(type("Panel", (), {"layout": _RecordingLayout(operators)})(), bpy.context)
+    result["panel_operators"] = sorted(set(operators))
 
     # The Cinemagraph engine through the source camera: frame 1 is time 0.
     frames = {}
