@@ -316,6 +316,8 @@ def draw_preferences(preferences, layout) -> None:
         if not download.done:
             box.progress(factor=download.fraction, type="BAR",
                          text=f"{download.title}... {time.monotonic() - download.started:.0f} s (Esc cancels)")
+            # The tool's last line: the package or file at hand, with its own percentage.
+            box.label(text=download.lines[-1][:90] if download.lines else "starting", icon="SORTTIME")
         elif not download.succeeded:
             box.label(text=f"{download.title} {'was cancelled' if download.cancelled else 'failed'}: "
                            f"{download.last_error()}", icon="ERROR")
