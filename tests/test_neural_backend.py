@@ -498,3 +498,39 @@ def test_offline_message(tmp_path):
     assert "are you offline?" in result.stderr
     assert f"put it in {folder / 'color-model.pth'}" in result.stderr
     assert "5 file(s) missing" in result.stdout
+
+
+def test_camera_disparity_channel_matches_direct_splat(tmp_path):
+    """The 37th channel is camera-space 1/z normalised over all points (as the reference): the
+    per-pixel conversion of the splatted world disparity must match splatting 1/z' directly."""
+    from dataclasses import replace
+
+    from cine_core.camera import camera_path
+    from cine_core.neural_render import NeuralFrameRenderer
+    from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene
+    from cine_core.render import lift_to_world
+
+    scene = prepare_scene(SceneInputs.find(write_scene(str(tmp_path / "scene"))), PrepareOptions(backend="classical"))
+    # A depth ramp on one surface, and no motion: both clouds are the same points.
+    ramp = torch.linspace(1.0, 1.5, scene.size[0]).expand(scene.size[1], -1).contiguous()
+    layer = replace(scene.layered.layers[0], depth=ramp, alpha=torch.ones_like(scene.layered.layers[0].alpha),
+                    hidden=torch.zeros_like(scene.layered.layers[0].hidden))
+    still = torch.zeros_like(scene.flow)
+    scene = replace(scene, depth=ramp, flow=still, hidden_flow=still,
+                    layered=replace(scene.layered, layers=[layer], edges=[]))
+    renderer = NeuralFrameRenderer(scene, 4, FeatureNet().eval(), ImageDecoder().eval())
+    cloud = renderer.cloud
+    for preset in ("zoom-in", "swing", "side"):
+        camera = camera_path(preset, scene.intrinsics, 4)[1]
+        splatted = renderer.base.splat_clouds(1, camera)
+        converted = renderer.camera_disparity(1, camera, splatted.values[:, -1:], splatted.coverage)
+        world_to_cam = camera.world_to_cam()
+        z = lift_to_world(cloud.rest_uv, cloud.depth, scene.intrinsics) @ world_to_cam[2, :3] + world_to_cam[2, 3]
+        disparity = 1.0 / z
+        normalised = (disparity - disparity.min()) / (disparity.max() - disparity.min())
+        direct = renderer.base.splat_clouds(1, camera, normalised[:, None]).values[:, :1]
+        covered = splatted.coverage > 0.3
+        assert covered.float().mean() > 0.8
+        assert (converted - direct)[covered].abs().max() < 1e-3, preset
+    maps = renderer.renderings(1, camera)
+    assert maps.shape == (2, 37, 64, 96) and torch.allclose(maps[:, 3:4], splatted.coverage)
