@@ -25,6 +25,10 @@ from .render import FrameRenderer, frame_time, lift_to_world
 from .scene import PreparedScene
 
 FEATURE_CHANNELS = 32
+#: Above this many pixels the feature net and the decoder work on a downscaled image (same field
+#: of view) and the frame is upsampled: the decoder needs about 2 KB per pixel in float32, so
+#: 1080p stays within ~5 GB (an 8 GB GPU) while 720p and 1080p photos run at full size.
+MAX_NETWORK_PIXELS = 1920 * 1088
 #: rendering channels before the appended disparity: r, g, b, opacity, 32 features
 POINT_CHANNELS = 4 + FEATURE_CHANNELS
 _DECODER_MIN_SIDE = 32
@@ -32,7 +36,7 @@ _DECODER_MIN_SIDE = 32
 
 @torch.inference_mode()
 def layer_values(feature_net: torch.nn.Module, scene: PreparedScene,
-                 device: str | torch.device = "cpu") -> list[torch.Tensor]:
+                 device: str | torch.device = "cpu", max_pixels: int = MAX_NETWORK_PIXELS) -> list[torch.Tensor]:
     """Per LDI layer the (36, H, W) values its points carry: [rgb, 1, 32 features].
 
     Args:
@@ -40,12 +44,19 @@ def layer_values(feature_net: torch.nn.Module, scene: PreparedScene,
             BatchNorm uses batch statistics regardless).
         scene: the prepared scene.
         device: where to run the network.
+        max_pixels: larger layers are encoded at a reduced size (area resampling); the features
+            are upsampled to full size anyway.
     """
     layers = scene.layered.layers
     height, width = layers[0].alpha.shape
     rgba = torch.stack([torch.cat([layer.rgb * layer.alpha[None].float(), layer.alpha[None].float()])
                         for layer in layers]).to(device)
+    factor = min(1.0, (max_pixels / (height * width)) ** 0.5)
+    if factor < 1.0:
+        rgba = F.interpolate(rgba, size=(max(16, round(height * factor)), max(16, round(width * factor))),
+                             mode="area")
     features = feature_net(rgba)
+    del rgba
     values = []
     for index, layer in enumerate(layers):
         upsampled = F.interpolate(features[index:index + 1], size=(height, width), mode="bilinear",
@@ -64,12 +75,15 @@ class NeuralFrameRenderer:
         integrator: ``"euler"`` or ``"rk4"``.
         device: where points are splatted and the decoder runs.
         half: run the decoder under float16 autocast (CUDA only).
+        max_pixels: frames larger than this are decoded at a reduced size and upsampled
+            (memory); see :data:`MAX_NETWORK_PIXELS`.
     """
 
     def __init__(self, scene: PreparedScene, num_frames: int, feature_net: torch.nn.Module,
                  decoder: torch.nn.Module, *, integrator: str = "rk4", device: str | torch.device = "cpu",
-                 half: bool = False):
-        values = layer_values(feature_net, scene, device)
+                 half: bool = False, max_pixels: int = MAX_NETWORK_PIXELS):
+        self.max_pixels = int(max_pixels)
+        values = layer_values(feature_net, scene, device, self.max_pixels)
         self.cloud = animate_points(scene, num_frames, integrator, values=values).to(device)
         del values
         self.base = FrameRenderer(self.cloud, scene.intrinsics)
@@ -145,6 +159,18 @@ class NeuralFrameRenderer:
     @torch.inference_mode()
     def render(self, frame: int, camera: Camera) -> torch.Tensor:
         """The colour image of ``frame`` in [0, N] from ``camera``: (3, H, W) in [0, 1]."""
+        full = camera.intrinsics
+        factor = min(1.0, (self.max_pixels / (full.width * full.height)) ** 0.5)
+        if factor < 1.0:  # same view, fewer pixels; upsampled at the end
+            small = full.resized(max(32, round(full.width * factor)), max(32, round(full.height * factor)))
+            camera = Camera(small, camera.cam_to_world)
+        image = self._render(frame, camera)
+        if factor < 1.0:
+            image = F.interpolate(image[None], size=(full.height, full.width), mode="bilinear",
+                                  align_corners=False)[0].clamp(0.0, 1.0)
+        return image
+
+    def _render(self, frame: int, camera: Camera) -> torch.Tensor:
         time = frame_time(frame, self.cloud.num_frames)
         maps = self.renderings(frame, camera)
         blended = self.decoder.blend_renderings(maps[0:1], maps[1:2], time)

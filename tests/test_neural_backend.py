@@ -534,3 +534,16 @@ def test_camera_disparity_channel_matches_direct_splat(tmp_path):
         assert (converted - direct)[covered].abs().max() < 1e-3, preset
     maps = renderer.renderings(1, camera)
     assert maps.shape == (2, 37, 64, 96) and torch.allclose(maps[:, 3:4], splatted.coverage)
+
+
+def test_large_frames_are_decoded_downscaled(tmp_path):
+    from cine_core.camera import camera_path
+    from cine_core.neural_render import NeuralFrameRenderer
+    from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene
+
+    scene = prepare_scene(SceneInputs.find(write_scene(str(tmp_path / "scene"))), PrepareOptions(backend="classical"))
+    path = camera_path("circle", scene.intrinsics, 3)
+    small = NeuralFrameRenderer(scene, 3, FeatureNet().eval(), ImageDecoder().eval(), max_pixels=96 * 64 // 4)
+    image = small.render(1, path[1])
+    assert image.shape == (3, 64, 96) and torch.isfinite(image).all()
+    assert small.cloud.values.shape[1] == 36
