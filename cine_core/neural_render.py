@@ -26,8 +26,9 @@ from .scene import PreparedScene
 
 FEATURE_CHANNELS = 32
 #: Above this many pixels the feature net and the decoder work on a downscaled image (same field
-#: of view) and the frame is upsampled: the decoder needs about 2 KB per pixel in float32, so
-#: 1080p stays within ~5 GB (an 8 GB GPU) while 720p and 1080p photos run at full size.
+#: of view) and the frame is upsampled. Measured on CPU in float32: the decoder needs ~2 GB at
+#: 1280x720 and ~1.8 GB above baseline at 1920x1088 (channels_last), so 720p and 1080p photos run
+#: at full size and anything larger stays within an 8 GB GPU.
 MAX_NETWORK_PIXELS = 1920 * 1088
 #: rendering channels before the appended disparity: r, g, b, opacity, 32 features
 POINT_CHANNELS = 4 + FEATURE_CHANNELS
