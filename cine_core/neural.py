@@ -136,9 +136,10 @@ class NeuralBackend:
         missing = [name for stage in stages for name, path in self.files(stage).items() if path is None]
         if missing:
             where = " or ".join(self.dirs)
-            raise CineError(f"--backend neural needs {', '.join(dict.fromkeys(missing))}; put "
-                            f"{'it' if len(missing) == 1 else 'them'} in {where} (python install_deps.py "
-                            f"--models downloads them; see docs/models.md), or use --backend auto")
+            pronoun = "it" if len(set(missing)) == 1 else "them"
+            raise CineError(f"--backend neural needs {', '.join(dict.fromkeys(missing))}; put {pronoun} in "
+                            f"{where} (python install_deps.py --models downloads {pronoun}; see "
+                            f"docs/models.md), or use --backend auto")
 
     def plan(self) -> dict[str, str]:
         """stage -> "neural" or "classical" as it would be chosen now (never raises)."""
