@@ -32,9 +32,17 @@ clip           wall time from the first stage to the closed video file (import a
 
 Peak memory is the process's peak resident set size (``resource.getrusage(...).ru_maxrss``) in
 a fresh process per configuration, so configurations do not inherit each other's peaks; it
-includes Python + PyTorch themselves (``baseline_rss_mb``, measured after the imports). The
-ffmpeg encoder runs as a child process and is reported apart (``encoder_rss_mb``). On CUDA,
-``cuda_peak_mb`` is ``torch.cuda.max_memory_allocated``.
+includes Python + PyTorch themselves (``baseline_rss_mb``, measured after the imports), and
+``peak_rss_after_stage_mb`` shows which stage raised it. The ffmpeg encoder is a separate process
+whose memory is not included. On CUDA, ``cuda_peak_mb`` is ``torch.cuda.max_memory_allocated``.
+
+The machine may be shared: for every configuration the parent reads /proc/stat before and after
+the worker and subtracts the worker's own CPU time (its rusage, ffmpeg included), so
+``other_load`` says how many cores *other* processes kept busy meanwhile (0 = a quiet
+machine; timings taken at other_load 1 on 2 cores are inflated). ``--wait-idle S`` waits up to
+S seconds for a quiet machine before each configuration. Per-frame render times are summarised
+by the median (and the minimum, the least disturbed frame); the cost model uses the minimum of
+``--cost-frames`` frames.
 
 The cost model (``--cost-size``, default 1280) renders frames of one prepared scene with the
 cloud randomly subsampled (how render time grows with the point count) and to outputs of other
@@ -342,8 +350,7 @@ def run_pipeline(scene_dir: str, long_side: int, num_frames: int, device: str, *
             "render_frames_s": render_times,
             "video_bytes": os.path.getsize(out),
             "memory": {"peak_rss_mb": rss_mb(), "baseline_rss_mb": rss["baseline"],
-                       "peak_rss_after_stage_mb": rss,
-                       "encoder_rss_mb": rss_mb(resource.RUSAGE_CHILDREN)},
+                       "peak_rss_after_stage_mb": rss},
             "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg()),
         }
         if device.startswith("cuda"):
@@ -436,8 +443,8 @@ def run_cost_model(scene_dir: str, long_side: int, device: str, *, frames: int =
             path = camera_path(camera, scene.intrinsics, loop, focus_depth=scene.focus_depth())
             times = time_frames(FrameRenderer(sub, scene.intrinsics), path, indices, device)
             by_points.append({"fraction": fraction, "points": int(sub.depth.shape[0]),
-                              "width": width, "height": height, "frame_s": median(times),
-                              "frames_s": times})
+                              "width": width, "height": height, "frame_s": min(times),
+                              "frame_median_s": median(times), "frames_s": times})
         by_resolution = []
         renderer = FrameRenderer(cloud, scene.intrinsics)
         for scale in scales:
@@ -447,7 +454,8 @@ def run_cost_model(scene_dir: str, long_side: int, device: str, *, frames: int =
             by_resolution.append({"scale": scale, "points": int(cloud.depth.shape[0]),
                                   "width": out.width, "height": out.height,
                                   "megapixels": out.width * out.height / 1e6,
-                                  "frame_s": median(times), "frames_s": times})
+                                  "frame_s": min(times), "frame_median_s": median(times),
+                                  "frames_s": times})
         return {"device": device, "long_side": long_side, "width": width, "height": height,
                 "camera": camera, "frames_timed": indices, "by_points": by_points,
                 "by_resolution": by_resolution, "fit": fit_cost(by_points, by_resolution),
@@ -499,20 +507,53 @@ def _worker(config: dict) -> None:
         json.dump(finite_or_none(record), handle)
 
 
+def busy_cpu_seconds() -> float | None:
+    """CPU seconds all processes of the machine have been busy since boot (/proc/stat), or None."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = [int(v) for v in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def other_load(seconds: float = 2.0) -> float | None:
+    """Cores kept busy by the machine over ``seconds`` (nothing of ours runs meanwhile)."""
+    before = busy_cpu_seconds()
+    time.sleep(seconds)
+    after = busy_cpu_seconds()
+    return None if before is None or after is None else (after - before) / seconds
+
+
+def wait_until_idle(limit: float, threshold: float = 0.3) -> float | None:
+    """Wait up to ``limit`` seconds until other processes use less than ``threshold`` cores."""
+    deadline = time.monotonic() + limit
+    load = other_load(1.0) if limit > 0 else None
+    while load is not None and load >= threshold and time.monotonic() < deadline:
+        sys.stderr.write(f"[bench]   machine busy ({load:.1f} cores in use by others), waiting ...\n")
+        load = other_load(5.0)
+    return load
+
+
 def spawn(config: dict) -> dict:
-    """Run one configuration in a fresh interpreter; adds process_s and the OS-reported peak RSS."""
+    """Run one configuration in a fresh interpreter; adds process_s, the OS-reported peak RSS,
+    the worker's CPU time and the load other processes put on the machine meanwhile."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         result = handle.name
     config = dict(config, result=result)
     env = dict(os.environ)
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     start = time.perf_counter()
+    busy_before = busy_cpu_seconds()
     process = subprocess.Popen([sys.executable, "-m", "bench.run", "--worker", json.dumps(config)],
                                cwd=REPO, env=env)
     try:
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
         elapsed = time.perf_counter() - start
+        busy_after = busy_cpu_seconds()
         if process.returncode != 0:
             return {"error": f"worker exited with {process.returncode}", **{k: config[k] for k in
                     ("kind", "device", "long_side")}}
@@ -523,6 +564,9 @@ def spawn(config: dict) -> dict:
             os.remove(result)
     record["process_s"] = elapsed
     record["os_peak_rss_mb"] = usage.ru_maxrss / 1024.0
+    record["process_cpu_s"] = usage.ru_utime + usage.ru_stime
+    if busy_before is not None and busy_after is not None:
+        record["other_load"] = max(0.0, (busy_after - busy_before - record["process_cpu_s"]) / elapsed)
     return record
 
 
@@ -536,7 +580,7 @@ def print_tables(report: dict, stream=sys.stdout) -> None:
     runs = [r for r in report["runs"] if "error" not in r]
     if runs:
         head = ("device", "size", "points", "load", "depth", "layers", "flow", "integr", "upload",
-                "render/fr", "encode", "clip s", "peak RSS MB")
+                "render/fr (min)", "encode", "clip s", "peak RSS MB", "other load")
         rows = [head]
         for r in runs:
             t = r["times"]
@@ -545,10 +589,12 @@ def print_tables(report: dict, stream=sys.stdout) -> None:
                 peak += f" (+{r['memory']['cuda_peak_mb']:.0f} GPU)"
             rows.append((r["device"], f"{r['width']}x{r['height']}", f"{r['points'] / 1e6:.2f}M",
                          fmt(t["load_s"]), fmt(t["depth_s"]), fmt(t["layers_s"]), fmt(t["flow_s"]),
-                         fmt(t["integration_s"]), fmt(t["upload_s"]), fmt(t["render_frame_median_s"], 3),
-                         fmt(t["encode_s"]), fmt(t["clip_s"], 1), peak))
+                         fmt(t["integration_s"]), fmt(t["upload_s"]),
+                         f"{fmt(t['render_frame_median_s'], 3)} ({fmt(t['render_frame_min_s'], 3)})",
+                         fmt(t["encode_s"]), fmt(t["clip_s"], 1), peak, fmt(r.get("other_load"), 1)))
         _table(rows, stream, f"Stage timings in seconds ({runs[0]['frames']} frames, "
-                             f"{runs[0]['camera']} camera; render/fr = median per frame)")
+                             f"{runs[0]['camera']} camera; render/fr = median per frame, min in brackets; other "
+                             f"load = cores used by other processes meanwhile)")
     for r in report["runs"]:
         if "error" in r:
             stream.write(f"  FAILED {r['device']} {r['long_side']}: {r['error']}\n")
@@ -560,7 +606,8 @@ def print_tables(report: dict, stream=sys.stdout) -> None:
         for r in cost["by_points"]:
             rows.append((f"{r['points']:,} ({r['fraction']:g})", f"{r['width']}x{r['height']}",
                          fmt(r["frame_s"], 1, 1e3)))
-        _table(rows, stream, f"Cost model on {cost['device']}: render time vs point count")
+        _table(rows, stream, f"Cost model on {cost['device']}: render time vs point count (best of "
+                             f"{len(cost['frames_timed'])} frames; other load {fmt(cost.get('other_load'), 1)})")
         rows = [("points", "output", "Mpx", "ms/frame")]
         for r in cost["by_resolution"]:
             rows.append((f"{r['points']:,}", f"{r['width']}x{r['height']}", f"{r['megapixels']:.2f}",
@@ -598,7 +645,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--direction", default=None,
                         help=f"worded direction for scenes without hint arrows (default {DEFAULT_DIRECTION!r})")
     parser.add_argument("--cost-size", type=int, default=1280, help="long side of the cost-model scene")
-    parser.add_argument("--cost-frames", type=int, default=3, help="frames timed per cost-model row")
+    parser.add_argument("--cost-frames", type=int, default=5, help="frames timed per cost-model row")
+    parser.add_argument("--wait-idle", type=float, default=0.0,
+                        help="before each configuration wait up to this many seconds for other "
+                             "processes to leave the CPU (shared machines)")
     parser.add_argument("--no-cost-model", action="store_true", help="skip the cost model")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads in the workers")
     parser.add_argument("--quick", action="store_true",
@@ -635,14 +685,17 @@ def main(argv: list[str] | None = None) -> int:
     for device in devices:
         for size in sizes:
             sys.stderr.write(f"[bench] {device} long side {size}, {frames} frames ...\n")
+            wait_until_idle(args.wait_idle)
             record = spawn(dict(base, kind="pipeline", device=device, long_side=size))
             report["runs"].append(record)
             if "error" not in record:
                 sys.stderr.write(f"[bench]   clip {record['times']['clip_s']:.1f} s, render "
                                  f"{record['times']['render_frame_median_s']:.3f} s/frame, peak RSS "
-                                 f"{record['memory']['peak_rss_mb']:.0f} MB\n")
+                                 f"{record['memory']['peak_rss_mb']:.0f} MB, other load "
+                                 f"{fmt(record.get('other_load'), 1)} cores\n")
         if not args.no_cost_model:
             sys.stderr.write(f"[bench] {device} cost model at long side {cost_size} ...\n")
+            wait_until_idle(args.wait_idle)
             report["cost_model"].append(spawn(dict(base, kind="cost", device=device, long_side=cost_size)))
     report["loadavg_end"] = list(os.getloadavg())
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
