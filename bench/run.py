@@ -7,27 +7,31 @@ Run from the repository root (not part of the test run)::
     .venv/bin/python -m bench.run --quick         # a smoke run in well under a minute
     .venv/bin/python -m bench.run --help
 
-For every (device, long side) configuration a fresh Python process runs the stages one after the
-other, exactly as ``python -m cine_core render`` chains them (:func:`cine_core.pipeline.
-prepare_scene` then :func:`~cine_core.pipeline.render_frames` into
-:func:`~cine_core.video_io.write_video`), but calling each stage function itself so each can be
-timed:
+For every (device, long side) configuration a fresh Python process runs one clip the way
+``python -m cine_core render`` does: the core's own :func:`cine_core.pipeline.prepare_scene`
+(timed stage by stage through the progress events it reports), then the body of
+:func:`~cine_core.pipeline.render_frames` (``animate_points``, ``FrameRenderer``; the splatting
+renderer, whatever ``--backend`` chose for preparation) written out by
+:func:`~cine_core.video_io.write_video`:
 
 =============  ===============================================================================
-load           ``load_photo`` + the annotation (labelme JSON / mask image / hints)
-depth          depth file read + ``raw_to_disparity`` + ``condition_depth`` (the scene's own
-               depth file when it has one, else the classical ``estimate_disparity``); the
-               classical estimate is also timed separately as ``depth_estimate_s``
-layers         ``build_layers``: layered depth image + Telea inpainting
-flow           ``eulerian_flow`` + ``extend_flow`` (hidden-surface flow)
+load           ``load_photo`` + the annotation (labelme JSON / mask image / hints), timed by a
+               separate call just before ``prepare_scene``
+depth          prepare_scene's depth stage: depth file + ``condition_depth``, or the classical
+               estimate (or DPT with ``--backend``) when the scene has no depth file; the
+               classical estimate alone is also timed as ``depth_estimate_s``
+layers         prepare_scene's layer stage: ``build_layers`` with inpainting
+flow           prepare_scene's flow field (``eulerian_flow``, motion regions) + hidden-surface
+               flow (``extend_flow``)
 integration    ``animate_points``: gather the LDI points, RK4 through the loop (both directions)
 upload         moving the cloud to the device + ``FrameRenderer`` set-up
 render/frame   ``FrameRenderer.render`` of one frame (median over the frames; CUDA: synchronised)
 readback       per frame: to host memory and uint8 (included in the clip, listed separately)
 encode         ``write_video`` (H.264 via ffmpeg, streaming like the CLI): its wall time minus
                the time spent producing frames
-clip           wall time from the first stage to the closed video file (import and process
-               start-up excluded; ``process_s`` includes them)
+clip           wall time from the start of ``prepare_scene`` to the closed video file (import,
+               process start-up and the separate load/estimate timings excluded;
+               ``process_s`` includes them)
 =============  ===============================================================================
 
 Peak memory is the process's peak resident set size (``resource.getrusage(...).ru_maxrss``) in
@@ -215,68 +219,92 @@ def scene_inputs(scene_dir: str, long_side: int, workdir: str):
     return inputs, (width, height)
 
 
+def prepare_options(**values):
+    """PrepareOptions with only the fields this version of the core has (it evolves)."""
+    import dataclasses
+
+    from cine_core.pipeline import PrepareOptions
+
+    known = {f.name for f in dataclasses.fields(PrepareOptions)}
+    return PrepareOptions(**{k: v for k, v in values.items() if k in known and v is not None})
+
+
 def prepare_timed(inputs, long_side: int, direction: str | None, timings: dict, rss: dict,
-                  hints=(), flow_scale: float = 1.0, max_layers: int = 3):
-    """Run the preparation stages the way :func:`cine_core.pipeline.prepare_scene` does, timing
-    each. Returns the :class:`~cine_core.scene.PreparedScene`."""
-    from cine_core.camera import Intrinsics
-    from cine_core.depth_conditioning import condition_depth, raw_to_disparity
+                  hints=(), flow_scale: float = 1.0, backend: str = "classical"):
+    """Run the core's own :func:`cine_core.pipeline.prepare_scene` and time its stages.
+
+    The stages are delimited by the progress events ``prepare_scene`` reports at each stage's
+    start: [start, "depth") = load + annotation + flow field, ["depth", "layers") = depth,
+    ["layers", "flow" 0.8) = layers + inpainting, ["flow" 0.8, end) = hidden-surface flow.
+    ``load`` is timed by calling ``load_photo`` + ``load_annotation`` once more beforehand (cold
+    file cache there, warm inside prepare_scene), and flow = (first segment - load) + the last
+    segment. If the core stops reporting these events, only ``prepare_s`` is filled in.
+    Also times the classical depth estimate alone (``depth_estimate_s``), what a user without a
+    depth file pays. Returns the :class:`~cine_core.scene.PreparedScene`.
+    """
+    from cine_core.depth_conditioning import condition_depth
     from cine_core.depth_estimate import estimate_disparity
-    from cine_core.depth_io import read_depth_file
-    from cine_core.directions import parse_direction
-    from cine_core.flow import eulerian_flow, extend_flow
+    from cine_core.errors import CineError
     from cine_core.image_io import load_photo
-    from cine_core.layering import build_layers
-    from cine_core.pipeline import load_annotation
-    from cine_core.scene import PreparedScene
+    from cine_core.pipeline import load_annotation, prepare_scene
 
     start = time.perf_counter()
     photo = load_photo(inputs.photo, long_side)
-    annotation = load_annotation(inputs, photo, list(hints)).at_size(*photo.size)
-    timings["load_s"] = time.perf_counter() - start
-    rss["load"] = rss_mb()
-
+    load_annotation(inputs, photo, list(hints)).at_size(*photo.size)
+    load_s = time.perf_counter() - start
     start = time.perf_counter()
-    if inputs.depth:
-        raw = raw_to_disparity(read_depth_file(inputs.depth), "disparity")
-        method = f"file {os.path.basename(inputs.depth)}"
+    condition_depth(estimate_disparity(photo.rgb), photo.size)
+    timings["depth_estimate_s"] = time.perf_counter() - start
+    del photo
+
+    worded = direction
+    if not hints and worded is None and inputs.annotation is None:
+        worded = DEFAULT_DIRECTION  # a mask without arrows: the direction in words
+    events: list[tuple[str, float, float]] = []
+
+    def progress(stage: str, fraction: float) -> None:
+        events.append((stage, fraction, time.perf_counter()))
+        rss[f"at event {stage} {fraction:g}"] = rss_mb()  # a stage's start
+
+    def run(direction_words):
+        events.clear()
+        options = prepare_options(max_side=long_side, hints=list(hints), direction=direction_words,
+                                  flow_scale=flow_scale, backend=backend)
+        begin = time.perf_counter()
+        return begin, prepare_scene(inputs, options, progress), time.perf_counter()
+
+    try:
+        begin, scene, finish = run(worded)
+    except CineError as exc:  # image.json without hint arrows
+        if "hint arrows" not in str(exc) or worded is not None:
+            raise
+        worded = DEFAULT_DIRECTION
+        begin, scene, finish = run(worded)
+    rss["prepared"] = rss_mb()
+    timings["prepare_s"] = finish - begin
+    marks = {}
+    for stage, fraction, when in events:
+        marks.setdefault((stage, round(fraction, 3)), when)
+    keys = [("depth", 0.1), ("layers", 0.3), ("flow", 0.8)]
+    if all(k in marks for k in keys):
+        t_depth, t_layers, t_flow = (marks[k] for k in keys)
+        timings["load_s"] = min(load_s, t_depth - begin)
+        timings["depth_s"] = t_layers - t_depth
+        timings["layers_s"] = t_flow - t_layers
+        timings["flow_s"] = (t_depth - begin - timings["load_s"]) + (finish - t_flow)
     else:
-        raw = estimate_disparity(photo.rgb)
-        method = "classical estimate"
-    depth = condition_depth(raw, photo.size)
-    timings["depth_s"] = time.perf_counter() - start
-    timings["depth_method"] = method
-    rss["depth"] = rss_mb()
-    if inputs.depth:  # what a user without a depth file pays instead
-        start = time.perf_counter()
-        condition_depth(estimate_disparity(photo.rgb), photo.size)
-        timings["depth_estimate_s"] = time.perf_counter() - start
-    else:
-        timings["depth_estimate_s"] = timings["depth_s"]
-
-    start = time.perf_counter()
-    layered = build_layers(photo.rgb, depth, max_layers=max_layers)
-    timings["layers_s"] = time.perf_counter() - start
-    rss["layers"] = rss_mb()
-
-    start = time.perf_counter()
-    worded = None if annotation.hints else (direction or DEFAULT_DIRECTION)
-    flow = eulerian_flow(annotation, direction=parse_direction(worded) if worded else None,
-                         flow_scale=flow_scale)
-    reach = max(2, round(0.03 * max(photo.size)))
-    hidden_flow = extend_flow(flow, reach)
-    timings["flow_s"] = time.perf_counter() - start
-    rss["flow"] = rss_mb()
-    width, height = photo.size
-    info = {"layers": len(layered.layers), "hints": len(annotation.hints), "direction": worded,
-            "depth": method}
-    return PreparedScene(photo.rgb, Intrinsics.for_photo(width, height), depth.depth, layered,
-                         flow, hidden_flow, info)
+        timings["stage_split"] = "unavailable: prepare_scene no longer reports depth/layers/flow events"
+        timings["load_s"] = load_s
+    stages = scene.info.get("stages", {})
+    timings["depth_method"] = stages.get("depth")
+    scene.info["direction"] = worded
+    return scene
 
 
 def run_pipeline(scene_dir: str, long_side: int, num_frames: int, device: str, *,
                  camera: str = "circle", integrator: str = "rk4", direction: str | None = None,
-                 fps: float = 30.0, workdir: str | None = None, keep_video: str | None = None) -> dict:
+                 backend: str = "classical", fps: float = 30.0, workdir: str | None = None,
+                 keep_video: str | None = None) -> dict:
     """Time every stage of one clip; returns a JSON-ready record (see the module docstring)."""
     import numpy as np
     import torch
@@ -295,8 +323,8 @@ def run_pipeline(scene_dir: str, long_side: int, num_frames: int, device: str, *
         torch.cuda.reset_peak_memory_stats(device)
     try:
         inputs, original = scene_inputs(scene_dir, long_side, workdir)
-        clip_start = time.perf_counter()
-        scene = prepare_timed(inputs, long_side, direction, timings, rss)
+        scene = prepare_timed(inputs, long_side, direction, timings, rss, backend=backend)
+        clip_start = time.perf_counter() - timings["prepare_s"]  # the clip starts with prepare_scene
 
         start = time.perf_counter()
         cloud = animate_points(scene, num_frames, integrator)
@@ -425,7 +453,7 @@ def time_frames(renderer, path, frames, device: str) -> list[float]:
 
 def run_cost_model(scene_dir: str, long_side: int, device: str, *, frames: int = 3,
                    fractions=COST_FRACTIONS, scales=COST_SCALES, camera: str = "circle",
-                   direction: str | None = None) -> dict:
+                   direction: str | None = None, backend: str = "classical") -> dict:
     """Render time against point count (subsampled cloud, output = photo size) and against
     output resolution (full cloud, output = photo size x scale)."""
     from cine_core.animation import animate_points
@@ -435,7 +463,7 @@ def run_cost_model(scene_dir: str, long_side: int, device: str, *, frames: int =
     workdir = tempfile.mkdtemp(prefix="cine-cost-")
     try:
         inputs, _ = scene_inputs(scene_dir, long_side, workdir)
-        scene = prepare_timed(inputs, long_side, direction, {}, {})
+        scene = prepare_timed(inputs, long_side, direction, {}, {}, backend=backend)
         loop = 12  # render time does not depend on the loop length; a short loop integrates fast
         cloud = animate_points(scene, loop).to(device)
         indices = [(1 + 2 * i) % loop for i in range(frames)]
@@ -500,11 +528,11 @@ def _worker(config: dict) -> None:
     if config["kind"] == "pipeline":
         record = run_pipeline(config["scene"], config["long_side"], config["frames"], config["device"],
                               camera=config["camera"], integrator=config["integrator"],
-                              direction=config["direction"])
+                              direction=config["direction"], backend=config["backend"])
     else:
         record = run_cost_model(config["scene"], config["long_side"], config["device"],
                                 frames=config["cost_frames"], camera=config["camera"],
-                                direction=config["direction"])
+                                direction=config["direction"], backend=config["backend"])
     record["torch_threads"] = torch.get_num_threads()
     with open(config["result"], "w") as handle:
         json.dump(finite_or_none(record), handle)
@@ -591,7 +619,8 @@ def print_tables(report: dict, stream=sys.stdout) -> None:
             if "cuda_peak_mb" in r["memory"]:
                 peak += f" (+{r['memory']['cuda_peak_mb']:.0f} GPU)"
             rows.append((r["device"], f"{r['width']}x{r['height']}", f"{r['points'] / 1e6:.2f}M",
-                         fmt(t["load_s"]), fmt(t["depth_s"]), fmt(t["layers_s"]), fmt(t["flow_s"]),
+                         fmt(t.get("load_s")), fmt(t.get("depth_s")), fmt(t.get("layers_s")),
+                         fmt(t.get("flow_s")),
                          fmt(t["integration_s"]), fmt(t["upload_s"]),
                          f"{fmt(t['render_frame_median_s'], 3)} ({fmt(t['render_frame_min_s'], 3)})",
                          fmt(t["encode_s"]), fmt(t["clip_s"], 1), peak, fmt(r.get("other_load"), 1)))
@@ -648,6 +677,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--integrator", default="rk4", choices=("euler", "rk4"))
     parser.add_argument("--direction", default=None,
                         help=f"worded direction for scenes without hint arrows (default {DEFAULT_DIRECTION!r})")
+    parser.add_argument("--backend", default="classical", choices=("classical", "auto", "neural"),
+                        help="prepare_scene's network backend (auto/neural need the weight files in "
+                             "ckpts/); frames are always rendered by the splatting FrameRenderer")
     parser.add_argument("--cost-size", type=int, default=1280, help="long side of the cost-model scene")
     parser.add_argument("--cost-frames", type=int, default=5, help="frames timed per cost-model row")
     parser.add_argument("--wait-idle", type=float, default=0.0,
@@ -688,7 +720,8 @@ def main(argv: list[str] | None = None) -> int:
               "command": " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])]),
               "runs": [], "cost_model": []}
     base = {"scene": scene, "frames": frames, "camera": args.camera, "integrator": args.integrator,
-            "direction": args.direction, "threads": args.threads, "cost_frames": cost_frames}
+            "direction": args.direction, "threads": args.threads, "cost_frames": cost_frames,
+            "backend": args.backend}
     for device in devices:
         for size in sizes:
             sys.stderr.write(f"[bench] {device} long side {size}, {frames} frames ...\n")

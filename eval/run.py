@@ -15,8 +15,10 @@ level down for scene folders. Scenes without hint arrows (``cascade`` has only a
 motion direction in words: ``--direction`` (default ``downwards``, right for waterfalls) or
 ``--hint x0,y0,x1,y1`` arrows in photo pixels.
 
-For each scene it renders N = (frames of gt.mp4) frames with the static camera (frame m shows
-loop time m / N, exactly as ``python -m cine_core render --camera static --frames N``), and
+For each scene it prepares the scene with the core's ``prepare_scene`` (``--backend classical``
+by default), renders N = (frames of gt.mp4) frames with the static camera and the splatting
+``FrameRenderer`` (frame m shows loop time m / N, as ``python -m cine_core render --camera
+static --frames N --backend classical`` does), and
 computes for three methods -- ``ours`` (the renderer), ``still`` (the photo repeated) and
 ``warp2d`` (the photo warped in 2-D by the same Eulerian flow, see :mod:`eval.baselines`):
 
@@ -61,7 +63,8 @@ from cine_core.animation import animate_points
 from cine_core.annotations import parse_hint
 from cine_core.camera import camera_path
 from cine_core.errors import CineError
-from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene
+from bench.run import prepare_options
+from cine_core.pipeline import SceneInputs, prepare_scene
 from cine_core.render import FrameRenderer
 from cine_core.video_io import read_video, write_video
 from eval.baselines import WARP_MODES, still_frames, warp_frames
@@ -124,6 +127,7 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
                    hints: list[str] = (), flow_scale: float = 1.0, integrator: str = "rk4",
                    device: str = "cpu", warp_mode: str = "forward", frames: int | None = None,
                    out_dir: str | None = None, panels: tuple[str, ...] = ("ours", "real"),
+                   backend: str = "classical",
                    log=lambda message: None) -> dict:
     """Evaluate one scene folder; returns the JSON-ready record (see the module docstring)."""
     name = os.path.basename(os.path.normpath(folder))
@@ -138,7 +142,8 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
     worded = direction
     if not arrows and worded is None and inputs.annotation is None:
         worded = DEFAULT_DIRECTION  # mask-only scene: say the direction in words
-    options = PrepareOptions(max_side=size, hints=arrows, direction=worded, flow_scale=flow_scale)
+    options = prepare_options(max_side=size, hints=arrows, direction=worded, flow_scale=flow_scale,
+                              backend=backend)
     start = time.perf_counter()
     try:
         scene = prepare_scene(inputs, options)
@@ -197,6 +202,7 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
         "scene": name, "folder": os.path.abspath(folder), "width": width, "height": height,
         "frames": count, "fps": fps, "device": device, "integrator": integrator,
         "direction": worded, "hints": list(hints), "flow_scale": flow_scale, "warp_mode": warp_mode,
+        "backend": backend, "renderer": "classical FrameRenderer (splatting + soft blend)",
         "scene_info": scene.info, "mask_fraction": float(mask.mean()),
         "real_frame0_vs_photo_psnr": psnr(real[0], photo),
         "reprojection": reprojection, "methods": results, "timings": timings,
@@ -276,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="2-D warp baseline: backward-warp by the forward displacement, or by "
                              "tracing the negated flow")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--backend", default="classical", choices=("classical", "auto", "neural"),
+                        help="prepare_scene's network backend (auto/neural need the weight files in "
+                             "ckpts/); frames are rendered by the splatting FrameRenderer")
     parser.add_argument("--panels", default="ours,real",
                         help="panels of the side-by-side video (ours, real, still, warp2d)")
     parser.add_argument("--out-dir", default=os.path.join(REPO, "eval", "results"),
@@ -304,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
                 flow_scale=args.flow_scale, integrator=args.integrator, device=device,
                 warp_mode=args.warp_mode, frames=args.frames,
                 out_dir=None if args.no_video else args.out_dir,
-                panels=tuple(p.strip() for p in args.panels.split(",")), log=log))
+                panels=tuple(p.strip() for p in args.panels.split(",")), backend=args.backend,
+                log=log))
         except CineError as exc:
             sys.stderr.write(f"[eval] {folder}: {exc}\n")
             return 2
