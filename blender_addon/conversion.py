@@ -40,7 +40,11 @@ SENSOR_MM = 36.0
 
 
 class PixelIntrinsics(NamedTuple):
-    """Pinhole intrinsics in pixels of an image ``width`` x ``height`` (core convention)."""
+    """Pinhole intrinsics in pixels of an image ``width`` x ``height`` (core convention).
+
+    The same fields as ``cine_core.camera.Intrinsics``, kept free of torch here because the
+    add-on draws its UI and edits motion before the dependencies are installed.
+    """
 
     fx: float
     fy: float

@@ -18,6 +18,15 @@ class CinemagraphPanel:
     bl_category = "Cinemagraph"
 
 
+class PhotoSubPanel(CinemagraphPanel):
+    """A sub-panel of the main one, shown while the active photo is a cinemagraph."""
+    bl_parent_id = "VIEW3D_PT_cinemagraph"
+
+    @classmethod
+    def poll(cls, context):
+        return active_settings(context.scene) is not None
+
+
 class VIEW3D_PT_cinemagraph(CinemagraphPanel, bpy.types.Panel):
     bl_label = "Cinemagraph"
 
@@ -65,13 +74,8 @@ class VIEW3D_PT_cinemagraph_import(CinemagraphPanel, bpy.types.Panel):
             layout.label(text="Saving the .blend keeps it in a folder beside the file", icon="INFO")
 
 
-class VIEW3D_PT_cinemagraph_motion(CinemagraphPanel, bpy.types.Panel):
+class VIEW3D_PT_cinemagraph_motion(PhotoSubPanel, bpy.types.Panel):
     bl_label = "Motion"
-    bl_parent_id = "VIEW3D_PT_cinemagraph"
-
-    @classmethod
-    def poll(cls, context):
-        return active_settings(context.scene) is not None
 
     def draw(self, context):
         layout = self.layout
@@ -113,13 +117,8 @@ class VIEW3D_PT_cinemagraph_motion(CinemagraphPanel, bpy.types.Panel):
             layout.label(text=problem, icon="ERROR")
 
 
-class VIEW3D_PT_cinemagraph_camera(CinemagraphPanel, bpy.types.Panel):
+class VIEW3D_PT_cinemagraph_camera(PhotoSubPanel, bpy.types.Panel):
     bl_label = "Camera"
-    bl_parent_id = "VIEW3D_PT_cinemagraph"
-
-    @classmethod
-    def poll(cls, context):
-        return active_settings(context.scene) is not None
 
     def draw(self, context):
         layout = self.layout
@@ -135,13 +134,8 @@ class VIEW3D_PT_cinemagraph_camera(CinemagraphPanel, bpy.types.Panel):
                 layout.label(text="The source camera shows the photo as taken", icon="INFO")
 
 
-class VIEW3D_PT_cinemagraph_render(CinemagraphPanel, bpy.types.Panel):
+class VIEW3D_PT_cinemagraph_render(PhotoSubPanel, bpy.types.Panel):
     bl_label = "Render"
-    bl_parent_id = "VIEW3D_PT_cinemagraph"
-
-    @classmethod
-    def poll(cls, context):
-        return active_settings(context.scene) is not None
 
     def draw(self, context):
         layout = self.layout

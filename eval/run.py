@@ -63,7 +63,7 @@ from cine_core.animation import animate_points
 from cine_core.annotations import parse_hint
 from cine_core.camera import camera_path
 from cine_core.errors import CineError
-from bench.run import prepare_options
+from bench.run import finite_or_none, prepare_options
 from cine_core.pipeline import SceneInputs, prepare_scene
 from cine_core.render import FrameRenderer
 from cine_core.video_io import read_video, write_video
@@ -221,17 +221,6 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
             stills.append(png)
         record["side_by_side"] = {"video": video, "frames": stills, "panels": chosen}
     return record
-
-
-def finite_or_none(obj):
-    """JSON-safe copy: NaN / inf become the strings 'nan' / 'inf'."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    if isinstance(obj, dict):
-        return {k: finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_or_none(v) for v in obj]
-    return obj
 
 
 def print_table(records: list[dict], stream=sys.stdout) -> None:
