@@ -26,6 +26,12 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return frame
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def write_video(frames: Iterable[np.ndarray], out: str, fps: float) -> int:
     """Write (H, W, 3) uint8 RGB frames to ``out``; returns the number of frames written.
 
@@ -43,6 +49,8 @@ def write_video(frames: Iterable[np.ndarray], out: str, fps: float) -> int:
         os.close(handle)
         try:
             count = _write_file(frames, temporary, ext, fps)
+            # mkstemp creates the file private (0600); the video gets the mode of any new file.
+            os.chmod(temporary, 0o666 & ~_umask())
             os.replace(temporary, out)
         finally:
             if os.path.exists(temporary):

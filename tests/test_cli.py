@@ -22,6 +22,10 @@ def test_render_writes_a_playable_looping_mp4(scene_dir, tmp_path):
     frames, fps = read_video(out)
     assert len(frames) == 12 and frames[0].shape == (64, 96, 3) and fps == 24
     assert not any(name.startswith(".partial") for name in os.listdir(tmp_path))
+    # Readable like any new file (the temporary it was written to is private).
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(out).st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_static_clip_keeps_still_pixels_identical(scene_dir, tmp_path):
