@@ -18,6 +18,7 @@ from mathutils import Vector
 from . import cache, conversion, playback, runtime, scene_objects
 from .errors import AddonError
 from .jobs import JobOperator
+from .preferences import addon_preferences, compute_device, weights_folder
 from .properties import active_settings
 
 
@@ -108,11 +109,14 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
             mask_size, mask, [h.scaled(mask_size[0] / size[0], mask_size[1] / size[1]) for h in hints])
         collection, speed, loop_frames = settings.id_data.name, settings.speed, settings.loop_frames
         new_path = cache.new_file(collection)
+        preferences = addon_preferences()
+        weights, device = weights_folder(preferences), compute_device(preferences)
 
         def work(progress):
             progress("flow", 0.0)
             scene = cine_core.pipeline.with_motion(runtime.prepared_scene(old_path), annotation,
-                                                   direction=direction, flow_scale=speed)
+                                                   direction=direction, flow_scale=speed,
+                                                   ckpts_dir=weights, device=device)
             progress("motion", 0.3)
             cloud = cine_core.animation.animate_points(scene, loop_frames)
             progress("save", 0.9)

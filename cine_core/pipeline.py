@@ -122,6 +122,22 @@ def _flow_stage(annotation: MotionAnnotation, direction: str | None, flow_scale:
     return flow, regions, "hint interpolation" if annotation.hints else "worded direction"
 
 
+def _motion_stage(annotation: MotionAnnotation, rgb: torch.Tensor, backend: NeuralBackend,
+                  direction: str | None, flow_scale: float,
+                  require_motion: bool = True) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """:func:`_flow_stage`, refined by the motion network when ``backend`` uses it.
+
+    The network needs the photo (``rgb``, (3, H, W) at the annotation's size); the hint flow
+    stays its input and the regions stay the annotation's.
+    """
+    flow, regions, method = _flow_stage(annotation, direction, flow_scale, require_motion)
+    if bool(flow.abs().sum() > 0) and backend.uses("motion"):
+        predictor = MotionPredictor(backend.load("motion")["motion_net"], backend.motion_size)
+        flow = neural_flow(predictor, rgb, annotation.mask, flow, flow_scale)
+        method = f"{backend.label('motion')} from {method}"
+    return flow, regions, method
+
+
 def _hidden_flow(flow: torch.Tensor) -> torch.Tensor:
     reach = max(2, round(0.03 * max(flow.shape[1:])))
     return extend_flow(flow, reach)
@@ -133,18 +149,14 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
     progress("load", 0.0)
     photo = load_photo(inputs.photo, options.max_side)
     annotation = load_annotation(inputs, photo, options.hints).at_size(*photo.size)
-    flow, regions, flow_method = _flow_stage(annotation, options.direction, options.flow_scale,
-                                             options.require_motion)
     backend = NeuralBackend(options.backend, options.ckpts_dir, options.device,
                             motion_size=options.motion_size)
-    moving = bool(flow.abs().sum() > 0)
     no_depth_given = inputs.depth_values is None and not inputs.depth
+    moving = options.require_motion or annotation.mask is not None or bool(annotation.hints) \
+        or bool(options.direction)
     backend.check(["depth"] * no_depth_given + ["inpaint"] + ["motion"] * moving)
-    motion_method = None
-    if moving and backend.uses("motion"):
-        predictor = MotionPredictor(backend.load("motion")["motion_net"], backend.motion_size)
-        flow = neural_flow(predictor, photo.rgb, annotation.mask, flow, options.flow_scale)
-        motion_method = backend.label("motion")
+    flow, regions, flow_method = _motion_stage(annotation, photo.rgb, backend, options.direction,
+                                               options.flow_scale, options.require_motion)
     progress("depth", 0.1)
     if inputs.depth_values is not None:
         raw = raw_to_disparity(np.asarray(inputs.depth_values, dtype=np.float32), options.depth_kind)
@@ -176,8 +188,6 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
         "layers": len(layered.layers),
         "hints": len(annotation.hints),
     }
-    if motion_method:
-        info["stages"]["flow"] = f"{motion_method} from {info['stages']['flow']}"
     if backend.notes:
         info["notes"] = list(backend.notes)
     return PreparedScene(photo.rgb, Intrinsics.for_photo(width, height, options.focal), depth.depth,
@@ -185,15 +195,22 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
 
 
 def with_motion(scene: PreparedScene, annotation: MotionAnnotation, *, direction: str | None = None,
-                flow_scale: float = 1.0) -> PreparedScene:
+                flow_scale: float = 1.0, backend: NeuralBackend | str = "auto",
+                ckpts_dir: str | None = None, device: str = "cpu") -> PreparedScene:
     """Re-run only the flow stage: ``scene`` with the motion of a new annotation (any size).
 
     Depth and layers are reused, so editing the motion of a prepared scene is quick.
+    ``backend``/``ckpts_dir``/``device`` choose the flow as in :func:`prepare_scene`: the motion
+    network refines the hint flow when its weights are there.
     """
     annotation = annotation.at_size(*scene.size)
-    flow, regions, flow_method = _flow_stage(annotation, direction, flow_scale)
+    models = NeuralBackend.coerce(backend, ckpts_dir, device)
+    models.check(["motion"])
+    flow, regions, flow_method = _motion_stage(annotation, scene.photo, models, direction, flow_scale)
     info = dict(scene.info, hints=len(annotation.hints))
     info["stages"] = dict(scene.info.get("stages", {}), flow=flow_method)
+    if models.notes:
+        info["notes"] = list(dict.fromkeys(info.get("notes", []) + models.notes))
     return replace(scene, flow=flow, hidden_flow=_hidden_flow(flow), info=info, regions=regions)
 
 

@@ -273,7 +273,9 @@ def test_motion_predictor_is_repeatable_and_stays_in_training_mode(official):
 
 def test_auto_picks_per_stage_in_prepare_and_render(tmp_path, official):
     from cine_core.camera import camera_path
-    from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene, render_frames
+    from cine_core.image_io import load_photo
+    from cine_core.pipeline import (PrepareOptions, SceneInputs, load_annotation, prepare_scene, render_frames,
+                                    with_motion)
 
     folder, _ = official
     partial = tmp_path / "partial"
@@ -288,6 +290,13 @@ def test_auto_picks_per_stage_in_prepare_and_render(tmp_path, official):
     classical = prepare_scene(SceneInputs.find(scene_dir), PrepareOptions(backend="classical"))
     assert classical.info["stages"]["flow"] == "hint interpolation"
     assert not torch.equal(scene.flow, classical.flow)
+    # Editing the motion later (the add-on's Update Motion) takes the same network path.
+    inputs = SceneInputs.find(scene_dir)
+    annotation = load_annotation(inputs, load_photo(inputs.photo), [])
+    edited = with_motion(classical, annotation, backend=NeuralBackend("auto", str(partial), motion_size=256))
+    assert edited.info["stages"]["flow"] == stages["flow"]
+    torch.testing.assert_close(edited.flow, scene.flow)
+    assert with_motion(classical, annotation, backend="classical").info["stages"]["flow"] == "hint interpolation"
     frames = list(render_frames(scene, camera_path("up-down", scene.intrinsics, 2), backend="auto",
                                 ckpts_dir=str(partial)))
     assert len(frames) == 2 and scene.info["stages"]["render"].startswith("classical")
