@@ -22,6 +22,23 @@ from .scene import PreparedScene
 from .splat import fill_holes
 
 
+@dataclass(frozen=True)
+class CloudExtent:
+    """Box holding every position a cloud's points take over the loop: pixels and depths.
+
+    Plain floats, read once when the cloud is made, so that per-frame decisions about the whole
+    cloud (see :meth:`~cine_core.render.FrameRenderer.splat_clouds`) need no read-back from the
+    device in the render loop.
+    """
+
+    u_min: float
+    u_max: float
+    v_min: float
+    v_max: float
+    depth_min: float
+    depth_max: float
+
+
 @dataclass
 class AnimatedPointCloud:
     """All LDI points and their motion over a loop of ``num_frames``.
@@ -38,6 +55,7 @@ class AnimatedPointCloud:
         forward_depth, backward_depth: (N + 1, M) their depths at each frame.
         seam_weight: (P,) weight in the forward/backward blend, falling from 1 to
             :data:`SEAM_FLOOR` towards the border of the moving region (see :func:`seam_weights`).
+        extent: where the points ever are; computed from the tensors when not given.
     """
 
     rest_uv: torch.Tensor
@@ -49,6 +67,28 @@ class AnimatedPointCloud:
     forward_depth: torch.Tensor
     backward_depth: torch.Tensor
     seam_weight: torch.Tensor
+    extent: CloudExtent | None = None
+
+    def __post_init__(self):
+        if self.extent is None:
+            self.extent = self._measure_extent()
+
+    def _measure_extent(self) -> CloudExtent:
+        # Rest box plus displacement box: a slightly larger box than the true one, but it needs
+        # no (N + 1, M, 2) temporary.
+        low, high = self.rest_uv.amin(0), self.rest_uv.amax(0)
+        depths = [self.depth]
+        if self.forward.shape[1]:
+            moving = self.rest_uv[self.num_static:]
+            low = torch.minimum(low, moving.amin(0) + torch.minimum(self.forward.amin((0, 1)),
+                                                                    self.backward.amin((0, 1))))
+            high = torch.maximum(high, moving.amax(0) + torch.maximum(self.forward.amax((0, 1)),
+                                                                      self.backward.amax((0, 1))))
+            depths += [self.forward_depth.flatten(), self.backward_depth.flatten()]
+        depth = torch.cat(depths)
+        u_min, v_min, u_max, v_max, depth_min, depth_max = torch.stack(
+            [low[0], low[1], high[0], high[1], depth.amin(), depth.amax()]).tolist()
+        return CloudExtent(u_min, u_max, v_min, v_max, depth_min, depth_max)
 
     @property
     def num_frames(self) -> int:
@@ -84,7 +124,7 @@ class AnimatedPointCloud:
         moved = {name: getattr(self, name).to(device) for name in
                  ("rest_uv", "depth", "values", "forward", "backward", "forward_depth", "backward_depth",
                   "seam_weight")}
-        return AnimatedPointCloud(num_static=self.num_static, **moved)
+        return AnimatedPointCloud(num_static=self.num_static, extent=self.extent, **moved)
 
 
 #: Blend weight of moving points at the very border of the moving region.

@@ -66,6 +66,24 @@ class FrameRenderer:
     def device(self) -> torch.device:
         return self.cloud.depth.device
 
+    def max_footprint(self, camera: Camera) -> float:
+        """An upper bound of any point's footprint (in pixels) seen by ``camera``; inf when a
+        point may lie behind it.
+
+        Computed on the host from the cloud's extent: camera depth z = d (r3 . ray(u, v)) + t3
+        for a point at source depth d on the ray through pixel (u, v), and the footprint is
+        zoom * d / z = zoom / (r3 . ray + t3 / d); the denominator is smallest at a corner of
+        the pixel box and at one end of the depth range.
+        """
+        extent, source = self.cloud.extent, self.source
+        world_to_cam = camera.world_to_cam().double()
+        (r1, r2, r3), t3 = world_to_cam[2, :3].tolist(), float(world_to_cam[2, 3])
+        along = min(r1 * (u - source.cx) / source.fx + r2 * (v - source.cy) / source.fy + r3
+                    for u in (extent.u_min, extent.u_max) for v in (extent.v_min, extent.v_max))
+        along += t3 / (extent.depth_max if t3 >= 0 else extent.depth_min)
+        zoom = camera.intrinsics.fx / source.fx
+        return zoom / along if along > 0 else float("inf")
+
     def splat_clouds(self, frame: int, camera: Camera, values: torch.Tensor | None = None) -> Splatted:
         """Splat the forward and backward clouds of ``frame`` in [0, N] seen from ``camera``.
 
@@ -83,12 +101,16 @@ class FrameRenderer:
         calibration = intrinsics.matrix().to(self.device)
         nearest_depth = cloud.depth.min()
         zoom = intrinsics.fx / self.source.fx
+        # Only a camera that may magnify points to 2 pixels or more needs their footprints (and
+        # the splatter's exact check, which reads back from the device); the usual camera
+        # paths stay below, so the loop has no host synchronisation.
+        magnifies = self.max_footprint(camera) >= 2.0
 
         def point_set(world: torch.Tensor, depth: torch.Tensor, carried: torch.Tensor) -> PointSet:
             uv, z = project_points(world @ world_to_cam[:3, :3].T + world_to_cam[:3, 3], calibration)
             # A point keeps the 1-pixel footprint it had in the photo, scaled by how much closer
             # it now is and by the change of focal length.
-            footprint = depth / z.clamp(min=1e-6) * zoom
+            footprint = depth / z.clamp(min=1e-6) * zoom if magnifies else None
             return PointSet(uv, z, torch.cat([carried, (nearest_depth / depth)[:, None]], dim=1), footprint)
 
         static = slice(0, cloud.num_static)

@@ -13,7 +13,7 @@ from cine_core.depth_conditioning import DepthMap
 from cine_core.errors import CineError
 from cine_core.integrate import integrate_positions, loop_displacements
 from cine_core.layering import BEHIND_FACTOR, DepthLayer, LayeredScene, build_layers, choose_depth_edges
-from cine_core.render import FrameRenderer
+from cine_core.render import FrameRenderer, lift_to_world
 from cine_core.scene import PreparedScene
 from cine_core.splat import fill_holes, splat_points
 
@@ -144,6 +144,51 @@ def test_splatting_is_exact_depth_aware_and_closes_magnified_surfaces():
     splatted = splat_points(grid * 3 + 1, torch.ones(100), torch.ones(100, 1), (32, 32),
                             footprint=torch.full((100,), 3.0))
     assert bool((splatted.coverage[0, 0, 1:29, 1:29] > 0.5).all())
+
+
+def _moving_scene() -> PreparedScene:
+    rgb = textured_image(64, 48)
+    depth = np.full((48, 64), 4.0, np.float32)
+    depth[:, :24] = 1.0
+    flow = torch.zeros(2, 48, 64)
+    flow[0, 10:30, 30:60] = -0.9  # fluid flows out of the frame on the far side
+    return make_scene(rgb, depth, flow)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_footprint_bound_holds_for_every_preset(preset):
+    scene = _moving_scene()
+    cloud = animate_points(scene, 8)
+    renderer = FrameRenderer(cloud, scene.intrinsics)
+    for magnitude in (None, 0.6):  # 0.6: the near layer at depth 1 comes very close
+        for frame, camera in enumerate(camera_path(preset, scene.intrinsics, 8, magnitude=magnitude)):
+            world_to_cam = camera.world_to_cam().float()
+            forward_uv, forward_depth, backward_uv, backward_depth = cloud.positions(frame)
+            for uv, depth in ((forward_uv, forward_depth), (backward_uv, backward_depth)):
+                world = lift_to_world(uv, depth, scene.intrinsics)
+                z = world @ world_to_cam[2, :3] + world_to_cam[2, 3]
+                zoom = camera.intrinsics.fx / scene.intrinsics.fx
+                bound = renderer.max_footprint(camera)
+                if bool((z > 1e-6).all()):
+                    assert float((depth / z * zoom).max()) <= bound * (1 + 1e-5)
+                else:
+                    assert bound == float("inf")
+
+
+def test_render_loop_reads_nothing_back_from_the_device():
+    # Tensors on the meta device have no data: any host read-back (.item(), bool(), nonzero,
+    # boolean indexing) raises. A loop that runs there queues its GPU work without waiting.
+    scene = _moving_scene()
+    cloud = animate_points(scene, 6)
+    renderer = FrameRenderer(cloud.to("meta"), scene.intrinsics)
+    for preset in ("circle", "swing", "up-down", "side"):
+        for frame, camera in enumerate(camera_path(preset, scene.intrinsics, 6)):
+            assert renderer.render(frame, camera).shape == (3, 48, 64)
+    # A camera pushed up to the near layer magnifies points: the exact footprint check runs.
+    close = camera_path("zoom-in", scene.intrinsics, 6, magnitude=0.6)[3]
+    assert FrameRenderer(cloud, scene.intrinsics).max_footprint(close) >= 2.0
+    with pytest.raises(RuntimeError, match="meta"):
+        renderer.render(3, close)
 
 
 def test_fill_holes_keeps_covered_pixels_and_fills_the_rest():
