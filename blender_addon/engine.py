@@ -65,7 +65,9 @@ class CinemagraphRenderEngine(bpy.types.RenderEngine):
         self.update_stats("", f"Cinemagraph | Frame {frame}")
         try:
             pixels = render_pixels(depsgraph, width, height, self.camera_override)
-        except runtime.user_errors() + (MemoryError,) as exc:
+        except Exception as exc:
+            if not runtime.is_reported(exc):
+                raise
             message = runtime.describe(exc)
             self.report({"ERROR"}, message)
             self.error_set(message)

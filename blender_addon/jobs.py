@@ -62,7 +62,7 @@ class Job:
                 raise runtime.core().Cancelled("cancelled")
         except BaseException as exc:  # handed to the main thread, which reports it
             self.error = exc
-            if not isinstance(exc, runtime.user_errors() + (MemoryError,)):
+            if not runtime.is_reported(exc):
                 traceback.print_exc()
         finally:
             self._done.set()

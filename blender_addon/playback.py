@@ -128,7 +128,9 @@ def refresh(scene, wait: bool | None = None) -> None:
         try:
             pending |= not update_points(collection, scene, wait)
             problems.pop(collection.name, None)
-        except runtime.user_errors() as exc:
+        except Exception as exc:
+            if not runtime.is_reported(exc):
+                raise
             problems[collection.name] = runtime.describe(exc)
     if pending and not bpy.app.timers.is_registered(poll_pending):
         bpy.app.timers.register(poll_pending, first_interval=0.2)

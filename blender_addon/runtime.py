@@ -39,10 +39,25 @@ def user_errors() -> tuple[type[BaseException], ...]:
         return (AddonError,)
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` means that RAM or GPU memory ran out."""
+    try:
+        return core().is_out_of_memory(exc)
+    except DependenciesMissing:
+        return isinstance(exc, MemoryError)
+
+
+def is_reported(exc: BaseException) -> bool:
+    """Whether ``exc`` is reported as a sentence (:func:`describe`) rather than as a bug."""
+    return isinstance(exc, user_errors()) or is_out_of_memory(exc)
+
+
 def describe(exc: BaseException) -> str:
     """The report for an error raised by a job: its sentence, or what ran out."""
-    if isinstance(exc, MemoryError):
-        return "Out of memory; import the photo with a smaller Size Limit"
+    if is_out_of_memory(exc):
+        if type(exc).__name__ != "OutOfMemoryError":  # torch's, raised by the GPU allocator
+            return "Out of memory; import the photo with a smaller Size Limit"
+        return "Out of GPU memory; import the photo with a smaller Size Limit, or choose the CPU in the preferences"
     if isinstance(exc, user_errors()):
         message = str(exc)
         return message[:1].upper() + message[1:]

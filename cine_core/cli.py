@@ -10,7 +10,7 @@ import torch
 
 from .annotations import parse_hint
 from .camera import DEFAULT_MAGNITUDE, PRESETS, CropWindow, camera_path
-from .errors import CineError
+from .errors import CineError, is_out_of_memory
 from .integrate import INTEGRATORS
 from .neural import BACKENDS, MOTION_SIZE, NeuralBackend
 from .pipeline import PrepareOptions, SceneInputs, prepare_scene, render_frames
@@ -154,8 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     except CineError as exc:
         sys.stderr.write(f"\nerror: {exc}\n")
         return EXIT_BAD_INPUT
-    except MemoryError:
-        sys.stderr.write("\nerror: out of memory; try a smaller --size or fewer --frames\n")
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        sys.stderr.write("\nerror: out of memory; try a smaller --size, fewer --frames or --device cpu\n")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         sys.stderr.write("\ncancelled; nothing was written\n")

@@ -1,4 +1,6 @@
-"""The one exception type the core raises for problems a user can fix."""
+"""The one exception type the core raises for problems a user can fix, and what running out of
+memory looks like."""
+import torch
 
 
 class CineError(Exception):
@@ -11,3 +13,12 @@ class CineError(Exception):
 
 class Cancelled(CineError):
     """The user cancelled a running job; whatever it was writing is discarded."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` means that memory ran out: RAM (MemoryError, or the RuntimeError of
+    PyTorch's CPU allocator) or the GPU's (torch.OutOfMemoryError). Callers report it as a
+    sentence, not a traceback."""
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and "DefaultCPUAllocator" in str(exc)

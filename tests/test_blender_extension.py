@@ -117,6 +117,7 @@ def test_failed_and_cancelled_imports_leave_the_file_unchanged(tmp_path, extensi
     assert "not a file" in r["missing_file"]
     assert "damaged or not an image" in r["damaged_file"]
     assert r["cancelled"] == ["CANCELLED"]
+    assert "Out of memory; import the photo with a smaller Size Limit" in r["out_of_memory"]
     assert r["datablocks_before"] == r["datablocks_after"]
     assert r["cache_files_left"] == []
     assert "perspective" in r["ortho_render"]
@@ -460,6 +461,21 @@ def scenario_failures(arguments: dict) -> dict:
 
     jobs.Job.progress = cancel_at_layers
     result["cancelled"] = sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"]))
+
+    # ... and run out of memory there (a real 40 TB request to PyTorch's allocator).
+    def exhaust_at_layers(job, stage, fraction):
+        if stage == "layers":
+            import torch
+
+            torch.empty(10**13)
+        return progress(job, stage, fraction)
+
+    jobs.Job.progress = exhaust_at_layers
+    try:
+        bpy.ops.cinemagraph.import_image(filepath=arguments["photo"])
+        result["out_of_memory"] = "no error"
+    except RuntimeError as exc:
+        result["out_of_memory"] = str(exc)
     jobs.Job.progress = progress
 
     # ... and fail while building the objects: everything made so far is removed again.

@@ -196,3 +196,20 @@ def test_direction_words():
         parse_direction("sideways-ish wobble")
     with pytest.raises(CineError, match="no direction"):
         parse_direction("left to right and right to left")
+
+
+def test_running_out_of_memory_is_recognised():
+    import torch
+
+    from cine_core.errors import is_out_of_memory
+
+    caught = []
+    for allocate in (lambda: torch.empty(10**13), lambda: np.empty(10**13)):  # 40 TB, 80 TB
+        with pytest.raises(Exception) as info:
+            allocate()
+        caught.append(info.value)
+    # PyTorch's CPU allocator raises a RuntimeError, NumPy a MemoryError: both are out of memory.
+    assert isinstance(caught[0], RuntimeError) and isinstance(caught[1], MemoryError)
+    assert all(is_out_of_memory(exc) for exc in caught)
+    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory"))
+    assert not is_out_of_memory(RuntimeError("shape mismatch")) and not is_out_of_memory(CineError("x"))
