@@ -1,6 +1,7 @@
 """Import a photo as a cinemagraph: prepare it with the core, then build its Blender objects."""
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -95,6 +96,7 @@ def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_pat
         settings = collection.cinemagraph
         settings.points, settings.source_camera, settings.hints = points, camera, hints
         settings.cache_path = cache.stored(result.cache_path)
+        settings.stages = json.dumps(result.scene.info.get("stages", {}))
         settings.photo_path = photo_path
         settings.width, settings.height = k.width, k.height
         settings.pixel_intrinsics = (k.fx, k.fy, k.cx, k.cy)

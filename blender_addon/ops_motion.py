@@ -3,6 +3,7 @@ photo) and Update Motion, which re-runs only the core's flow stage on the cached
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -131,6 +132,7 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
             raise AddonError(f"The cinemagraph {result.collection} was removed while its motion was computed")
         settings = collection.cinemagraph
         settings.cache_path = cache.stored(result.cache_path)
+        settings.stages = json.dumps(result.scene.info.get("stages", {}))
         runtime.remember(runtime.scene_key(result.cache_path), result.scene)
         runtime.remember(runtime.cloud_key(result.cache_path, settings.loop_frames), result.cloud)
         playback.forget(collection.name)

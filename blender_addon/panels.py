@@ -6,9 +6,10 @@ import os
 
 import bpy
 
-from . import dependencies, jobs, playback
+from . import dependencies, jobs, playback, runtime
 from .engine import CinemagraphRenderEngine
 from .ops_motion import hint_objects
+from .preferences import addon_preferences, compute_device, weights_folder
 from .properties import active_settings
 
 
@@ -61,6 +62,11 @@ class VIEW3D_PT_cinemagraph_import(CinemagraphPanel, bpy.types.Panel):
         column.label(text=f"{os.path.basename(bpy.path.abspath(settings.photo_path))}: "
                           f"{settings.width} x {settings.height} px", icon="IMAGE_RGB")
         column.label(text=f"{len(settings.points.data.vertices):,} points", icon="POINTCLOUD_DATA")
+        methods = settings.stage_methods()
+        if methods:
+            column = layout.column(align=True)
+            for stage, method in methods.items():
+                column.label(text=f"{stage.title()}: {method}", icon="NODE" if "neural" in method else "DOT")
         path = bpy.path.abspath(settings.cache_path)
         row = layout.row(align=True)
         if os.path.isfile(path):
@@ -170,6 +176,10 @@ class VIEW3D_PT_cinemagraph_render(PhotoSubPanel, bpy.types.Panel):
         if image_settings.file_format == "FFMPEG":
             column.prop(render.ffmpeg, "format", text="Container")
             column.prop(render.ffmpeg, "codec")
+        if not dependencies.missing_required():  # else the main panel offers to install them
+            preferences = addon_preferences()
+            method = runtime.render_method(compute_device(preferences), weights_folder(preferences))
+            layout.label(text=f"Renderer: {method}", icon="NODE" if "neural" in method else "DOT")
         row = layout.row()
         row.scale_y = 1.5
         row.operator("cinemagraph.render_animation", icon="RENDER_ANIMATION")

@@ -6,6 +6,8 @@ edit and the render engine renders.
 """
 from __future__ import annotations
 
+import json
+
 import bpy
 from bpy.props import (BoolProperty, FloatProperty, FloatVectorProperty, IntProperty, PointerProperty,
                        StringProperty)
@@ -42,6 +44,9 @@ class CinemagraphSettings(bpy.types.PropertyGroup):
         description="The prepared scene on disk (depth, layers, motion), relative to the .blend file")
     photo_path: StringProperty(name="Photo", subtype="FILE_PATH", options=RELATIVE_PATH,
                                description="The imported photo")
+    stages: StringProperty(
+        name="Methods",
+        description="Which method prepared each stage (JSON: stage -> method), as the core reported it")
     width: IntProperty(name="Width", description="Working width of the photo in pixels")
     height: IntProperty(name="Height", description="Working height of the photo in pixels")
     pixel_intrinsics: FloatVectorProperty(
@@ -65,6 +70,14 @@ class CinemagraphSettings(bpy.types.PropertyGroup):
     @property
     def is_valid(self) -> bool:
         return self.points is not None and bool(self.cache_path)
+
+    def stage_methods(self) -> dict[str, str]:
+        """Stage -> method that prepared it (empty for files made before this was recorded)."""
+        try:
+            methods = json.loads(self.stages) if self.stages else {}
+        except ValueError:
+            return {}
+        return methods if isinstance(methods, dict) else {}
 
     def intrinsics(self) -> PixelIntrinsics:
         fx, fy, cx, cy = self.pixel_intrinsics

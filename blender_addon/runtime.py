@@ -139,6 +139,14 @@ def animated_cloud(path: str, num_frames: int, wait: bool = True):
     return _cached(cloud_key(path, num_frames), compute, wait)
 
 
+def render_method(device: str, weights: str | None) -> str:
+    """Which renderer :func:`frame_renderer` picks with these preferences, as the core reports it."""
+    core()
+    from ..cine_core import neural
+
+    return neural.NeuralBackend("auto", weights or None, device).render_method()
+
+
 def frame_renderer(path: str, num_frames: int, device: str, weights: str | None):
     """The renderer of the scene at ``path``: the image decoder of the published model when its
     weights are in the ``weights`` folder, else the core's splatting renderer."""

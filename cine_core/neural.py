@@ -54,6 +54,8 @@ STAGE_LABELS = {
     "motion": "neural: motion network",
     "render": "neural: feature net + image decoder",
 }
+#: report string of the weight-free renderer.
+CLASSICAL_RENDER = "classical (splatting + soft blend)"
 STAGE_WORDS = {"depth": "depth", "inpaint": "inpainting", "motion": "motion", "render": "rendering"}
 
 #: side of the square grid the motion network runs on in the reference.
@@ -166,6 +168,10 @@ class NeuralBackend:
         """Report string of a stage that ran its networks: backend, network and file names."""
         files = ", ".join(os.path.basename(p) for p in self.files(stage).values() if p)
         return f"{STAGE_LABELS[stage]} ({files})"
+
+    def render_method(self) -> str:
+        """Report string of the renderer this backend picks (see :func:`~cine_core.pipeline.render_frames`)."""
+        return self.label("render") if self.uses("render") else CLASSICAL_RENDER
 
 
 # ----------------------------------------------------------------------------------- depth

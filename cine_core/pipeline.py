@@ -232,11 +232,10 @@ def render_frames(scene: PreparedScene, path: CameraPath, *, integrator: str = "
         nets = models.load("render")
         renderer = NeuralFrameRenderer(scene, num_frames, nets["feature_net"], nets["img_decoder"],
                                        integrator=integrator, device=device, half=half)
-        stages["render"] = models.label("render")
     else:
         cloud = animate_points(scene, num_frames, integrator).to(device)
         renderer = FrameRenderer(cloud, scene.intrinsics)
-        stages["render"] = "classical (splatting + soft blend)"
+    stages["render"] = models.render_method()
     if models.notes:
         scene.info["notes"] = list(dict.fromkeys(scene.info.get("notes", []) + models.notes))
     with torch.inference_mode():

@@ -73,6 +73,11 @@ def test_import_render_save_reopen_and_render_elsewhere(tmp_path, extension_zip,
     assert r["enabled"] and r["import"] == ["FINISHED"]
     assert {"cinemagraph.import_image", "cinemagraph.update_motion", "cinemagraph.draw_hints",
             "cinemagraph.paint_mask", "cinemagraph.render_animation"} <= set(r["panel_operators"])
+    # The panels say which method prepared each stage and which renderer F12 will use.
+    labels = r["panel_labels"]
+    for stage in ("Depth: ", "Layers: classical", "Flow: hint interpolation"):
+        assert any(text.startswith(stage) for text in labels), (stage, labels)
+    assert "Renderer: classical (splatting + soft blend)" in labels
     # Objects: one collection with the point cloud (Geometry Nodes points + material), the
     # source camera as its child, the labelme motion as a mask image and one hint arrow.
     assert r["points"] >= 96 * 64 and r["attributes"] >= ["Color", "photo_pixel", "radius"]
@@ -240,10 +245,12 @@ def scenario_end_to_end(arguments: dict) -> dict:
     # The sidebar draws (into a stand-in layout: headless Blender has no UI) and offers the work.
     panels = _addon_module("panels")
     operators: list[str] = []
+    labels: list[str] = []
     for panel in panels.classes:
         if not hasattr(panel, "poll") or panel.poll(bpy.context):
-            panel.draw(type("Panel", (), {"layout": _RecordingLayout(operators)})(), bpy.context)
+            panel.draw(type("Panel", (), {"layout": _RecordingLayout(operators, labels)})(), bpy.context)
     result["panel_operators"] = sorted(set(operators))
+    result["panel_labels"] = labels
 
     # The Cinemagraph engine through the source camera: frame 1 is time 0.
     frames = {}
@@ -512,14 +519,19 @@ def scenario_failures(arguments: dict) -> dict:
 
 
 class _RecordingLayout:
-    """Stands in for ``UILayout`` in a headless draw: records the operators it is asked to show."""
+    """Stands in for ``UILayout`` in a headless draw: records the operators and the texts it is
+    asked to show."""
 
-    def __init__(self, operators: list[str]):
+    def __init__(self, operators: list[str], labels: list[str] | None = None):
         self.operators = operators
+        self.labels = [] if labels is None else labels
 
     def operator(self, idname, **_kwargs):
         self.operators.append(idname)
         return type("Properties", (), {})()
+
+    def label(self, text="", **_kwargs):
+        self.labels.append(text)
 
     def __getattr__(self, name):
         if name in ("row", "column", "box", "split", "grid_flow", "column_flow"):
