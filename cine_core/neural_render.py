@@ -103,17 +103,23 @@ class NeuralFrameRenderer:
         """Min and max of 1/z' (camera space) over every point of both clouds at ``frame``."""
         forward_uv, forward_depth, backward_uv, backward_depth = self.cloud.moving_positions(frame)
         world_to_cam = camera.world_to_cam().to(self.device, self.static_world.dtype)
-        low = high = None
+        low = torch.full((), float("inf"), device=self.device)
+        high = torch.full((), -float("inf"), device=self.device)
         for world in (self.static_world, lift_to_world(forward_uv, forward_depth, self.source),
                       lift_to_world(backward_uv, backward_depth, self.source)):
+            if not world.shape[0]:
+                continue  # a still scene has no moving points
             z = world @ world_to_cam[2, :3] + world_to_cam[2, 3]
-            # Points behind the camera would make 1/z explode (the reference clamps z at 1e-6).
-            disparity = 1.0 / z[z > 1e-6]
-            if disparity.numel():
-                low = disparity.min() if low is None else torch.minimum(low, disparity.min())
-                high = disparity.max() if high is None else torch.maximum(high, disparity.max())
-        if low is None:
-            low = high = torch.ones((), device=self.device)
+            # Points behind the camera would make 1/z explode (the reference clamps z at 1e-6);
+            # they are left out by masking, not indexing, so nothing is read back to the host.
+            front = z > 1e-6
+            disparity = 1.0 / z.clamp(min=1e-6)
+            low = torch.minimum(low, torch.where(front, disparity, torch.full_like(disparity, float("inf"))).amin())
+            high = torch.maximum(high, torch.where(front, disparity, torch.full_like(disparity, -float("inf"))).amax())
+        # No point in front of the camera: any range will do, nothing is splatted.
+        none = torch.isinf(low)
+        low = torch.where(none, torch.ones_like(low), low)
+        high = torch.where(none, torch.ones_like(high), high)
         return low, high
 
     def camera_disparity(self, frame: int, camera: Camera, world_disparity: torch.Tensor,
