@@ -141,26 +141,19 @@ def animated_cloud(path: str, num_frames: int, wait: bool = True):
 
 def render_method(device: str, weights: str | None) -> str:
     """Which renderer :func:`frame_renderer` picks with these preferences, as the core reports it."""
-    core()
-    from ..cine_core import neural
-
-    return neural.NeuralBackend("auto", weights or None, device).render_method()
+    return core().neural.NeuralBackend("auto", weights or None, device).render_method()
 
 
 def frame_renderer(path: str, num_frames: int, device: str, weights: str | None):
     """The renderer of the scene at ``path``: the image decoder of the published model when its
-    weights are in the ``weights`` folder, else the core's splatting renderer."""
-    core()
-    from ..cine_core import neural, neural_render, render
+    weights are in the ``weights`` folder, else the core's splatting renderer (on the animated
+    points that viewport playback uses too)."""
+    cine_core = core()
 
     def compute():
-        scene = prepared_scene(path)
-        backend = neural.NeuralBackend("auto", weights or None, device)
-        if backend.uses("render"):
-            networks = backend.load("render")
-            return neural_render.NeuralFrameRenderer(scene, num_frames, networks["feature_net"],
-                                                     networks["img_decoder"], device=device)
-        cloud = animated_cloud(path, num_frames).to(device)
-        return render.FrameRenderer(cloud, scene.intrinsics)
+        backend = cine_core.neural.NeuralBackend("auto", weights or None, device)
+        cloud = None if backend.uses("render") else animated_cloud(path, num_frames)
+        return cine_core.pipeline.make_renderer(prepared_scene(path), num_frames, backend, device=device,
+                                                cloud=cloud)
 
     return _cached(("renderer", path, num_frames, device, weights), compute, True)

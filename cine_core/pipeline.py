@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .animation import animate_points
+from .animation import AnimatedPointCloud, animate_points
 from .annotations import HintArrow, MotionAnnotation, read_arrows_json, read_labelme, read_mask_image
 from .camera import CameraPath, Intrinsics
 from .depth_conditioning import condition_depth, raw_to_disparity
@@ -214,6 +214,27 @@ def with_motion(scene: PreparedScene, annotation: MotionAnnotation, *, direction
     return replace(scene, flow=flow, hidden_flow=_hidden_flow(flow), info=info, regions=regions)
 
 
+def make_renderer(scene: PreparedScene, num_frames: int, models: NeuralBackend, *, integrator: str = "rk4",
+                  device: str = "cpu", half: bool = False,
+                  cloud: AnimatedPointCloud | None = None) -> FrameRenderer | NeuralFrameRenderer:
+    """The renderer ``models`` picks for a loop of ``num_frames``: the feature net + image decoder
+    when it uses the render stage, else splatting with the soft blend (``models.render_method()``
+    names it). Both have ``render(frame, camera) -> (3, H, W)``.
+
+    Args:
+        cloud: the scene's animated points over this loop, when already computed (the Blender
+            add-on shares them with its viewport playback); the splatting renderer uses them
+            instead of integrating again. The decoder needs its own, carrying features.
+    """
+    if models.uses("render"):
+        nets = models.load("render")
+        return NeuralFrameRenderer(scene, num_frames, nets["feature_net"], nets["img_decoder"],
+                                   integrator=integrator, device=device, half=half)
+    if cloud is None:
+        cloud = animate_points(scene, num_frames, integrator)
+    return FrameRenderer(cloud.to(device), scene.intrinsics)
+
+
 def render_frames(scene: PreparedScene, path: CameraPath, *, integrator: str = "rk4",
                   device: str = "cpu", progress: Progress = _no_progress,
                   backend: NeuralBackend | str = "auto", ckpts_dir: str | None = None,
@@ -227,15 +248,8 @@ def render_frames(scene: PreparedScene, path: CameraPath, *, integrator: str = "
     num_frames = len(path)
     progress("motion", 0.0)
     models = NeuralBackend.coerce(backend, ckpts_dir, device)
-    stages = scene.info.setdefault("stages", {})
-    if models.uses("render"):
-        nets = models.load("render")
-        renderer = NeuralFrameRenderer(scene, num_frames, nets["feature_net"], nets["img_decoder"],
-                                       integrator=integrator, device=device, half=half)
-    else:
-        cloud = animate_points(scene, num_frames, integrator).to(device)
-        renderer = FrameRenderer(cloud, scene.intrinsics)
-    stages["render"] = models.render_method()
+    renderer = make_renderer(scene, num_frames, models, integrator=integrator, device=device, half=half)
+    scene.info.setdefault("stages", {})["render"] = models.render_method()
     if models.notes:
         scene.info["notes"] = list(dict.fromkeys(scene.info.get("notes", []) + models.notes))
     with torch.inference_mode():

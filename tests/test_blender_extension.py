@@ -158,6 +158,21 @@ def test_depth_from_scene_meshes(tmp_path, extension_zip, photo_dir):
     assert r["wall_distance"] == pytest.approx(10.0, rel=0.1)
 
 
+def test_published_decoder_renders_frames(tmp_path, extension_zip, photo_dir):
+    from test_neural_backend import write_official_files
+
+    weights = str(tmp_path / "weights")
+    write_official_files(weights, ("model_150000.pth",))  # random weights, the published layout
+    r = run_scenario("published_decoder", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"),
+                     weights=weights)
+    assert r["import"] == ["FINISHED"]
+    assert "Renderer: neural: feature net + image decoder (model_150000.pth)" in r["panel_labels"]
+    # The engine renders through the decoder: a full frame (random weights, so any picture),
+    # different from the splatting renderer's, which reproduces the photo at t = 0.
+    assert r["shape"] == [64, 96, 3] and r["spread"] > 0
+    assert r["psnr_against_photo"] < 30
+
+
 def test_camera_conversions_round_trip(tmp_path, extension_zip):
     r = run_scenario("conversions", tmp_path, extension_zip)
     assert r["intrinsics_error"] < 1e-3
@@ -515,6 +530,25 @@ def scenario_failures(arguments: dict) -> dict:
         result["ortho_render"] = "no error"
     except RuntimeError as exc:
         result["ortho_render"] = str(exc)
+    return result
+
+
+def scenario_published_decoder(arguments: dict) -> dict:
+    import cv2
+
+    bpy = _start(arguments)
+    preferences = bpy.context.preferences.addons[ADDON].preferences
+    preferences.weights_folder, preferences.device = arguments["weights"], "CPU"
+    result = {"import": sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=4))}
+    labels: list[str] = []
+    _addon_module("panels").VIEW3D_PT_cinemagraph_render.draw(
+        type("Panel", (), {"layout": _RecordingLayout([], labels)})(), bpy.context)
+    result["panel_labels"] = labels
+    scene = bpy.context.scene
+    scene.frame_set(scene.frame_start)
+    image = _render(bpy, os.path.join(arguments["tmp"], "decoded.png"))
+    photo = cv2.imread(arguments["photo"])[:, :, ::-1]
+    result.update(shape=list(image.shape), spread=float(image.std()), psnr_against_photo=_psnr(image, photo))
     return result
 
 
