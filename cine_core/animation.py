@@ -169,7 +169,8 @@ def point_values(scene: PreparedScene) -> list[torch.Tensor]:
 
 
 def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4",
-                   values: list[torch.Tensor] | None = None) -> AnimatedPointCloud:
+                   values: list[torch.Tensor] | None = None,
+                   device: str | torch.device = "cpu") -> AnimatedPointCloud:
     """Gather the points of every layer and integrate the moving ones over the loop.
 
     Visible points follow the flow; inpainted points follow the flow extended into the hidden
@@ -180,6 +181,8 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
         num_frames: loop length N.
         integrator: ``"euler"`` or ``"rk4"``.
         values: per layer (C, H, W) point values; default the layer colours.
+        device: where the trajectories are integrated and the cloud is returned (the points
+            are gathered on the CPU, where the scene is).
     """
     values = values if values is not None else point_values(scene)
     width, height = scene.size
@@ -211,7 +214,7 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
     carried_all, kind_all, owner_all = torch.cat(carried)[order], kind_all[order], torch.cat(owner)[order]
     num_static = int((kind_all == 0).sum())
     moving = torch.arange(num_static, rest_uv.shape[0])
-    forward = torch.zeros(num_frames + 1, moving.numel(), 2)
+    forward = torch.zeros(num_frames + 1, moving.numel(), 2, device=device)
     backward = torch.zeros_like(forward)
     # Visible particles integrate inside their own region (a waterfall's water stops where the
     # lake begins instead of taking the lake's velocity); hidden ones follow the extended flow.
@@ -222,17 +225,21 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
         fields.append(((kind_all[moving] == 1) & (region_of[moving] == label), scene.flow * (regions == label)))
     for selected, field in fields:
         if bool(selected.any()):
-            fwd, bwd = loop_displacements(field, rest_uv[moving[selected]], num_frames, integrator)
+            fwd, bwd = loop_displacements(field.to(device), rest_uv[moving[selected]].to(device), num_frames,
+                                          integrator)
+            selected = selected.to(device)
             forward[:, selected] = fwd
             backward[:, selected] = bwd
-    forward_depth = torch.empty(num_frames + 1, moving.numel())
+            del fwd, bwd
+    forward_depth = torch.empty(num_frames + 1, moving.numel(), device=device)
     backward_depth = torch.empty_like(forward_depth)
-    start = rest_uv[moving]
+    start = rest_uv[moving].to(device)
     for index, layer in enumerate(scene.layered.layers):
         mine = owner_all[moving] == index
         if bool(mine.any()):
-            surface = layer_surface(layer)[None]
+            surface = layer_surface(layer)[None].to(device)
+            mine = mine.to(device)
             forward_depth[:, mine] = sample_bilinear(surface, start[mine] + forward[:, mine])[..., 0]
             backward_depth[:, mine] = sample_bilinear(surface, start[mine] + backward[:, mine])[..., 0]
-    return AnimatedPointCloud(rest_uv, depth_all, carried_all, num_static, forward, backward,
-                              forward_depth, backward_depth, torch.cat(seam)[order])
+    return AnimatedPointCloud(rest_uv.to(device), depth_all.to(device), carried_all.to(device), num_static,
+                              forward, backward, forward_depth, backward_depth, torch.cat(seam)[order].to(device))

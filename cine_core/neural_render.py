@@ -85,7 +85,7 @@ class NeuralFrameRenderer:
                  half: bool = False, max_pixels: int = MAX_NETWORK_PIXELS):
         self.max_pixels = int(max_pixels)
         values = layer_values(feature_net, scene, device, self.max_pixels)
-        self.cloud = animate_points(scene, num_frames, integrator, values=values).to(device)
+        self.cloud = animate_points(scene, num_frames, integrator, values=values, device=device)
         del values
         self.base = FrameRenderer(self.cloud, scene.intrinsics)
         self.source = scene.intrinsics

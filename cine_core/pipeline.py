@@ -231,7 +231,7 @@ def make_renderer(scene: PreparedScene, num_frames: int, models: NeuralBackend, 
         return NeuralFrameRenderer(scene, num_frames, nets["feature_net"], nets["img_decoder"],
                                    integrator=integrator, device=device, half=half)
     if cloud is None:
-        cloud = animate_points(scene, num_frames, integrator)
+        cloud = animate_points(scene, num_frames, integrator, device=device)
     return FrameRenderer(cloud.to(device), scene.intrinsics)
 
 
