@@ -23,8 +23,9 @@ depth          prepare_scene's depth stage: depth file + ``condition_depth``, or
 layers         prepare_scene's layer stage: ``build_layers`` with inpainting
 flow           prepare_scene's flow field (``eulerian_flow``, motion regions) + hidden-surface
                flow (``extend_flow``)
-integration    ``animate_points``: gather the LDI points, RK4 through the loop (both directions)
-upload         moving the cloud to the device + ``FrameRenderer`` set-up
+integration    ``animate_points``: gather the LDI points (CPU), RK4 through the loop (both
+               directions) on the device
+upload         ``FrameRenderer`` set-up (the cloud is already on the device)
 render/frame   ``FrameRenderer.render`` of one frame (median over the frames; CUDA: synchronised)
 readback       per frame: to host memory and uint8 (included in the clip, listed separately)
 encode         ``write_video`` (H.264 via ffmpeg, streaming like the CLI): its wall time minus
@@ -327,12 +328,12 @@ def run_pipeline(scene_dir: str, long_side: int, num_frames: int, device: str, *
         clip_start = time.perf_counter() - timings["prepare_s"]  # the clip starts with prepare_scene
 
         start = time.perf_counter()
-        cloud = animate_points(scene, num_frames, integrator)
+        cloud = animate_points(scene, num_frames, integrator, device=device)  # as render_frames does
+        sync(device)
         timings["integration_s"] = time.perf_counter() - start
         rss["integration"] = rss_mb()
 
         start = time.perf_counter()
-        cloud = cloud.to(device)
         renderer = FrameRenderer(cloud, scene.intrinsics)
         path = camera_path(camera, scene.intrinsics, num_frames, focus_depth=scene.focus_depth())
         sync(device)
@@ -465,7 +466,7 @@ def run_cost_model(scene_dir: str, long_side: int, device: str, *, frames: int =
         inputs, _ = scene_inputs(scene_dir, long_side, workdir)
         scene = prepare_timed(inputs, long_side, direction, {}, {}, backend=backend)
         loop = 12  # render time does not depend on the loop length; a short loop integrates fast
-        cloud = animate_points(scene, loop).to(device)
+        cloud = animate_points(scene, loop, device=device)
         indices = [(1 + 2 * i) % loop for i in range(frames)]
         width, height = scene.size
         by_points = []
