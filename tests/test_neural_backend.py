@@ -545,6 +545,26 @@ def test_camera_disparity_channel_matches_direct_splat(tmp_path):
     assert maps.shape == (2, 37, 64, 96) and torch.allclose(maps[:, 3:4], splatted.coverage)
 
 
+def test_decoder_render_loop_reads_nothing_back_from_the_device(tmp_path):
+    """As the splatting loop (tests/test_geometry.py): every frame runs on the meta device,
+    where any host read-back raises, so on CUDA the frames queue without waiting."""
+    from cine_core.camera import camera_path
+    from cine_core.neural_render import NeuralFrameRenderer
+    from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene
+    from cine_core.render import FrameRenderer
+
+    scene = prepare_scene(SceneInputs.find(write_scene(str(tmp_path / "scene"))), PrepareOptions(backend="classical"))
+    renderer = NeuralFrameRenderer(scene, 4, FeatureNet().eval(), ImageDecoder().eval())
+    # Set-up (features, trajectories) ran on the CPU; move what the loop uses.
+    renderer.cloud = renderer.cloud.to("meta")
+    renderer.base = FrameRenderer(renderer.cloud, scene.intrinsics)
+    renderer.static_world = renderer.static_world.to("meta")
+    renderer.decoder = renderer.decoder.to("meta")
+    for frame, camera in enumerate(camera_path("circle", scene.intrinsics, 4)):
+        image = renderer.render(frame, camera)
+        assert image.device.type == "meta" and image.shape == (3, 64, 96)
+
+
 def test_large_frames_are_decoded_downscaled(tmp_path):
     from cine_core.camera import camera_path
     from cine_core.neural_render import NeuralFrameRenderer
