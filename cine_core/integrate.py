@@ -31,8 +31,6 @@ def sample_bilinear(image: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return sampled[0, :, 0].T.reshape(*points.shape[:-1], image.shape[0])
 
 
-sample_flow = sample_bilinear
-
 
 def integrate_positions(flow: torch.Tensor, points: torch.Tensor, steps: int,
                         method: str = "rk4") -> torch.Tensor:
@@ -57,12 +55,12 @@ def integrate_positions(flow: torch.Tensor, points: torch.Tensor, steps: int,
     current = points
     for step in range(steps):
         if method == "euler":
-            current = current + sample_flow(flow, current)
+            current = current + sample_bilinear(flow, current)
         else:
-            k1 = sample_flow(flow, current)
-            k2 = sample_flow(flow, current + 0.5 * k1)
-            k3 = sample_flow(flow, current + 0.5 * k2)
-            k4 = sample_flow(flow, current + k3)
+            k1 = sample_bilinear(flow, current)
+            k2 = sample_bilinear(flow, current + 0.5 * k1)
+            k3 = sample_bilinear(flow, current + 0.5 * k2)
+            k4 = sample_bilinear(flow, current + k3)
             current = current + (k1 + 2.0 * k2 + 2.0 * k3 + k4) / 6.0
         positions[step + 1] = current
     return positions

@@ -16,6 +16,9 @@ from .depth_conditioning import DepthMap
 #: treats surfaces within 3% as one, so hidden content must lie clearly behind.
 BEHIND_FACTOR = 1.06
 _INPAINT_SIDE = 640  # inpainted content is smooth: solve at most at this size
+#: Colour levels per channel of layers as stored (``PreparedScene.save``): 16 bits, which hold
+#: 8- and 16-bit photos exactly; inpainted colours are rounded to the same levels.
+COLOUR_LEVELS = 65535
 
 
 @dataclass
@@ -184,8 +187,8 @@ def build_layers(rgb: torch.Tensor, depth: DepthMap, *, max_layers: int = 3, ban
             far_limit = np.log(1.0 / max(lower, 1e-3)) + np.log(1.05) if np.isfinite(lower) else np.inf
             front = log_depth + np.log(BEHIND_FACTOR)
             filled_log_depth = np.maximum(np.clip(filled_log_depth, near_limit, far_limit), front)
-            # Quantised to the 16-bit steps the scene cache stores (exact round trip).
-            layer_rgb[hole] = np.round(np.clip(filled_rgb[hole], 0, 1) * 65535.0) / 65535.0
+            # Quantised to the levels the scene cache stores (exact round trip).
+            layer_rgb[hole] = np.round(np.clip(filled_rgb[hole], 0, 1) * COLOUR_LEVELS) / COLOUR_LEVELS
             layer_log_depth[hole] = filled_log_depth[hole]
         else:
             hole = np.zeros_like(hole)

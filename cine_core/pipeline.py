@@ -110,10 +110,15 @@ def load_annotation(inputs: SceneInputs, photo: Photo, extra_hints: list[HintArr
     return annotation
 
 
+def _asks_for_motion(annotation: MotionAnnotation, direction: str | None, require_motion: bool) -> bool:
+    """Whether the flow stage makes motion (or fails saying what is missing) rather than a still."""
+    return require_motion or annotation.mask is not None or bool(annotation.hints) or bool(direction)
+
+
 def _flow_stage(annotation: MotionAnnotation, direction: str | None, flow_scale: float,
                 require_motion: bool = True) -> tuple[torch.Tensor, torch.Tensor, str]:
     """The Eulerian flow and its regions at the annotation's size, and how it was made."""
-    if not require_motion and annotation.mask is None and not annotation.hints and not direction:
+    if not _asks_for_motion(annotation, direction, require_motion):
         width, height = annotation.size
         return torch.zeros(2, height, width), torch.zeros(height, width, dtype=torch.int32), "none (still)"
     parsed = parse_direction(direction) if direction else None
@@ -152,8 +157,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
     backend = NeuralBackend(options.backend, options.ckpts_dir, options.device,
                             motion_size=options.motion_size)
     no_depth_given = inputs.depth_values is None and not inputs.depth
-    moving = options.require_motion or annotation.mask is not None or bool(annotation.hints) \
-        or bool(options.direction)
+    moving = _asks_for_motion(annotation, options.direction, options.require_motion)
     backend.check(["depth"] * no_depth_given + ["inpaint"] + ["motion"] * moving)
     flow, regions, flow_method = _motion_stage(annotation, photo.rgb, backend, options.direction,
                                                options.flow_scale, options.require_motion)

@@ -11,7 +11,7 @@ import torch
 
 from .camera import Intrinsics
 from .errors import CineError
-from .layering import DepthLayer, LayeredScene
+from .layering import COLOUR_LEVELS, DepthLayer, LayeredScene
 
 FORMAT_VERSION = 1
 
@@ -118,10 +118,10 @@ class PreparedScene:
 
 
 def _to_uint16(rgb: torch.Tensor) -> torch.Tensor:
-    # 16 bits hold 8- and 16-bit photos exactly, and the LDI quantises its inpainted colours to
-    # the same steps, so a scene loaded from disk renders the very same pixels.
-    return (rgb.clamp(0, 1) * 65535.0).round().to(torch.int32).to(torch.uint16)
+    # The LDI quantises its inpainted colours to the same levels, so a scene loaded from disk
+    # renders the very same pixels.
+    return (rgb.clamp(0, 1) * COLOUR_LEVELS).round().to(torch.int32).to(torch.uint16)
 
 
 def _from_uint16(rgb: torch.Tensor) -> torch.Tensor:
-    return rgb.to(torch.int32).float() / 65535.0
+    return rgb.to(torch.int32).float() / COLOUR_LEVELS
