@@ -93,10 +93,14 @@ COST_SCALES = (0.5, 1.0, 1.5, 2.0)
 
 # ----------------------------------------------------------------------------- helpers
 
-def rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident set size so far, in MiB (Linux reports KiB, macOS bytes)."""
-    value = resource.getrusage(who).ru_maxrss
-    return value / (1024.0 * 1024.0) if sys.platform == "darwin" else value / 1024.0
+def maxrss_mb(usage: resource.struct_rusage) -> float:
+    """``ru_maxrss`` of ``usage`` in MiB (Linux reports KiB, macOS bytes)."""
+    return usage.ru_maxrss / (1024.0 * 1024.0) if sys.platform == "darwin" else usage.ru_maxrss / 1024.0
+
+
+def rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB."""
+    return maxrss_mb(resource.getrusage(resource.RUSAGE_SELF))
 
 
 def median(values) -> float:
@@ -115,7 +119,7 @@ def finite_or_none(obj):
     return obj
 
 
-def machine_info(device: str | None = None) -> dict:
+def machine_info() -> dict:
     """What the numbers were measured on."""
     import torch
 
@@ -177,16 +181,24 @@ def default_scene() -> str:
                      f"scene folder (image.png + image.json/mask.png); pass one with --scene")
 
 
-def resolve_device(name: str) -> list[str]:
+def resolve_device(name: str) -> str:
+    """A device name for PyTorch: ``auto`` is CUDA when PyTorch sees a GPU, else the CPU."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is visible to PyTorch")
+    return name
+
+
+def benchmark_devices(name: str) -> list[str]:
+    """The devices to benchmark: ``all`` is the CPU plus CUDA when present, else one device."""
     import torch
 
     if name == "all":
         return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    if name == "auto":
-        return ["cuda" if torch.cuda.is_available() else "cpu"]
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device is visible to PyTorch")
-    return [name]
+    return [resolve_device(name)]
 
 
 def sync(device: str) -> None:
@@ -220,23 +232,19 @@ def scene_inputs(scene_dir: str, long_side: int, workdir: str):
     return inputs, (width, height)
 
 
-def prepare_options(**values):
-    """PrepareOptions with only the fields this version of the core has (it evolves)."""
-    import dataclasses
-
-    from cine_core.pipeline import PrepareOptions
-
-    known = {f.name for f in dataclasses.fields(PrepareOptions)}
-    return PrepareOptions(**{k: v for k, v in values.items() if k in known and v is not None})
+def direction_used(scene, words: str) -> str | None:
+    """``words`` when they made the scene's flow, None when hint arrows did (the core ignores a
+    worded direction wherever arrows are drawn, so passing one is always safe)."""
+    return words if scene.info.get("stages", {}).get("flow", "").endswith("worded direction") else None
 
 
 def prepare_timed(inputs, long_side: int, direction: str | None, timings: dict, rss: dict,
                   hints=(), flow_scale: float = 1.0, backend: str = "classical"):
     """Run the core's own :func:`cine_core.pipeline.prepare_scene` and time its stages.
 
-    The stages are delimited by the progress events ``prepare_scene`` reports at each stage's
-    start: [start, "depth") = load + annotation + flow field, ["depth", "layers") = depth,
-    ["layers", "flow" 0.8) = layers + inpainting, ["flow" 0.8, end) = hidden-surface flow.
+    The stages are delimited by the first progress event ``prepare_scene`` reports for each
+    stage: [start, "depth") = load + annotation + flow field, ["depth", "layers") = depth,
+    ["layers", "flow") = layers + inpainting, ["flow", end) = hidden-surface flow.
     ``load`` is timed by calling ``load_photo`` + ``load_annotation`` once more beforehand (cold
     file cache there, warm inside prepare_scene), and flow = (first segment - load) + the last
     segment. If the core stops reporting these events, only ``prepare_s`` is filled in.
@@ -245,9 +253,8 @@ def prepare_timed(inputs, long_side: int, direction: str | None, timings: dict, 
     """
     from cine_core.depth_conditioning import condition_depth
     from cine_core.depth_estimate import estimate_disparity
-    from cine_core.errors import CineError
     from cine_core.image_io import load_photo
-    from cine_core.pipeline import load_annotation, prepare_scene
+    from cine_core.pipeline import PrepareOptions, load_annotation, prepare_scene
 
     start = time.perf_counter()
     photo = load_photo(inputs.photo, long_side)
@@ -258,35 +265,24 @@ def prepare_timed(inputs, long_side: int, direction: str | None, timings: dict, 
     timings["depth_estimate_s"] = time.perf_counter() - start
     del photo
 
-    worded = direction
-    if not hints and worded is None and inputs.annotation is None:
-        worded = DEFAULT_DIRECTION  # a mask without arrows: the direction in words
     events: list[tuple[str, float, float]] = []
 
     def progress(stage: str, fraction: float) -> None:
         events.append((stage, fraction, time.perf_counter()))
         rss[f"at event {stage} {fraction:g}"] = rss_mb()  # a stage's start
 
-    def run(direction_words):
-        events.clear()
-        options = prepare_options(max_side=long_side, hints=list(hints), direction=direction_words,
-                                  flow_scale=flow_scale, backend=backend)
-        begin = time.perf_counter()
-        return begin, prepare_scene(inputs, options, progress), time.perf_counter()
-
-    try:
-        begin, scene, finish = run(worded)
-    except CineError as exc:  # image.json without hint arrows
-        if "hint arrows" not in str(exc) or worded is not None:
-            raise
-        worded = DEFAULT_DIRECTION
-        begin, scene, finish = run(worded)
+    words = direction or DEFAULT_DIRECTION  # for scenes with a mask and no arrows
+    options = PrepareOptions(max_side=long_side, hints=list(hints), direction=words, flow_scale=flow_scale,
+                             backend=backend)
+    begin = time.perf_counter()
+    scene = prepare_scene(inputs, options, progress)
+    finish = time.perf_counter()
     rss["prepared"] = rss_mb()
     timings["prepare_s"] = finish - begin
     marks = {}
-    for stage, fraction, when in events:
-        marks.setdefault((stage, round(fraction, 3)), when)
-    keys = [("depth", 0.1), ("layers", 0.3), ("flow", 0.8)]
+    for stage, _, when in events:
+        marks.setdefault(stage, when)  # a stage starts with its first event
+    keys = ["depth", "layers", "flow"]
     if all(k in marks for k in keys):
         t_depth, t_layers, t_flow = (marks[k] for k in keys)
         timings["load_s"] = min(load_s, t_depth - begin)
@@ -298,7 +294,7 @@ def prepare_timed(inputs, long_side: int, direction: str | None, timings: dict, 
         timings["load_s"] = load_s
     stages = scene.info.get("stages", {})
     timings["depth_method"] = stages.get("depth")
-    scene.info["direction"] = worded
+    scene.info["direction"] = direction_used(scene, words)
     return scene
 
 
@@ -394,17 +390,11 @@ def run_pipeline(scene_dir: str, long_side: int, num_frames: int, device: str, *
 
 
 def subsample_cloud(cloud, fraction: float, seed: int = 0):
-    """A random ``fraction`` of the cloud's points, on the same device.
-
-    Generic over the fields of :class:`~cine_core.animation.AnimatedPointCloud` (it changes while
-    the renderer is optimised): per-point tensors (first dimension = point count) are
-    subsampled in order, ``moving`` indices are remapped or ``num_static`` recounted, and
-    per-frame tensors of the moving points ((N + 1, M, ...)) keep the moving points that
-    survive.
-    """
-    import dataclasses
-
+    """A random ``fraction`` of the cloud's points, on the same device; the kept static points
+    stay first and the kept moving points keep their trajectories."""
     import torch
+
+    from cine_core.animation import AnimatedPointCloud
 
     total = int(cloud.depth.shape[0])
     count = max(1, int(round(total * fraction)))
@@ -412,28 +402,11 @@ def subsample_cloud(cloud, fraction: float, seed: int = 0):
         return cloud
     generator = torch.Generator().manual_seed(seed)
     keep = torch.randperm(total, generator=generator)[:count].sort().values.to(cloud.depth.device)
-    new_index = torch.full((total,), -1, dtype=torch.long, device=keep.device)
-    new_index[keep] = torch.arange(count, device=keep.device)
-    moving = cloud.moving  # a field in some versions of the core, a property in others
-    remapped = new_index[moving]
-    kept_moving = remapped >= 0
-    moving_count = int(moving.numel())
-    values = {}
-    for field in dataclasses.fields(cloud):
-        tensor = getattr(cloud, field.name)
-        if field.name == "moving":
-            values[field.name] = remapped[kept_moving]
-        elif field.name == "num_static":  # static points first: the kept ones stay first
-            values[field.name] = int((keep < int(tensor)).sum())
-        elif not isinstance(tensor, torch.Tensor) or tensor.dim() == 0:
-            values[field.name] = tensor
-        elif tensor.shape[0] == total:
-            values[field.name] = tensor[keep]
-        elif tensor.dim() >= 2 and tensor.shape[1] == moving_count:
-            values[field.name] = tensor[:, kept_moving]
-        else:
-            values[field.name] = tensor
-    return type(cloud)(**values)
+    num_static = int((keep < cloud.num_static).sum())
+    moving = keep[num_static:] - cloud.num_static
+    return AnimatedPointCloud(cloud.rest_uv[keep], cloud.depth[keep], cloud.values[keep], num_static,
+                              cloud.forward[:, moving], cloud.backward[:, moving], cloud.forward_depth[:, moving],
+                              cloud.backward_depth[:, moving], cloud.seam_weight[keep], extent=cloud.extent)
 
 
 def time_frames(renderer, path, frames, device: str) -> list[float]:
@@ -454,7 +427,7 @@ def time_frames(renderer, path, frames, device: str) -> list[float]:
 
 def run_cost_model(scene_dir: str, long_side: int, device: str, *, frames: int = 3,
                    fractions=COST_FRACTIONS, scales=COST_SCALES, camera: str = "circle",
-                   direction: str | None = None, backend: str = "classical") -> dict:
+                   direction: str | None = None, backend: str = "classical", integrator: str = "rk4") -> dict:
     """Render time against point count (subsampled cloud, output = photo size) and against
     output resolution (full cloud, output = photo size x scale)."""
     from cine_core.animation import animate_points
@@ -466,13 +439,13 @@ def run_cost_model(scene_dir: str, long_side: int, device: str, *, frames: int =
         inputs, _ = scene_inputs(scene_dir, long_side, workdir)
         scene = prepare_timed(inputs, long_side, direction, {}, {}, backend=backend)
         loop = 12  # render time does not depend on the loop length; a short loop integrates fast
-        cloud = animate_points(scene, loop, device=device)
+        cloud = animate_points(scene, loop, integrator, device=device)
         indices = [(1 + 2 * i) % loop for i in range(frames)]
         width, height = scene.size
         by_points = []
+        path = camera_path(camera, scene.intrinsics, loop, focus_depth=scene.focus_depth())
         for fraction in fractions:
             sub = subsample_cloud(cloud, fraction)
-            path = camera_path(camera, scene.intrinsics, loop, focus_depth=scene.focus_depth())
             times = time_frames(FrameRenderer(sub, scene.intrinsics), path, indices, device)
             by_points.append({"fraction": fraction, "points": int(sub.depth.shape[0]),
                               "width": width, "height": height, "frame_s": min(times),
@@ -595,7 +568,7 @@ def spawn(config: dict) -> dict:
         if os.path.exists(result):
             os.remove(result)
     record["process_s"] = elapsed
-    record["os_peak_rss_mb"] = usage.ru_maxrss / 1024.0
+    record["os_peak_rss_mb"] = maxrss_mb(usage)
     record["process_cpu_s"] = usage.ru_utime + usage.ru_stime
     if busy_before is not None and busy_after is not None:
         record["other_load"] = max(0.0, (busy_after - busy_before - record["process_cpu_s"]) / elapsed)
@@ -711,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     frames, cost_size, cost_frames = args.frames, args.cost_size, args.cost_frames
     if args.quick:
         sizes, frames, cost_size, cost_frames = [320], 8, 320, 1
-    devices = resolve_device(args.device)
+    devices = benchmark_devices(args.device)
     info = machine_info()
     label = args.label or ("-".join(["cpu%d" % info["cores"]] + (["cuda"] if "cuda" in devices else [])))
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -12,10 +12,9 @@ from typing import Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from cine_core.flow import motion_mask
-from cine_core.integrate import integrate_positions
+from cine_core.integrate import integrate_positions, sample_bilinear
 
 WARP_MODES = ("forward", "inverse")
 
@@ -23,17 +22,6 @@ WARP_MODES = ("forward", "inverse")
 def still_frames(photo: np.ndarray, num_frames: int) -> list[np.ndarray]:
     """The photo ((H, W, 3) uint8) repeated ``num_frames`` times."""
     return [photo] * num_frames
-
-
-def sample_image(image: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """Bilinear samples of ``image`` (C, H, W) at pixel positions (M, 2) (x, y; pixel centres at
-    integers; outside the image the border pixel repeats). Returns (M, C)."""
-    height, width = image.shape[1:]
-    scale = torch.tensor([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)], dtype=positions.dtype)
-    grid = (positions * scale - 1.0).reshape(1, 1, -1, 2)
-    sampled = F.grid_sample(image[None].to(positions.dtype), grid, mode="bilinear",
-                            padding_mode="border", align_corners=True)
-    return sampled[0, :, 0].T
 
 
 def warp_frames(photo: torch.Tensor, flow: torch.Tensor, num_frames: int, *, integrator: str = "rk4",
@@ -73,7 +61,7 @@ def warp_frames(photo: torch.Tensor, flow: torch.Tensor, num_frames: int, *, int
             yield base.copy()
             continue
         source = start - (current - start) if mode == "forward" else current
-        colours = sample_image(photo, source)
+        colours = sample_bilinear(photo, source)
         image = base.copy()
         image[ys.numpy(), xs.numpy()] = (colours.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
         yield image

@@ -61,10 +61,11 @@ import torch
 
 from cine_core.animation import animate_points
 from cine_core.annotations import parse_hint
-from cine_core.camera import camera_path
+from cine_core.camera import Camera
 from cine_core.errors import CineError
-from bench.run import finite_or_none, prepare_options
-from cine_core.pipeline import SceneInputs, prepare_scene
+from bench.run import (DEFAULT_DIRECTION, _table, code_version, direction_used, finite_or_none, machine_info,
+                       resolve_device)
+from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene
 from cine_core.render import FrameRenderer
 from cine_core.video_io import read_video, write_video
 from eval.baselines import WARP_MODES, still_frames, warp_frames
@@ -72,7 +73,6 @@ from eval.metrics import flicker, loop_seam, mean_abs_change, psnr, ssim_map
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SCENES = os.path.join(os.path.dirname(REPO), "shared", "data", "scenes")
-DEFAULT_DIRECTION = "downwards"
 METHODS = ("ours", "still", "warp2d")
 
 
@@ -139,20 +139,11 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
     real = real[:count]
     inputs = SceneInputs.find(folder)
     arrows = [parse_hint(h) for h in hints]
-    worded = direction
-    if not arrows and worded is None and inputs.annotation is None:
-        worded = DEFAULT_DIRECTION  # mask-only scene: say the direction in words
-    options = prepare_options(max_side=size, hints=arrows, direction=worded, flow_scale=flow_scale,
-                              backend=backend)
+    words = direction or DEFAULT_DIRECTION  # for scenes with a mask and no arrows
+    options = PrepareOptions(max_side=size, hints=arrows, direction=words, flow_scale=flow_scale, backend=backend)
     start = time.perf_counter()
-    try:
-        scene = prepare_scene(inputs, options)
-    except CineError as exc:
-        if "no hint arrows" not in str(exc) or worded is not None:
-            raise
-        worded = DEFAULT_DIRECTION  # image.json without arrows
-        options.direction = worded
-        scene = prepare_scene(inputs, options)
+    scene = prepare_scene(inputs, options)
+    worded = direction_used(scene, words)
     timings["prepare_s"] = time.perf_counter() - start
     width, height = scene.size
     if real[0].shape[:2] != (height, width):
@@ -160,14 +151,13 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
     log(f"[eval] {name}: {width}x{height}, {count} frames, direction {worded or 'from hint arrows'}")
 
     # The renderer's loop exactly as render_frames runs it, plus frame index N (t = 1.0).
-    path = camera_path("static", scene.intrinsics, count)
+    camera = Camera.source(scene.intrinsics)
     start = time.perf_counter()
-    cloud = animate_points(scene, count, integrator).to(device)
-    renderer = FrameRenderer(cloud, scene.intrinsics)
+    renderer = FrameRenderer(animate_points(scene, count, integrator, device=device), scene.intrinsics)
     ours = []
     with torch.inference_mode():
         for frame in range(count + 1):
-            image = renderer.render(frame, path[min(frame, count - 1)])  # static: every camera equal
+            image = renderer.render(frame, camera)
             ours.append((image.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8))
     timings["render_s"] = time.perf_counter() - start
     photo = (scene.photo.permute(1, 2, 0).clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
@@ -238,14 +228,9 @@ def print_table(records: list[dict], stream=sys.stdout) -> None:
             rows.append((record["scene"], method, get("psnr", 2), get("psnr_mask", 2), get("ssim", 4),
                          get("ssim_mask", 4), get("flicker", 3), get("closure", 2), get("seam", 2),
                          get("seam_ratio", 2)))
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
-    stream.write("\nQuality against the real video (PSNR dB / SSIM: mean of frames 1..N-1; in 8-bit "
-                 "levels: flicker outside the motion mask, closure |f(N) - f(0)| and seam "
-                 "|f(0) - f(N-1)| inside it)\n")
-    for index, row in enumerate(rows):
-        stream.write("  " + "  ".join(str(v).rjust(w) for v, w in zip(row, widths)) + "\n")
-        if index == 0:
-            stream.write("  " + "  ".join("-" * w for w in widths) + "\n")
+    _table(rows, stream, "Quality against the real video (PSNR dB / SSIM: mean of frames 1..N-1; in 8-bit "
+                         "levels: flicker outside the motion mask, closure |f(N) - f(0)| and seam "
+                         "|f(0) - f(N-1)| inside it)")
     for record in records:
         rep = record["reprojection"]
         stream.write(f"  {record['scene']}: reprojection (static camera, t=0, vs photo) PSNR "
@@ -288,11 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     scenes = find_scenes(args.scenes)
     if not scenes:
         raise SystemExit(f"no scene with gt.mp4 in {', '.join(args.scenes)}")
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device is visible to PyTorch")
+    device = resolve_device(args.device)
     records = []
     for folder in scenes:
         log = lambda message: sys.stderr.write(message + "\n")  # noqa: E731
@@ -310,8 +291,6 @@ def main(argv: list[str] | None = None) -> int:
     stamp = _dt.datetime.now()
     out = args.json or os.path.join(args.out_dir, f"eval-{stamp.strftime('%Y%m%d-%H%M%S')}.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    from bench.run import code_version, machine_info
-
     report = {"date": stamp.isoformat(timespec="seconds"), "machine": machine_info(),
               "code": code_version(), "command": " ".join(["python -m eval.run", *(argv or sys.argv[1:])]),
               "scenes": records}

@@ -164,11 +164,13 @@ def test_subsample_cloud_keeps_moving_points_consistent(tiny_scene):
     assert half.depth.shape[0] == round(cloud.depth.shape[0] * 0.5)
     assert half.forward.shape[1] == half.moving.numel() <= cloud.moving.numel()
     assert int(half.moving.max()) < half.depth.shape[0]
-    # a kept moving point has the same rest position and trajectory as before
+    # a kept moving point has the same rest position, depth and trajectory as before (layers
+    # can share a rest position, so the depth tells them apart)
     point = int(half.moving[0])
-    original = int(cloud.moving[torch.nonzero(torch.all(cloud.rest_uv[cloud.moving] == half.rest_uv[point],
-                                                        dim=1))[0, 0]])
-    index = int(torch.nonzero(cloud.moving == original)[0, 0])
+    same = (torch.all(cloud.rest_uv[cloud.moving] == half.rest_uv[point], dim=1)
+            & (cloud.depth[cloud.moving] == half.depth[point]))
+    assert int(same.sum()) == 1
+    index = int(torch.nonzero(same)[0, 0])
     assert torch.equal(half.forward[:, 0], cloud.forward[:, index])
     assert subsample_cloud(cloud, 1.0) is cloud
 
