@@ -31,13 +31,13 @@ class _Playback:
     """
 
     key: tuple
-    positions: np.ndarray  # (P, 3) core positions; the moving points' x and y change per frame
-    x_index: np.ndarray  # (M,) flat indices of the moving points' x in ``positions``
-    y_index: np.ndarray  # (M,) ... and of their y
+    positions: np.ndarray  # (P, 3) core positions; the moving points (the last M) change per frame
+    num_static: int  # P - M
     rest: np.ndarray  # (M, 2) photo pixels of the moving points
-    depth: np.ndarray  # (M,) their depth
     forward: np.ndarray  # (N + 1, M, 2) pixel displacements of the forward-moving copy
     backward: np.ndarray  # (N + 1, M, 2) ... and of the backward-moving copy
+    forward_depth: np.ndarray  # (N + 1, M) depths of the forward-moving copy
+    backward_depth: np.ndarray  # (N + 1, M) ... and of the backward-moving copy
     intrinsics: conversion.PixelIntrinsics
     frame_written: int = -1
 
@@ -65,22 +65,24 @@ def _state(collection, wait: bool) -> _Playback | None:
         return None  # being computed in a thread; poll_pending updates the frame when it is ready
     k = runtime.prepared_scene(path).intrinsics
     intrinsics = conversion.PixelIntrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height)
-    moving = cloud.moving.numpy()
-    positions = conversion.lift_pixels(cloud.rest_uv.numpy(), cloud.depth.numpy(), intrinsics)
-    state = _Playback(key, positions, moving * 3, moving * 3 + 1, cloud.rest_uv.numpy()[moving], cloud.depth.numpy()[moving],
-                      cloud.forward.numpy(), cloud.backward.numpy(), intrinsics)
+    rest_uv = cloud.rest_uv.numpy()
+    positions = conversion.lift_pixels(rest_uv, cloud.depth.numpy(), intrinsics)
+    state = _Playback(key, positions, cloud.num_static, rest_uv[cloud.num_static:], cloud.forward.numpy(),
+                      cloud.backward.numpy(), cloud.forward_depth.numpy(), cloud.backward_depth.numpy(), intrinsics)
     _states[collection.name] = state
     return state
 
 
 def _frame_positions(state: _Playback, frame: int) -> np.ndarray:
-    if state.x_index.size:
+    if state.rest.size:
         num_frames = state.forward.shape[0] - 1
-        displacement = state.forward[frame] if frame / num_frames < 0.5 else state.backward[frame]
-        moved = conversion.lift_pixels(state.rest + displacement, state.depth, state.intrinsics)
-        flat = state.positions.reshape(-1)
-        flat[state.x_index] = moved[:, 0]
-        flat[state.y_index] = moved[:, 1]  # the depth (z) of a point never changes
+        if frame / num_frames < 0.5:
+            displacement, depth = state.forward[frame], state.forward_depth[frame]
+        else:
+            displacement, depth = state.backward[frame], state.backward_depth[frame]
+        # A moving point takes the depth of its surface where it arrives, as in the render.
+        state.positions[state.num_static:] = conversion.lift_pixels(state.rest + displacement, depth,
+                                                                    state.intrinsics)
     return state.positions
 
 

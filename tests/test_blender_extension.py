@@ -97,6 +97,7 @@ def test_import_render_save_reopen_and_render_elsewhere(tmp_path, extension_zip,
     assert r["path_frames_differ"]
     # Playback moves the points of the moving region only.
     assert r["playback"]["moved"] > 0 and r["playback"]["static_moved"] == 0
+    assert r["playback"]["depth_change"] > 1e-3 and r["playback"]["depth_error"] < 1e-4
     # Saved beside the .blend, found again after reopening, same pixels; another "machine"
     # (a fresh process on a copied folder) renders the animation with the same pixels.
     assert r["cache_path"].startswith("//cinemagraph_scene/") and r["cache_exists"]
@@ -289,6 +290,13 @@ def scenario_end_to_end(arguments: dict) -> dict:
     pixels = pixels.reshape(-1, 2)
     far_from_motion = pixels[:, 1] < 20
     result["playback"] = {"moved": int(moved.sum()), "static_moved": int((moved & far_from_motion).sum())}
+    # The moving points are where the render puts them at loop frame 3: displaced, and at the
+    # depth of their surface where they arrive (not the depth they started at).
+    runtime = _addon_module("runtime")
+    cloud = runtime.animated_cloud(bpy.path.abspath(settings.cache_path), settings.loop_frames)
+    depth_now = _positions(points.data)[cloud.num_static:, 2]
+    result["playback"]["depth_error"] = float(np.abs(depth_now - cloud.forward_depth[3].numpy()).max())
+    result["playback"]["depth_change"] = float(np.abs(cloud.forward_depth[3] - cloud.depth[cloud.num_static:]).max())
 
     # A camera path: a new keyframed camera that starts at the source camera.
     bpy.ops.cinemagraph.add_camera_path(preset="circle")

@@ -60,7 +60,7 @@ def measure(arguments: dict) -> dict:
         scene.frame_current = frame
         playback.refresh(scene)
     handler = 60 / (time.perf_counter() - started)
-    moving = playback._states[settings.id_data.name].x_index.size
+    moving = len(playback._states[settings.id_data.name].rest)
     return {"points": len(settings.points.data.vertices), "moving_points": int(moving),
             "size": [width, height], "import_seconds": round(import_seconds, 2),
             "frame_set_fps": round(frame_set, 1), "handler_fps": round(handler, 1)}
