@@ -113,8 +113,9 @@ class PreparedScene:
                        regions=record["regions"])
         except CineError:
             raise
-        except Exception as exc:  # a damaged or foreign file: say so, never crash
-            raise CineError(f"{os.path.basename(path)} is not a readable prepared scene ({exc})") from None
+        except Exception as exc:  # a damaged or foreign file: say so in one line, never crash
+            raise CineError(f"{os.path.basename(path)} is not a readable prepared scene (damaged, or not "
+                            f"written by this tool: {type(exc).__name__}); prepare the scene again") from None
 
 
 def _to_uint16(rgb: torch.Tensor) -> torch.Tensor:

@@ -275,5 +275,6 @@ def test_prepared_scene_round_trip(tmp_path):
     assert torch.equal(loaded.photo, scene.photo) and loaded.intrinsics == scene.intrinsics
     assert torch.equal(loaded.flow, scene.flow) and len(loaded.layered.layers) == 1
     (tmp_path / "bad.cine").write_bytes(b"garbage")
-    with pytest.raises(CineError, match="not a readable prepared scene"):
+    with pytest.raises(CineError, match="not a readable prepared scene") as info:
         PreparedScene.load(str(tmp_path / "bad.cine"))
+    assert "\n" not in str(info.value) and len(str(info.value)) < 160  # one line, not PyTorch's essay
