@@ -66,9 +66,13 @@ def describe(exc: BaseException) -> str:
 
 def _cached(key: tuple, compute: Callable[[], Any], wait: bool) -> Any:
     """The memoised value for ``key``: computed here (``wait``) or in a thread (not ``wait``,
-    returning None until it is ready). A failed computation is forgotten, so it can be retried."""
+    returning None until it is ready). A failure is raised to one caller (in a thread: the next
+    one to ask), then forgotten, so it can be retried."""
     with _lock:
         future = _entries.get(key)
+        if future is not None and future.done() and future.exception() is not None:
+            del _entries[key]  # a failure in a thread is handed to this caller once; the next retries
+            return future.result()
         owner = future is None
         if owner:
             future = Future()
@@ -81,11 +85,12 @@ def _cached(key: tuple, compute: Callable[[], Any], wait: bool) -> Any:
     def run() -> None:
         try:
             future.set_result(compute())
-        except BaseException as exc:  # handed to whoever waits for the value
-            with _lock:
-                if _entries.get(key) is future:
-                    del _entries[key]
-            future.set_exception(exc)
+        except BaseException as exc:
+            if wait:  # the caller sees it now; the next request computes again
+                with _lock:
+                    if _entries.get(key) is future:
+                        del _entries[key]
+            future.set_exception(exc)  # in a thread: kept for the next request to report
 
     if owner:
         if wait:

@@ -149,6 +149,9 @@ def test_work_off_the_main_thread(tmp_path, extension_zip, photo_dir):
     assert r["rest_when_off"]
     assert r["first_request"] is None and r["timer_registered"]
     assert r["moved_after_poll"] > 0
+    first, reported, retried = r["damaged_requests"]
+    assert first is None and "not a readable prepared scene" in reported and retried is None
+    assert r["loads_before_report"] == 1  # the failed load was reported, not silently retried
 
 
 def test_depth_from_scene_meshes(tmp_path, extension_zip, photo_dir):
@@ -662,6 +665,35 @@ def scenario_threads(arguments: dict) -> dict:
     playback.poll_pending()  # the timer's call (timers never fire in background mode)
     moved = np.abs(_positions(settings.points.data) - rest_positions).max(axis=1) > 1e-6
     result["moved_after_poll"] = int(moved.sum())
+
+    # A damaged prepared scene loaded in a thread: the failure reaches the next request once
+    # (as the playback's problem report), then the request after that tries again.
+    damaged = os.path.join(arguments["tmp"], "damaged.cine")
+    with open(damaged, "wb") as handle:
+        handle.write(b"not a torch file")
+    scene_class = runtime.core().PreparedScene
+    load, loads = scene_class.load, []
+
+    def counted_load(path):
+        loads.append(path)
+        return load(path)
+
+    scene_class.load = counted_load
+    requests = [runtime.prepared_scene(damaged, wait=False)]
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if runtime.prepared_scene(damaged, wait=False) is None:
+                time.sleep(0.05)
+                continue
+            requests.append("loaded")
+        except Exception as exc:  # noqa: BLE001 - what the playback reports
+            requests.append(runtime.describe(exc))
+        break
+    result["loads_before_report"] = len(loads)
+    requests.append(runtime.prepared_scene(damaged, wait=False))
+    scene_class.load = load
+    result["damaged_requests"] = requests
     return result
 
 
