@@ -152,13 +152,15 @@ def render_method(device: str, weights: str | None) -> str:
 def frame_renderer(path: str, num_frames: int, device: str, weights: str | None):
     """The renderer of the scene at ``path``: the image decoder of the published model when its
     weights are in the ``weights`` folder, else the core's splatting renderer (on the animated
-    points that viewport playback uses too)."""
+    points that viewport playback uses too). Weight files that appear later (Download Model
+    Weights, or copied by hand) are picked up: the renderer is cached per renderer choice."""
     cine_core = core()
+    backend = cine_core.neural.NeuralBackend("auto", weights or None, device)
+    method = backend.render_method()
 
     def compute():
-        backend = cine_core.neural.NeuralBackend("auto", weights or None, device)
         cloud = None if backend.uses("render") else animated_cloud(path, num_frames)
         return cine_core.pipeline.make_renderer(prepared_scene(path), num_frames, backend, device=device,
                                                 cloud=cloud)
 
-    return _cached(("renderer", path, num_frames, device, weights), compute, True)
+    return _cached(("renderer", path, num_frames, device, weights, method), compute, True)

@@ -165,16 +165,18 @@ def test_depth_from_scene_meshes(tmp_path, extension_zip, photo_dir):
 def test_published_decoder_renders_frames(tmp_path, extension_zip, photo_dir):
     from test_neural_backend import write_official_files
 
-    weights = str(tmp_path / "weights")
-    write_official_files(weights, ("model_150000.pth",))  # random weights, the published layout
+    downloaded = str(tmp_path / "downloaded")
+    write_official_files(downloaded, ("model_150000.pth",))  # random weights, the published layout
     r = run_scenario("published_decoder", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"),
-                     weights=weights)
+                     weights=str(tmp_path / "weights"), downloaded=downloaded)
     assert r["import"] == ["FINISHED"]
-    assert "Renderer: neural: feature net + image decoder (model_150000.pth)" in r["panel_labels"]
-    # The engine renders through the decoder: a full frame (random weights, so any picture),
-    # different from the splatting renderer's, which reproduces the photo at t = 0.
+    # Before the weights arrive: splatting, which reproduces the photo at t = 0.
+    assert "Renderer: classical (splatting + soft blend)" in r["labels_before"] and r["psnr_before"] > 40
+    # Once the file is in the weights folder, the panel and the very next render use the decoder:
+    # a full frame (random weights, so any picture), far from the photo.
+    assert "Renderer: neural: feature net + image decoder (model_150000.pth)" in r["labels_after"]
     assert r["shape"] == [64, 96, 3] and r["spread"] > 0
-    assert r["psnr_against_photo"] < 30
+    assert r["psnr_after"] < 30
 
 
 def test_camera_conversions_round_trip(tmp_path, extension_zip):
@@ -549,17 +551,26 @@ def scenario_published_decoder(arguments: dict) -> dict:
 
     bpy = _start(arguments)
     preferences = bpy.context.preferences.addons[ADDON].preferences
+    os.makedirs(arguments["weights"])
     preferences.weights_folder, preferences.device = arguments["weights"], "CPU"
     result = {"import": sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=4))}
-    labels: list[str] = []
-    _addon_module("panels").VIEW3D_PT_cinemagraph_render.draw(
-        type("Panel", (), {"layout": _RecordingLayout([], labels)})(), bpy.context)
-    result["panel_labels"] = labels
     scene = bpy.context.scene
     scene.frame_set(scene.frame_start)
-    image = _render(bpy, os.path.join(arguments["tmp"], "decoded.png"))
     photo = cv2.imread(arguments["photo"])[:, :, ::-1]
-    result.update(shape=list(image.shape), spread=float(image.std()), psnr_against_photo=_psnr(image, photo))
+
+    def labels() -> list[str]:
+        drawn: list[str] = []
+        _addon_module("panels").VIEW3D_PT_cinemagraph_render.draw(
+            type("Panel", (), {"layout": _RecordingLayout([], drawn)})(), bpy.context)
+        return drawn
+
+    result["labels_before"] = labels()
+    result["psnr_before"] = _psnr(_render(bpy, os.path.join(arguments["tmp"], "splatted.png")), photo)
+    # The weights arrive while the file is open (what Download Model Weights does).
+    shutil.copy(os.path.join(arguments["downloaded"], "model_150000.pth"), arguments["weights"])
+    result["labels_after"] = labels()
+    image = _render(bpy, os.path.join(arguments["tmp"], "decoded.png"))
+    result.update(shape=list(image.shape), spread=float(image.std()), psnr_after=_psnr(image, photo))
     return result
 
 
