@@ -17,6 +17,7 @@ from .errors import AddonError, DependenciesMissing
 _lock = threading.Lock()
 _entries: OrderedDict[tuple, Future] = OrderedDict()
 _MAX_ENTRIES = 8  # a few scenes with their point clouds and renderers
+_computing: set[str] = set()  # kinds of value (a key's first item) being computed in a thread
 
 
 def core():
@@ -73,12 +74,18 @@ def _cached(key: tuple, compute: Callable[[], Any], wait: bool) -> Any:
         if future is not None and future.done() and future.exception() is not None:
             del _entries[key]  # a failure in a thread is handed to this caller once; the next retries
             return future.result()
+        if future is None and not wait and key[0] in _computing:
+            # One thread per kind of value: dragging Loop Length asks for many lengths, and the
+            # caller's poll asks again for the one it wants once the running thread is done.
+            return None
         owner = future is None
         if owner:
             future = Future()
             _entries[key] = future
             while len(_entries) > _MAX_ENTRIES:
                 _entries.popitem(last=False)
+            if not wait:
+                _computing.add(key[0])
         else:
             _entries.move_to_end(key)
 
@@ -91,6 +98,10 @@ def _cached(key: tuple, compute: Callable[[], Any], wait: bool) -> Any:
                     if _entries.get(key) is future:
                         del _entries[key]
             future.set_exception(exc)  # in a thread: kept for the next request to report
+        finally:
+            if not wait:
+                with _lock:
+                    _computing.discard(key[0])
 
     if owner:
         if wait:

@@ -152,6 +152,8 @@ def test_work_off_the_main_thread(tmp_path, extension_zip, photo_dir):
     first, reported, retried = r["damaged_requests"]
     assert first is None and "not a readable prepared scene" in reported and retried is None
     assert r["loads_before_report"] == 1  # the failed load was reported, not silently retried
+    assert r["drag_requests"] == [None, None]
+    assert r["integrations_while_dragging"] == [12] and r["integrations_after"] == [12, 13]
 
 
 def test_depth_from_scene_meshes(tmp_path, extension_zip, photo_dir):
@@ -705,6 +707,27 @@ def scenario_threads(arguments: dict) -> dict:
     requests.append(runtime.prepared_scene(damaged, wait=False))
     scene_class.load = load
     result["damaged_requests"] = requests
+
+    # Dragging Loop Length asks for one length after another: one thread integrates at a time,
+    # and a length asked for meanwhile is computed when asked again after it.
+    animation = runtime.core().animation
+    animate, integrations = animation.animate_points, []
+
+    def counted_animate(*args, **kwargs):
+        integrations.append(args[1])
+        return animate(*args, **kwargs)
+
+    animation.animate_points = counted_animate
+    first = runtime.animated_cloud(path, 12, wait=False)
+    second = runtime.animated_cloud(path, 13, wait=False)
+    while runtime.animated_cloud(path, 12, wait=False) is None:
+        time.sleep(0.05)
+    result["integrations_while_dragging"] = list(integrations)
+    while runtime.animated_cloud(path, 13, wait=False) is None:
+        time.sleep(0.05)
+    animation.animate_points = animate
+    result["drag_requests"] = [first, second]
+    result["integrations_after"] = integrations
     return result
 
 
