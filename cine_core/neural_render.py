@@ -6,8 +6,8 @@ in place of PyTorch3D:
 1. once per clip, the feature net encodes every LDI layer (premultiplied RGBA, all layers in one
    batch: its BatchNorm uses the batch's statistics) into 32 channels at 1/4 size, upsampled
    bilinearly (``align_corners=True``) to full size; each point carries [r, g, b, 1, 32 features];
-2. both clouds (forward- and backward-displaced) are splatted with
-   :meth:`~cine_core.render.FrameRenderer.splat_clouds`, which appends the disparity;
+2. both clouds (forward- and backward-displaced) are projected with
+   :meth:`~cine_core.render.FrameRenderer.point_sets`, which appends the disparity, and splatted;
 3. the 37-channel maps are assembled as PyTorch3D's compositor leaves them: every channel
    premultiplied by the rendered opacity (channel 3), the last channel the camera-space disparity
    1/z normalised to [0, 1] over all points of both clouds;
@@ -21,8 +21,9 @@ import torch.nn.functional as F
 
 from .animation import animate_points
 from .camera import Camera
-from .render import FrameRenderer, frame_time, lift_to_world
+from .render import FrameRenderer, frame_time
 from .scene import PreparedScene
+from .splat import PointSet, splat_groups
 
 FEATURE_CHANNELS = 32
 #: Above this many pixels the feature net and the decoder work on a downscaled image (same field
@@ -88,9 +89,6 @@ class NeuralFrameRenderer:
         self.cloud = animate_points(scene, num_frames, integrator, values=values, device=device)
         del values
         self.base = FrameRenderer(self.cloud, scene.intrinsics)
-        self.source = scene.intrinsics
-        static = slice(0, self.cloud.num_static)
-        self.static_world = lift_to_world(self.cloud.rest_uv[static], self.cloud.depth[static], self.source)
         # channels_last: ~15% faster convolutions on CPU, same values (to float rounding).
         self.decoder = decoder.to(memory_format=torch.channels_last)
         self.half = bool(half) and torch.device(device).type == "cuda"
@@ -99,21 +97,18 @@ class NeuralFrameRenderer:
     def device(self) -> torch.device:
         return self.base.device
 
-    def disparity_range(self, frame: int, camera: Camera) -> tuple[torch.Tensor, torch.Tensor]:
-        """Min and max of 1/z' (camera space) over every point of both clouds at ``frame``."""
-        forward_uv, forward_depth, backward_uv, backward_depth = self.cloud.moving_positions(frame)
-        world_to_cam = camera.world_to_cam().to(self.device, self.static_world.dtype)
+    def disparity_range(self, sets: list[PointSet]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Min and max of camera-space 1/z' over the points of ``sets`` (a frame's
+        :meth:`~cine_core.render.FrameRenderer.point_sets`: every point of both clouds)."""
         low = torch.full((), float("inf"), device=self.device)
         high = torch.full((), -float("inf"), device=self.device)
-        for world in (self.static_world, lift_to_world(forward_uv, forward_depth, self.source),
-                      lift_to_world(backward_uv, backward_depth, self.source)):
-            if not world.shape[0]:
+        for points in sets:
+            if not points.z.shape[0]:
                 continue  # a still scene has no moving points
-            z = world @ world_to_cam[2, :3] + world_to_cam[2, 3]
             # Points behind the camera would make 1/z explode (the reference clamps z at 1e-6);
             # they are left out by masking, not indexing, so nothing is read back to the host.
-            front = z > 1e-6
-            disparity = 1.0 / z.clamp(min=1e-6)
+            front = points.z > 1e-6
+            disparity = 1.0 / points.z.clamp(min=1e-6)
             low = torch.minimum(low, torch.where(front, disparity, torch.full_like(disparity, float("inf"))).amin())
             high = torch.maximum(high, torch.where(front, disparity, torch.full_like(disparity, -float("inf"))).amax())
         # No point in front of the camera: any range will do, nothing is splatted.
@@ -122,8 +117,8 @@ class NeuralFrameRenderer:
         high = torch.where(none, torch.ones_like(high), high)
         return low, high
 
-    def camera_disparity(self, frame: int, camera: Camera, world_disparity: torch.Tensor,
-                         coverage: torch.Tensor) -> torch.Tensor:
+    def camera_disparity(self, camera: Camera, world_disparity: torch.Tensor, coverage: torch.Tensor,
+                         disparity_range: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """Turn the splatted world disparity (nearest depth / z_world) into the reference's
         channel: camera-space 1/z' normalised to [0, 1] over all points.
 
@@ -133,6 +128,7 @@ class NeuralFrameRenderer:
         Args:
             world_disparity: (2, 1, H, W) splatted ``nearest_depth / z_world``.
             coverage: (2, 1, H, W) splat coverage.
+            disparity_range: (low, high) of 1/z' over all points (:meth:`disparity_range`).
 
         Returns:
             (2, 1, H, W) in [0, 1] (0 where nothing was splatted).
@@ -140,27 +136,26 @@ class NeuralFrameRenderer:
         intrinsics = camera.intrinsics
         height, width = world_disparity.shape[-2:]
         pose = camera.cam_to_world.to(self.device, world_disparity.dtype)
-        ys, xs = torch.meshgrid(torch.arange(height, device=self.device, dtype=world_disparity.dtype),
-                                torch.arange(width, device=self.device, dtype=world_disparity.dtype),
-                                indexing="ij")
+        xs = torch.arange(width, device=self.device, dtype=world_disparity.dtype)
+        ys = torch.arange(height, device=self.device, dtype=world_disparity.dtype)[:, None]
         ray_z = (pose[2, 0] * (xs - intrinsics.cx) / intrinsics.fx
                  + pose[2, 1] * (ys - intrinsics.cy) / intrinsics.fy + pose[2, 2])
-        nearest = self.cloud.depth.min()
         covered = (coverage > 0) & (world_disparity > 0)
-        z_world = nearest / world_disparity.clamp(min=1e-12)
+        z_world = self.base.nearest_depth / world_disparity.clamp(min=1e-12)
         z_camera = (z_world - pose[2, 3]) / torch.where(ray_z.abs() > 1e-6, ray_z, torch.full_like(ray_z, 1e-6))
         disparity = 1.0 / z_camera.clamp(min=1e-6)
-        low, high = self.disparity_range(frame, camera)
+        low, high = disparity_range
         normalised = ((disparity - low) / (high - low).clamp(min=1e-8)).clamp(0.0, 1.0)
         return torch.where(covered, normalised, torch.zeros_like(normalised))
 
     def renderings(self, frame: int, camera: Camera) -> torch.Tensor:
         """The two 37-channel maps the decoder takes: (2, 37, H, W), forward then backward."""
-        splatted = self.base.splat_clouds(frame, camera)
+        shared, groups = self.base.point_sets(frame, camera)
+        splatted = splat_groups(groups, (camera.intrinsics.height, camera.intrinsics.width), shared=shared)
         coverage = splatted.coverage
         values = splatted.values[:, :POINT_CHANNELS]
-        disparity = self.camera_disparity(frame, camera, splatted.values[:, POINT_CHANNELS:POINT_CHANNELS + 1],
-                                          coverage)
+        disparity = self.camera_disparity(camera, splatted.values[:, POINT_CHANNELS:POINT_CHANNELS + 1],
+                                          coverage, self.disparity_range([shared, *groups]))
         return torch.cat([values, disparity], dim=1) * coverage
 
     @torch.inference_mode()

@@ -61,6 +61,8 @@ class FrameRenderer:
         self.source = source
         static = slice(0, cloud.num_static)
         self.static_world = lift_to_world(cloud.rest_uv[static], cloud.depth[static], source)
+        #: depth of the scene's nearest point: the splatted disparity is nearest_depth / depth
+        self.nearest_depth = cloud.depth.min()
 
     @property
     def device(self) -> torch.device:
@@ -84,23 +86,23 @@ class FrameRenderer:
         zoom = camera.intrinsics.fx / source.fx
         return zoom / along if along > 0 else float("inf")
 
-    def splat_clouds(self, frame: int, camera: Camera, values: torch.Tensor | None = None) -> Splatted:
-        """Splat the forward and backward clouds of ``frame`` in [0, N] seen from ``camera``.
+    def point_sets(self, frame: int, camera: Camera,
+                   values: torch.Tensor | None = None) -> tuple[PointSet, list[PointSet]]:
+        """The points of ``frame`` in [0, N] projected into ``camera``: the static points (shared
+        by both clouds) and the moving points of the forward and of the backward cloud.
 
         Args:
-            values: (P, C) per-point values to splat instead of the cloud's own.
+            values: (P, C) per-point values to carry instead of the cloud's own.
 
         Returns:
-            :class:`~cine_core.splat.Splatted` with 2 groups (forward, backward); the last of
-            its C + 1 channels is the disparity, nearest point of the scene = 1.
+            (static, [forward, backward]) :class:`~cine_core.splat.PointSet`; each point carries
+            C + 1 channels, the last the disparity (nearest point of the scene = 1).
         """
         cloud = self.cloud
         values = cloud.values if values is None else values
-        intrinsics = camera.intrinsics
         world_to_cam = camera.world_to_cam().to(self.device, self.static_world.dtype)
-        calibration = intrinsics.matrix().to(self.device)
-        nearest_depth = cloud.depth.min()
-        zoom = intrinsics.fx / self.source.fx
+        calibration = camera.intrinsics.matrix().to(self.device)
+        zoom = camera.intrinsics.fx / self.source.fx
         # Only a camera that may magnify points to 2 pixels or more needs their footprints (and
         # the splatter's exact check, which reads back from the device); the usual camera
         # paths stay below, so the loop has no host synchronisation.
@@ -111,7 +113,7 @@ class FrameRenderer:
             # A point keeps the 1-pixel footprint it had in the photo, scaled by how much closer
             # it now is and by the change of focal length.
             footprint = depth / z.clamp(min=1e-6) * zoom if magnifies else None
-            return PointSet(uv, z, torch.cat([carried, (nearest_depth / depth)[:, None]], dim=1), footprint)
+            return PointSet(uv, z, torch.cat([carried, (self.nearest_depth / depth)[:, None]], dim=1), footprint)
 
         static = slice(0, cloud.num_static)
         shared = point_set(self.static_world, cloud.depth[static], values[static])
@@ -119,7 +121,20 @@ class FrameRenderer:
         forward_uv, forward_depth, backward_uv, backward_depth = cloud.moving_positions(frame)
         groups = [point_set(lift_to_world(uv, depth, self.source), depth, moving_values)
                   for uv, depth in ((forward_uv, forward_depth), (backward_uv, backward_depth))]
-        return splat_groups(groups, (intrinsics.height, intrinsics.width), shared=shared)
+        return shared, groups
+
+    def splat_clouds(self, frame: int, camera: Camera, values: torch.Tensor | None = None) -> Splatted:
+        """Splat the forward and backward clouds of ``frame`` in [0, N] seen from ``camera``.
+
+        Args:
+            values: (P, C) per-point values to splat instead of the cloud's own.
+
+        Returns:
+            :class:`~cine_core.splat.Splatted` with 2 groups (forward, backward); the last of
+            its C + 1 channels is the disparity, nearest point of the scene = 1.
+        """
+        shared, groups = self.point_sets(frame, camera, values)
+        return splat_groups(groups, (camera.intrinsics.height, camera.intrinsics.width), shared=shared)
 
     def render(self, frame: int, camera: Camera) -> torch.Tensor:
         """The colour image of ``frame`` in [0, N] (time frame / N) from ``camera``.

@@ -531,8 +531,10 @@ def test_camera_disparity_channel_matches_direct_splat(tmp_path):
     cloud = renderer.cloud
     for preset in ("zoom-in", "swing", "side"):
         camera = camera_path(preset, scene.intrinsics, 4)[1]
+        shared, groups = renderer.base.point_sets(1, camera)
         splatted = renderer.base.splat_clouds(1, camera)
-        converted = renderer.camera_disparity(1, camera, splatted.values[:, -1:], splatted.coverage)
+        converted = renderer.camera_disparity(camera, splatted.values[:, -1:], splatted.coverage,
+                                              renderer.disparity_range([shared, *groups]))
         world_to_cam = camera.world_to_cam()
         z = lift_to_world(cloud.rest_uv, cloud.depth, scene.intrinsics) @ world_to_cam[2, :3] + world_to_cam[2, 3]
         disparity = 1.0 / z
@@ -558,7 +560,6 @@ def test_decoder_render_loop_reads_nothing_back_from_the_device(tmp_path):
     # Set-up (features, trajectories) ran on the CPU; move what the loop uses.
     renderer.cloud = renderer.cloud.to("meta")
     renderer.base = FrameRenderer(renderer.cloud, scene.intrinsics)
-    renderer.static_world = renderer.static_world.to("meta")
     renderer.decoder = renderer.decoder.to("meta")
     for frame, camera in enumerate(camera_path("circle", scene.intrinsics, 4)):
         image = renderer.render(frame, camera)
