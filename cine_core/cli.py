@@ -114,7 +114,7 @@ def run_render(args: argparse.Namespace) -> str:
     torch.manual_seed(args.seed)
     device = _device(args.device)
     progress = ProgressBar(args.quiet)
-    backend = NeuralBackend(args.backend, args.ckpts, device, motion_size=args.motion_size, half=args.half)
+    backend = NeuralBackend(args.backend, args.ckpts, device, motion_size=args.motion_size)
     backend.check(["render"])  # fail before preparing, not after
     if args.input.endswith(".cine") and os.path.isfile(args.input):
         scene = PreparedScene.load(args.input)

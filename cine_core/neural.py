@@ -56,7 +56,6 @@ STAGE_LABELS = {
 }
 #: report string of the weight-free renderer.
 CLASSICAL_RENDER = "classical (splatting + soft blend)"
-STAGE_WORDS = {"depth": "depth", "inpaint": "inpainting", "motion": "motion", "render": "rendering"}
 
 #: side of the square grid the motion network runs on in the reference.
 MOTION_SIZE = 768
@@ -79,13 +78,11 @@ class NeuralBackend:
         motion_size: grid of the motion network (multiple of 256; the reference uses 768).
         inpaint_max_side: the inpainting nets run on the hole's neighbourhood, downscaled when
             its long side exceeds this (memory and time; 1280 keeps a 720p photo at full size).
-        half: on CUDA, run the image decoder in float16 autocast (off by default: only use it
-            after checking the output against float32 on your weights).
     """
 
     def __init__(self, mode: str = "auto", ckpts_dir: str | list[str] | None = None,
                  device: str | torch.device = "cpu", *, motion_size: int = MOTION_SIZE,
-                 inpaint_max_side: int = 1280, half: bool = False):
+                 inpaint_max_side: int = 1280):
         if mode not in BACKENDS:
             raise CineError(f"--backend must be one of {', '.join(BACKENDS)}, not {mode!r}")
         if motion_size < 256 or motion_size % 256:
@@ -95,7 +92,6 @@ class NeuralBackend:
         self.device = torch.device(device)
         self.motion_size = int(motion_size)
         self.inpaint_max_side = int(inpaint_max_side)
-        self.half = bool(half) and self.device.type == "cuda"
         #: remarks made while loading (e.g. training entries read as placeholders), one line each
         self.notes: list[str] = []
 
@@ -120,15 +116,8 @@ class NeuralBackend:
         """
         if self.mode == "classical":
             return False
-        missing = [name for name, path in self.files(stage).items() if path is None]
-        if not missing:
-            return True
-        if self.mode == "neural":
-            where = " or ".join(self.dirs)
-            raise CineError(f"--backend neural: the {STAGE_WORDS[stage]} stage needs {', '.join(missing)}; "
-                            f"put it in {where} (python install_deps.py --models downloads it; "
-                            f"see docs/models.md), or use --backend auto")
-        return False
+        self.check([stage])
+        return all(self.files(stage).values())
 
     def check(self, stages: list[str]) -> None:
         """In ``neural`` mode, fail before any work when a file of one of ``stages`` is missing
@@ -143,24 +132,13 @@ class NeuralBackend:
                             f"{where} (python install_deps.py --models downloads {pronoun}; see "
                             f"docs/models.md), or use --backend auto")
 
-    def plan(self) -> dict[str, str]:
-        """stage -> "neural" or "classical" as it would be chosen now (never raises)."""
-        result = {}
-        for stage in STAGE_NETWORKS:
-            present = all(self.files(stage).values())
-            result[stage] = "neural" if self.mode != "classical" and present else "classical"
-        return result
-
     def load(self, stage: str) -> dict[str, torch.nn.Module]:
         """Load the networks of ``stage`` (strictly, safely) onto the backend's device."""
-        by_file: dict[str, list[str]] = {}
-        for name in STAGE_NETWORKS[stage]:
-            by_file.setdefault(NETWORKS[name].file, []).append(name)
         modules = {}
-        for filename, names in by_file.items():
-            path = find_checkpoint(filename, self.dirs)
+        for filename, path in self.files(stage).items():
             if path is None:
                 raise CineError(f"{filename} not found in {' or '.join(self.dirs)}")
+            names = [name for name in STAGE_NETWORKS[stage] if NETWORKS[name].file == filename]
             modules.update(load_networks(names, path, device=self.device, notes=self.notes))
         return modules
 

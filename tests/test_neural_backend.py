@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from cine_core.errors import CineError
-from cine_core.nets.checkpoints import NETWORKS, find_checkpoint, load_networks, read_checkpoint
+from cine_core.nets.checkpoints import FILES, NETWORKS, find_checkpoint, load_networks, read_checkpoint
 from cine_core.nets.dpt import DPTHybrid
 from cine_core.nets.feature_net import FeatureNet
 from cine_core.nets.img_decoder import ImageDecoder
@@ -34,8 +34,6 @@ from cine_core.neural import MotionPredictor, NeuralBackend, dpt_input_size
 
 from conftest import ROOT, run_cli, write_scene
 
-ALL_FILES = ("model_150000.pth", "sceneflow_model.pth", "depth-model.pth", "color-model.pth",
-             "dpt_hybrid-midas-501f0c75.pt")
 
 
 def _adam_state(parameters: list[torch.nn.Parameter]) -> tuple[dict, dict]:
@@ -51,7 +49,7 @@ def _adam_state(parameters: list[torch.nn.Parameter]) -> tuple[dict, dict]:
     return optimizer.state_dict(), scheduler.state_dict()
 
 
-def write_official_files(folder: str, files: tuple[str, ...] = ALL_FILES) -> dict[str, dict]:
+def write_official_files(folder: str, files: tuple[str, ...] = FILES) -> dict[str, dict]:
     """Random-weight files in the published layout; returns name -> state dict written, per network."""
     os.makedirs(folder, exist_ok=True)
     torch.manual_seed(0)
@@ -89,6 +87,13 @@ def official(tmp_path_factory) -> tuple[str, dict]:
 
 
 # ------------------------------------------------------------------------------ loading
+
+def test_downloader_fetches_exactly_the_files_the_core_loads():
+    import install_deps  # standard library only, so it keeps its own list: the two must agree
+
+    assert sorted(model["file"] for model in install_deps.MODELS) == sorted(FILES)
+    assert len(FILES) == 5
+
 
 def test_official_layout_loads_strictly(official):
     folder, written = official
@@ -172,7 +177,7 @@ def test_cli_refuses_payload_with_one_line(tmp_path, official):
     folder, _ = official
     evil = tmp_path / "evil"
     evil.mkdir()
-    for name in ALL_FILES:
+    for name in FILES:
         os.symlink(os.path.join(folder, name), evil / name)
     marker = str(tmp_path / "pwned")
     os.remove(evil / "model_150000.pth")
@@ -227,11 +232,13 @@ def test_backend_modes_per_stage(tmp_path, official):
     partial.mkdir()
     for name in ("sceneflow_model.pth", "depth-model.pth"):  # inpainting also needs color-model.pth
         os.symlink(os.path.join(folder, name), partial / name)
+    def plan(backend: NeuralBackend) -> dict[str, bool]:
+        return {stage: backend.uses(stage) for stage in ("depth", "inpaint", "motion", "render")}
+
     auto = NeuralBackend("auto", str(partial))
-    assert auto.plan() == {"depth": "classical", "inpaint": "classical", "motion": "neural", "render": "classical"}
-    assert auto.uses("motion") and not auto.uses("inpaint") and not auto.uses("render")
-    assert NeuralBackend("classical", folder).plan() == dict.fromkeys(auto.plan(), "classical")
-    assert NeuralBackend("auto", folder).plan() == dict.fromkeys(auto.plan(), "neural")
+    assert plan(auto) == {"depth": False, "inpaint": False, "motion": True, "render": False}
+    assert plan(NeuralBackend("classical", folder)) == dict.fromkeys(plan(auto), False)
+    assert plan(NeuralBackend("auto", folder)) == dict.fromkeys(plan(auto), True)
     neural = NeuralBackend("neural", str(partial))
     assert neural.uses("motion")
     with pytest.raises(CineError) as exc:
