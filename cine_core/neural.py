@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from .errors import CineError
 from .nets.checkpoints import NETWORKS, checkpoint_dirs, find_checkpoint, load_networks
+from .nets.inpaint_nets import UNIT_LENGTH
 
 BACKENDS = ("auto", "classical", "neural")
 
@@ -63,8 +64,6 @@ MOTION_SIZE = 768
 MOTION_BLUR = 15
 #: DPT input: short side 384, sides multiples of 32 (MiDaS "minimal" resize).
 DPT_SIZE, DPT_MULTIPLE = 384, 32
-#: the 3D-Photo nets need sides that are multiples of 128 (7 stride-2 levels).
-INPAINT_UNIT = 128
 
 
 class NeuralBackend:
@@ -219,7 +218,7 @@ class NetworkInpainter:
         height, width = hole.shape
         rows, cols = np.nonzero(hole)
         extent = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
-        margin = max(INPAINT_UNIT, extent // 2)
+        margin = max(UNIT_LENGTH, extent // 2)  # the nets' sides are multiples of it
         top, bottom = max(rows.min() - margin, 0), min(rows.max() + margin + 1, height)
         left, right = max(cols.min() - margin, 0), min(cols.max() + margin + 1, width)
         crop = (slice(top, bottom), slice(left, right))
@@ -245,12 +244,12 @@ class NetworkInpainter:
             return rgb.copy(), log_depth.copy()
         mean = depth[known > 0].mean()
         zero_mean = (depth - mean) * known
-        filled_log = self.depth_net.inpaint(holes, known, zero_mean, edge, INPAINT_UNIT) + mean
+        filled_log = self.depth_net.inpaint(holes, known, zero_mean, edge) + mean
         # Reference post-processing: context kept, then a 3x3 Gaussian (sigma 1.5) on the depth.
         filled_depth = torch.where(known > 0.5, depth, filled_log).exp()
         filled_depth = _gaussian3(filled_depth)
         filled_log = torch.where(known > 0.5, depth, filled_depth.clamp(min=1e-6).log())
-        filled_rgb = self.color_net.inpaint(holes, known, colour * known, edge, INPAINT_UNIT).clamp(0, 1)
+        filled_rgb = self.color_net.inpaint(holes, known, colour * known, edge).clamp(0, 1)
 
         out_rgb, out_log = rgb.copy(), log_depth.copy()
         full = (crop_w, crop_h)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from .animation import animate_points
 from .camera import Camera
+from .nets.img_decoder import MIN_SIZE as DECODER_MIN_SIDE
 from .render import FrameRenderer, frame_time
 from .scene import PreparedScene
 from .splat import PointSet, splat_groups
@@ -33,7 +34,6 @@ FEATURE_CHANNELS = 32
 MAX_NETWORK_PIXELS = 1920 * 1088
 #: rendering channels before the appended disparity: r, g, b, opacity, 32 features
 POINT_CHANNELS = 4 + FEATURE_CHANNELS
-_DECODER_MIN_SIDE = 32
 
 
 @torch.inference_mode()
@@ -179,8 +179,8 @@ class NeuralFrameRenderer:
         del maps
         height, width = blended.shape[-2:]
         # The decoder needs even sides of at least 32 pixels: replicate-pad, crop back.
-        pad_h = max(_DECODER_MIN_SIDE, height + height % 2) - height
-        pad_w = max(_DECODER_MIN_SIDE, width + width % 2) - width
+        pad_h = max(DECODER_MIN_SIDE, height + height % 2) - height
+        pad_w = max(DECODER_MIN_SIDE, width + width % 2) - width
         if pad_h or pad_w:
             blended = F.pad(blended, (0, pad_w, 0, pad_h), mode="replicate")
         blended = blended.contiguous(memory_format=torch.channels_last)

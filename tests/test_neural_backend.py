@@ -581,6 +581,14 @@ def test_large_frames_are_decoded_downscaled(tmp_path):
     scene = prepare_scene(SceneInputs.find(write_scene(str(tmp_path / "scene"))), PrepareOptions(backend="classical"))
     path = camera_path("circle", scene.intrinsics, 3)
     small = NeuralFrameRenderer(scene, 3, FeatureNet().eval(), ImageDecoder().eval(), max_pixels=96 * 64 // 4)
+    decode, decoded_sizes = small.decoder.decode, []
+
+    def recorded_decode(blended):
+        decoded_sizes.append(tuple(blended.shape[-2:]))
+        return decode(blended)
+
+    small.decoder.decode = recorded_decode
     image = small.render(1, path[1])
+    assert decoded_sizes == [(32, 48)]  # half the sides: a quarter of the pixels
     assert image.shape == (3, 64, 96) and torch.isfinite(image).all()
     assert small.cloud.values.shape[1] == 36

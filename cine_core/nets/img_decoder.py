@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ImageDecoder", "blend_renderings"]
+__all__ = ["ImageDecoder", "MIN_SIZE", "blend_renderings"]
 
 _IN_CHANNELS = 37
 _ALPHA_CHANNEL = 3
@@ -37,7 +37,7 @@ _DISPARITY_CHANNEL = 36
 _GROUP_WIDTH = 32  # GroupNorm groups = channels / 32
 _MIN_BLEND_WEIGHT = 1e-6
 # Reflection padding of the 3x3 convs needs >= 2 pixels at the H/16 bottleneck.
-_MIN_SIZE = 32
+MIN_SIZE = 32
 
 
 def _blend_weight(rendering: Tensor, time_factor: float | Tensor, alpha: float | Tensor) -> Tensor:
@@ -254,8 +254,8 @@ class ImageDecoder(nn.Module):
         if blended.ndim != 4 or blended.shape[1] != self.in_channels:
             raise ValueError(f"expected (N, {self.in_channels}, H, W), got {tuple(blended.shape)}")
         height, width = blended.shape[-2:]
-        if height % 2 or width % 2 or height < _MIN_SIZE or width < _MIN_SIZE:
-            raise ValueError(f"H and W must be even and >= {_MIN_SIZE}, got {(height, width)}")
+        if height % 2 or width % 2 or height < MIN_SIZE or width < MIN_SIZE:
+            raise ValueError(f"H and W must be even and >= {MIN_SIZE}, got {(height, width)}")
         stem = self.firstprelu(self.firstconv(blended))
         first1, second1 = self.down1(stem)
         first2, second2 = self.down2(second1)
