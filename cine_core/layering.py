@@ -109,6 +109,22 @@ def _fraction_between(cumulative: np.ndarray, bin_edges: np.ndarray, a: float, b
     return float(cumulative[max(index_a, index_b)] - cumulative[min(index_a, index_b)])
 
 
+def hole_window(hole: np.ndarray, margin: int, max_side: int) -> tuple[tuple[slice, slice], tuple[int, int], float]:
+    """Where an inpainter works: the hole's bounding box grown by ``margin`` pixels of context.
+
+    Returns:
+        crop: (rows, cols) slices of the box; size: (width, height) it is solved at; factor:
+        size / box size, below 1 when the box's long side exceeds ``max_side``.
+    """
+    rows, cols = np.nonzero(hole)
+    height, width = hole.shape
+    top, bottom = max(rows.min() - margin, 0), min(rows.max() + margin + 1, height)
+    left, right = max(cols.min() - margin, 0), min(cols.max() + margin + 1, width)
+    factor = min(1.0, max_side / max(bottom - top, right - left))
+    size = (max(1, round((right - left) * factor)), max(1, round((bottom - top) * factor)))
+    return (slice(top, bottom), slice(left, right)), size, factor
+
+
 def classical_inpaint(rgb: np.ndarray, log_depth: np.ndarray, context: np.ndarray,
                       hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Telea inpainting (OpenCV) of colour and log-depth from the context pixels only.
@@ -116,14 +132,7 @@ def classical_inpaint(rgb: np.ndarray, log_depth: np.ndarray, context: np.ndarra
     Everything that is not context is unknown, so the foreground in front of the hole never
     leaks into it. Solved on the hole's bounding box at most :data:`_INPAINT_SIDE` pixels long.
     """
-    rows, cols = np.nonzero(hole)
-    height, width = hole.shape
-    margin = 16
-    top, bottom = max(rows.min() - margin, 0), min(rows.max() + margin + 1, height)
-    left, right = max(cols.min() - margin, 0), min(cols.max() + margin + 1, width)
-    crop = (slice(top, bottom), slice(left, right))
-    factor = min(1.0, _INPAINT_SIDE / max(bottom - top, right - left))
-    size = (max(1, round((right - left) * factor)), max(1, round((bottom - top) * factor)))
+    crop, size, factor = hole_window(hole, 16, _INPAINT_SIDE)
     unknown = (~context[crop]).astype(np.uint8)
     unknown_small = (cv2.resize(unknown.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.01)
     rgb_small = cv2.resize(rgb[crop], size, interpolation=cv2.INTER_AREA)
@@ -137,7 +146,7 @@ def classical_inpaint(rgb: np.ndarray, log_depth: np.ndarray, context: np.ndarra
     filled_rgb = cv2.GaussianBlur(filled_rgb, (0, 0), blur)
     filled_depth = cv2.GaussianBlur(filled_depth, (0, 0), blur)
     out_rgb, out_depth = rgb.copy(), log_depth.copy()
-    full = (right - left, bottom - top)
+    full = (crop[1].stop - crop[1].start, crop[0].stop - crop[0].start)
     out_rgb[crop] = cv2.resize(filled_rgb, full, interpolation=cv2.INTER_LINEAR)
     out_depth[crop] = cv2.resize(filled_depth, full, interpolation=cv2.INTER_LINEAR)
     return out_rgb, out_depth

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from .errors import CineError
 from .nets.checkpoints import NETWORKS, checkpoint_dirs, find_checkpoint, load_networks
+from .layering import hole_window
 from .nets.inpaint_nets import UNIT_LENGTH
 
 BACKENDS = ("auto", "classical", "neural")
@@ -215,16 +216,10 @@ class NetworkInpainter:
     @torch.inference_mode()
     def __call__(self, rgb: np.ndarray, log_depth: np.ndarray, context: np.ndarray,
                  hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        height, width = hole.shape
         rows, cols = np.nonzero(hole)
         extent = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
-        margin = max(UNIT_LENGTH, extent // 2)  # the nets' sides are multiples of it
-        top, bottom = max(rows.min() - margin, 0), min(rows.max() + margin + 1, height)
-        left, right = max(cols.min() - margin, 0), min(cols.max() + margin + 1, width)
-        crop = (slice(top, bottom), slice(left, right))
-        crop_h, crop_w = bottom - top, right - left
-        factor = min(1.0, self.max_side / max(crop_h, crop_w))
-        size = (max(1, round(crop_w * factor)), max(1, round(crop_h * factor)))
+        # Context of half the hole's extent, at least one unit of the nets' sides.
+        crop, size, factor = hole_window(hole, max(UNIT_LENGTH, extent // 2), self.max_side)
         device = next(self.depth_net.parameters()).device
 
         def prepare(array: np.ndarray, nearest: bool = False) -> torch.Tensor:
@@ -252,7 +247,7 @@ class NetworkInpainter:
         filled_rgb = self.color_net.inpaint(holes, known, colour * known, edge).clamp(0, 1)
 
         out_rgb, out_log = rgb.copy(), log_depth.copy()
-        full = (crop_w, crop_h)
+        full = (crop[1].stop - crop[1].start, crop[0].stop - crop[0].start)
         result_rgb = filled_rgb[0].permute(1, 2, 0).float().cpu().numpy()
         result_log = filled_log[0, 0].float().cpu().numpy()
         if factor < 1.0:
