@@ -10,7 +10,6 @@ it was; files the work wrote are removed by ``discard_job``.
 from __future__ import annotations
 
 import threading
-import time
 import traceback
 from typing import Any, Callable
 
@@ -40,7 +39,6 @@ class Job:
         self.title = title
         self.stage = ""
         self.fraction = 0.0
-        self.started = time.monotonic()
         self.result: Any = None
         self.error: BaseException | None = None
         self._work = work

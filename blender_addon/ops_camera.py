@@ -5,7 +5,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty
 
 from . import cache, conversion, runtime
-from .properties import active_settings
+from .properties import active_settings, active_settings_for_poll
 
 #: The core's presets (``cine_core.camera.PRESETS``), listed here because the add-on registers
 #: before PyTorch may be importable.
@@ -51,10 +51,7 @@ class CINEMAGRAPH_OT_add_camera_path(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if active_settings(context.scene) is None:
-            cls.poll_message_set("Import a photo as a cinemagraph first")
-            return False
-        return True
+        return active_settings_for_poll(cls, context) is not None
 
     def execute(self, context):
         settings = active_settings(context.scene)

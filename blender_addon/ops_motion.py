@@ -20,14 +20,7 @@ from . import cache, conversion, playback, runtime, scene_objects
 from .errors import AddonError
 from .jobs import JobOperator
 from .preferences import addon_preferences, compute_device, weights_folder
-from .properties import active_settings
-
-
-def _settings_or_message(cls, context):
-    settings = active_settings(context.scene)
-    if settings is None:
-        cls.poll_message_set("Import a photo as a cinemagraph first")
-    return settings
+from .properties import active_settings, active_settings_for_poll
 
 
 def hint_objects(settings) -> list[bpy.types.Object]:
@@ -37,9 +30,14 @@ def hint_objects(settings) -> list[bpy.types.Object]:
     return sorted((o for o in settings.hints.objects if o.type == "EMPTY"), key=lambda o: o.name)
 
 
+def _has_length(start: tuple[float, float], end: tuple[float, float]) -> bool:
+    """Whether an arrow is long enough to give a direction (half a photo pixel)."""
+    return bool(np.hypot(end[0] - start[0], end[1] - start[1]) >= 0.5)
+
+
 def add_hint(settings, start: tuple[float, float], end: tuple[float, float]) -> bpy.types.Object:
     """A new arrow from photo pixel ``start`` to ``end``, floating just in front of the surface."""
-    if np.hypot(end[0] - start[0], end[1] - start[1]) < 0.5:
+    if not _has_length(start, end):
         raise AddonError("A hint arrow needs a length: drag from where the motion starts to where it goes")
     if settings.hints is None:
         settings.hints = bpy.data.collections.new(f"{settings.id_data.name} Hints")
@@ -80,7 +78,7 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _settings_or_message(cls, context) is not None
+        return active_settings_for_poll(cls, context) is not None
 
     def start_job(self, context):
         settings = active_settings(context.scene)
@@ -95,7 +93,7 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
         hints = []
         for arrow in hint_objects(settings):
             start, end = scene_objects.hint_pixels(arrow, settings.points, settings.intrinsics())
-            if np.hypot(end[0] - start[0], end[1] - start[1]) >= 0.5:
+            if _has_length(start, end):
                 hints.append(cine_core.annotations.HintArrow(start, end))
         direction = settings.direction.strip() or None
         if mask is None and not hints and direction is None:
@@ -160,7 +158,7 @@ class CINEMAGRAPH_OT_load_motion(bpy.types.Operator, ImportHelper):
 
     @classmethod
     def poll(cls, context):
-        return _settings_or_message(cls, context) is not None
+        return active_settings_for_poll(cls, context) is not None
 
     def execute(self, context):
         settings = active_settings(context.scene)
@@ -204,7 +202,7 @@ class CINEMAGRAPH_OT_clear_hints(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        settings = _settings_or_message(cls, context)
+        settings = active_settings_for_poll(cls, context)
         return settings is not None and bool(hint_objects(settings))
 
     def execute(self, context):
@@ -225,7 +223,7 @@ class CINEMAGRAPH_OT_add_hint(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _settings_or_message(cls, context) is not None
+        return active_settings_for_poll(cls, context) is not None
 
     def execute(self, context):
         try:
@@ -249,7 +247,7 @@ class CINEMAGRAPH_OT_draw_hints(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if _settings_or_message(cls, context) is None:
+        if active_settings_for_poll(cls, context) is None:
             return False
         if context.area is None or context.area.type != "VIEW_3D":
             cls.poll_message_set("Draw arrows in a 3D Viewport")
@@ -354,7 +352,7 @@ class CINEMAGRAPH_OT_mask_from_selection(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        settings = _settings_or_message(cls, context)
+        settings = active_settings_for_poll(cls, context)
         if settings is None:
             return False
         if context.object is None or context.object != settings.points or context.mode != "EDIT_MESH":
@@ -397,7 +395,7 @@ class CINEMAGRAPH_OT_paint_mask(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _settings_or_message(cls, context) is not None and context.window is not None \
+        return active_settings_for_poll(cls, context) is not None and context.window is not None \
             and not bpy.app.background
 
     def execute(self, context):
@@ -426,7 +424,7 @@ class CINEMAGRAPH_OT_clear_mask(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        settings = _settings_or_message(cls, context)
+        settings = active_settings_for_poll(cls, context)
         return settings is not None and settings.mask is not None
 
     def execute(self, context):

@@ -10,14 +10,7 @@ from bpy_extras.io_utils import ImportHelper
 from . import cache, playback, runtime
 from .engine import CinemagraphRenderEngine
 from .ops_import import set_up_for_cinemagraph
-from .properties import active_settings
-
-
-def _active_or_message(cls, context):
-    settings = active_settings(context.scene)
-    if settings is None:
-        cls.poll_message_set("Import a photo as a cinemagraph first")
-    return settings
+from .properties import active_settings, active_settings_for_poll
 
 
 class CINEMAGRAPH_OT_render_animation(bpy.types.Operator):
@@ -28,7 +21,7 @@ class CINEMAGRAPH_OT_render_animation(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if _active_or_message(cls, context) is None:
+        if active_settings_for_poll(cls, context) is None:
             return False
         if context.scene.camera is None:
             cls.poll_message_set("The scene needs an active camera")
@@ -60,7 +53,7 @@ class CINEMAGRAPH_OT_match_frame_range(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _active_or_message(cls, context) is not None
+        return active_settings_for_poll(cls, context) is not None
 
     def execute(self, context):
         scene = context.scene
@@ -78,7 +71,7 @@ class CINEMAGRAPH_OT_set_up_scene(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _active_or_message(cls, context) is not None
+        return active_settings_for_poll(cls, context) is not None
 
     def execute(self, context):
         set_up_for_cinemagraph(context.scene, active_settings(context.scene))
@@ -96,7 +89,7 @@ class CINEMAGRAPH_OT_locate_prepared_scene(bpy.types.Operator, ImportHelper):
 
     @classmethod
     def poll(cls, context):
-        return _active_or_message(cls, context) is not None
+        return active_settings_for_poll(cls, context) is not None
 
     def execute(self, context):
         settings = active_settings(context.scene)

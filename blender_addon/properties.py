@@ -102,6 +102,15 @@ def active_settings(scene) -> CinemagraphSettings | None:
     return collection.cinemagraph
 
 
+def active_settings_for_poll(operator_class, context) -> CinemagraphSettings | None:
+    """:func:`active_settings` for an operator's ``poll``: without one, the greyed-out button's
+    tooltip says what to do first."""
+    settings = active_settings(context.scene)
+    if settings is None:
+        operator_class.poll_message_set("Import a photo as a cinemagraph first")
+    return settings
+
+
 def cinemagraphs_in(scene):
     """The scene's cinemagraph collections (linked anywhere below its master collection)."""
     return [c for c in scene.collection.children_recursive if c.cinemagraph.is_valid]

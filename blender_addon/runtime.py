@@ -157,7 +157,7 @@ def animated_cloud(path: str, num_frames: int, wait: bool = True):
 
 def render_method(device: str, weights: str | None) -> str:
     """Which renderer :func:`frame_renderer` picks with these preferences, as the core reports it."""
-    return core().neural.NeuralBackend("auto", weights or None, device).render_method()
+    return core().neural.NeuralBackend("auto", weights, device).render_method()
 
 
 def frame_renderer(path: str, num_frames: int, device: str, weights: str | None):
@@ -166,7 +166,7 @@ def frame_renderer(path: str, num_frames: int, device: str, weights: str | None)
     points that viewport playback uses too). Weight files that appear later (Download Model
     Weights, or copied by hand) are picked up: the renderer is cached per renderer choice."""
     cine_core = core()
-    backend = cine_core.neural.NeuralBackend("auto", weights or None, device)
+    backend = cine_core.neural.NeuralBackend("auto", weights, device)
     method = backend.render_method()
 
     def compute():

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .animation import AnimatedPointCloud, animate_points
-from .annotations import HintArrow, MotionAnnotation, read_arrows_json, read_labelme, read_mask_image
+from .annotations import HintArrow, MotionAnnotation, read_arrows_json, read_mask_image
 from .camera import CameraPath, Intrinsics
 from .depth_conditioning import condition_depth, raw_to_disparity
 from .depth_estimate import estimate_disparity

@@ -1,7 +1,6 @@
 """The command line end to end: real files in, a playable video out, one-line errors otherwise."""
 from __future__ import annotations
 
-import json
 import os
 
 import cv2
