@@ -182,14 +182,14 @@ def default_scene() -> str:
 
 
 def resolve_device(name: str) -> str:
-    """A device name for PyTorch: ``auto`` is CUDA when PyTorch sees a GPU, else the CPU."""
-    import torch
+    """The core's device choice; a device that is not there ends the command."""
+    from cine_core.devices import resolve_device as core_resolve_device
+    from cine_core.errors import CineError
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device is visible to PyTorch")
-    return name
+    try:
+        return core_resolve_device(name)
+    except CineError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def benchmark_devices(name: str) -> list[str]:

@@ -253,9 +253,9 @@ def compute_device(preferences=None) -> str:
     """Where PyTorch works: a CUDA GPU when there is one (unless the preferences say CPU)."""
     if preferences is not None and preferences.device == "CPU":
         return "cpu"
-    import torch
+    from .runtime import core
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return core().resolve_device("auto")
 
 
 class CinemagraphPreferences(bpy.types.AddonPreferences):

@@ -10,6 +10,7 @@ import torch
 
 from .annotations import parse_hint
 from .camera import DEFAULT_MAGNITUDE, PRESETS, CropWindow, camera_path
+from .devices import resolve_device
 from .errors import CineError, is_out_of_memory
 from .integrate import INTEGRATORS
 from .neural import BACKENDS, MOTION_SIZE, NeuralBackend
@@ -43,14 +44,6 @@ class ProgressBar:
     def done(self) -> None:
         if not self.quiet:
             sys.stderr.write("\n")
-
-
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CineError("--device cuda: this PyTorch build has no CUDA or no GPU is visible")
-    return name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +105,7 @@ def run_render(args: argparse.Namespace) -> str:
     if args.frames < 2:
         raise CineError("--frames must be at least 2")
     torch.manual_seed(args.seed)
-    device = _device(args.device)
+    device = resolve_device(args.device)
     progress = ProgressBar(args.quiet)
     backend = NeuralBackend(args.backend, args.ckpts, device, motion_size=args.motion_size)
     backend.check(["render"])  # fail before preparing, not after
