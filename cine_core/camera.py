@@ -97,14 +97,32 @@ class CropWindow:
     height: float
 
     @classmethod
-    def parse(cls, text: str) -> "CropWindow":
+    def parse(cls, text: str, option: str = "crop window") -> "CropWindow":
+        """``"cx,cy,width,height"`` in pixels; ``option`` names it in errors."""
+        shown = repr(text[:60])
         try:
             cx, cy, w, h = (float(v) for v in text.split(","))
         except ValueError:
-            raise CineError(f"crop window {text!r}: expected four numbers cx,cy,width,height") from None
+            raise CineError(f"{option} {shown}: expected four numbers cx,cy,width,height") from None
+        if not all(math.isfinite(v) for v in (cx, cy, w, h)):
+            raise CineError(f"{option} {shown}: the numbers must be finite")
         if w <= 0 or h <= 0:
-            raise CineError(f"crop window {text!r}: width and height must be positive")
+            raise CineError(f"{option} {shown}: width and height must be positive")
         return cls(cx, cy, w, h)
+
+    def check_inside(self, width: int, height: int, option: str = "crop window") -> "CropWindow":
+        """This window, refused unless it lies within a ``width`` x ``height`` photo (half a
+        pixel of slack for rounding)."""
+        left, right = self.cx - self.width / 2, self.cx + self.width / 2
+        top, bottom = self.cy - self.height / 2, self.cy + self.height / 2
+        if left < -0.5 or top < -0.5 or right > width + 0.5 or bottom > height + 0.5:
+            raise CineError(f"{option} {self.cx:g},{self.cy:g},{self.width:g},{self.height:g} reaches outside "
+                            f"the {width}x{height} photo; give centre and size in the photo's pixels")
+        return self
+
+    def scaled(self, factor: float) -> "CropWindow":
+        """The same window in an image ``factor`` times the size."""
+        return CropWindow(self.cx * factor, self.cy * factor, self.width * factor, self.height * factor)
 
 
 PRESETS = ("static", "up-down", "zoom-in", "side", "circle", "swing", "dolly-zoom", "ken-burns")

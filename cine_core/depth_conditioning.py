@@ -34,8 +34,9 @@ def raw_to_disparity(raw: np.ndarray, kind: str) -> np.ndarray:
     """Map a depth (larger = farther) or disparity (larger = nearer) map to disparity-like values.
 
     Non-finite entries become the median; for ``kind="depth"`` non-positive depths are invalid.
+    Values are clipped to +-1e30 so that the normalisation's differences stay finite.
     """
-    values = raw.astype(np.float32, copy=True)
+    values = raw.astype(np.float64, copy=True)
     finite = np.isfinite(values)
     if kind == "depth":
         finite &= values > 0
@@ -45,8 +46,11 @@ def raw_to_disparity(raw: np.ndarray, kind: str) -> np.ndarray:
         values[finite] = 1.0 / values[finite]
     elif kind != "disparity":
         raise CineError(f"--depth-kind must be 'depth' or 'disparity', not {kind!r}")
+    if not finite.any():
+        raise CineError("the depth map holds no finite values")
     values[~finite] = np.median(values[finite])
-    return values
+    # Far beyond any real range, but differences of these still fit float32 (no inf, no NaN).
+    return np.clip(values, -1e30, 1e30).astype(np.float32)
 
 
 def condition_depth(disparity_like: np.ndarray, size: tuple[int, int], *, max_depth: float = 50.0,

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .animation import AnimatedPointCloud, animate_points
-from .annotations import HintArrow, MotionAnnotation, read_arrows_json, read_mask_image
+from .annotations import HintArrow, MotionAnnotation, check_points, read_arrows_json, read_mask_image
 from .camera import CameraPath, Intrinsics
 from .depth_conditioning import condition_depth, raw_to_disparity
 from .depth_estimate import estimate_disparity
@@ -55,13 +55,14 @@ class SceneInputs:
             return cls(photo=path)
         if not os.path.isdir(path):
             raise CineError(f"input not found: {path}")
-        photos = [p for ext in PHOTO_EXTENSIONS for p in glob.glob(os.path.join(path, "image" + ext))]
+        photos = [p for ext in PHOTO_EXTENSIONS for p in glob.glob(os.path.join(path, "image" + ext))
+                  if os.path.isfile(p)]
         if not photos:
             raise CineError(f"{path} holds no image.png / image.jpg")
         annotation = os.path.join(path, "image.json")
         mask = os.path.join(path, "mask.png")
         depths = sorted(p for p in glob.glob(os.path.join(path, "depth*"))
-                        if p.lower().endswith(DEPTH_EXTENSIONS))
+                        if p.lower().endswith(DEPTH_EXTENSIONS) and os.path.isfile(p))
         return cls(photo=photos[0], annotation=annotation if os.path.isfile(annotation) else None,
                    mask=mask if os.path.isfile(mask) else None, depth=depths[0] if depths else None)
 
@@ -106,6 +107,8 @@ def load_annotation(inputs: SceneInputs, photo: Photo, extra_hints: list[HintArr
     if inputs.mask and annotation.mask is None:
         annotation = annotation.merged(read_mask_image(inputs.mask, photo.original_size))
     if extra_hints:
+        for hint in extra_hints:
+            check_points("--hint", "arrow", np.array([hint.start, hint.end]), photo.original_size)
         annotation = annotation.merged(MotionAnnotation(photo.original_size, None, list(extra_hints)))
     return annotation
 
@@ -154,6 +157,8 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
     progress("load", 0.0)
     photo = load_photo(inputs.photo, options.max_side)
     annotation = load_annotation(inputs, photo, options.hints).at_size(*photo.size)
+    # Every input file is read (and refused if bad) before any stage does real work.
+    depth_file = read_depth_file(inputs.depth) if inputs.depth and inputs.depth_values is None else None
     backend = NeuralBackend(options.backend, options.ckpts_dir, options.device,
                             motion_size=options.motion_size)
     no_depth_given = inputs.depth_values is None and not inputs.depth
@@ -166,7 +171,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
         raw = raw_to_disparity(np.asarray(inputs.depth_values, dtype=np.float32), options.depth_kind)
         depth_method = f"given array ({options.depth_kind})"
     elif inputs.depth:
-        raw = raw_to_disparity(read_depth_file(inputs.depth), options.depth_kind)
+        raw = raw_to_disparity(depth_file, options.depth_kind)
         depth_method = f"file {os.path.basename(inputs.depth)} ({options.depth_kind})"
     elif backend.uses("depth"):
         raw = dpt_disparity(backend.load("depth")["dpt"], photo.rgb)
@@ -188,6 +193,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
     width, height = photo.size
     info = {
         "photo": os.path.abspath(inputs.photo),
+        "original_size": list(photo.original_size),  # what annotation and crop pixels refer to
         "stages": {"depth": depth_method, "layers": layers_method, "flow": flow_method},
         "layers": len(layered.layers),
         "hints": len(annotation.hints),
