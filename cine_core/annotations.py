@@ -111,7 +111,7 @@ def _image_size(name: str, data: dict, keys: tuple[str, str], image_size: tuple[
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise CineError(f"{name}: {key} {printable(value, 40)} is not a positive whole number of pixels")
+            raise CineError(f"{name}: {key} {printable(repr(value), 40)} is not a positive whole number of pixels")
         if value > 4 * photo_side:
             raise CineError(f"{name}: {key} {value} is far larger than the photo ({image_size[0]}x"
                             f"{image_size[1]}); the file belongs to another image")

@@ -13,7 +13,7 @@ from .camera import DEFAULT_MAGNITUDE, PRESETS, CropWindow, camera_path
 from .checks import integer, number, printable
 from .devices import resolve_device
 from .errors import CineError, is_out_of_memory
-from .image_io import read_image_header
+from .image_io import read_photo_header
 from .integrate import INTEGRATORS
 from .neural import BACKENDS, MOTION_SIZE, NeuralBackend
 from .outputs import check_output_file
@@ -129,12 +129,11 @@ def check_arguments(args: argparse.Namespace) -> None:
         if given:
             raise CineError(f"{', '.join(given)} prepare a photo, but {printable(args.input)} is a prepared "
                             f"scene; give the photo instead")
-    out = check_video_output(args.out)
+    check_video_output(args.out)
     if args.save_scene:
         if not args.save_scene.lower().endswith(".cine"):
             raise CineError(f"--save-scene {printable(args.save_scene)}: the name must end in .cine")
-        if check_output_file(args.save_scene, "--save-scene") == out:
-            raise CineError("--save-scene and --out name the same file")
+        check_output_file(args.save_scene, "--save-scene")
 
 
 def _crops(args: argparse.Namespace, photo_size: tuple[int, int]) -> list[CropWindow | None]:
@@ -156,7 +155,7 @@ def run_render(args: argparse.Namespace) -> str:
         crops = _crops(args, tuple(scene.info.get("original_size", scene.size)))
     else:
         inputs = SceneInputs.find(args.input)
-        crops = _crops(args, read_image_header(inputs.photo, what="photo").upright_size)
+        crops = _crops(args, read_photo_header(inputs.photo).upright_size)
         inputs.annotation = args.annotation or inputs.annotation
         inputs.mask = args.mask or inputs.mask
         inputs.depth = args.depth or inputs.depth

@@ -51,22 +51,26 @@ def read_pfm(path: str) -> np.ndarray:
 
 
 def _read_npy(path: str) -> np.ndarray:
-    """A NumPy array file, its shape and type checked from the header (memory-mapped) before a
-    single value is read."""
+    """A NumPy array file, its shape and type checked from the header before any value is read."""
     name = os.path.basename(path)
     try:
-        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(handle)
+            offset = handle.tell()
     except (ValueError, OSError, EOFError) as exc:
         raise CineError(f"cannot read {name} as a NumPy array ({str(exc)[:120]})") from None
-    if not isinstance(mapped, np.ndarray):
-        raise CineError(f"{name} holds several arrays; save one 2-D array with numpy.save")
-    if mapped.ndim not in (2, 3) or min(mapped.shape[:2]) < 1:
-        raise CineError(f"{name}: a depth map must be a 2-D array, got shape {mapped.shape}")
-    check_pixel_count(name, mapped.shape[1], mapped.shape[0])
-    if not (np.issubdtype(mapped.dtype, np.integer) or np.issubdtype(mapped.dtype, np.floating)) \
-            or mapped.dtype.itemsize > 8:
-        raise CineError(f"{name}: a depth map must hold numbers, got {mapped.dtype}")
-    return np.array(mapped[:, :, 0] if mapped.ndim == 3 else mapped)
+    if dtype.hasobject or not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise CineError(f"{name}: a depth map must hold numbers, got {dtype}")
+    if len(shape) not in (2, 3) or min(shape[:2]) < 1:
+        raise CineError(f"{name}: a depth map must be a 2-D array, got shape {shape}")
+    check_pixel_count(name, shape[1], shape[0])
+    if offset + int(np.prod(shape)) * dtype.itemsize > os.path.getsize(path):
+        raise CineError(f"cannot read {name}: the file is truncated")
+    values = np.load(path, allow_pickle=False)
+    return values[:, :, 0] if values.ndim == 3 else values
 
 
 def _decode_image(path: str) -> np.ndarray:

@@ -154,6 +154,14 @@ def working_size(width: int, height: int, max_side: int | None) -> tuple[int, in
     return max(1, round(width * factor)), max(1, round(height * factor))
 
 
+def read_photo_header(path: str) -> ImageHeader:
+    """The photo's header (see :func:`read_image_header`), refused unless it is PNG, JPEG, WebP
+    or TIFF by name and by content."""
+    if not path.lower().endswith(PHOTO_EXTENSIONS) and os.path.isfile(path):
+        raise CineError(f"{os.path.basename(path)}: unsupported photo format (use PNG, JPEG, WebP or TIFF)")
+    return read_image_header(path, what="photo")
+
+
 def _reduction(width: int, height: int, max_side: int | None) -> int:
     """The largest of 1, 2, 4, 8 by which a JPEG can be decoded smaller and still be at least the
     working size (libjpeg scales while decoding, so the full-size photo is never in memory)."""
@@ -178,10 +186,7 @@ def load_photo(path: str, max_side: int | None = None) -> Photo:
     """
     if max_side is not None and max_side < 16:
         raise CineError(f"--size {max_side} is too small; use at least 16 pixels")
-    if not path.lower().endswith(PHOTO_EXTENSIONS) and os.path.isfile(path):
-        raise CineError(f"{os.path.basename(path)}: unsupported photo format "
-                        f"(use PNG, JPEG, WebP or TIFF)")
-    header = read_image_header(path, what="photo")
+    header = read_photo_header(path)
     name = os.path.basename(path)
     width, height = header.upright_size
     if min(width, height) < 16:

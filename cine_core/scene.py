@@ -186,7 +186,10 @@ def _scene_from_record(record: object, name: str) -> PreparedScene:
               for i in range(layer_count)]
     if not isinstance(record["meta"], str):
         raise refuse("meta")
-    meta = parse_json(record["meta"], name)
+    try:
+        meta = parse_json(record["meta"], name)
+    except CineError as exc:
+        raise refuse(f"meta: {exc}") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("intrinsics"), dict) or \
             not isinstance(meta.get("info"), dict):
         raise refuse("meta")
