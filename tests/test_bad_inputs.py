@@ -8,9 +8,15 @@ the absence of a traceback as a user sees them.
 """
 from __future__ import annotations
 
+import hashlib
+import http.server
 import json
 import os
+import shutil
+import ssl
 import struct
+import subprocess
+import threading
 import time
 import zipfile
 import zlib
@@ -109,8 +115,7 @@ def test_gpu_that_is_not_there(capsys, scene, earlier):
 
 def test_unknown_camera_and_a_traceback_never_reaches_the_user(scene, tmp_path):
     out = str(tmp_path / "a.mp4")
-    for args, words in ((["--camera", "dolly"], "invalid choice"), (["--fps", "nan"], "finite"),
-                        (["--labelme-typo", "x"], "unrecognized arguments")):
+    for args, words in ((["--camera", "dolly"], "invalid choice"), (["--fps", "nan"], "finite")):
         result = run_cli("render", scene, "--out", out, "--quiet", *args, timeout=60)
         assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
     assert not os.path.exists(out)
@@ -506,3 +511,202 @@ def test_failed_render_keeps_the_saved_scene_and_video_apart(capsys, scene, tmp_
     refused(capsys, scene, "--save-scene", str(tmp_path / "s.cine"), "--camera", "ken-burns",
             "--end-crop", "500,500,10,10", out=str(out))
     assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------- model downloader
+
+class _Mirror(http.server.BaseHTTPRequestHandler):
+    """A weight mirror on 127.0.0.1: strong ETags, Range honoured only while If-Range matches
+    (RFC 9110), optional redirects; ``log`` records (path, Range, If-Range)."""
+
+    files: dict[str, bytes] = {}
+    redirects: dict[str, str] = {}
+    etags = True
+    log: list = []
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        name = self.path.lstrip("/")
+        self.log.append((name, self.headers.get("Range"), self.headers.get("If-Range")))
+        if name in self.redirects:
+            self.send_response(302)
+            self.send_header("Location", self.redirects[name])
+            self.end_headers()
+            return
+        if name not in self.files:
+            self.send_error(404)
+            return
+        data = self.files[name]
+        etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
+        wanted = self.headers.get("Range", "")
+        same = self.headers.get("If-Range") in (None, etag)
+        start = int(wanted[6:].split("-")[0]) if wanted.startswith("bytes=") and same else 0
+        self.send_response(206 if start else 200)
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        if self.etags:
+            self.send_header("ETag", etag)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        self.wfile.write(data[start:])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """(http base URL, handler class, https base URL or None, environment trusting its cert)."""
+    handler = type("Mirror", (_Mirror,), {"files": {}, "redirects": {}, "log": [], "etags": True})
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)]
+    env = dict(os.environ)
+    https_base = None
+    if shutil.which("openssl"):
+        cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+        made = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                               "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                               "-keyout", key, "-out", cert], capture_output=True)
+        if made.returncode == 0:
+            secure = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            secure.socket = context.wrap_socket(secure.socket, server_side=True)
+            servers.append(secure)
+            https_base = f"https://127.0.0.1:{secure.server_address[1]}"
+            env["SSL_CERT_FILE"] = cert  # the download trusts this self-signed certificate only
+    for server in servers:
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"http://127.0.0.1:{servers[0].server_address[1]}", handler, https_base, env
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def models_cli(capsys, monkeypatch):
+    """``install_deps.py --models ...`` in-process (its real ``main``); returns (code, stdout, stderr)."""
+    import install_deps
+
+    def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        code = install_deps.main(["--models", "--timeout", "10", *args])
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+    return run
+
+
+def _manifest(tmp_path, *entries: dict) -> str:
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps({"models": list(entries)}))
+    return str(path)
+
+
+def test_plain_http_is_refused_unless_allowed(tmp_path, mirror, models_cli):
+    base, handler, _, _ = mirror
+    handler.files = {"w.pth": b"weights" * 100}
+    folder = tmp_path / "ckpts"
+    refused_run = models_cli("--ckpts", str(folder), "--models-url-base", base,
+                          "--models-manifest", _manifest(tmp_path, {"file": "w.pth", "urls": ["x"]}))
+    assert refused_run.returncode == 2 and "refusing the plain-http URL" in refused_run.stderr
+    assert "--allow-http" in refused_run.stderr and handler.log == [] and not folder.exists()
+    in_table = models_cli("--ckpts", str(folder), "--models-manifest",
+                       _manifest(tmp_path, {"file": "w.pth", "urls": [f"{base}/w.pth"]}))
+    assert in_table.returncode == 1 and "refusing the plain-http URL" in in_table.stderr and handler.log == []
+    allowed = models_cli("--ckpts", str(folder), "--models-url-base", base, "--allow-http",
+                      "--models-manifest", _manifest(tmp_path, {"file": "w.pth", "urls": ["x"], "size": 700}))
+    assert allowed.returncode == 0, allowed.stderr
+    assert (folder / "w.pth").read_bytes() == b"weights" * 100 and os.listdir(folder) == ["w.pth"]
+
+
+def test_https_download_and_no_downgrade_on_redirect(tmp_path, mirror, models_cli):
+    base, handler, https_base, env = mirror
+    if https_base is None:
+        pytest.skip("openssl is needed to make a self-signed certificate")
+    payload = os.urandom(50_000)
+    handler.files = {"w.pth": payload}
+    handler.redirects = {"moved.pth": f"{base}/w.pth"}
+    folder = tmp_path / "ckpts"
+    manifest = _manifest(tmp_path, {"file": "w.pth", "urls": [f"{https_base}/w.pth"],
+                                    "sha256": hashlib.sha256(payload).hexdigest()},
+                         {"file": "moved.pth", "urls": [f"{https_base}/moved.pth"]})
+    result = models_cli("--ckpts", str(folder), "--models-manifest", manifest, env=env)
+    assert (folder / "w.pth").read_bytes() == payload
+    assert result.returncode == 1 and "moved.pth" in result.stderr and "refusing the plain-http URL" in result.stderr
+    assert [entry[0] for entry in handler.log].count("w.pth") == 1  # the redirect was not followed
+    assert sorted(os.listdir(folder)) == ["w.pth"]
+
+
+def test_resume_only_while_the_server_has_the_same_file(tmp_path, mirror, models_cli):
+    base, handler, _, _ = mirror
+    old, new = os.urandom(90_000), os.urandom(120_000)
+    handler.files = {"w.pth": new}
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    # A part file from an earlier run of another version of the file: If-Range quotes the old
+    # ETag, the server answers with the whole new file, and the result is the new file exactly.
+    (folder / "w.pth.part").write_bytes(old[:30_000])
+    (folder / "w.pth.part.json").write_text(json.dumps({"url": f"{base}/w.pth", "validator": '"old"',
+                                                         "total": len(old)}))
+    manifest = _manifest(tmp_path, {"file": "w.pth", "urls": ["x"]})
+    result = models_cli("--ckpts", str(folder), "--models-url-base", base, "--allow-http", "--models-manifest", manifest)
+    assert result.returncode == 0, result.stderr
+    assert handler.log == [("w.pth", "bytes=30000-", '"old"')]
+    assert (folder / "w.pth").read_bytes() == new and os.listdir(folder) == ["w.pth"]
+    # The same file still there: resumed where it stopped.
+    (folder / "w.pth").unlink()
+    (folder / "w.pth.part").write_bytes(new[:50_000])
+    etag = f'"{hashlib.sha256(new).hexdigest()[:16]}"'
+    (folder / "w.pth.part.json").write_text(json.dumps({"url": f"{base}/w.pth", "validator": etag}))
+    handler.log.clear()
+    assert models_cli("--ckpts", str(folder), "--models-url-base", base, "--allow-http",
+                   "--models-manifest", manifest).returncode == 0
+    assert handler.log == [("w.pth", "bytes=50000-", etag)] and (folder / "w.pth").read_bytes() == new
+    # No validator and no published hash: nothing proves it is the same file, so start again.
+    (folder / "w.pth").unlink()
+    (folder / "w.pth.part").write_bytes(old[:30_000])
+    handler.log.clear()
+    assert models_cli("--ckpts", str(folder), "--models-url-base", base, "--allow-http",
+                   "--models-manifest", manifest).returncode == 0
+    assert handler.log == [("w.pth", None, None)] and (folder / "w.pth").read_bytes() == new
+
+
+def test_wrong_size_is_deleted(tmp_path, mirror, models_cli):
+    base, handler, _, _ = mirror
+    handler.files = {"w.pth": b"x" * 1000}
+    folder = tmp_path / "ckpts"
+    result = models_cli("--ckpts", str(folder), "--models-url-base", base, "--allow-http",
+                     "--models-manifest", _manifest(tmp_path, {"file": "w.pth", "urls": ["x"], "size": 999}))
+    assert result.returncode == 1 and "size 1000 bytes instead of 999" in result.stderr
+    assert os.listdir(folder) == []
+
+
+@pytest.mark.parametrize("name", ["../evil.pth", "/tmp/evil.pth", "sub/evil.pth", ".hidden", "a\\..\\b",
+                                  "x" * 300, "", 7, "w.pth.part"])
+def test_file_names_that_would_leave_the_folder(tmp_path, mirror, models_cli, name):
+    base, handler, _, _ = mirror
+    result = models_cli("--ckpts", str(tmp_path / "ckpts"), "--models-url-base", base, "--allow-http",
+                     "--models-manifest", _manifest(tmp_path, {"file": name, "urls": ["x"]}))
+    assert result.returncode == 2 and "refusing the file name" in result.stderr
+    assert "Traceback" not in result.stderr and handler.log == [] and not (tmp_path / "ckpts").exists()
+
+
+def test_bad_manifests(tmp_path, models_cli):
+    for content, words in (("{", "cannot read the manifest"), ("[]", "expected"),
+                           (json.dumps({"models": [{"file": "a.pth", "urls": "https://x"}]}), "list of strings"),
+                           (json.dumps({"models": [{"file": "a.pth", "urls": ["https://x"], "size": -1}]}), "'size'"),
+                           (json.dumps({"models": [{"file": "a.pth", "urls": ["https://x"], "sha256": "zz"}]}),
+                            "hexadecimal"),
+                           (json.dumps({"models": [{"file": "a.pth", "archive": "b.zip"}]}), "not in 'archives'")):
+        (tmp_path / "m.json").write_text(content)
+        result = models_cli("--ckpts", str(tmp_path / "ckpts"), "--models-manifest", str(tmp_path / "m.json"))
+        assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr, content
+
+
+def test_python_versions():
+    import install_deps
+
+    assert install_deps.python_problem((3, 11), with_tests=True) is None
+    assert "published for Python 3.11 only" in install_deps.python_problem((3, 13), with_tests=True)
+    assert install_deps.python_problem((3, 13), with_tests=False) is None  # Blender 5.1's Python
+    assert "too old" in install_deps.python_problem((3, 10), with_tests=False)

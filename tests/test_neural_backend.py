@@ -424,8 +424,9 @@ def server():
 
 
 def _install(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, os.path.join(ROOT, "install_deps.py"), "--models", "--timeout", "10", *args],
-                          capture_output=True, text=True, timeout=120)
+    """install_deps.py --models; the local test server speaks plain http, hence --allow-http."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, "install_deps.py"), "--models", "--timeout", "10",
+                           "--allow-http", *args], capture_output=True, text=True, timeout=120)
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
