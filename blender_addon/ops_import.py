@@ -257,14 +257,15 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
             prepared = cine_core.prepare_scene(inputs, options, _scaled(progress, start, start + 0.4 * (1 - start)))
             progress("motion", 0.5)
             cloud = cine_core.animation.animate_points(prepared, loop_frames)
-            progress("save", 0.9)
-            prepared.save(cache_path)
             actual_scale = scale
             if depth_rays is not None:
                 # Keep the meshes' size: Blender units per core unit, where rays hit something.
                 hit = disparity > 0
                 actual_scale = float(np.median(1.0 / disparity[hit] / prepared.depth.numpy()[hit]))
-            return ImportResult(name, cache_path, prepared, cloud, point_cloud_data(prepared, cloud),
+            points = point_cloud_data(prepared, cloud)
+            progress("save", 0.9)
+            prepared.save(cache_path)  # last: nothing after it can fail and leave the file behind
+            return ImportResult(name, cache_path, prepared, cloud, points,
                                 annotation_now.mask, annotation_now.hints, placement, actual_scale)
 
         return work

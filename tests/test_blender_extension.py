@@ -122,7 +122,7 @@ def test_failed_and_cancelled_imports_leave_the_file_unchanged(tmp_path, extensi
     r = run_scenario("failures", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
     assert "not a file" in r["missing_file"]
     assert "damaged or not an image" in r["damaged_file"]
-    assert r["cancelled"] == ["CANCELLED"]
+    assert r["cancelled"] == ["CANCELLED"] and r["cancelled_after_save"] == ["CANCELLED"]
     assert "Out of memory; import the photo with a smaller Size Limit" in r["out_of_memory"]
     assert r["datablocks_before"] == r["datablocks_after"]
     assert r["cache_files_left"] == []
@@ -498,6 +498,16 @@ def scenario_failures(arguments: dict) -> dict:
 
     jobs.Job.progress = cancel_at_layers
     result["cancelled"] = sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"]))
+
+    # ... and cancel just as the prepared scene is being saved: the import is cancelled after the
+    # file was written, which must not leave it behind (checked with cache_files_left below).
+    def cancel_while_saving(job, stage, fraction):
+        progress(job, stage, fraction)
+        if stage == "save":
+            job.cancel()
+
+    jobs.Job.progress = cancel_while_saving
+    result["cancelled_after_save"] = sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"]))
 
     # ... and run out of memory there (a real 40 TB request to PyTorch's allocator).
     def exhaust_at_layers(job, stage, fraction):
