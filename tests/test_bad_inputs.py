@@ -710,3 +710,16 @@ def test_python_versions():
     assert "published for Python 3.11 only" in install_deps.python_problem((3, 13), with_tests=True)
     assert install_deps.python_problem((3, 13), with_tests=False) is None  # Blender 5.1's Python
     assert "too old" in install_deps.python_problem((3, 10), with_tests=False)
+
+
+# ---------------------------------------------------------------------------- what the docs promise
+
+def test_the_same_input_gives_the_same_video_on_the_cpu(scene, tmp_path):
+    """README: no stage draws random numbers; on the CPU a render is repeatable bit for bit."""
+    outputs = []
+    for run, seed in enumerate(("0", "12345")):
+        out = tmp_path / f"run{run}"
+        assert main(["render", scene, "--out", str(out), "--frames", "3", "--seed", seed, "--device", "cpu",
+                     "--quiet"]) == 0
+        outputs.append({name: (out / name).read_bytes() for name in sorted(os.listdir(out))})
+    assert outputs[0] == outputs[1] and len(outputs[0]) == 3
