@@ -72,8 +72,8 @@ def parse_json(text: str, name: str) -> object:
 
     try:
         value = json.loads(text, parse_constant=refuse_constant)
-    except json.JSONDecodeError as exc:
-        raise CineError(f"{name} is not valid JSON ({exc})") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of more than 4300 digits
+        raise CineError(f"{name} is not valid JSON ({printable(exc, 120)})") from None
     except RecursionError:
         value = None
         depth = MAX_JSON_DEPTH + 1

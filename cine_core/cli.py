@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 
 import torch
 
-from .annotations import parse_hint
+from .annotations import MAX_HINTS, parse_hint
 from .camera import DEFAULT_MAGNITUDE, PRESETS, CropWindow, camera_path
 from .checks import integer, number, printable
 from .devices import resolve_device
@@ -52,8 +54,16 @@ class ProgressBar:
             sys.stderr.write("\n")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its complaints in the one line every other bad input gets."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"error: {printable(message, 500)} (see {self.prog} --help)\n")
+        sys.exit(EXIT_BAD_INPUT)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cine_core",
+    parser = _Parser(prog="python -m cine_core",
                                      description="Turn one photo into a looping 3D cinemagraph.")
     commands = parser.add_subparsers(dest="command", required=True)
     render = commands.add_parser("render", help="render a cinemagraph video from a photo",
@@ -121,6 +131,8 @@ def check_arguments(args: argparse.Namespace) -> None:
     integer("--layers", args.layers, 1, MAX_LAYERS)
     integer("--seed", args.seed, 0, 2**63 - 1)
     integer("--motion-size", args.motion_size, 256, 4096)
+    if len(args.hint) > MAX_HINTS:
+        raise CineError(f"{len(args.hint)} --hint arrows; use at most {MAX_HINTS}")
     if (args.start_crop or args.end_crop) and args.camera != "ken-burns":
         raise CineError("--start-crop and --end-crop shape the ken-burns path; add --camera ken-burns")
     if args.input.lower().endswith(".cine"):
@@ -182,8 +194,14 @@ def run_render(args: argparse.Namespace) -> str:
     return f"wrote {count} frames to {printable(args.out)} ({stages})"
 
 
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt  # a kill (SIGTERM) cleans up like Ctrl-C: no temporary file is left
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop) if in_main_thread else None
     try:
         message = run_render(args)
     except CineError as exc:
@@ -197,5 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"\ncancelled; {printable(args.out)} was not written\n")
         return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     print(message)
     return 0

@@ -67,22 +67,57 @@ def check_frame_folder(path: str, option: str) -> str:
     return path
 
 
+def _make_parents(parent: str) -> list[str]:
+    """Create ``parent`` and the folders above it that are missing; returns those created,
+    deepest first, so that a failure can remove them again."""
+    created = []
+    while parent and not os.path.exists(parent):
+        created.append(parent)
+        parent = os.path.dirname(parent)
+    for folder in reversed(created):
+        os.mkdir(folder)
+    return created
+
+
+@contextlib.contextmanager
+def _written(path: str) -> Iterator[list[str]]:
+    """The frame of both writers: creates the missing parent folders, reports OSError (disk
+    full, permissions) as a one-line error, and on any failure or cancel removes the parent
+    folders it created. Yields a list the caller appends its temporaries to (removed at the end
+    whatever happens)."""
+    created = _make_parents(os.path.dirname(os.path.abspath(path)))
+    temporaries: list[str] = []
+    done = False
+    try:
+        yield temporaries
+        done = True
+    except OSError as exc:
+        raise CineError(f"cannot write {printable(path)}: {printable(exc.strerror or exc, 120)}") from None
+    finally:
+        for temporary in temporaries:
+            if os.path.isdir(temporary):
+                shutil.rmtree(temporary, ignore_errors=True)
+            elif os.path.exists(temporary):
+                os.remove(temporary)
+        if not done:
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)
+
+
 @contextlib.contextmanager
 def atomic_file(path: str, suffix: str = "") -> Iterator[str]:
     """Yield a temporary path beside ``path``; when the block ends normally the temporary
     becomes ``path`` (mode of a new file), otherwise it is deleted."""
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=suffix, prefix=PARTIAL_PREFIX, dir=parent)
-    os.close(handle)
-    try:
+    with _written(path) as temporaries:
+        handle, temporary = tempfile.mkstemp(suffix=suffix, prefix=PARTIAL_PREFIX,
+                                             dir=os.path.dirname(os.path.abspath(path)))
+        os.close(handle)
+        temporaries.append(temporary)
         yield temporary
         # mkstemp creates the file private (0600); the result gets the mode of any new file.
         os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 @contextlib.contextmanager
@@ -90,25 +125,21 @@ def atomic_folder(path: str) -> Iterator[str]:
     """Yield a new temporary folder beside ``path``; when the block ends normally it takes the
     place of ``path`` (an earlier folder there is removed only then), otherwise it is deleted."""
     path = os.path.abspath(path)
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    temporary = tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=parent)
-    old = None
-    try:
+    with _written(path) as temporaries:
+        parent = os.path.dirname(path)
+        temporary = tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=parent)
+        temporaries.append(temporary)
         yield temporary
         os.chmod(temporary, 0o777 & ~_umask())
         if os.path.isdir(path):
             old = tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=parent)
             os.rmdir(old)  # a free name beside it (renaming onto a folder fails on Windows)
             os.replace(path, old)
-        try:
+            temporaries.append(old)
+            try:
+                os.replace(temporary, path)
+            except BaseException:
+                os.replace(old, path)  # put the earlier frames back
+                raise
+        else:
             os.replace(temporary, path)
-        except BaseException:
-            if old is not None:
-                os.replace(old, path)
-                old = None
-            raise
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)

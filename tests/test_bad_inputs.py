@@ -13,9 +13,11 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import ssl
 import struct
 import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -32,7 +34,7 @@ from cine_core.outputs import PARTIAL_PREFIX
 from cine_core.scene import PreparedScene
 from cine_core.video_io import write_video
 
-from conftest import run_cli, textured_image, write_scene
+from conftest import ROOT, run_cli, textured_image, write_scene
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -65,7 +67,10 @@ def refused(capsys, *args: str, out: str | None = None) -> str:
     """Run the CLI in-process; assert exit 2, one line 'error: ...', no traceback, < 2 s."""
     argv = ["render", *args, "--quiet"] + (["--out", out] if out and "--out" not in args else [])
     start = time.perf_counter()
-    code = main(argv)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own complaints exit from inside
+        code = exc.code
     elapsed = time.perf_counter() - start
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
@@ -87,6 +92,7 @@ def _png_header(path, width: int, height: int) -> None:
 # ---------------------------------------------------------------------------- numbers and names
 
 @pytest.mark.parametrize("option, value, words", [
+    ("--fps", "30/1", "invalid float value: '30/1'"), ("--frames", "ten", "invalid int value"),
     ("--fps", "0", "--fps 0 is out of range"), ("--fps", "nan", "finite"), ("--fps", "inf", "finite"),
     ("--fps", "-30", "out of range"), ("--frames", "0", "--frames 0"), ("--frames", "1", "from 2"),
     ("--frames", "100000000", "out of range"), ("--magnitude", "-0.1", "at least 0"),
@@ -115,9 +121,11 @@ def test_gpu_that_is_not_there(capsys, scene, earlier):
 
 def test_unknown_camera_and_a_traceback_never_reaches_the_user(scene, tmp_path):
     out = str(tmp_path / "a.mp4")
-    for args, words in ((["--camera", "dolly"], "invalid choice"), (["--fps", "nan"], "finite")):
+    for args, words in ((["--camera", "dolly"], "invalid choice: 'dolly'"), (["--fps", "nan"], "finite")):
         result = run_cli("render", scene, "--out", out, "--quiet", *args, timeout=60)
-        assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ")
+        assert words in lines[0] and "Traceback" not in result.stderr
     assert not os.path.exists(out)
 
 
@@ -253,6 +261,7 @@ def _labelme(**fields) -> dict:
     (json.dumps({"hints": [[1, 2, 30, 4]], "size": [960000, 640000]}), "far larger"),
     (json.dumps({"hints": "up"}), "expected a list of arrows"),
     (json.dumps(42), "expected a list of arrows"),
+    ('{"hints": [[1, 2, 3, ' + "9" * 5000 + "]]}", "not valid JSON"),
 ])
 def test_bad_json(capsys, scene, tmp_path, earlier, content, words):
     path = tmp_path / "bad.json"
@@ -481,6 +490,13 @@ def test_interrupted_writing_keeps_the_earlier_output(tmp_path, error):
     assert sorted(os.listdir(tmp_path)) == ["clip.mp4", "frames"]  # no temporary left
 
 
+def test_failed_writing_removes_the_folders_it_made(tmp_path):
+    for out in (tmp_path / "new" / "deeper" / "clip.gif", tmp_path / "new" / "deeper" / "frames"):
+        with pytest.raises(KeyboardInterrupt):
+            write_video(_frames(8, fail_after=2), str(out), 30)
+        assert os.listdir(tmp_path) == []
+
+
 def test_a_new_frame_set_replaces_the_old_one_whole(tmp_path):
     folder = tmp_path / "frames"
     assert write_video(_frames(6), str(folder), 30) == 6
@@ -494,7 +510,7 @@ def test_failed_scene_save_leaves_nothing(saved, tmp_path):
     target = tmp_path / "taken.cine"
     target.mkdir()
     (target / "keep").write_text("x")
-    with pytest.raises(OSError):
+    with pytest.raises(CineError, match="cannot write .*taken.cine: Is a directory"):
         scene.save(str(target))  # a folder is in the way: torch.save succeeds, the move fails
     assert os.listdir(tmp_path) == ["taken.cine"] and (target / "keep").read_text() == "x"
     path = tmp_path / "ok.cine"
@@ -723,3 +739,33 @@ def test_the_same_input_gives_the_same_video_on_the_cpu(scene, tmp_path):
                      "--quiet"]) == 0
         outputs.append({name: (out / name).read_bytes() for name in sorted(os.listdir(out))})
     assert outputs[0] == outputs[1] and len(outputs[0]) == 3
+
+
+@pytest.mark.parametrize("out_name, signum", [("clip.mp4", signal.SIGINT), ("frames", signal.SIGTERM)])
+def test_ctrl_c_or_kill_while_writing(scene, tmp_path, out_name, signum):
+    """A real process stopped while it writes (Ctrl-C reaches the whole process group, ffmpeg
+    included; a kill only the tool): the earlier output stays, no temporary is left."""
+    out = tmp_path / out_name
+    if out_name == "frames":
+        out.mkdir()
+        (out / "frame_0000.png").write_bytes(b"earlier")
+    else:
+        out.write_bytes(b"earlier")
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_WAIT_POLICY="PASSIVE")
+    process = subprocess.Popen([sys.executable, "-m", "cine_core", "render", scene, "--out", str(out),
+                                "--frames", "1000", "--quiet"], cwd=ROOT, env=env, start_new_session=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(n.startswith(PARTIAL_PREFIX) for n in os.listdir(tmp_path)) and process.poll() is None:
+        assert time.monotonic() < deadline, "the render never started writing"
+        time.sleep(0.05)
+    time.sleep(0.3)  # some frames into the temporary
+    if signum == signal.SIGINT:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert "was not written" in err
+    assert sorted(os.listdir(tmp_path)) == [out_name]
+    assert (out / "frame_0000.png" if out.is_dir() else out).read_bytes() == b"earlier"
