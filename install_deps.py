@@ -23,9 +23,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -505,8 +507,10 @@ def install_models(folder: str, url_base: str | None = None, manifest: str | Non
                   + " and ".join(f"its {name} as {os.path.join(folder, name)}" for name in wanted))
         try:
             path = download(spec, folder, url_base, timeout, manual, allow_http)
-            found = _extract(path, wanted, folder)
-            os.remove(path)
+            try:
+                found = _extract(path, wanted, folder)
+            finally:
+                _remove(path)  # the archive is only a carrier: never left in the folder
         except DownloadError as exc:
             failures += len(entries)
             print(f"error: {exc}", file=sys.stderr, flush=True)
@@ -526,6 +530,10 @@ def install_models(folder: str, url_base: str | None = None, manifest: str | Non
     print("all weights are in place" if not failures else f"{failures} file(s) missing: the stages that "
           f"need them stay weight-free (see docs/models.md)", flush=True)
     return failures
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -552,12 +560,22 @@ def main(argv: list[str] | None = None) -> int:
         if not 0 < args.timeout <= 3600:
             print("error: --timeout must be above 0 and at most 3600 seconds", file=sys.stderr)
             return 2
+        # The add-on's Cancel terminates this process: clean up as for Ctrl-C.
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _stop) if in_main_thread else None
         try:
             failures = install_models(args.ckpts, args.models_url_base, args.models_manifest, args.timeout,
                                       args.allow_http)
         except (ManifestError, DownloadError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            print("\ncancelled; no weight file was half-written (a partial download stays as <name>.part "
+                  "and is resumed next time)", file=sys.stderr)
+            return 130
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
         return 1 if failures else 0
     if args.target:
         os.makedirs(args.target, exist_ok=True)
