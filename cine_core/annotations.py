@@ -121,15 +121,16 @@ def _image_size(name: str, data: dict, keys: tuple[str, str], image_size: tuple[
     return size[0], size[1]
 
 
-def check_points(name: str, label: object, points: np.ndarray, size: tuple[int, int]) -> None:
-    """Points may stray outside the image (labelme allows it), but not further than its own size."""
+def check_points(name: str, what: str, points: np.ndarray, size: tuple[int, int]) -> None:
+    """Points ((N, 2) x, y) may stray outside the image (labelme allows it), but not further than
+    its own size; ``what`` names them in the error."""
     width, height = size
     outside = ((points[:, 0] < -width) | (points[:, 0] > 2 * width)
                | (points[:, 1] < -height) | (points[:, 1] > 2 * height))
     if outside.any():
         x, y = points[np.argmax(outside)]
-        raise CineError(f"{name}: shape {printable(label, 60)!r} has the point ({x:g}, {y:g}), far outside "
-                        f"the {width}x{height} image")
+        raise CineError(f"{name}: {what} has the point ({x:g}, {y:g}), far outside the {width}x{height} "
+                        f"image; coordinates are in the photo's pixels")
 
 
 def _points(shape: dict, name: str) -> np.ndarray:
@@ -169,7 +170,7 @@ def read_labelme(path: str, image_size: tuple[int, int]) -> MotionAnnotation:
         kind = shape.get("shape_type") or "polygon"
         if label.startswith("motion"):
             points = _points(shape, name)
-            check_points(name, shape.get("label"), points, (width, height))
+            check_points(name, f"shape {printable(shape.get('label'), 60)!r}", points, (width, height))
             label_value = int(regions.max()) + 1  # each drawn shape is its own region
             if kind == "rectangle" and len(points) >= 2:
                 (x0, y0), (x1, y1) = points[0], points[-1]
@@ -182,7 +183,7 @@ def read_labelme(path: str, image_size: tuple[int, int]) -> MotionAnnotation:
                 cv2.fillPoly(regions, [np.round(points).astype(np.int32)], label_value)
         elif label.startswith("hint"):
             points = _points(shape, name)
-            check_points(name, shape.get("label"), points, (width, height))
+            check_points(name, f"shape {printable(shape.get('label'), 60)!r}", points, (width, height))
             start, end = points[0], points[-1]
             if np.hypot(*(end - start)) < 1e-6:
                 raise CineError(f"{name}: hint {printable(shape.get('label'), 60)!r} has zero length; "
@@ -256,5 +257,5 @@ def read_arrows_json(path: str, image_size: tuple[int, int]) -> MotionAnnotation
             raise CineError(f"{name}: 'size' must be [width, height]")
         size = _image_size(name, {"width": given[0], "height": given[1]}, ("width", "height"), image_size)
     for hint in hints:
-        check_points(name, "arrow", np.array([hint.start, hint.end]), size)
+        check_points(name, "an arrow", np.array([hint.start, hint.end]), size)
     return MotionAnnotation(size, None, hints)

@@ -108,7 +108,7 @@ def load_annotation(inputs: SceneInputs, photo: Photo, extra_hints: list[HintArr
         annotation = annotation.merged(read_mask_image(inputs.mask, photo.original_size))
     if extra_hints:
         for hint in extra_hints:
-            check_points("--hint", "arrow", np.array([hint.start, hint.end]), photo.original_size)
+            check_points("--hint", "the arrow", np.array([hint.start, hint.end]), photo.original_size)
         annotation = annotation.merged(MotionAnnotation(photo.original_size, None, list(extra_hints)))
     return annotation
 
