@@ -64,7 +64,7 @@ def _read_npy(path: str) -> np.ndarray:
         raise CineError(f"cannot read {name} as a NumPy array ({str(exc)[:120]})") from None
     if dtype.hasobject or not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
         raise CineError(f"{name}: a depth map must hold numbers, got {dtype}")
-    if len(shape) not in (2, 3) or min(shape[:2]) < 1:
+    if len(shape) not in (2, 3) or min(shape) < 1 or (len(shape) == 3 and shape[2] > 4):
         raise CineError(f"{name}: a depth map must be a 2-D array, got shape {shape}")
     check_pixel_count(name, shape[1], shape[0])
     if offset + int(np.prod(shape)) * dtype.itemsize > os.path.getsize(path):

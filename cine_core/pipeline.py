@@ -27,7 +27,7 @@ from .layering import build_layers, classical_inpaint
 from .neural import MotionPredictor, NetworkInpainter, NeuralBackend, dpt_disparity, neural_flow
 from .neural_render import NeuralFrameRenderer
 from .render import FrameRenderer
-from .scene import PreparedScene
+from .scene import MAX_REGIONS, PreparedScene
 
 Progress = Callable[[str, float], None]
 
@@ -125,8 +125,12 @@ def _flow_stage(annotation: MotionAnnotation, direction: str | None, flow_scale:
         width, height = annotation.size
         return torch.zeros(2, height, width), torch.zeros(height, width, dtype=torch.int32), "none (still)"
     parsed = parse_direction(direction) if direction else None
-    flow = eulerian_flow(annotation, direction=parsed, flow_scale=flow_scale)
     regions = torch.from_numpy(motion_regions(annotation))
+    count = len(torch.unique(regions[regions > 0]))
+    if count > MAX_REGIONS:  # each region is integrated on its own: thousands would exhaust memory
+        raise CineError(f"the moving region falls apart into {count} separate pieces (at most {MAX_REGIONS}); "
+                        f"remove the specks from the mask or join the pieces")
+    flow = eulerian_flow(annotation, direction=parsed, flow_scale=flow_scale)
     return flow, regions, "hint interpolation" if annotation.hints else "worded direction"
 
 

@@ -21,6 +21,8 @@ from .outputs import atomic_file
 FORMAT_VERSION = 1
 #: Most depth layers a scene may have (the CLI's --layers is capped at this too).
 MAX_LAYERS = 16
+#: Most separately moving regions (each is integrated on its own, with a flow field of its own).
+MAX_REGIONS = 256
 _LAYER_FIELDS = ("rgb", "depth", "alpha", "hidden")
 
 
@@ -151,7 +153,7 @@ def _scene_from_record(record: object, name: str) -> PreparedScene:
     if set(record) != expected:
         raise refuse(f"unexpected or missing entries: {printable(sorted(set(record) ^ expected), 80)}")
     photo = record["photo"]
-    if not isinstance(photo, torch.Tensor) or photo.dtype != torch.uint16 or photo.ndim != 3 or photo.shape[0] != 3:
+    if not isinstance(photo, torch.Tensor) or photo.ndim != 3:
         raise refuse("photo")
     height, width = int(photo.shape[1]), int(photo.shape[2])
     check_pixel_count(name, width, height)
@@ -162,6 +164,8 @@ def _scene_from_record(record: object, name: str) -> PreparedScene:
         value = record[key]
         if not isinstance(value, torch.Tensor) or value.dtype != dtype or tuple(value.shape) != shape:
             raise refuse(f"{key} is not {dtype} of shape {shape}")
+        if not value.is_contiguous() or value.untyped_storage().nbytes() < value.numel() * value.element_size():
+            raise refuse(f"{key} is a view of less data than it claims")  # e.g. strides of 0
         if finite and not bool(torch.isfinite(value).all()):
             raise refuse(f"{key} holds NaN or infinite values")
         return value
@@ -176,8 +180,8 @@ def _scene_from_record(record: object, name: str) -> PreparedScene:
     flow = tensor("flow", torch.float32, (2, height, width), finite=True)
     hidden_flow = tensor("hidden_flow", torch.float32, (2, height, width), finite=True)
     regions = tensor("regions", torch.int32, (height, width))
-    if bool((regions < 0).any()):
-        raise refuse("negative region numbers")
+    if bool((regions < 0).any()) or torch.unique(regions).numel() > MAX_REGIONS + 1:
+        raise refuse(f"negative region numbers, or more than {MAX_REGIONS} regions")
     edges = tensor("edges", torch.float64, (layer_count - 1,), finite=True)
     layers = [DepthLayer(_from_uint16(tensor(f"layer{i}.rgb", torch.uint16, (3, height, width))),
                          positive_depth(f"layer{i}.depth"),
@@ -194,7 +198,7 @@ def _scene_from_record(record: object, name: str) -> PreparedScene:
             not isinstance(meta.get("info"), dict):
         raise refuse("meta")
     intrinsics = _intrinsics(meta["intrinsics"], width, height, refuse)
-    return PreparedScene(photo=_from_uint16(photo), intrinsics=intrinsics, depth=depth,
+    return PreparedScene(photo=_from_uint16(tensor("photo", torch.uint16, (3, height, width))), intrinsics=intrinsics, depth=depth,
                          layered=LayeredScene(layers, edges.tolist()), flow=flow, hidden_flow=hidden_flow,
                          info=_info(meta["info"], refuse), regions=regions)
 

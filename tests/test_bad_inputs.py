@@ -277,6 +277,17 @@ def test_annotation_that_is_a_folder_or_missing(capsys, scene, tmp_path, earlier
 
 # ---------------------------------------------------------------------------- masks and depth
 
+def test_a_mask_of_specks(capsys, scene, tmp_path, earlier):
+    """Each separate moving piece is integrated on its own: thousands of specks are refused
+    before any stage runs instead of exhausting memory."""
+    specks = np.zeros((64, 96), np.uint8)
+    specks[::2, ::2] = 255  # 1536 one-pixel pieces
+    cv2.imwrite(str(tmp_path / "specks.png"), specks)
+    line = refused(capsys, os.path.join(scene, "image.png"), "--mask", str(tmp_path / "specks.png"),
+                   "--direction", "up", out=earlier)
+    assert "falls apart into 1536 separate pieces (at most 256)" in line
+
+
 def test_bad_masks(capsys, scene, tmp_path, earlier):
     photo = os.path.join(scene, "image.png")
     wrong = tmp_path / "wrong.png"
@@ -315,6 +326,10 @@ def test_bad_depth_files(capsys, scene, tmp_path, earlier):
     cases["text.npy"] = "must hold numbers"
     np.save(tmp_path / "flat.npy", np.ones(100, np.float32))
     cases["flat.npy"] = "must be a 2-D array"
+    np.save(tmp_path / "empty.npy", np.ones((64, 96, 0), np.float32))
+    cases["empty.npy"] = "must be a 2-D array"
+    _npy_header_only(tmp_path / "deep.npy", (64, 96, 10**9))
+    cases["deep.npy"] = "must be a 2-D array"
     (tmp_path / "bomb.pfm").write_bytes(b"Pf\n100000 100000\n-1\n" + b"\0" * 16)
     cases["bomb.pfm"] = "megapixels"
     (tmp_path / "scale.pfm").write_bytes(b"Pf\n96 64\nnan\n" + b"\0" * 96 * 64 * 4)
@@ -392,6 +407,8 @@ def _meta(record, **changes) -> None:
     (lambda r: r.update(depth=torch.zeros(64, 96)), "depths of 0 or less"),
     (lambda r: r.update(photo=r["photo"].float()), "photo"),
     (lambda r: r.update(regions=-torch.ones(64, 96, dtype=torch.int32)), "negative region"),
+    (lambda r: r.update(regions=torch.arange(64 * 96, dtype=torch.int32).reshape(64, 96)), "more than 256 regions"),
+    (lambda r: r.update(depth=torch.ones(1).expand(64, 96)), "a view of less data than it claims"),
     (lambda r: r.update(edges=torch.zeros(7, dtype=torch.float64)), "edges"),
     (lambda r: r.update(extra=torch.zeros(1)), "unexpected or missing entries"),
     (lambda r: r.update(format=torch.tensor(99)), "another version"),
