@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -131,6 +132,9 @@ def check_arguments(args: argparse.Namespace) -> None:
     integer("--layers", args.layers, 1, MAX_LAYERS)
     integer("--seed", args.seed, 0, 2**63 - 1)
     integer("--motion-size", args.motion_size, 256, 4096)
+    if args.ckpts is not None and not os.path.isdir(args.ckpts):
+        raise CineError(f"--ckpts {printable(args.ckpts)} is not a folder; give the folder that holds the "
+                        f"weight files")
     if len(args.hint) > MAX_HINTS:
         raise CineError(f"{len(args.hint)} --hint arrows; use at most {MAX_HINTS}")
     if (args.start_crop or args.end_crop) and args.camera != "ken-burns":

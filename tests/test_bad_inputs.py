@@ -104,7 +104,8 @@ def _png_header(path, width: int, height: int) -> None:
     ("--hint", "nan,1,2,3", "finite"), ("--hint", "1,1,inf,3", "finite"), ("--hint", "1,2,3", "four numbers"),
     ("--hint", "5000,10,5100,20", "far outside the 96x64"),
     ("--device", "gpu", "not a device"), ("--device", "cuda:x", "not a device"),
-    ("--device", "cpu; rm -rf /", "not a device"), ("--direction", "sideways wobble", "cannot understand"),
+    ("--device", "cpu; rm -rf /", "not a device"), ("--ckpts", "/nonexistent/ckpts", "is not a folder"),
+    ("--ckpts", __file__, "is not a folder"), ("--direction", "sideways wobble", "cannot understand"),
 ])
 def test_bad_numbers_and_names(capsys, scene, earlier, option, value, words):
     assert words in refused(capsys, scene, f"{option}={value}", out=earlier)
