@@ -164,7 +164,7 @@ def _scene_from_record(record: object, name: str) -> PreparedScene:
         value = record[key]
         if not isinstance(value, torch.Tensor) or value.dtype != dtype or tuple(value.shape) != shape:
             raise refuse(f"{key} is not {dtype} of shape {shape}")
-        if not value.is_contiguous() or value.untyped_storage().nbytes() < value.numel() * value.element_size():
+        if value.untyped_storage().nbytes() < value.numel() * value.element_size():
             raise refuse(f"{key} is a view of less data than it claims")  # e.g. strides of 0
         if finite and not bool(torch.isfinite(value).all()):
             raise refuse(f"{key} holds NaN or infinite values")
@@ -197,10 +197,10 @@ def _scene_from_record(record: object, name: str) -> PreparedScene:
     if not isinstance(meta, dict) or not isinstance(meta.get("intrinsics"), dict) or \
             not isinstance(meta.get("info"), dict):
         raise refuse("meta")
-    intrinsics = _intrinsics(meta["intrinsics"], width, height, refuse)
-    return PreparedScene(photo=_from_uint16(tensor("photo", torch.uint16, (3, height, width))), intrinsics=intrinsics, depth=depth,
-                         layered=LayeredScene(layers, edges.tolist()), flow=flow, hidden_flow=hidden_flow,
-                         info=_info(meta["info"], refuse), regions=regions)
+    photo = _from_uint16(tensor("photo", torch.uint16, (3, height, width)))
+    return PreparedScene(photo=photo, intrinsics=_intrinsics(meta["intrinsics"], width, height, refuse),
+                         depth=depth, layered=LayeredScene(layers, edges.tolist()), flow=flow,
+                         hidden_flow=hidden_flow, info=_info(meta["info"], refuse), regions=regions)
 
 
 def _intrinsics(values: dict, width: int, height: int, refuse) -> Intrinsics:

@@ -597,8 +597,9 @@ def mirror(tmp_path):
     https_base = None
     if shutil.which("openssl"):
         cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
-        made = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-                               "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        made = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                               "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                               "-addext", "subjectAltName=IP:127.0.0.1",
                                "-keyout", key, "-out", cert], capture_output=True)
         if made.returncode == 0:
             secure = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -683,7 +684,8 @@ def test_resume_only_while_the_server_has_the_same_file(tmp_path, mirror, models
     (folder / "w.pth.part.json").write_text(json.dumps({"url": f"{base}/w.pth", "validator": '"old"',
                                                          "total": len(old)}))
     manifest = _manifest(tmp_path, {"file": "w.pth", "urls": ["x"]})
-    result = models_cli("--ckpts", str(folder), "--models-url-base", base, "--allow-http", "--models-manifest", manifest)
+    result = models_cli("--ckpts", str(folder), "--models-url-base", base, "--allow-http",
+                        "--models-manifest", manifest)
     assert result.returncode == 0, result.stderr
     assert handler.log == [("w.pth", "bytes=30000-", '"old"')]
     assert (folder / "w.pth").read_bytes() == new and os.listdir(folder) == ["w.pth"]
