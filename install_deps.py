@@ -269,9 +269,11 @@ def _fetch(url: str, part: str, label: str, timeout: float, allow_http: bool = F
         try:
             with open(state_path, encoding="utf-8") as handle:
                 state = json.load(handle)
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             state = {}
-    validator = state.get("validator") if isinstance(state, dict) and state.get("url") == url else None
+    state = state if isinstance(state, dict) else {}
+    validator = state.get("validator") if state.get("url") == url else None
+    validator = validator if isinstance(validator, str) and validator.isprintable() else None
     if have and not validator and not hashed:
         have = 0  # nothing proves the server's file is still the one we began
     request = urllib.request.Request(url, headers={"User-Agent": "cine-install-deps/1"})

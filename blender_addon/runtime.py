@@ -108,8 +108,8 @@ def _cached(key: tuple, compute: Callable[[], Any], wait: bool) -> Any:
             run()
         else:
             threading.Thread(target=run, name=f"cinemagraph {key[0]}", daemon=True).start()
-    if not wait and not future.done():
-        return None
+    if not wait and (owner or not future.done()):
+        return None  # a thread just started reports even a quick failure to the next request
     return future.result()
 
 
