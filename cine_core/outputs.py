@@ -95,7 +95,9 @@ def _written(path: str) -> Iterator[list[str]]:
         raise CineError(f"cannot write {printable(path)}: {printable(exc.strerror or exc, 120)}") from None
     finally:
         for temporary in temporaries:
-            if os.path.isdir(temporary):
+            if os.path.islink(temporary):  # an earlier --out that was a link to a folder
+                os.unlink(temporary)
+            elif os.path.isdir(temporary):
                 shutil.rmtree(temporary, ignore_errors=True)
             elif os.path.exists(temporary):
                 os.remove(temporary)

@@ -16,7 +16,7 @@ import torch
 from .animation import AnimatedPointCloud, animate_points
 from .annotations import HintArrow, MotionAnnotation, check_points, read_arrows_json, read_mask_image
 from .camera import CameraPath, Intrinsics
-from .depth_conditioning import condition_depth, raw_to_disparity
+from .depth_conditioning import check_same_view, condition_depth, raw_to_disparity
 from .depth_estimate import estimate_disparity
 from .depth_io import DEPTH_EXTENSIONS, read_depth_file
 from .directions import parse_direction
@@ -163,6 +163,8 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
     annotation = load_annotation(inputs, photo, options.hints).at_size(*photo.size)
     # Every input file is read (and refused if bad) before any stage does real work.
     depth_file = read_depth_file(inputs.depth) if inputs.depth and inputs.depth_values is None else None
+    if depth_file is not None:
+        check_same_view(depth_file.shape, photo.size)
     backend = NeuralBackend(options.backend, options.ckpts_dir, options.device,
                             motion_size=options.motion_size)
     no_depth_given = inputs.depth_values is None and not inputs.depth

@@ -789,3 +789,15 @@ def test_ctrl_c_or_kill_while_writing(scene, tmp_path, out_name, signum):
     assert "was not written" in err
     assert sorted(os.listdir(tmp_path)) == [out_name]
     assert (out / "frame_0000.png" if out.is_dir() else out).read_bytes() == b"earlier"
+
+
+def test_frame_folder_given_as_a_link(tmp_path):
+    """--out names a link to a folder of frames: the link is replaced by the new folder, the
+    frames it pointed to stay, and nothing temporary is left."""
+    real = tmp_path / "real"
+    assert write_video(_frames(2), str(real), 30) == 2
+    link = tmp_path / "frames"
+    link.symlink_to(real, target_is_directory=True)
+    assert write_video(_frames(3), str(link), 30) == 3
+    assert not link.is_symlink() and len(os.listdir(link)) == 3 and len(os.listdir(real)) == 2
+    assert sorted(os.listdir(tmp_path)) == ["frames", "real"]
