@@ -9,6 +9,7 @@ the absence of a traceback as a user sees them.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import http.server
 import json
 import os
@@ -361,8 +362,8 @@ def test_extreme_depth_values_stay_finite(tmp_path):
         assert bool(torch.isfinite(depth).all()) and float(depth.min()) >= 1.0
 
 
-def test_exr_depth_from_blender_is_read(tmp_path):
-    """docs/blender.md promises EXR depth maps (Blender's Z pass); OpenCV reads them only when
+def test_exr_depth_is_read_after_its_header_is_checked(tmp_path):
+    """docs/blender.md promises EXR depth maps; OpenCV reads them only when
     its OpenEXR decoder is enabled, which reading an .exr depth file does."""
     from cine_core.depth_io import read_depth_file
 
@@ -801,3 +802,24 @@ def test_frame_folder_given_as_a_link(tmp_path):
     assert write_video(_frames(3), str(link), 30) == 3
     assert not link.is_symlink() and len(os.listdir(link)) == 3 and len(os.listdir(real)) == 2
     assert sorted(os.listdir(tmp_path)) == ["frames", "real"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="needs the bpy module")
+def test_exr_written_by_blender_is_read(tmp_path):
+    """docs/blender.md: a depth map saved by Blender as OpenEXR (float image) is read as stored."""
+    path = str(tmp_path / "blender.exr")
+    script = (
+        "import bpy, numpy as np\n"
+        "image = bpy.data.images.new('depth', 48, 32, float_buffer=True)\n"
+        "values = np.linspace(1.0, 40.0, 48, dtype=np.float32)[None, :].repeat(32, 0)\n"
+        "pixels = np.dstack([values, values, values, np.ones_like(values)])\n"
+        "image.pixels.foreach_set(pixels.ravel())\n"
+        "settings = bpy.context.scene.render.image_settings\n"
+        "settings.file_format, settings.color_mode, settings.color_depth = 'OPEN_EXR', 'BW', '32'\n"
+        f"image.save_render({path!r}, scene=bpy.context.scene)\n")
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=120)
+    from cine_core.depth_io import read_depth_file
+
+    depth = read_depth_file(path)
+    assert depth.shape == (32, 48)
+    assert np.allclose(depth[0], np.linspace(1.0, 40.0, 48), rtol=1e-5) and np.allclose(depth[0], depth[-1])
