@@ -65,7 +65,8 @@ def _state(collection, wait: bool) -> _Playback | None:
         return None  # being computed in a thread; poll_pending updates the frame when it is ready
     k = runtime.prepared_scene(path).intrinsics
     intrinsics = conversion.PixelIntrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height)
-    rest_uv = cloud.rest_uv.numpy()
+    # The surface's border vertices lie on the photo's edge (see the core's surface_mesh).
+    rest_uv = runtime.core().surface_mesh.edge_extended_pixels(cloud.rest_uv, (k.width, k.height)).numpy()
     positions = conversion.lift_pixels(rest_uv, cloud.depth.numpy(), intrinsics)
     state = _Playback(key, positions, cloud.num_static, rest_uv[cloud.num_static:], cloud.forward.numpy(),
                       cloud.backward.numpy(), cloud.forward_depth.numpy(), cloud.backward_depth.numpy(), intrinsics)

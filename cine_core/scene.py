@@ -115,7 +115,7 @@ class PreparedScene:
             raise
         except Exception as exc:  # a damaged or foreign file: say so in one line, never crash
             raise CineError(f"{os.path.basename(path)} is not a readable prepared scene (damaged, or not "
-                            f"written by this tool: {type(exc).__name__}); prepare the scene again") from None
+                            f"written by this tool); prepare the scene again") from None
 
 
 def _to_uint16(rgb: torch.Tensor) -> torch.Tensor:

@@ -78,10 +78,11 @@ def test_import_render_save_reopen_and_render_elsewhere(tmp_path, extension_zip,
     for stage in ("Depth: ", "Layers: classical", "Flow: hint interpolation"):
         assert any(text.startswith(stage) for text in labels), (stage, labels)
     assert "Renderer: classical (splatting + soft blend)" in labels
-    # Objects: one collection with the point cloud (Geometry Nodes points + material), the
-    # source camera as its child, the labelme motion as a mask image and one hint arrow.
-    assert r["points"] >= 96 * 64 and r["attributes"] >= ["Color", "photo_pixel", "radius"]
-    assert r["modifier_nodes"] >= ["GeometryNodeMeshToPoints", "GeometryNodeSetMaterial"]
+    # Objects: one collection with the layered surface (a vertex per layer pixel, triangles
+    # between neighbours, an emission material of the vertex colours), the source camera as its
+    # child, the labelme motion as a mask image and one hint arrow.
+    assert r["points"] >= 96 * 64 and r["attributes"] >= ["Color", "photo_pixel"]
+    assert r["triangles"] > 2 * 90 * 60
     assert r["material_uses_color"]
     assert r["camera"]["lens"] == pytest.approx(36.0) and r["camera"]["sensor_fit"] == "HORIZONTAL"
     assert r["camera"]["parent_is_points"] and r["camera"]["looks_along_y"]
@@ -114,7 +115,8 @@ def test_motion_editing(tmp_path, extension_zip, photo_dir):
     assert r["mask_from_selection_fraction"] == pytest.approx(r["selected_pixel_fraction"], abs=0.01)
     assert r["loaded"] == {"hints": 1, "mask": True}
     assert r["save_copy_keeps_session_path"]
-    assert r["cleaned"]["before"] >= 2 and r["cleaned"]["after"] == [r["cleaned"]["current"]]
+    assert r["replaced"] == {"saved_kept": True, "older_deleted": True, "files": 3}
+    assert r["cleaned"]["after_save"] == r["cleaned"]["after"] == [r["cleaned"]["current"]]
     assert r["no_motion_error"].startswith("Nothing moves yet")
 
 
@@ -246,9 +248,8 @@ def scenario_end_to_end(arguments: dict) -> dict:
     points, camera = settings.points, settings.source_camera
     result["points"] = len(points.data.vertices)
     result["attributes"] = sorted(a.name for a in points.data.attributes if not a.name.startswith((".", "pos")))
-    result["modifier_nodes"] = sorted(n.bl_idname for n in points.modifiers[0].node_group.nodes
-                                      if n.bl_idname.startswith("GeometryNode") and "Attribute" not in n.bl_idname)
-    material = bpy.data.materials["Cinemagraph Points"]
+    result["triangles"] = len(points.data.polygons)
+    material = points.data.materials[0]
     result["material_uses_color"] = any(n.bl_idname == "ShaderNodeAttribute" and n.attribute_name == "Color"
                                         for n in material.node_tree.nodes)
     conversion = _addon_module("conversion")
@@ -401,9 +402,18 @@ def scenario_motion_editing(arguments: dict) -> dict:
     points.data.attributes["photo_pixel"].data.foreach_get("vector", pixels)
     pixels = pixels.reshape(-1, 2)
     chosen = (pixels[:, 0] < 45) & (pixels[:, 1] >= 30)
-    points.data.vertices.foreach_set("select", chosen)
     bpy.context.view_layer.objects.active = points
     bpy.ops.object.mode_set(mode="EDIT")
+    import bmesh
+
+    edited = bmesh.from_edit_mesh(points.data)
+    for face in edited.faces:
+        face.select = False
+    for edge in edited.edges:
+        edge.select = False
+    for vertex, select in zip(edited.verts, chosen):
+        vertex.select = bool(select)
+    bmesh.update_edit_mesh(points.data)
     with bpy.context.temp_override(object=points, active_object=points):
         bpy.ops.cinemagraph.mask_from_selection(mode="SET")
     bpy.ops.object.mode_set(mode="OBJECT")
@@ -448,13 +458,20 @@ def scenario_motion_editing(arguments: dict) -> dict:
     saved_path = settings.cache_path
     bpy.ops.wm.save_as_mainfile(filepath=os.path.join(elsewhere, "motion-copy.blend"), copy=True)
     result["save_copy_keeps_session_path"] = settings.cache_path == saved_path
-    # Earlier motions stay beside the file until Delete Unused Prepared Scenes removes them.
+    # A replaced motion stays while the saved .blend refers to it (and for one undo step), and
+    # goes when the .blend is saved; one replaced before it goes at once.
+    saved_file = cache.resolve(settings.cache_path)
     bpy.ops.cinemagraph.update_motion()
-    bpy.ops.wm.save_mainfile()
+    second = cache.resolve(settings.cache_path)
+    bpy.ops.cinemagraph.update_motion()
+    bpy.ops.cinemagraph.update_motion()
     folder = os.path.dirname(cache.resolve(settings.cache_path))
-    before_cleaning = sorted(os.listdir(folder))
+    result["replaced"] = {"saved_kept": os.path.isfile(saved_file), "older_deleted": not os.path.isfile(second),
+                          "files": len(os.listdir(folder))}
+    bpy.ops.wm.save_mainfile()
+    after_save = sorted(os.listdir(folder))
     bpy.ops.cinemagraph.clean_cache()
-    result["cleaned"] = {"before": len(before_cleaning), "after": sorted(os.listdir(folder)),
+    result["cleaned"] = {"after_save": after_save, "after": sorted(os.listdir(folder)),
                          "current": os.path.basename(cache.resolve(settings.cache_path))}
 
     bpy.ops.cinemagraph.clear_hints()
