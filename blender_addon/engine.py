@@ -4,7 +4,7 @@ Blender decides the camera (the scene camera, markers, or a camera override), it
 pose and lens at the frame, the resolution, the frame and the output (F12, Render Animation,
 ``blender -b file.blend -a``, FFmpeg video or image sequences). The engine converts that camera
 to the core's convention and renders the frame's moment in the loop:
-(frame - frame start) mod loop length.
+(frame - Loop Start) mod Loop Length.
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def render_pixels(depsgraph, width: int, height: int, camera=None,
     preferences = addon_preferences()
     device = compute_device(preferences)
     renderer = runtime.frame_renderer(path, settings.loop_frames, device, weights_folder(preferences))
-    frame = loop_frame(depsgraph.scene_eval, settings.loop_frames)
+    frame = loop_frame(settings, depsgraph.scene_eval.frame_current)
     depth = alpha = None
     with torch.inference_mode():
         image = renderer.render(frame, view)

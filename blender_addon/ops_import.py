@@ -19,8 +19,8 @@ from .properties import RELATIVE_PATH, cinemagraphs_in
 
 PHOTO_GLOB = "*.png;*.jpg;*.jpeg;*.webp;*.tif;*.tiff"
 #: Width of the pixel filter Set Up Scene gives Cycles and EEVEE (see docs/blender.md for the
-#: measurement: 1.5 px, the default, gives 29 dB against the photo, 0.5 px 37 dB).
-PHOTO_FILTER_PIXELS = 0.5
+#: measurement: 1.5 px, the default, gives 29 dB against the photo, 0.01 px 43 dB).
+PHOTO_FILTER_PIXELS = 0.01
 #: Where Set Up Scene renders to when the output path is Blender's default: beside the .blend.
 DEFAULT_OUTPUT = "//render/"
 
@@ -48,18 +48,6 @@ class ImportResult:
     placement: Matrix | None  # world matrix of the source camera; None: at the 3D cursor
     scale: float
     safe_radius: float  # core units: how far the camera may move (see cine_core.safe_zone)
-
-
-def surface_data(scene, cloud) -> scene_objects.SurfaceData:
-    """The core's layered surface as arrays for the mesh, whose coordinates are core coordinates."""
-    cine_core = runtime.core()
-    k = scene.intrinsics
-    pixels = cloud.rest_uv.numpy()
-    at_rest = cine_core.surface_mesh.edge_extended_pixels(cloud.rest_uv, scene.size).numpy()
-    positions = conversion.lift_pixels(at_rest, cloud.depth.numpy(),
-                                       conversion.PixelIntrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height))
-    triangles = cine_core.surface_mesh.layer_triangles(scene, cloud).numpy()
-    return scene_objects.SurfaceData(positions, cloud.values[:, :3].numpy(), pixels, triangles)
 
 
 #: The kinds of data an import creates; a failed import removes whatever new blocks they gained.
@@ -112,6 +100,7 @@ def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_pat
         settings.width, settings.height = k.width, k.height
         settings.pixel_intrinsics = (k.fx, k.fy, k.cx, k.cy)
         settings.loop_frames = loop_frames
+        settings.loop_start = context.scene.frame_start
         settings.nearest_depth = float(scene.depth.min())
         settings.safe_zone = zone
         if result.mask is not None:
@@ -120,8 +109,9 @@ def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_pat
         for index, hint in enumerate(result.hints):
             scene_objects.create_hint(f"{result.name} Hint {index + 1}", hints, points, k, hint.start, hint.end,
                                       scene_objects.hint_depth(depth, hint.start))
-        settings.applied_motion = json.dumps(ops_motion.motion_inputs(settings))
         context.scene.collection.children.link(collection)
+        context.view_layer.update()  # the arrows' world matrices, for what the motion was made from
+        settings.applied_motion = json.dumps(ops_motion.motion_inputs(settings))
     except BaseException:
         _remove_created(before)
         raise
@@ -167,7 +157,8 @@ def set_up_for_cinemagraph(scene, settings) -> None:
     render.resolution_x, render.resolution_y = settings.width, settings.height
     render.resolution_percentage = 100
     render.pixel_aspect_x = render.pixel_aspect_y = 1.0
-    scene.frame_end = scene.frame_start + settings.loop_frames - 1
+    scene.frame_start = settings.loop_start
+    scene.frame_end = settings.loop_start + settings.loop_frames - 1
     scene.view_settings.view_transform = "Standard"
     scene.view_settings.look = "None"
     scene.view_settings.exposure = 0.0
@@ -309,7 +300,7 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
                 # Keep the meshes' size: Blender units per core unit, where rays hit something.
                 hit = disparity > 0
                 actual_scale = float(np.median(1.0 / disparity[hit] / prepared.depth.numpy()[hit]))
-            return ImportResult(name, cache_path, prepared, cloud, surface_data(prepared, cloud),
+            return ImportResult(name, cache_path, prepared, cloud, scene_objects.surface_data(prepared, cloud),
                                 annotation_now.mask, annotation_now.hints, placement, actual_scale,
                                 cine_core.safe_zone.safe_camera_radius(prepared))
 

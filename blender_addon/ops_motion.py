@@ -112,6 +112,7 @@ class MotionResult:
     cache_path: str
     scene: object
     cloud: object
+    surface: scene_objects.SurfaceData  # the new motion orders the cloud's points anew
 
 
 class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
@@ -171,8 +172,9 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
             progress("motion", 0.3)
             cloud = cine_core.animation.animate_points(scene, loop_frames)
             progress("save", 0.9)
+            surface = scene_objects.surface_data(scene, cloud)
             scene.save(new_path)
-            return MotionResult(collection, new_path, scene, cloud)
+            return MotionResult(collection, new_path, scene, cloud, surface)
 
         return work
 
@@ -185,6 +187,7 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
         settings.cache_path = cache.stored(result.cache_path)
         settings.stages = json.dumps(result.scene.info.get("stages", {}))
         settings.applied_motion = self.applied
+        scene_objects.replace_surface(settings.points, collection.name, result.surface)
         if replaced is not None:
             cache.replaced(replaced)
         runtime.remember(runtime.scene_key(result.cache_path), result.scene)

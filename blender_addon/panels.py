@@ -17,8 +17,9 @@ from .properties import active_settings
 def wrapped_label(layout, context, text: str, icon: str = "NONE") -> None:
     """A label broken into lines that fit the sidebar's width (Blender's labels never wrap)."""
     region = context.region
-    width = region.width if region is not None else 300
-    characters = max(20, int(width / (7.0 * context.preferences.system.ui_scale)) - 4)
+    width = region.width if region is not None else 300  # the sidebar's default width
+    scale = context.preferences.system.ui_scale or 1.0  # 0 without a window (background mode)
+    characters = max(20, int(width / (7.0 * scale)) - 4)
     column = layout.column(align=True)
     for index, line in enumerate(textwrap.wrap(text, characters) or [""]):
         column.label(text=line, icon=icon if index == 0 else "BLANK1")
@@ -95,7 +96,7 @@ class VIEW3D_PT_cinemagraph_import(CinemagraphPanel, bpy.types.Panel):
                           f"{len(settings.points.data.polygons):,} triangles", icon="MESH_DATA")
         column.label(text=f"Nearest point {length_text(context, settings.nearest_depth, settings)} from the "
                           f"camera", icon="DRIVER_DISTANCE")
-        column.label(text="(Nearest Distance on import; scale the surface to change it)", icon="BLANK1")
+        wrapped_label(column, context, "(Nearest Distance on import; scale the surface to change it)", "BLANK1")
         methods = settings.stage_methods()
         if methods:
             column = layout.column(align=True)
@@ -152,6 +153,7 @@ class VIEW3D_PT_cinemagraph_motion(PhotoSubPanel, bpy.types.Panel):
         column.use_property_split = True
         column.prop(settings, "speed")
         column.prop(settings, "loop_frames")
+        column.prop(settings, "loop_start")
         changes = pending_motion_changes(settings)
         if changes:
             box = layout.box()

@@ -31,7 +31,7 @@ class _Playback:
     """
 
     key: tuple
-    positions: np.ndarray  # (P, 3) core positions; the moving points (the last M) change per frame
+    positions: np.ndarray  # (V, 3) core positions of the mesh's vertices; the moving points change per frame
     num_static: int  # P - M
     rest: np.ndarray  # (M, 2) photo pixels of the moving points
     forward: np.ndarray  # (N + 1, M, 2) pixel displacements of the forward-moving copy
@@ -47,10 +47,11 @@ _states: dict[str, _Playback] = {}
 problems: dict[str, str] = {}
 
 
-def loop_frame(scene, num_frames: int, frame: int | None = None) -> int:
-    """Frame of the loop shown at scene frame ``frame``: frame start shows loop frame 0."""
-    frame = scene.frame_current if frame is None else frame
-    return (frame - scene.frame_start) % num_frames
+def loop_frame(settings, frame: int) -> int:
+    """Frame of the loop shown at scene frame ``frame``: the cinemagraph's Loop Start shows loop
+    frame 0. Stored with the cinemagraph rather than taken from the scene's frame start, so a
+    farm rendering frames 5-8 with ``-s 5 -e 8`` shows the same moments as one render of 1-8."""
+    return (frame - settings.loop_start) % settings.loop_frames
 
 
 def _state(collection, wait: bool) -> _Playback | None:
@@ -65,9 +66,11 @@ def _state(collection, wait: bool) -> _Playback | None:
         return None  # being computed in a thread; poll_pending updates the frame when it is ready
     k = runtime.prepared_scene(path).intrinsics
     intrinsics = conversion.PixelIntrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height)
-    # The surface's border vertices lie on the photo's edge (see the core's surface_mesh).
-    rest_uv = runtime.core().surface_mesh.edge_extended_pixels(cloud.rest_uv, (k.width, k.height)).numpy()
-    positions = conversion.lift_pixels(rest_uv, cloud.depth.numpy(), intrinsics)
+    rest_uv = cloud.rest_uv.numpy()
+    # The still points and the skirt beyond the photo never move: take them from the mesh once.
+    positions = scene_objects.read_positions(collection.cinemagraph.points.data)
+    moving = slice(cloud.num_static, len(rest_uv))
+    positions[moving] = conversion.lift_pixels(rest_uv[moving], cloud.depth.numpy()[moving], intrinsics)
     state = _Playback(key, positions, cloud.num_static, rest_uv[cloud.num_static:], cloud.forward.numpy(),
                       cloud.backward.numpy(), cloud.forward_depth.numpy(), cloud.backward_depth.numpy(), intrinsics)
     _states[collection.name] = state
@@ -82,8 +85,8 @@ def _frame_positions(state: _Playback, frame: int) -> np.ndarray:
         else:
             displacement, depth = state.backward[frame], state.backward_depth[frame]
         # A moving point takes the depth of its surface where it arrives, as in the render.
-        state.positions[state.num_static:] = conversion.lift_pixels(state.rest + displacement, depth,
-                                                                    state.intrinsics)
+        moving = slice(state.num_static, state.num_static + len(state.rest))
+        state.positions[moving] = conversion.lift_pixels(state.rest + displacement, depth, state.intrinsics)
     return state.positions
 
 
@@ -98,7 +101,7 @@ def update_points(collection, scene, wait: bool) -> bool:
         state = _state(collection, wait)
         if state is None:
             return False
-        frame = loop_frame(scene, settings.loop_frames)
+        frame = loop_frame(settings, scene.frame_current)
     else:
         # Back to the photo: frame 0 of any loop is the photo, no new motion needed.
         state = _states.get(collection.name)

@@ -68,6 +68,10 @@ class CinemagraphSettings(bpy.types.PropertyGroup):
     loop_frames: IntProperty(
         name="Loop Length", default=60, min=2, soft_max=600, update=_refresh_playback,
         description="Frames in one loop of the motion: frame start + loop length shows frame start again")
+    loop_start: IntProperty(
+        name="Loop Start", default=1, update=_refresh_playback,
+        description="The frame that shows the photo as taken (loop time 0); the scene's frame start when "
+                    "imported. Rendering any frame range keeps these moments")
     speed: FloatProperty(
         name="Speed", default=1.0, min=0.0, soft_max=4.0,
         description="Multiplies the speed the hint arrows give (applied by Update Motion)")

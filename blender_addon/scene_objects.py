@@ -9,7 +9,7 @@ import numpy as np
 import bpy
 from mathutils import Matrix, Vector
 
-from . import conversion
+from . import conversion, runtime
 from .conversion import PixelIntrinsics
 from .errors import AddonError
 
@@ -22,8 +22,9 @@ MARKER = "cinemagraph"
 
 @dataclass
 class SurfaceData:
-    """The core's layered surface of one scene, as arrays for Blender: ``P`` vertices (one per
-    layer pixel, the animated cloud's points in its order) and ``F`` triangles."""
+    """The core's layered surface of one scene, as arrays for Blender: ``P`` vertices (the
+    animated cloud's points in its order, one per layer pixel, then the skirt beyond the photo's
+    border) and ``F`` triangles."""
 
     positions: np.ndarray  # (P, 3) float32 core world coordinates
     colors: np.ndarray  # (P, 3) float32 sRGB in [0, 1]
@@ -33,6 +34,22 @@ class SurfaceData:
     @property
     def count(self) -> int:
         return int(self.positions.shape[0])
+
+
+def surface_data(scene, cloud) -> SurfaceData:
+    """The core's layered surface as arrays for the mesh, whose coordinates are core coordinates:
+    the cloud's points, then the skirt vertices beyond the photo's border."""
+    cine_core = runtime.core()
+    k = scene.intrinsics
+    surfaces = cine_core.surface_mesh.layer_surfaces(scene, cloud)
+    intrinsics = conversion.PixelIntrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height)
+    positions = conversion.lift_pixels(cloud.rest_uv.numpy(), cloud.depth.numpy(), intrinsics)
+    colors = cloud.values[:, :3].numpy()
+    return SurfaceData(
+        positions=np.concatenate([positions, surfaces.skirt_world.numpy()]),
+        colors=np.concatenate([colors, colors[surfaces.skirt_source.numpy()]]),
+        pixels=np.concatenate([cloud.rest_uv.numpy(), surfaces.skirt_pixels.numpy()]),
+        triangles=surfaces.triangles.numpy())
 
 
 def _find_marked(collection, kind: str):
@@ -76,7 +93,7 @@ def write_positions(mesh: bpy.types.Mesh, positions: np.ndarray) -> None:
     mesh.update()
 
 
-def create_surface(name: str, data: SurfaceData) -> bpy.types.Object:
+def surface_mesh(name: str, data: SurfaceData) -> bpy.types.Mesh:
     """The layered surface as a triangle mesh with the vertices' colours and photo pixels."""
     mesh = bpy.data.meshes.new(f"{name} Surface")
     mesh.vertices.add(data.count)
@@ -94,7 +111,26 @@ def create_surface(name: str, data: SurfaceData) -> bpy.types.Object:
     mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(data.positions, np.float32).ravel())
     mesh.update(calc_edges=True)
     mesh.materials.append(surface_material())
-    return bpy.data.objects.new(f"{name} Surface", mesh)
+    return mesh
+
+
+def create_surface(name: str, data: SurfaceData) -> bpy.types.Object:
+    return bpy.data.objects.new(f"{name} Surface", surface_mesh(name, data))
+
+
+def replace_surface(surface: bpy.types.Object, name: str, data: SurfaceData) -> None:
+    """Give ``surface`` a new mesh (a new motion orders the cloud's points differently)."""
+    old = surface.data
+    surface.data = surface_mesh(name, data)
+    if old.users == 0:
+        bpy.data.meshes.remove(old)
+
+
+def read_positions(mesh: bpy.types.Mesh) -> np.ndarray:
+    """(V, 3) float32 vertex positions."""
+    positions = np.empty(len(mesh.vertices) * 3, np.float32)
+    mesh.attributes["position"].data.foreach_get("vector", positions)
+    return positions.reshape(-1, 3)
 
 
 def create_source_camera(name: str, intrinsics: PixelIntrinsics, points: bpy.types.Object, scale: float,
