@@ -3,11 +3,12 @@ EEVEE and Cycles) that cannot splat points.
 
 The vertices are exactly the animated cloud's points (one per layer pixel, in the cloud's
 order), so a renderer moving the cloud's points moves the mesh. Each layer is a sheet: the
-pixel grid of its points, triangulated between neighbouring pixels of that layer. A layer is
-already cut at the scene's depth discontinuities (:mod:`cine_core.layering`), and what it
-hides behind nearer layers is inpainted, so nothing shows through where a sheet ends; within
-a layer, a triangle spanning more than :data:`MAX_DEPTH_RATIO` in depth is left out instead of
-stretching a skin across a jump. Colours interpolate linearly between pixel centres, as a
+pixel grid of its points, triangulated between neighbouring pixels of that layer. The sheets
+are cut where the layering cut the scene, at its depth discontinuities
+(:mod:`cine_core.layering`), and what a layer hides behind nearer layers is inpainted, so
+nothing shows through where a sheet ends. Within a layer nothing is cut: its inpainted band
+meets its visible part at another depth, and a cut there would open a crack exactly where a
+moving camera looks behind the edge. Colours interpolate linearly between pixel centres, as a
 texture sampled with linear interpolation would, so a ray through a pixel centre of the source
 camera sees exactly that pixel's colour.
 
@@ -25,10 +26,6 @@ from .animation import AnimatedPointCloud
 from .render import lift_to_world
 from .safe_zone import BORDER_FRACTION
 from .scene import PreparedScene
-
-#: A triangle whose far vertex is more than this factor deeper than its near one is a depth
-#: jump inside a layer (not a slanted surface): it is not drawn.
-MAX_DEPTH_RATIO = 2.0
 
 
 def point_layers(scene: PreparedScene, cloud: AnimatedPointCloud) -> torch.Tensor:
@@ -50,8 +47,7 @@ def point_layers(scene: PreparedScene, cloud: AnimatedPointCloud) -> torch.Tenso
     return layer
 
 
-def layer_triangles(scene: PreparedScene, cloud: AnimatedPointCloud, layers: torch.Tensor,
-                    max_depth_ratio: float = MAX_DEPTH_RATIO) -> torch.Tensor:
+def layer_triangles(scene: PreparedScene, cloud: AnimatedPointCloud, layers: torch.Tensor) -> torch.Tensor:
     """(F, 3) int64 vertex indices (the cloud's point indices) of every layer's triangles.
 
     Each 2x2 block of a layer's pixels gives two triangles when all four are in the layer, one
@@ -64,7 +60,6 @@ def layer_triangles(scene: PreparedScene, cloud: AnimatedPointCloud, layers: tor
     width, height = scene.size
     column = cloud.rest_uv[:, 0].round().long().cpu()
     row = cloud.rest_uv[:, 1].round().long().cpu()
-    depth = cloud.depth.cpu()
     triangles = []
     for index in range(len(scene.layered.layers)):
         mine = torch.nonzero(layers == index).squeeze(1)
@@ -79,10 +74,7 @@ def layer_triangles(scene: PreparedScene, cloud: AnimatedPointCloud, layers: tor
         for first, second, third, wanted in candidates:
             keep = wanted & (first >= 0) & (second >= 0) & (third >= 0)
             triangles.append(torch.stack([first[keep], second[keep], third[keep]], dim=1))
-    faces = torch.cat(triangles) if triangles else torch.zeros(0, 3, dtype=torch.long)
-    corner_depths = depth[faces]
-    flat_enough = corner_depths.amax(1) <= max_depth_ratio * corner_depths.amin(1)
-    return faces[flat_enough]
+    return torch.cat(triangles) if triangles else torch.zeros(0, 3, dtype=torch.long)
 
 
 @dataclass
@@ -151,12 +143,11 @@ def _skirt(scene: PreparedScene, cloud: AnimatedPointCloud, layers: torch.Tensor
     return torch.cat(sources), torch.cat(pixels), torch.cat(triangles)
 
 
-def layer_surfaces(scene: PreparedScene, cloud: AnimatedPointCloud,
-                   max_depth_ratio: float = MAX_DEPTH_RATIO) -> LayerSurfaces:
+def layer_surfaces(scene: PreparedScene, cloud: AnimatedPointCloud) -> LayerSurfaces:
     """The layers' triangles (:func:`layer_triangles`) with their skirts beyond the photo."""
     layers = point_layers(scene, cloud)
     skirt_source, skirt_pixels, skirt_triangles = _skirt(scene, cloud, layers, cloud.depth.shape[0])
     depth = cloud.depth.cpu()[skirt_source]
-    triangles = torch.cat([layer_triangles(scene, cloud, layers, max_depth_ratio), skirt_triangles])
+    triangles = torch.cat([layer_triangles(scene, cloud, layers), skirt_triangles])
     return LayerSurfaces(triangles, skirt_source, skirt_pixels.float(),
                          lift_to_world(skirt_pixels.float(), depth, scene.intrinsics).float())
