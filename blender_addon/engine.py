@@ -74,7 +74,7 @@ class CinemagraphRenderEngine(bpy.types.RenderEngine):
     bl_label = "Cinemagraph"
     bl_use_preview = False
     bl_use_postprocess = True
-    # Material Preview and Rendered viewport shading draw the point cloud with EEVEE.
+    # Material Preview and Rendered viewport shading draw the surface with EEVEE.
     bl_use_eevee_viewport = True
 
     def render(self, depsgraph):

@@ -67,7 +67,7 @@ def _remove_created(before: dict[str, set[int]]) -> None:
 
 def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_path: str,
                       set_up_scene: bool) -> bpy.types.Collection:
-    """Create the collection with the point cloud, source camera, mask and hints.
+    """Create the collection with the surface, source camera, safe zone, mask and hints.
 
     Everything is created first and linked into the scene last; if anything fails, every block
     created on the way is removed again, so a failed import leaves the file as it was.
@@ -174,7 +174,7 @@ def set_up_for_cinemagraph(scene, settings) -> None:
 
 
 class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper):
-    """Import a photo as a cinemagraph: its depth, a layered point cloud and the camera that took it"""
+    """Import a photo as a cinemagraph: its depth, a layered surface and the camera that took it"""
 
     bl_idname = "cinemagraph.import_image"
     bl_label = "Import Photo as Cinemagraph"
@@ -343,7 +343,7 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
 
 
 def show_point_colours(context) -> None:
-    """Solid shading draws point clouds in one grey: switch this screen's 3D viewports that use
+    """Solid shading draws the surface in one grey: switch this screen's 3D viewports that use
     it to Material Preview, which shows the photo's colours."""
     if bpy.app.background or context.screen is None:
         return

@@ -419,7 +419,7 @@ class CINEMAGRAPH_OT_mask_from_selection(bpy.types.Operator):
         if settings is None:
             return False
         if context.object is None or context.object != settings.points or context.mode != "EDIT_MESH":
-            cls.poll_message_set("Select points of the cinemagraph's point cloud in Edit Mode first")
+            cls.poll_message_set("Select vertices of the cinemagraph's surface in Edit Mode first")
             return False
         return True
 

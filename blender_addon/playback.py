@@ -1,6 +1,6 @@
-"""Timeline playback: the point cloud moves with the motion while the frame changes.
+"""Timeline playback: the surface moves with the motion while the frame changes.
 
-A ``frame_change_post`` handler writes the positions of the frame's point cloud into the mesh
+A ``frame_change_post`` handler writes the positions of the frame's points into the surface mesh
 with one ``foreach_set``. Only the moving points change between frames, so their static
 neighbours stay in a reused array and a frame costs a few array operations on the moving points.
 
@@ -24,7 +24,7 @@ from .properties import cinemagraphs_in
 
 @dataclass
 class _Playback:
-    """What one point cloud needs per frame, prepared once per prepared scene and loop length.
+    """What one surface needs per frame, prepared once per prepared scene and loop length.
 
     NumPy only, no PyTorch: the handler runs in Blender's main thread and must stay fast even
     while other processes compete for the cores (PyTorch's thread pool does not).
@@ -91,7 +91,7 @@ def _frame_positions(state: _Playback, frame: int) -> np.ndarray:
 
 
 def update_points(collection, scene, wait: bool) -> bool:
-    """Write the point cloud of ``collection`` for the scene's current frame, or the photo's
+    """Write the surface of ``collection`` for the scene's current frame, or the photo's
     positions when its animation is off. False while the motion is computed in a thread."""
     settings = collection.cinemagraph
     points = settings.points
@@ -122,7 +122,7 @@ def update_points(collection, scene, wait: bool) -> bool:
 def refresh(scene, wait: bool | None = None) -> None:
     """Bring every animated cinemagraph of ``scene`` to its current frame.
 
-    In the UI a point cloud whose motion is not computed yet is computed in a thread (the
+    In the UI a surface whose motion is not computed yet is computed in a thread (the
     interface stays responsive) and shown when ready; in background mode, where timers never
     fire, it is computed right away.
     """
@@ -161,7 +161,7 @@ def on_frame_change(scene, _depsgraph=None) -> None:
 
 @persistent
 def on_load(_filepath, *_args) -> None:
-    """A file was opened: free the previous file's point clouds and show this one's frame."""
+    """A file was opened: free the previous file's surfaces and show this one's frame."""
     _states.clear()
     problems.clear()
     runtime.forget_all()

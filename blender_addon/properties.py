@@ -41,8 +41,8 @@ class CinemagraphSettings(bpy.types.PropertyGroup):
     """One cinemagraph (stored on its collection)."""
 
     points: PointerProperty(
-        name="Point Cloud", type=bpy.types.Object,
-        description="The photo's layered point cloud; its transform places the cinemagraph in the scene")
+        name="Surface", type=bpy.types.Object,
+        description="The photo's layered surface (a vertex per layer pixel); its transform places the cinemagraph in the scene")
     source_camera: PointerProperty(
         name="Source Camera", type=bpy.types.Object,
         description="The camera that took the photo: looking through it shows the photo exactly")

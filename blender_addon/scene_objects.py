@@ -135,9 +135,9 @@ def read_positions(mesh: bpy.types.Mesh) -> np.ndarray:
 
 def create_source_camera(name: str, intrinsics: PixelIntrinsics, points: bpy.types.Object, scale: float,
                          far: float) -> bpy.types.Object:
-    """The camera that took the photo, a child of the point cloud at the core's origin.
+    """The camera that took the photo, a child of the surface at the core's origin.
 
-    Its transform is locked: move the point cloud to move the whole cinemagraph.
+    Its transform is locked: move the surface to move the whole cinemagraph.
     """
     data = bpy.data.cameras.new(f"{name} Source Camera")
     for key, value in conversion.camera_lens_settings(intrinsics).items():
@@ -200,7 +200,7 @@ def read_mask(image: bpy.types.Image) -> np.ndarray:
 def create_hint(name: str, hints: bpy.types.Collection, points: bpy.types.Object, intrinsics: PixelIntrinsics,
                 start: tuple[float, float], end: tuple[float, float], depth: float) -> bpy.types.Object:
     """An arrow empty from photo pixel ``start`` to ``end``, placed at ``depth`` in front of the
-    source camera (a child of the point cloud, so its local coordinates are core coordinates)."""
+    source camera (a child of the surface, so its local coordinates are core coordinates)."""
     tail = conversion.lift(start[0], start[1], depth, intrinsics)
     head = conversion.lift(end[0], end[1], depth, intrinsics)
     direction = head - tail
