@@ -126,6 +126,7 @@ def _cached(key: tuple, compute: Callable[[], Any], wait: bool) -> Any:
             run()
         else:
             threading.Thread(target=run, name=f"cinemagraph {key[0]}", daemon=True).start()
+            return None  # even if the thread is already done: its result (or failure) is for the next request
     if not wait and not future.done():
         return None
     return future.result()

@@ -188,6 +188,8 @@ def test_cycles_shows_the_surface_and_composites_by_depth(tmp_path, extension_zi
                      depth=os.path.join(photo_dir, "depth.npy"))
     # From the source camera at loop time 0, Cycles reproduces the photo (Set Up Scene's filter).
     assert r["cycles_source_psnr"] >= 35.0
+    # Render Animation shows the motion, frame for frame as the timeline shows it.
+    assert r["animation_equals_still"] and r["animation_moves"] > 1.0
     # From a camera moved within the safe zone: no pixel of the world shows through, and Cycles
     # agrees with the Cinemagraph engine.
     assert r["moved_world_pixels"] == 0 and r["moved_psnr_vs_engine"] >= 25.0
@@ -690,6 +692,18 @@ def scenario_blender_renderers(arguments: dict) -> dict:
     scene.frame_set(1)
     _use_cycles(scene)
     result = {"cycles_source_psnr": _psnr(_render(bpy, os.path.join(tmp, "cycles_source.png")), photo)}
+
+    # Render Animation moves the surface as the timeline does (the frame-change handler).
+    scene.frame_start, scene.frame_end, scene.frame_step = 1, 4, 3
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.filepath = os.path.join(tmp, "animation", "frame_")
+    bpy.ops.render.render(animation=True)
+    scene.frame_set(4)
+    still = _render(bpy, os.path.join(tmp, "cycles_still_4.png"))
+    animated = [cv2.imread(os.path.join(tmp, "animation", f"frame_{f:04d}.png"))[:, :, ::-1] for f in (1, 4)]
+    result.update(animation_equals_still=bool(np.array_equal(animated[1], still)),
+                  animation_moves=float(np.abs(animated[1].astype(int) - animated[0]).mean()))
+    scene.frame_set(1)
 
     # A camera moved diagonally to 80 % of the safe zone's radius.
     source = settings.source_camera
