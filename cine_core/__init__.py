@@ -7,6 +7,7 @@ from .devices import resolve_device
 from .errors import Cancelled, CineError, is_out_of_memory
 from .pipeline import PrepareOptions, SceneInputs, prepare_scene, render_frames
 from .scene import PreparedScene
+from . import render_passes, safe_zone, surface_mesh  # what the Blender add-on uses besides the pipeline
 
 __all__ = ["Camera", "CameraPath", "CropWindow", "Intrinsics", "camera_path", "Cancelled", "CineError",
            "is_out_of_memory", "PrepareOptions", "SceneInputs", "prepare_scene", "render_frames", "PreparedScene",

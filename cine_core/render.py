@@ -48,6 +48,16 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
     return weights if seam is None else weights * seam
 
 
+def frame_confidence(time: float, coverage: torch.Tensor) -> torch.Tensor:
+    """(1, H, W) how much of each pixel the points of loop time ``time`` cover: only clouds
+    whose time weight is not zero count (t = 0: the forward cloud alone).
+
+    Args:
+        coverage: (2, 1, H, W) coverage of the forward and the backward cloud.
+    """
+    return coverage[0] if time == 0.0 else coverage[1] if time == 1.0 else coverage.amax(0)
+
+
 class FrameRenderer:
     """Renders frame m of the loop from any camera.
 
@@ -149,9 +159,6 @@ class FrameRenderer:
         weights = blend_weights(time, splatted.coverage, disparity, seam)
         total = weights.sum(0)
         image = (weights * colours).sum(0) / total.clamp(min=1e-8)
-        # Confidence counts only clouds whose time weight is not zero (t = 0: forward alone).
-        coverage = splatted.coverage
-        confidence = coverage[0] if time == 0.0 else coverage[1] if time == 1.0 else coverage.amax(0)
-        confidence = torch.where(total > 0, confidence, torch.zeros_like(confidence))
+        confidence = torch.where(total > 0, frame_confidence(time, splatted.coverage), torch.zeros_like(total))
         image = fill_holes(image, confidence)
         return image.clamp(0.0, 1.0)

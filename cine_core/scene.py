@@ -116,9 +116,9 @@ class PreparedScene:
             record = torch.load(path, map_location="cpu", weights_only=True)
         except CineError:
             raise
-        except Exception as exc:  # a damaged or foreign file: say so in one line, never crash
+        except Exception:  # a damaged or foreign file: say so in one line, never crash
             raise CineError(f"{name} is not a readable prepared scene (damaged, or not written by this "
-                            f"tool: {type(exc).__name__}); prepare the scene again") from None
+                            f"tool); prepare the scene again") from None
         return _scene_from_record(record, name)
 
 
