@@ -328,3 +328,21 @@ def test_evaluate_scene_without_a_video(tiny_scene, tmp_path):
     # the region (a 12-pixel-wide band) grown by 4 % of 48 pixels leaves still pixels that stay
     assert checks["still_fraction"] > 0.4 and checks["still_change_max"] <= 2
     assert cv2.imread(record["sheet"]).shape == (32, 4 * 48 + 3 * 4, 3)
+
+
+def test_readme_animation_is_a_looping_webp(tmp_path):
+    from PIL import Image
+
+    from eval.readme_media import write_webp
+
+    frames = [np.roll(textured_image(48, 64), 4 * m, axis=1) for m in range(5)]
+    out = str(tmp_path / "loop.webp")
+    write_webp(frames, out, 25.0)
+    with Image.open(out) as animation:
+        assert animation.format == "WEBP" and animation.n_frames == 5 and animation.size == (64, 48)
+        assert animation.info["loop"] == 0  # loops forever
+        animation.seek(3)
+        decoded = np.asarray(animation.convert("RGB")).astype(int)
+    assert np.abs(decoded - frames[3]).mean() < 25  # lossy (4:2:0 chroma of a noise texture)
+    assert np.abs(decoded - frames[0]).mean() > 2 * np.abs(decoded - frames[3]).mean()
+    assert os.listdir(tmp_path) == ["loop.webp"]
