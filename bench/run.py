@@ -331,7 +331,8 @@ def run_pipeline(scene_dir: str, long_side: int, num_frames: int, device: str, *
 
         start = time.perf_counter()
         renderer = FrameRenderer(cloud, scene.intrinsics)
-        path = camera_path(camera, scene.intrinsics, num_frames, focus_depth=scene.focus_depth())
+        path = camera_path(camera, scene.intrinsics, num_frames, focus_depth=scene.focus_depth(),
+                           outline=scene.content_outline())
         sync(device)
         timings["upload_s"] = time.perf_counter() - start
 

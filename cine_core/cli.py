@@ -129,6 +129,7 @@ def run_render(args: argparse.Namespace) -> str:
     crops = [CropWindow(c.cx * scale, c.cy * scale, c.width * scale, c.height * scale) for c in crops]
     path = camera_path(args.camera, scene.intrinsics, args.frames, magnitude=args.magnitude,
                        focus_depth=args.focus_depth or scene.focus_depth(), loop=not args.once,
+                       outline=scene.content_outline(),
                        start_crop=crops[0] if crops else None, end_crop=crops[1] if len(crops) > 1 else None)
     frames = render_frames(scene, path, integrator=args.integrator, device=device, progress=progress,
                            backend=backend, half=args.half)

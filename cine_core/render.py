@@ -1,11 +1,18 @@
 """Rendering frames of the cinemagraph from the animated point cloud and a camera."""
 from __future__ import annotations
 
-import torch
+from functools import cached_property
 
-from .animation import AnimatedPointCloud
+import torch
+import torch.nn.functional as F
+
+from .animation import FLUID, UNDER_FLUID, AnimatedPointCloud
 from .camera import Camera, Intrinsics
 from .splat import PointSet, Splatted, fill_holes, project_points, splat_groups, surface_weight
+
+#: Side of the window of the local statistics in :func:`restore_contrast`, as a fraction of the
+#: image's long side.
+CONTRAST_WINDOW = 0.02
 
 
 def frame_time(frame: int, num_frames: int) -> float:
@@ -21,7 +28,7 @@ def lift_to_world(uv: torch.Tensor, depth: torch.Tensor, source: Intrinsics) -> 
 
 
 def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
-                  seam: torch.Tensor | None = None) -> torch.Tensor:
+                  seam: torch.Tensor | None = None, under: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric-animation weights of the forward (0) and backward (1) renderings.
 
     W_f = (1 - t) A_f V_f and W_b = t A_b V_b: early in the loop the forward cloud dominates,
@@ -31,11 +38,18 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
     published method uses exp(4 disp) for this, which cannot overrule a 3:1 time weight when
     the two surfaces have similar disparity, so background showed through moving water.
 
+    Depth alone cannot tell water from the surface inpainted behind it when the two lie close
+    (the top of a waterfall, where the fluid flowed away in one cloud). ``under`` says which
+    part of each rendering is that surface: a cloud showing it yields to a cloud showing fluid,
+    and only where both show it (the camera looks past the fluid) does it appear.
+
     Args:
         time: t in [0, 1].
         coverage: (2, 1, H, W) A per cloud.
         disparity: (2, 1, H, W) composited disparity per cloud (larger = nearer).
         seam: (2, 1, H, W) composited seam weights (see :func:`~cine_core.animation.seam_weights`).
+        under: (2, 1, H, W) fraction of each rendering made of
+            :data:`~cine_core.animation.UNDER_FLUID` points.
 
     Returns:
         (2, 1, H, W) unnormalised weights.
@@ -45,7 +59,58 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
     nearest = torch.where(active, disparity, torch.zeros_like(disparity)).amax(0, keepdim=True)
     visibility = surface_weight(nearest / disparity.clamp(min=1e-8) - 1.0)
     weights = factors * visibility
-    return weights if seam is None else weights * seam
+    if seam is not None:
+        weights = weights * seam
+    if under is not None:
+        fluid_first = weights * (1.0 - under)
+        weights = torch.where(fluid_first.sum(0) > 0, fluid_first, weights)
+    return weights
+
+
+def local_mean(image: torch.Tensor, window: int) -> torch.Tensor:
+    """(B, C, H, W) mean over about ``window`` x ``window`` pixels: averaged on a grid of that
+    pitch and interpolated back (cheap at any window size)."""
+    if window < 2:
+        return image
+    pooled = F.avg_pool2d(image, window, ceil_mode=True)
+    pooled = F.avg_pool2d(pooled, 3, stride=1, padding=1, count_include_pad=False)
+    return F.interpolate(pooled, size=image.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def restore_contrast(colours: torch.Tensor, weights: torch.Tensor, fluid: torch.Tensor,
+                     window: int) -> torch.Tensor:
+    """Blend two renderings of the fluid without halving its contrast.
+
+    A weighted mean of two unrelated textures has less variance than either (w0^2 + w1^2 times
+    it, one half at mid-loop): the fluid looks washed out. As in Heitz & Neyret (2018), the
+    blend's deviation from its local mean is scaled back to the renderings' own variance. The
+    factor is measured, not assumed: sqrt((w0 V0 + w1 V1) / V) with V the local variances
+    around the blend's local mean, so where the two renderings agree (slow fluid near the
+    border, still content) it is 1 and nothing changes; it never exceeds the independent case
+    1 / sqrt(w0^2 + w1^2), and it only applies where both renderings show fluid.
+
+    Args:
+        colours: (2, C, H, W) the forward and backward renderings.
+        weights: (2, 1, H, W) blend weights (not necessarily normalised).
+        fluid: (2, 1, H, W) fraction of each rendering made of moving points.
+        window: side of the local window in pixels.
+
+    Returns:
+        (C, H, W) the blend.
+    """
+    total = weights.sum(0)
+    normalised = weights / total.clamp(min=1e-8)
+    blend = (normalised * colours).sum(0)
+    mean = local_mean(blend[None], window)[0]
+    deviations = torch.cat([(colours - mean).square().sum(1, keepdim=True),
+                            (blend - mean).square().sum(0, keepdim=True)[None]])
+    variances = local_mean(deviations[:, 0][None], window)[0]  # (3, H, W): V0, V1, V
+    own = (normalised[:, 0] * variances[:2]).sum(0)
+    independent = normalised.square().sum(0)[0].clamp(min=1e-8).rsqrt()
+    factor = (own / variances[2].clamp(min=1e-8)).sqrt().clamp(min=1.0)
+    factor = torch.minimum(factor, independent)
+    both = torch.minimum(fluid[0, 0], fluid[1, 0])
+    return blend + ((factor - 1.0) * both)[None] * (blend - mean)
 
 
 class FrameRenderer:
@@ -136,6 +201,56 @@ class FrameRenderer:
         shared, groups = self.point_sets(frame, camera, values)
         return splat_groups(groups, (camera.intrinsics.height, camera.intrinsics.width), shared=shared)
 
+    @cached_property
+    def _render_values(self) -> torch.Tensor:
+        """(P, C + 5) what :meth:`render` splats: the values, the seam weight, whether a point is
+        fluid and whether it lies under fluid, and the fluid's photo position (u, v)."""
+        cloud = self.cloud
+        fluid = (cloud.kind == FLUID).to(cloud.values.dtype)[:, None]
+        under = (cloud.kind == UNDER_FLUID).to(cloud.values.dtype)[:, None]
+        return torch.cat([cloud.values, cloud.seam_weight[:, None], fluid, under, fluid * cloud.rest_uv], dim=1)
+
+    @cached_property
+    def fluid_texture(self) -> torch.Tensor:
+        """(1, C, H, W) the fluid's values at their photo pixels, extended smoothly past the
+        fluid (so that sampling near its border does not pull in still content)."""
+        cloud, source = self.cloud, self.source
+        fluid = (cloud.kind == FLUID).to(cloud.values.dtype)
+        pixel = cloud.rest_uv[:, 1].long() * source.width + cloud.rest_uv[:, 0].long()
+        channels = cloud.values.shape[1]
+        # Every pixel has at most one fluid point (the visible surface), so the sums are copies.
+        sums = torch.zeros(source.height * source.width, channels + 1, device=self.device,
+                           dtype=cloud.values.dtype)
+        sums.index_add_(0, pixel, torch.cat([cloud.values, torch.ones_like(fluid)[:, None]], 1) * fluid[:, None])
+        sums = sums.T.reshape(channels + 1, source.height, source.width)
+        return fill_holes(sums[:channels], sums[channels:])[None]
+
+    def sharpen_fluid(self, colours: torch.Tensor, fluid: torch.Tensor, fluid_uv: torch.Tensor) -> torch.Tensor:
+        """Replace the splatted colour of the fluid by the photo sampled once where it came from.
+
+        Splatting colours at sub-pixel positions averages neighbouring points (a blur), and
+        where moved points no longer form a grid the averaging varies from pixel to pixel
+        (moire once the camera magnifies them). The points' photo positions vary smoothly, so
+        splatting those instead and sampling the fluid's texture with a bicubic kernel keeps it
+        sharp and regular.
+
+        Args:
+            colours: (G, C, H, W) splatted colours.
+            fluid: (G, 1, H, W) fraction of each pixel made of fluid points.
+            fluid_uv: (G, 2, H, W) splatted ``fluid * (u, v)`` (normalised like the colours).
+
+        Returns:
+            (G, C, H, W).
+        """
+        source = self.source
+        uv = fluid_uv / fluid.clamp(min=1e-6)
+        scale = torch.tensor([2.0 / max(source.width - 1, 1), 2.0 / max(source.height - 1, 1)],
+                             device=uv.device, dtype=uv.dtype)
+        grid = uv.permute(0, 2, 3, 1) * scale - 1.0
+        texture = self.fluid_texture.expand(colours.shape[0], -1, -1, -1)
+        sharp = F.grid_sample(texture, grid, mode="bicubic", padding_mode="border", align_corners=True)
+        return colours + fluid * (sharp - colours)
+
     def render(self, frame: int, camera: Camera) -> torch.Tensor:
         """The colour image of ``frame`` in [0, N] (time frame / N) from ``camera``.
 
@@ -143,12 +258,14 @@ class FrameRenderer:
             (3, H, W) in [0, 1], at the camera's image size.
         """
         time = frame_time(frame, self.cloud.num_frames)
-        carried = torch.cat([self.cloud.values, self.cloud.seam_weight[:, None]], dim=1)
-        splatted = self.splat_clouds(frame, camera, carried)
-        colours, seam, disparity = splatted.values[:, :-2], splatted.values[:, -2:-1], splatted.values[:, -1:]
-        weights = blend_weights(time, splatted.coverage, disparity, seam)
+        channels = self.cloud.values.shape[1]
+        splatted = self.splat_clouds(frame, camera, self._render_values)
+        colours, seam, fluid, under, fluid_uv, disparity = splatted.values.split([channels, 1, 1, 1, 2, 1], dim=1)
+        colours = self.sharpen_fluid(colours, fluid, fluid_uv)
+        weights = blend_weights(time, splatted.coverage, disparity, seam, under)
         total = weights.sum(0)
-        image = (weights * colours).sum(0) / total.clamp(min=1e-8)
+        window = round(CONTRAST_WINDOW * max(camera.intrinsics.width, camera.intrinsics.height))
+        image = restore_contrast(colours, weights, fluid, window)
         # Confidence counts only clouds whose time weight is not zero (t = 0: forward alone).
         coverage = splatted.coverage
         confidence = coverage[0] if time == 0.0 else coverage[1] if time == 1.0 else coverage.amax(0)

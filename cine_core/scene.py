@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import torch
 
-from .camera import Intrinsics
+from .camera import Intrinsics, content_outline
 from .errors import CineError
 from .layering import COLOUR_LEVELS, DepthLayer, LayeredScene
 
@@ -63,6 +63,10 @@ class PreparedScene:
         mask = self.motion_mask
         values = self.depth[mask] if bool(mask.any()) else self.depth.flatten()
         return float(values.median())
+
+    def content_outline(self) -> tuple[torch.Tensor, ...]:
+        """The edge of what the scene can show (:func:`~cine_core.camera.content_outline`)."""
+        return content_outline(self.depth, self.intrinsics)
 
     def save(self, path: str) -> None:
         """Write to ``path`` (a torch file holding only tensors and a JSON string).
