@@ -58,6 +58,7 @@ class AnimatedPointCloud:
         depth: (P,) depth in scene units.
         values: (P, C) what the points carry (colour, or learned features).
         num_static: S; points S..P-1 move.
+        num_underlay: the last of the S static points are this many :data:`UNDER_FLUID` ones.
         forward, backward: (N + 1, M, 2) displacements of the M = P - S moving points per frame.
         forward_depth, backward_depth: (N + 1, M) their depths at each frame.
         seam_weight: (P,) weight in the forward/backward blend, falling from 1 to
@@ -70,6 +71,7 @@ class AnimatedPointCloud:
     depth: torch.Tensor
     values: torch.Tensor
     num_static: int
+    num_underlay: int
     forward: torch.Tensor
     backward: torch.Tensor
     forward_depth: torch.Tensor
@@ -133,7 +135,8 @@ class AnimatedPointCloud:
         moved = {name: getattr(self, name).to(device) for name in
                  ("rest_uv", "depth", "values", "forward", "backward", "forward_depth", "backward_depth",
                   "seam_weight", "kind")}
-        return AnimatedPointCloud(num_static=self.num_static, extent=self.extent, **moved)
+        return AnimatedPointCloud(num_static=self.num_static, num_underlay=self.num_underlay, extent=self.extent,
+                                  **moved)
 
 
 #: Blend weight of moving points at the very border of the moving region.
@@ -218,11 +221,12 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
         owner.append(torch.full((int(alpha.sum()),), index, dtype=torch.long))
         seam.append(feather[alpha])
     kind_all = torch.cat(kind)
-    still = (kind_all == STILL) | (kind_all == UNDER_FLUID)
-    order = torch.argsort((~still).to(torch.uint8), stable=True)  # static first
+    # Still points first, then those under fluid (still too), then the moving ones.
+    rank = torch.where(kind_all == STILL, 0, torch.where(kind_all == UNDER_FLUID, 1, 2)).to(torch.uint8)
+    order = torch.argsort(rank, stable=True)
     rest_uv, depth_all = torch.cat(rest)[order], torch.cat(depth)[order]
     carried_all, kind_all, owner_all = torch.cat(carried)[order], kind_all[order], torch.cat(owner)[order]
-    num_static = int(still.sum())
+    num_static, num_underlay = int((rank < 2).sum()), int((rank == 1).sum())
     moving = torch.arange(num_static, rest_uv.shape[0])
     forward = torch.zeros(num_frames + 1, moving.numel(), 2, device=device)
     backward = torch.zeros_like(forward)
@@ -255,5 +259,5 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
             forward_depth[:, mine] = sample_bilinear(surface, start[mine] + forward[:, mine])[..., 0]
             backward_depth[:, mine] = sample_bilinear(surface, start[mine] + backward[:, mine])[..., 0]
     return AnimatedPointCloud(rest_uv.to(device), depth_all.to(device), carried_all.to(device), num_static,
-                              forward, backward, forward_depth, backward_depth, torch.cat(seam)[order].to(device),
+                              num_underlay, forward, backward, forward_depth, backward_depth, torch.cat(seam)[order].to(device),
                               kind_all.to(device))

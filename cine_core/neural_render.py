@@ -26,7 +26,6 @@ from .camera import Camera
 from .nets.img_decoder import MIN_SIZE as DECODER_MIN_SIDE
 from .render import FrameRenderer, frame_time, lift_to_world
 from .scene import PreparedScene
-from .splat import splat_groups
 
 FEATURE_CHANNELS = 32
 #: Above this many pixels the feature net and the decoder work on a downscaled image (same field
@@ -151,8 +150,7 @@ class NeuralFrameRenderer:
 
     def renderings(self, frame: int, camera: Camera) -> torch.Tensor:
         """The two 37-channel maps the decoder takes: (2, 37, H, W), forward then backward."""
-        shared, groups = self.base.point_sets(frame, camera)
-        splatted = splat_groups(groups, (camera.intrinsics.height, camera.intrinsics.width), shared=shared)
+        splatted = self.base.splat_clouds(frame, camera)
         coverage = splatted.coverage
         values = splatted.values[:, :POINT_CHANNELS]
         disparity = self.camera_disparity(camera, splatted.values[:, POINT_CHANNELS:POINT_CHANNELS + 1],

@@ -11,7 +11,7 @@ from .camera import Camera, Intrinsics
 from .splat import PointSet, Splatted, fill_holes, project_points, splat_groups, surface_weight
 
 #: Side of the window of the local statistics in :func:`restore_contrast`, as a fraction of the
-#: image's long side.
+#: image's long side (at least 8 pixels: a texture's variance needs a few of its periods).
 CONTRAST_WINDOW = 0.02
 
 
@@ -152,16 +152,17 @@ class FrameRenderer:
         return zoom / along if along > 0 else float("inf")
 
     def point_sets(self, frame: int, camera: Camera,
-                   values: torch.Tensor | None = None) -> tuple[PointSet, list[PointSet]]:
+                   values: torch.Tensor | None = None) -> tuple[PointSet, PointSet, list[PointSet]]:
         """The points of ``frame`` in [0, N] projected into ``camera``: the static points (shared
-        by both clouds) and the moving points of the forward and of the backward cloud.
+        by both clouds), those of them under the fluid, and the moving points of the forward and
+        of the backward cloud.
 
         Args:
             values: (P, C) per-point values to carry instead of the cloud's own.
 
         Returns:
-            (static, [forward, backward]) :class:`~cine_core.splat.PointSet`; each point carries
-            C + 1 channels, the last the disparity (nearest point of the scene = 1).
+            (static, underlay, [forward, backward]) :class:`~cine_core.splat.PointSet`; each point
+            carries C + 1 channels, the last the disparity (nearest point of the scene = 1).
         """
         cloud = self.cloud
         values = cloud.values if values is None else values
@@ -180,13 +181,15 @@ class FrameRenderer:
             footprint = depth / z.clamp(min=1e-6) * zoom if magnifies else None
             return PointSet(uv, z, torch.cat([carried, (self.nearest_depth / depth)[:, None]], dim=1), footprint)
 
-        static = slice(0, cloud.num_static)
-        shared = point_set(self.static_world, cloud.depth[static], values[static])
+        still = slice(0, cloud.num_static - cloud.num_underlay)
+        under = slice(cloud.num_static - cloud.num_underlay, cloud.num_static)
+        shared = point_set(self.static_world[still], cloud.depth[still], values[still])
+        underlay = point_set(self.static_world[under], cloud.depth[under], values[under])
         moving_values = values[cloud.num_static:]
         forward_uv, forward_depth, backward_uv, backward_depth = cloud.moving_positions(frame)
         groups = [point_set(lift_to_world(uv, depth, self.source), depth, moving_values)
                   for uv, depth in ((forward_uv, forward_depth), (backward_uv, backward_depth))]
-        return shared, groups
+        return shared, underlay, groups
 
     def splat_clouds(self, frame: int, camera: Camera, values: torch.Tensor | None = None) -> Splatted:
         """Splat the forward and backward clouds of ``frame`` in [0, N] seen from ``camera``.
@@ -198,8 +201,9 @@ class FrameRenderer:
             :class:`~cine_core.splat.Splatted` with 2 groups (forward, backward); the last of
             its C + 1 channels is the disparity, nearest point of the scene = 1.
         """
-        shared, groups = self.point_sets(frame, camera, values)
-        return splat_groups(groups, (camera.intrinsics.height, camera.intrinsics.width), shared=shared)
+        shared, underlay, groups = self.point_sets(frame, camera, values)
+        return splat_groups(groups, (camera.intrinsics.height, camera.intrinsics.width), shared=shared,
+                            underlay=underlay if self.cloud.num_underlay else None)
 
     @cached_property
     def _render_values(self) -> torch.Tensor:
@@ -262,12 +266,15 @@ class FrameRenderer:
         splatted = self.splat_clouds(frame, camera, self._render_values)
         colours, seam, fluid, under, fluid_uv, disparity = splatted.values.split([channels, 1, 1, 1, 2, 1], dim=1)
         colours = self.sharpen_fluid(colours, fluid, fluid_uv)
-        weights = blend_weights(time, splatted.coverage, disparity, seam, under)
+        # Magnified points (spacing up to 2 px before they are subdivided) cover as little as a
+        # quarter of the pixels between them; that pattern must modulate neither the blend of
+        # the two clouds nor the hole filling (moire), only a real hole should.
+        coverage = (4.0 * splatted.coverage).clamp(max=1.0)
+        weights = blend_weights(time, coverage, disparity, seam, under)
         total = weights.sum(0)
-        window = round(CONTRAST_WINDOW * max(camera.intrinsics.width, camera.intrinsics.height))
+        window = max(8, round(CONTRAST_WINDOW * max(camera.intrinsics.width, camera.intrinsics.height)))
         image = restore_contrast(colours, weights, fluid, window)
         # Confidence counts only clouds whose time weight is not zero (t = 0: forward alone).
-        coverage = splatted.coverage
         confidence = coverage[0] if time == 0.0 else coverage[1] if time == 1.0 else coverage.amax(0)
         confidence = torch.where(total > 0, confidence, torch.zeros_like(confidence))
         image = fill_holes(image, confidence)
