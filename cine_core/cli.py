@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a motion arrow in photo pixels (repeatable)")
     render.add_argument("--direction", help="direction in words when there are no arrows, "
                                             "e.g. 'left to right, downwards'")
-    render.add_argument("--layers", type=int, default=3, help="maximum number of depth layers")
+    render.add_argument("--layers", type=int, default=3, help="maximum number of depth layers cut at depth valleys "
+                        "(plus one of hidden surface behind other depth edges)")
     render.add_argument("--seed", type=int, default=0,
                         help="random seed (the pipeline is deterministic; kept for reproducible "
                              "extensions)")

@@ -155,29 +155,38 @@ def test_fine_stripes_flowing_under_a_push_in_show_no_moire():
         assert float(magnitude[off_row].max()) < 0.01 * float(magnitude.max()), frame
 
 
-def test_depth_step_gives_two_layers_and_the_revealed_band_comes_from_the_back_layer():
+@pytest.mark.parametrize("slope", [0.0, 0.4])
+def test_depth_step_gives_layers_and_the_revealed_band_comes_from_behind(slope):
     # A near red box in front of a far blue wall; the camera moves right, so the wall is
-    # revealed left of the box. Those pixels must be wall (inpainted from the back layer),
-    # not the box's colour stretched over them.
+    # revealed right of the box. Those pixels must be wall (inpainted in the back layer), not
+    # the box's colour stretched over them. With a slope (the wall's disparity rising towards
+    # the bottom, as a landscape's ground does) no global cut follows the box's outline, and
+    # the local depth edge still gets its layer.
     height, width = 48, 96
     rng = np.random.default_rng(2)
     photo = torch.zeros(3, height, width)
     photo[2] = torch.from_numpy(rng.uniform(0.5, 1.0, (height, width)).astype(np.float32))
-    depth = torch.full((height, width), 4.0)
+    wall = 0.3 + slope * torch.linspace(0.0, 1.0, height)[:, None].expand(height, width)
     box = torch.zeros(height, width, dtype=torch.bool)
     box[:, 40:70] = True
     photo[:, box] = torch.tensor([0.9, 0.1, 0.1])[:, None]
-    depth[box] = 1.0
+    disparity = torch.where(box, (wall + 0.3).clamp(max=1.0), wall)
+    depth = 1.0 / disparity
     layered = build_layers(photo, DepthMap(depth), band=12)
-    assert len(layered.layers) == 2
+    assert len(layered.layers) >= 2
+    behind = torch.stack([layer.hidden for layer in layered.layers[1:]]).any(0)
+    assert bool(behind[:, 60:70].all())  # there is surface behind the box's right side
     scene = PreparedScene(photo, Intrinsics.for_photo(width, height), depth, layered,
                           torch.zeros(2, height, width), torch.zeros(2, height, width))
     renderer = FrameRenderer(animate_points(scene, 2), scene.intrinsics)
     pose = torch.eye(4)
-    pose[0, 3] = 0.06  # the box moves 0.06 * 96 / 1 = 5.8 px left, the wall 1.4 px
+    pose[0, 3] = 0.1  # the box (depth <= 1.7) moves >= 5.6 px left, the wall (>= 2.5) <= 3.8 px
     image = renderer.render(0, Camera(scene.intrinsics, pose))
-    revealed = image[:, 8:-8, 65:68]  # right of the box's new edge, left of where the wall was
-    assert float(revealed[2].min()) > 0.3 and float(revealed[0].max()) < 0.2
+    shift = 96 * 0.1 / depth[:, 69]  # where the box's right edge goes, row by row
+    for row in range(8, height - 8):
+        edge = 69 - float(shift[row])
+        revealed = image[:, row, int(edge) + 2:int(edge) + 4]
+        assert float(revealed[2].min()) > 0.3 and float(revealed[0].max()) < 0.2, row
 
 
 @pytest.mark.parametrize("preset", [p for p in PRESETS if p != "static"])
