@@ -62,8 +62,10 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
     if seam is not None:
         weights = weights * seam
     if under is not None:
-        fluid_first = weights * (1.0 - under)
-        weights = torch.where(fluid_first.sum(0) > 0, fluid_first, weights)
+        # A rendering free of that surface wins outright; else the one with less of it.
+        for share in ((under < 1e-3).to(weights.dtype), 1.0 - under):
+            preferred = weights * share
+            weights = torch.where(preferred.sum(0) > 0, preferred, weights)
     return weights
 
 
@@ -264,12 +266,19 @@ class FrameRenderer:
         time = frame_time(frame, self.cloud.num_frames)
         channels = self.cloud.values.shape[1]
         splatted = self.splat_clouds(frame, camera, self._render_values)
-        colours, seam, fluid, under, fluid_uv, disparity = splatted.values.split([channels, 1, 1, 1, 2, 1], dim=1)
-        colours = self.sharpen_fluid(colours, fluid, fluid_uv)
         # Magnified points (spacing up to 2 px before they are subdivided) cover as little as a
         # quarter of the pixels between them; that pattern must modulate neither the blend of
         # the two clouds nor the hole filling (moire), only a real hole should.
         coverage = (4.0 * splatted.coverage).clamp(max=1.0)
+        # Where the flow stretches the fluid (and the camera magnifies it) its points may lie
+        # further apart than that: gaps of a few pixels inside the fluid are fluid too. Each
+        # cloud's channels are filled across them (covered pixels keep their values) and the
+        # fluid's texture is sampled there; real holes, wider than the window, stay holes.
+        values = torch.stack([fill_holes(v, c) for v, c in zip(splatted.values, coverage)])
+        colours, seam, fluid, under, fluid_uv, disparity = values.split([channels, 1, 1, 1, 2, 1], dim=1)
+        fluid_nearby = F.max_pool2d(splatted.values[:, channels + 1:channels + 2] * coverage, 5, stride=1, padding=2)
+        coverage = coverage + fluid_nearby * (1.0 - coverage)
+        colours = self.sharpen_fluid(colours, fluid, fluid_uv)
         weights = blend_weights(time, coverage, disparity, seam, under)
         total = weights.sum(0)
         window = max(8, round(CONTRAST_WINDOW * max(camera.intrinsics.width, camera.intrinsics.height)))

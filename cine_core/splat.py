@@ -154,7 +154,7 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     nearest depth, then each group suppresses them where its own points lie clearly in front.
     ``underlay`` points also belong to every group but lie under the groups' own points, too
     close in depth for a depth test (the surface inpainted under moving water): a group shows
-    them only where its own points leave a hole (weight below one half).
+    them only where its own points leave a hole (no point weighing a quarter within 2 pixels).
 
     Args:
         groups: G point sets with the same number of channels C.
@@ -187,7 +187,11 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
             nearest = torch.minimum(nearest, shared_nearest)
         total = _accumulate(taps, nearest, cells)
         if underlay_sum is not None:
-            total = total + underlay_sum * (1.0 - 2.0 * total[:, -1:]).clamp(min=0.0)
+            # Hidden only where the group's points are at least 2 px away: magnified or
+            # stretched points leave gaps that are not holes.
+            own = F.max_pool2d(total[:cells, -1].reshape(1, 1, height, width), 5, stride=1, padding=2)
+            keep = torch.cat([(1.0 - 4.0 * own.reshape(-1)).clamp(min=0.0), own.new_zeros(1)])
+            total = total + underlay_sum * keep[:, None]
         if shared_sum is not None:
             gap = shared_nearest / nearest - 1.0
             keep = torch.where(torch.isfinite(shared_nearest), surface_weight(gap), torch.ones_like(gap))
