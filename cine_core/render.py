@@ -277,9 +277,15 @@ class FrameRenderer:
         values = torch.stack([fill_holes(v, c) for v, c in zip(splatted.values, coverage)])
         colours, seam, fluid, under, fluid_uv, disparity = values.split([channels, 1, 1, 1, 2, 1], dim=1)
         fluid_nearby = F.max_pool2d(splatted.values[:, channels + 1:channels + 2] * coverage, 5, stride=1, padding=2)
-        coverage = coverage + fluid_nearby * (1.0 - coverage)
+        gap = fluid_nearby * (1.0 - coverage)
         colours = self.sharpen_fluid(colours, fluid, fluid_uv)
-        weights = blend_weights(time, coverage, disparity, seam, under)
+        # The blend weighs each cloud by its local density of points: where the flow stretched
+        # one cloud (its points drawn apart near the upstream border) and compressed the other,
+        # the compressed one is the better view. Measured on the saturated coverage (magnified
+        # points count as dense) averaged over 5 x 5 pixels.
+        density = F.avg_pool2d(coverage, 5, stride=1, padding=2, count_include_pad=False)
+        weights = blend_weights(time, density, disparity, seam, under)
+        coverage = coverage + gap
         total = weights.sum(0)
         window = max(8, round(CONTRAST_WINDOW * max(camera.intrinsics.width, camera.intrinsics.height)))
         image = restore_contrast(colours, weights, fluid, window)
