@@ -69,6 +69,15 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
     return weights
 
 
+def box_filter(image: torch.Tensor, size: int, pool) -> torch.Tensor:
+    """(B, C, H, W) ``pool`` (``F.avg_pool2d`` or ``F.max_pool2d``) over ``size`` x ``size``
+    pixels around each pixel, as two 1-D passes (the 2-D kernels cost size^2 per pixel)."""
+    pad = size // 2
+    extra = {"count_include_pad": False} if pool is F.avg_pool2d else {}
+    rows = pool(image, (1, size), stride=1, padding=(0, pad), **extra)
+    return pool(rows, (size, 1), stride=1, padding=(pad, 0), **extra)
+
+
 def local_mean(image: torch.Tensor, window: int) -> torch.Tensor:
     """(B, C, H, W) mean over about ``window`` x ``window`` pixels: averaged on a grid of that
     pitch and interpolated back (cheap at any window size)."""
@@ -130,6 +139,7 @@ class FrameRenderer:
         self.static_world = lift_to_world(cloud.rest_uv[static], cloud.depth[static], source)
         #: depth of the scene's nearest point: the splatted disparity is nearest_depth / depth
         self.nearest_depth = cloud.depth.min()
+        self._static_carried: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -176,20 +186,28 @@ class FrameRenderer:
         # paths stay below, so the loop has no host synchronisation.
         magnifies = self.max_footprint(camera) >= 2.0
 
+        def with_disparity(carried: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+            return torch.cat([carried, (self.nearest_depth / depth)[:, None]], dim=1)
+
         def point_set(world: torch.Tensor, depth: torch.Tensor, carried: torch.Tensor) -> PointSet:
             uv, z = project_points(world @ world_to_cam[:3, :3].T + world_to_cam[:3, 3], calibration)
             # A point keeps the 1-pixel footprint it had in the photo, scaled by how much closer
             # it now is and by the change of focal length.
             footprint = depth / z.clamp(min=1e-6) * zoom if magnifies else None
-            return PointSet(uv, z, torch.cat([carried, (self.nearest_depth / depth)[:, None]], dim=1), footprint)
+            return PointSet(uv, z, carried, footprint)
 
         still = slice(0, cloud.num_static - cloud.num_underlay)
         under = slice(cloud.num_static - cloud.num_underlay, cloud.num_static)
-        shared = point_set(self.static_world[still], cloud.depth[still], values[still])
-        underlay = point_set(self.static_world[under], cloud.depth[under], values[under])
+        # What static points carry never changes: made once per values tensor, not per frame.
+        if self._static_carried is None or self._static_carried[0] is not values:
+            self._static_carried = (values, with_disparity(values[still], cloud.depth[still]),
+                                    with_disparity(values[under], cloud.depth[under]))
+        _, still_carried, under_carried = self._static_carried
+        shared = point_set(self.static_world[still], cloud.depth[still], still_carried)
+        underlay = point_set(self.static_world[under], cloud.depth[under], under_carried)
         moving_values = values[cloud.num_static:]
         forward_uv, forward_depth, backward_uv, backward_depth = cloud.moving_positions(frame)
-        groups = [point_set(lift_to_world(uv, depth, self.source), depth, moving_values)
+        groups = [point_set(lift_to_world(uv, depth, self.source), depth, with_disparity(moving_values, depth))
                   for uv, depth in ((forward_uv, forward_depth), (backward_uv, backward_depth))]
         return shared, underlay, groups
 
@@ -270,22 +288,14 @@ class FrameRenderer:
         # quarter of the pixels between them; that pattern must modulate neither the blend of
         # the two clouds nor the hole filling (moire), only a real hole should.
         coverage = (4.0 * splatted.coverage).clamp(max=1.0)
-        # Where the flow stretches the fluid (and the camera magnifies it) its points may lie
-        # further apart than that: gaps of a few pixels inside the fluid are fluid too. Each
-        # cloud's channels are filled across them (covered pixels keep their values) and the
-        # fluid's texture is sampled there; real holes, wider than the window, stay holes.
-        values = torch.stack([fill_holes(v, c) for v, c in zip(splatted.values, coverage)])
-        colours, seam, fluid, under, fluid_uv, disparity = values.split([channels, 1, 1, 1, 2, 1], dim=1)
-        fluid_nearby = F.max_pool2d(splatted.values[:, channels + 1:channels + 2] * coverage, 5, stride=1, padding=2)
-        gap = fluid_nearby * (1.0 - coverage)
+        colours, seam, fluid, under, fluid_uv, disparity = splatted.values.split([channels, 1, 1, 1, 2, 1], dim=1)
         colours = self.sharpen_fluid(colours, fluid, fluid_uv)
         # The blend weighs each cloud by its local density of points: where the flow stretched
         # one cloud (its points drawn apart near the upstream border) and compressed the other,
         # the compressed one is the better view. Measured on the saturated coverage (magnified
         # points count as dense) averaged over 5 x 5 pixels.
-        density = F.avg_pool2d(coverage, 5, stride=1, padding=2, count_include_pad=False)
+        density = box_filter(coverage, 5, F.avg_pool2d)
         weights = blend_weights(time, density, disparity, seam, under)
-        coverage = coverage + gap
         total = weights.sum(0)
         window = max(8, round(CONTRAST_WINDOW * max(camera.intrinsics.width, camera.intrinsics.height)))
         image = restore_contrast(colours, weights, fluid, window)

@@ -189,7 +189,8 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
         if underlay_sum is not None:
             # Hidden only where the group's points are at least 2 px away: magnified or
             # stretched points leave gaps that are not holes.
-            own = F.max_pool2d(total[:cells, -1].reshape(1, 1, height, width), 5, stride=1, padding=2)
+            own = total[:cells, -1].reshape(1, 1, height, width)
+            own = F.max_pool2d(F.max_pool2d(own, (1, 5), stride=1, padding=(0, 2)), (5, 1), stride=1, padding=(2, 0))
             keep = torch.cat([(1.0 - 4.0 * own.reshape(-1)).clamp(min=0.0), own.new_zeros(1)])
             total = total + underlay_sum * keep[:, None]
         if shared_sum is not None:
