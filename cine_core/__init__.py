@@ -8,6 +8,6 @@ from .errors import Cancelled, CineError, is_out_of_memory
 from .pipeline import PrepareOptions, SceneInputs, prepare_scene, render_frames
 from .scene import PreparedScene
 
-__all__ = ["Camera", "CameraPath", "CropWindow", "Intrinsics", "camera_path", "content_warning", "Cancelled", "CineError",
-           "is_out_of_memory", "PrepareOptions", "SceneInputs", "prepare_scene", "render_frames", "PreparedScene",
-           "resolve_device"]
+__all__ = ["Camera", "CameraPath", "CropWindow", "Intrinsics", "camera_path", "content_warning", "Cancelled",
+           "CineError", "is_out_of_memory", "PrepareOptions", "SceneInputs", "prepare_scene", "render_frames",
+           "PreparedScene", "resolve_device"]

@@ -259,5 +259,5 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
             forward_depth[:, mine] = sample_bilinear(surface, start[mine] + forward[:, mine])[..., 0]
             backward_depth[:, mine] = sample_bilinear(surface, start[mine] + backward[:, mine])[..., 0]
     return AnimatedPointCloud(rest_uv.to(device), depth_all.to(device), carried_all.to(device), num_static,
-                              num_underlay, forward, backward, forward_depth, backward_depth, torch.cat(seam)[order].to(device),
-                              kind_all.to(device))
+                              num_underlay, forward, backward, forward_depth, backward_depth,
+                              torch.cat(seam)[order].to(device), kind_all.to(device))

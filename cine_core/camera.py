@@ -289,6 +289,7 @@ def camera_path(preset: str, intrinsics: Intrinsics, num_frames: int, *,
     if preset != "static" and outline is not None:
         zoom = max(content_zoom(camera, outline) for camera in cameras)
         if not math.isfinite(zoom):
-            raise CineError(f"the {preset} path turns the camera away from the photo; use a smaller --magnitude")
+            raise CineError(f"the {preset} path turns the camera away from the photo; "
+                            "make it move less (a smaller magnitude)")
         cameras = [Camera(camera.intrinsics.zoomed(zoom), camera.cam_to_world) for camera in cameras]
     return CameraPath(tuple(cameras))
