@@ -48,7 +48,8 @@ class CINEMAGRAPH_OT_add_camera_path(bpy.types.Operator):
             conversion.core_scale(points_world)
             magnitude = cine_core.camera.DEFAULT_MAGNITUDE[self.preset] * self.strength
             path = cine_core.camera_path(self.preset, prepared.intrinsics, settings.loop_frames,
-                                         magnitude=magnitude, focus_depth=prepared.focus_depth(), loop=True)
+                                         magnitude=magnitude, focus_depth=prepared.focus_depth(), loop=True,
+                                         outline=prepared.content_outline())
         except runtime.user_errors() as exc:
             self.report({"ERROR"}, runtime.describe(exc))
             return {"CANCELLED"}

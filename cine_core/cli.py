@@ -98,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a motion arrow in photo pixels (repeatable)")
     render.add_argument("--direction", help="direction in words when there are no arrows, "
                                             "e.g. 'left to right, downwards'")
-    render.add_argument("--layers", type=int, default=3, help=f"maximum number of depth layers (1 to {MAX_LAYERS})")
+    render.add_argument("--layers", type=int, default=3,
+                        help=f"maximum number of depth layers cut at depth valleys, 1 to {MAX_LAYERS} "
+                             "(plus one of hidden surface behind other depth edges)")
     render.add_argument("--seed", type=int, default=0,
                         help="seed of PyTorch's random generator (the classical pipeline draws no "
                              "random numbers)")
@@ -187,6 +189,7 @@ def run_render(args: argparse.Namespace) -> str:
     start_crop, end_crop = (crop.scaled(scale) if crop else None for crop in crops)
     path = camera_path(args.camera, scene.intrinsics, args.frames, magnitude=args.magnitude,
                        focus_depth=args.focus_depth or scene.focus_depth(), loop=not args.once,
+                       outline=scene.content_outline(),
                        start_crop=start_crop, end_crop=end_crop)
     frames = render_frames(scene, path, integrator=args.integrator, device=device, progress=progress,
                            backend=backend, half=args.half)

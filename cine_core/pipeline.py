@@ -21,7 +21,7 @@ from .depth_estimate import estimate_disparity
 from .depth_io import DEPTH_EXTENSIONS, read_depth_file
 from .directions import parse_direction
 from .errors import CineError
-from .flow import eulerian_flow, extend_flow, motion_regions
+from .flow import eulerian_flow, extend_flow, feather_flow, motion_regions
 from .image_io import PHOTO_EXTENSIONS, Photo, load_photo
 from .layering import build_layers, classical_inpaint
 from .neural import MotionPredictor, NetworkInpainter, NeuralBackend, dpt_disparity, neural_flow
@@ -137,7 +137,8 @@ def _flow_stage(annotation: MotionAnnotation, direction: str | None, flow_scale:
 def _motion_stage(annotation: MotionAnnotation, rgb: torch.Tensor, backend: NeuralBackend,
                   direction: str | None, flow_scale: float,
                   require_motion: bool = True) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """:func:`_flow_stage`, refined by the motion network when ``backend`` uses it.
+    """:func:`_flow_stage`, refined by the motion network when ``backend`` uses it, and
+    feathered to zero towards the regions' borders (:func:`~cine_core.flow.feather_flow`).
 
     The network needs the photo (``rgb``, (3, H, W) at the annotation's size); the hint flow
     stays its input and the regions stay the annotation's.
@@ -147,7 +148,7 @@ def _motion_stage(annotation: MotionAnnotation, rgb: torch.Tensor, backend: Neur
         predictor = MotionPredictor(backend.load("motion")["motion_net"], backend.motion_size)
         flow = neural_flow(predictor, rgb, annotation.mask, flow, flow_scale)
         method = f"{backend.label('motion')} from {method}"
-    return flow, regions, method
+    return feather_flow(flow, regions), regions, method
 
 
 def _hidden_flow(flow: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from .camera import Intrinsics
+from .camera import Intrinsics, content_outline
 from .checks import parse_json, printable
 from .errors import CineError
 from .image_io import check_pixel_count
@@ -19,7 +19,8 @@ from .layering import COLOUR_LEVELS, DepthLayer, LayeredScene
 from .outputs import atomic_file
 
 FORMAT_VERSION = 1
-#: Most depth layers a scene may have (the CLI's --layers is capped at this too).
+#: Most depth layers cut at depth valleys (the CLI's --layers is capped at this); a scene may
+#: hold one more, of hidden surface behind the depth edges no cut follows.
 MAX_LAYERS = 16
 #: Most separately moving regions (each is integrated on its own, with a flow field of its own).
 MAX_REGIONS = 256
@@ -73,6 +74,10 @@ class PreparedScene:
         mask = self.motion_mask
         values = self.depth[mask] if bool(mask.any()) else self.depth.flatten()
         return float(values.median())
+
+    def content_outline(self) -> tuple[torch.Tensor, ...]:
+        """The edge of what the scene can show (:func:`~cine_core.camera.content_outline`)."""
+        return content_outline(self.depth, self.intrinsics)
 
     def save(self, path: str) -> None:
         """Write to ``path`` (a torch file holding only tensors and a JSON string).
@@ -146,7 +151,8 @@ def _scene_from_record(record: object, name: str) -> PreparedScene:
     layer_count = 0
     while f"layer{layer_count}.rgb" in record:
         layer_count += 1
-    if not 1 <= layer_count <= MAX_LAYERS:
+    # Cut layers, plus one of hidden surface behind depth edges no cut follows.
+    if not 1 <= layer_count <= MAX_LAYERS + 1:
         raise refuse(f"{layer_count} layers")
     expected = {"format", "photo", "depth", "flow", "hidden_flow", "edges", "regions", "meta"}
     expected |= {f"layer{i}.{part}" for i in range(layer_count) for part in _LAYER_FIELDS}
