@@ -13,6 +13,11 @@ from .splat import PointSet, Splatted, fill_holes, project_points, splat_groups,
 #: Side of the window of the local statistics in :func:`restore_contrast`, as a fraction of the
 #: image's long side (at least 8 pixels: a texture's variance needs a few of its periods).
 CONTRAST_WINDOW = 0.02
+#: Side of the window over which the blend measures each cloud's local density of points, as a
+#: fraction of the long side (at least 5 pixels). Where one cloud has a gap (at the downstream
+#: frame edge the backward cloud's points have moved upstream and nothing came in) its weight
+#: ramps up over this width instead of switching within a few pixels, which showed as a seam.
+DENSITY_WINDOW = 0.02
 
 
 def frame_time(frame: int, num_frames: int) -> float:
@@ -310,11 +315,16 @@ class FrameRenderer:
         # The blend weighs each cloud by its local density of points: where the flow stretched
         # one cloud (its points drawn apart near the upstream border) and compressed the other,
         # the compressed one is the better view. Measured on the saturated coverage (magnified
-        # points count as dense) averaged over 5 x 5 pixels.
-        density = box_filter(coverage, 5, F.avg_pool2d)
+        # points count as dense), eroded and then averaged over DENSITY_WINDOW, so that it is 0
+        # at the edge of a gap and the cloud fades in from there (a small floor keeps the
+        # plain time blend where both clouds are sparse).
+        long_side = max(camera.intrinsics.width, camera.intrinsics.height)
+        size = max(5, round(DENSITY_WINDOW * long_side) | 1)
+        eroded = -box_filter(-coverage, size, F.max_pool2d)
+        density = box_filter(eroded, size, F.avg_pool2d).clamp(min=1e-2) * coverage
         weights = blend_weights(time, density, disparity, seam, under)
         total = weights.sum(0)
-        window = max(8, round(CONTRAST_WINDOW * max(camera.intrinsics.width, camera.intrinsics.height)))
+        window = max(8, round(CONTRAST_WINDOW * long_side))
         image = restore_contrast(colours, weights, fluid, window)
         confidence = torch.where(total > 0, frame_confidence(time, coverage), torch.zeros_like(total))
         image = fill_holes(image, confidence)

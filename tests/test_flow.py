@@ -7,7 +7,8 @@ import torch
 
 from cine_core.annotations import HintArrow, MotionAnnotation
 from cine_core.errors import CineError
-from cine_core.flow import ARROW_PIXELS_PER_FRAME_UNIT, dense_hint, eulerian_flow, extend_flow, motion_regions
+from cine_core.flow import (ARROW_PIXELS_PER_FRAME_UNIT, dense_hint, eulerian_flow, extend_flow, feather_flow,
+                            motion_regions)
 from cine_core.integrate import loop_displacements
 
 
@@ -84,3 +85,18 @@ def test_extended_flow_reaches_neighbours_with_full_speed():
     assert torch.equal(extended[:, 10:30, 10:20], flow[:, 10:30, 10:20])
     assert float(extended[0, 20, 22]) == pytest.approx(1.5, abs=1e-4)  # beside: same velocity
     assert float(extended[0, 20, 30]) == 0.0  # beyond the reach: still
+
+
+def test_a_region_drawn_just_short_of_the_frame_reaches_it():
+    """A mask 3 px short of the left and top edges (as annotators draw) moves at full speed up to
+    the frame, not feathered towards a sliver of still pixels; a still bank 40 px wide at the
+    right edge keeps its border."""
+    mask = np.zeros((300, 400), bool)
+    mask[3:, 3:360] = True
+    annotation = MotionAnnotation((400, 300), mask, [HintArrow((200, 150), (200 + UNIT, 150))])
+    regions = torch.from_numpy(motion_regions(annotation))
+    flow = feather_flow(eulerian_flow(annotation), regions)
+    assert bool((regions[:, :3] > 0).all()) and bool((regions[:3, :360] > 0).all())
+    assert float(flow[0, 150, 0]) == pytest.approx(1.0, abs=0.02)
+    assert float(flow[0, 0, 200]) == pytest.approx(1.0, abs=0.02)
+    assert float(flow[:, :, 360:].abs().max()) == 0.0 and float(flow[0, 150, 359]) < 0.05
