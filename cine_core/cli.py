@@ -80,7 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--hint", action="append", default=[], metavar="X0,Y0,X1,Y1",
                         help="a motion arrow in photo pixels (repeatable)")
     render.add_argument("--direction", help="direction in words when there are no arrows, "
-                                            "e.g. 'left to right, downwards'")
+                                            "e.g. 'left to right, downwards' (without a mask: of "
+                                            "every found region without arrows)")
+    render.add_argument("--no-auto-motion", action="store_true",
+                        help="without a mask, keep the photo still (camera parallax only) instead of "
+                             "finding the sky and water and animating them")
     render.add_argument("--layers", type=int, default=3, help="maximum number of depth layers")
     render.add_argument("--seed", type=int, default=0,
                         help="random seed (the pipeline is deterministic; kept for reproducible "
@@ -120,8 +124,13 @@ def run_render(args: argparse.Namespace) -> str:
                                  hints=[parse_hint(h) for h in args.hint], direction=args.direction,
                                  flow_scale=args.flow_scale, max_layers=args.layers,
                                  backend=args.backend, ckpts_dir=args.ckpts, device=device,
-                                 motion_size=args.motion_size)
+                                 motion_size=args.motion_size, auto_motion=not args.no_auto_motion,
+                                 require_motion=not args.no_auto_motion)
         scene = prepare_scene(inputs, options, progress)
+        if "auto_motion" in scene.info:
+            progress.done()
+            progress.stage = ""  # the bar starts a fresh line below
+            sys.stderr.write(f"auto motion: {scene.info['auto_motion']}\n")
         if args.save_scene:
             scene.save(args.save_scene)
     scale = scene.size[0] / scene.info.get("original_width", scene.size[0])

@@ -333,15 +333,15 @@ def neural_flow(predictor: MotionPredictor, rgb: torch.Tensor, mask: np.ndarray 
         mask: (H, W) bool moving region from the annotation, or None (then the support of the
             hint field is the mask, as for hints given without a mask).
         hint_flow: (2, H, W) the classical flow (dense hint kept in the mask), already
-            multiplied by ``flow_scale``.
+            multiplied by ``flow_scale``; zero where the network should predict the motion from
+            the photo alone (regions found automatically).
         flow_scale: the speed multiplier (ours: 2 = twice as fast; the reference divides).
 
     Returns:
         (2, H, W) flow in working pixels per frame.
     """
-    if flow_scale <= 0 or not bool(hint_flow.abs().sum() > 0):
+    region = torch.from_numpy(np.asarray(mask, dtype=bool)) if mask is not None else hint_flow.abs().sum(0) > 0
+    if flow_scale <= 0 or not bool(region.any()):
         return torch.zeros_like(hint_flow)
-    hint = hint_flow / float(flow_scale)
-    region = torch.from_numpy(np.asarray(mask, dtype=bool)) if mask is not None else hint.abs().sum(0) > 0
-    hint = hint * region
+    hint = hint_flow / float(flow_scale) * region
     return predictor(rgb, region, hint) * float(flow_scale)
