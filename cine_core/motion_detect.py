@@ -29,7 +29,7 @@ Motion per kind (speeds in pixels per frame at 1280 pixels of width, then the ar
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -47,6 +47,8 @@ KINDS: dict[str, tuple[tuple[float, float], tuple[float, float], str]] = {
     "sky": ((-1.0, 0.0), (0.5, 1.0), "drifting {way}"),
     "sea": ((0.0, 1.0), (0.4, 1.4), "towards the camera"),
     "waterfall": ((0.0, 1.0), (1.5, 1.5), "falling"),
+    # Only the segmentation network tells rivers apart: they flow away, up the image.
+    "river": ((0.0, -1.0), (0.3, 1.0), "flowing away from the camera"),
 }
 #: Smallest region kept, as a fraction of the image.
 MIN_AREA = 0.01
@@ -61,14 +63,13 @@ class DetectedMotion:
 
     Attributes:
         size: (width, height).
-        kinds: (H, W) int32, 0 = still, else 1 + index into :data:`KINDS` (sky, sea, waterfall).
+        kinds: (H, W) int32, 0 = still, else 1 + index into :data:`KINDS` (sky, sea, waterfall, river).
         horizon: row of the horizon in pixels (the sky's lower edge), or None without sky.
     """
 
     size: tuple[int, int]
     kinds: np.ndarray
     horizon: float | None = None
-    notes: list[str] = field(default_factory=list)
 
     def fraction(self, kind: str) -> float:
         """Share of the image covered by ``kind``."""
@@ -87,14 +88,13 @@ def _local_std(grey: np.ndarray, size: int) -> np.ndarray:
     return np.sqrt(np.maximum(cv2.blur(grey * grey, (size, size)) - mean * mean, 0.0))
 
 
-def _orientation(grey: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Structure-tensor energy and horizontality in [-1, 1] (1: stripes run horizontally)."""
+def _horizontality(grey: np.ndarray, sigma: float) -> np.ndarray:
+    """From the structure tensor, in [-1, 1]: 1 where stripes run horizontally, -1 vertically."""
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0)
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1)
     jxx = cv2.GaussianBlur(gx * gx, (0, 0), sigma)
     jyy = cv2.GaussianBlur(gy * gy, (0, 0), sigma)
-    energy = jxx + jyy
-    return energy, (jyy - jxx) / (energy + 1e-6)
+    return (jyy - jxx) / (jxx + jyy + 1e-6)
 
 
 def _components(mask: np.ndarray, min_pixels: int) -> list[np.ndarray]:
@@ -231,6 +231,34 @@ def _thin_dark(grey: np.ndarray, width: int, any_orientation: bool) -> np.ndarra
     return cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, kernel) > 0.06
 
 
+def found_regions(rgb: torch.Tensor, kinds: np.ndarray) -> DetectedMotion:
+    """Clean found regions at full size, whichever method found them.
+
+    Thin dark structures crossing them (in the sky of any orientation; in water only those
+    narrow across the rows, so the dark troughs of waves stay) and a margin at their edge never
+    move; regions below :data:`MIN_AREA` are dropped.
+
+    Args:
+        rgb: (3, H, W) photo in [0, 1].
+        kinds: (H, W) int labels, 0 = still, else 1 + index into :data:`KINDS`.
+    """
+    image = rgb.permute(1, 2, 0).numpy().astype(np.float32)
+    height, width = kinds.shape
+    kinds = kinds.astype(np.int32).copy()
+    grey = image.mean(axis=2)
+    thin = max(5, round(0.006 * max(width, height)) | 1)
+    blocked = np.where(kinds == 1, _thin_dark(grey, thin, True), _thin_dark(grey, thin, False))
+    kinds[cv2.dilate(blocked.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = 0
+    margin = max(1, round(0.002 * max(width, height)))
+    inner = cv2.erode((kinds > 0).astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+    kinds[~inner] = 0
+    for index in range(1, len(KINDS) + 1):
+        region = kinds == index
+        if region.any() and region.mean() < MIN_AREA:
+            kinds[region] = 0
+    return DetectedMotion((width, height), kinds, _sky_horizon(kinds == 1))
+
+
 def detect_motion(rgb: torch.Tensor) -> DetectedMotion:
     """Find sky, sea/lake and waterfalls in a photo without any weights.
 
@@ -243,39 +271,20 @@ def detect_motion(rgb: torch.Tensor) -> DetectedMotion:
     image = rgb.permute(1, 2, 0).numpy().astype(np.float32)
     height, width = image.shape[:2]
     factor = min(1.0, WORK_SIDE / max(height, width))
-    small_size = (max(16, round(width * factor)), max(16, round(height * factor)))
-    small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(image, (max(16, round(width * factor)), max(16, round(height * factor))),
+                       interpolation=cv2.INTER_AREA)
     grey = small.mean(axis=2)
     texture = _local_std(grey, 5)
-    _, horizontal = _orientation(grey, 3.0)
+    horizontal = _horizontality(grey, 3.0)
     sky = _detect_sky(small, texture)
-    horizon = _sky_horizon(sky)
-    sea = _detect_sea(small, sky, texture, horizontal, horizon)
+    sea = _detect_sea(small, sky, texture, horizontal, _sky_horizon(sky))
     falls = _detect_waterfall(small, sky, texture, horizontal) & ~sea
-    sky = sky & ~(sea | falls)
-    kinds_small = np.zeros(sky.shape, np.float32)
-    soft = []
-    for index, region in enumerate((sky, sea, falls), start=1):
-        soft.append(cv2.resize(region.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR))
-        kinds_small[region] = index
-    stacked = np.stack([np.zeros((height, width), np.float32), *soft])
-    kinds = np.argmax(stacked, axis=0).astype(np.int32)
-    kinds[stacked.max(axis=0) < 0.5] = 0
-    # Full-size clean-up: thin dark structures and a margin at the edge never move.
-    full_grey = image.mean(axis=2)
-    thin = max(5, round(0.006 * max(width, height)) | 1)
-    blocked = np.where(kinds == 1, _thin_dark(full_grey, thin, True), _thin_dark(full_grey, thin, False))
-    blocked = cv2.dilate(blocked.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    kinds[blocked] = 0
-    margin = max(1, round(0.002 * max(width, height)))
-    inner = cv2.erode((kinds > 0).astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
-    kinds[~inner] = 0
-    for index in range(1, len(KINDS) + 1):
-        region = kinds == index
-        if region.any() and region.mean() < MIN_AREA:
-            kinds[region] = 0
-    return DetectedMotion((width, height), kinds,
-                          None if horizon is None else horizon * height / small_size[1])
+    sky &= ~(sea | falls)
+    # Upsample each region softly and give every pixel the kind that covers it most.
+    soft = np.stack([np.full((height, width), 0.5, np.float32)] + [
+        cv2.resize(region.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+        for region in (sky, sea, falls)])
+    return found_regions(rgb, np.argmax(soft, axis=0))
 
 
 # ---------------------------------------------------------------------------------- motion

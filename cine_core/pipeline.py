@@ -24,8 +24,9 @@ from .errors import CineError
 from .flow import eulerian_flow, extend_flow, motion_regions
 from .image_io import PHOTO_EXTENSIONS, Photo, load_photo
 from .layering import build_layers, classical_inpaint
-from .motion_detect import AutoMotion, auto_annotation, detect_motion
-from .neural import MotionPredictor, NetworkInpainter, NeuralBackend, dpt_disparity, neural_flow
+from .motion_detect import AutoMotion, auto_annotation, detect_motion, found_regions
+from .neural import (MotionPredictor, NetworkInpainter, NeuralBackend, dpt_disparity, neural_flow,
+                     segment_motion_kinds)
 from .neural_render import NeuralFrameRenderer
 from .render import FrameRenderer
 from .scene import PreparedScene
@@ -160,6 +161,9 @@ def find_motion(rgb: torch.Tensor, hints: list[HintArrow], direction: str | None
         direction: the user's words, if any (they set the direction of the other regions).
     """
     parsed = parse_direction(direction) if direction else None
+    if backend.uses("segment"):
+        found = found_regions(rgb, segment_motion_kinds(backend.load("segment")["dpt_ade20k"], rgb))
+        return auto_annotation(found, hints, parsed), backend.label("segment")
     return auto_annotation(detect_motion(rgb), hints, parsed), "weight-free detection"
 
 
@@ -177,19 +181,21 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
     backend = NeuralBackend(options.backend, options.ckpts_dir, options.device,
                             motion_size=options.motion_size)
     no_depth_given = inputs.depth_values is None and not inputs.depth
+    finds_motion = options.auto_motion and annotation.mask is None
+    moving = finds_motion or _asks_for_motion(annotation, options.direction, options.require_motion)
+    backend.check(["depth"] * no_depth_given + ["inpaint"] + ["segment"] * finds_motion + ["motion"] * moving)
     auto = found_by = None
     direction, require_motion = options.direction, options.require_motion
-    if options.auto_motion and annotation.mask is None:
+    if finds_motion:
         auto, found_by = find_motion(photo.rgb, annotation.hints, options.direction, backend)
         # Every found region has arrows (guessed, the user's, or along the words); with none
         # found the photo stays still: a guess that finds nothing is not an error.
         annotation, direction, require_motion = auto.annotation, None, False
-    moving = _asks_for_motion(annotation, direction, require_motion)
-    backend.check(["depth"] * no_depth_given + ["inpaint"] + ["motion"] * moving)
+        moving = _asks_for_motion(annotation, direction, require_motion)
     flow, regions, flow_method = _motion_stage(annotation, photo.rgb, backend, direction, options.flow_scale,
                                                require_motion, None if auto is None else auto.guessed)
-    if auto is not None:
-        flow_method = f"{found_by} + {flow_method}" if moving else flow_method
+    if auto is not None and moving:
+        flow_method = f"{found_by} + {flow_method}"
     progress("depth", 0.1)
     if inputs.depth_values is not None:
         raw = raw_to_disparity(np.asarray(inputs.depth_values, dtype=np.float32), options.depth_kind)

@@ -25,7 +25,7 @@ import torch
 
 from cine_core.errors import CineError
 from cine_core.nets.checkpoints import FILES, NETWORKS, find_checkpoint, load_networks, read_checkpoint
-from cine_core.nets.dpt import DPTHybrid
+from cine_core.nets.dpt import DPTHybrid, DPTSegmentation
 from cine_core.nets.feature_net import FeatureNet
 from cine_core.nets.img_decoder import ImageDecoder
 from cine_core.nets.inpaint_nets import ColorInpaintNet, DepthInpaintNet
@@ -72,7 +72,8 @@ def write_official_files(folder: str, files: tuple[str, ...] = FILES) -> dict[st
                    os.path.join(folder, "sceneflow_model.pth"))
     for name, build, filename in (("inpaint_depth", DepthInpaintNet, "depth-model.pth"),
                                   ("inpaint_color", ColorInpaintNet, "color-model.pth"),
-                                  ("dpt", DPTHybrid, "dpt_hybrid-midas-501f0c75.pt")):
+                                  ("dpt", DPTHybrid, "dpt_hybrid-midas-501f0c75.pt"),
+                                  ("dpt_ade20k", DPTSegmentation, "dpt_hybrid-ade20k-53898607.pt")):
         if filename in files:
             written[name] = build().state_dict()
             torch.save(written[name], os.path.join(folder, filename))
@@ -81,7 +82,7 @@ def write_official_files(folder: str, files: tuple[str, ...] = FILES) -> dict[st
 
 @pytest.fixture(scope="module")
 def official(tmp_path_factory) -> tuple[str, dict]:
-    """A folder with all five files (written once per module: about 1 GB, a few seconds)."""
+    """A folder with all six files (written once per module: about 1.5 GB, a few seconds)."""
     folder = str(tmp_path_factory.mktemp("ckpts"))
     return folder, write_official_files(folder)
 
@@ -92,7 +93,7 @@ def test_downloader_fetches_exactly_the_files_the_core_loads():
     import install_deps  # standard library only, so it keeps its own list: the two must agree
 
     assert sorted(model["file"] for model in install_deps.MODELS) == sorted(FILES)
-    assert len(FILES) == 5
+    assert len(FILES) == 6
 
 
 def test_official_layout_loads_strictly(official):
