@@ -42,6 +42,7 @@ class ImportResult:
     hints: list  # the annotation's arrows at working size
     placement: Matrix | None  # world matrix of the source camera; None: at the 3D cursor
     scale: float
+    found_motion: str = ""  # what the motion detection found (the core's summary), if it ran
 
 
 def point_cloud_data(scene, cloud) -> scene_objects.PointCloudData:
@@ -224,6 +225,9 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         if name.lower() == "image":  # a scene folder holding image.png + image.json: use its name
             name = os.path.basename(os.path.dirname(photo)) or name
         cache_path = cache.new_file(name)
+        detect = preferences.detect_motion_on_import
+        # The add-on runs the detection itself so that what it finds becomes editable objects.
+        options.auto_motion = False
         loop_frames, scale, focal_length = self.loop_frames, self.scale, self.focal_length
         placement = None
         depth_rays = None
@@ -243,6 +247,12 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
             # The annotation as the core reads it, at working size: it becomes the editable
             # moving-region image and hint arrows.
             annotation_now = cine_core.pipeline.load_annotation(inputs, source, []).at_size(*source.size)
+            found = None
+            if detect and annotation_now.mask is None:
+                progress("detect", 0.0)
+                backend = cine_core.neural.NeuralBackend("auto", options.ckpts_dir, options.device)
+                found, _ = cine_core.pipeline.find_motion(source.rgb, annotation_now.hints, None, backend)
+                annotation_now = inputs.motion = found.annotation
             start = 0.0
             if depth_rays is not None:
                 tree, camera_world, k = depth_rays
@@ -265,7 +275,8 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
                 hit = disparity > 0
                 actual_scale = float(np.median(1.0 / disparity[hit] / prepared.depth.numpy()[hit]))
             return ImportResult(name, cache_path, prepared, cloud, point_cloud_data(prepared, cloud),
-                                annotation_now.mask, annotation_now.hints, placement, actual_scale)
+                                annotation_now.mask, annotation_now.hints, placement, actual_scale,
+                                (found.summary or "nothing to animate found") if found else "")
 
         return work
 
@@ -297,7 +308,8 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         width, height = result.scene.size
         self.report({"INFO"}, f"Imported {result.name}: {width}x{height} pixels, {result.points.count:,} "
                               f"points in {len(result.scene.layered.layers)} layer(s), "
-                              f"depth: {result.scene.info['stages']['depth']}")
+                              f"depth: {result.scene.info['stages']['depth']}"
+                              + (f"; motion: {result.found_motion}" if result.found_motion else ""))
         return {"FINISHED"}
 
     def discard_job(self, result: ImportResult) -> None:

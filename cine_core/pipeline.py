@@ -48,6 +48,9 @@ class SceneInputs:
     depth: str | None = None
     #: a depth/disparity array given directly (e.g. rendered from proxy geometry), instead of a file
     depth_values: np.ndarray | None = None
+    #: the motion given directly (any size; e.g. found by :func:`find_motion` and shown to the
+    #: user first), instead of ``annotation`` and ``mask``
+    motion: MotionAnnotation | None = None
 
     @classmethod
     def find(cls, path: str) -> "SceneInputs":
@@ -106,7 +109,9 @@ def load_annotation(inputs: SceneInputs, photo: Photo, extra_hints: list[HintArr
     labelme's rasterised mask also contains the hint strokes.
     """
     annotation = MotionAnnotation(photo.original_size)
-    if inputs.annotation:
+    if inputs.motion is not None:
+        annotation = inputs.motion.at_size(*photo.original_size)
+    elif inputs.annotation:
         annotation = read_arrows_json(inputs.annotation, photo.original_size).at_size(*photo.original_size)
     if inputs.mask and annotation.mask is None:
         annotation = annotation.merged(read_mask_image(inputs.mask, photo.original_size))

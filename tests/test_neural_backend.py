@@ -514,7 +514,7 @@ def test_offline_message(tmp_path):
     assert result.returncode == 1
     assert "are you offline?" in result.stderr
     assert f"put it in {folder / 'color-model.pth'}" in result.stderr
-    assert "5 file(s) missing" in result.stdout
+    assert "6 file(s) missing" in result.stdout
 
 
 def test_camera_disparity_channel_matches_direct_splat(tmp_path):
