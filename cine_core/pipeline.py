@@ -139,18 +139,21 @@ def _flow_stage(annotation: MotionAnnotation, direction: str | None, flow_scale:
 
 def _motion_stage(annotation: MotionAnnotation, rgb: torch.Tensor, backend: NeuralBackend,
                   direction: str | None, flow_scale: float, require_motion: bool = True,
-                  guessed: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, str]:
+                  auto: AutoMotion | None = None, found_by: str = "") -> tuple[torch.Tensor, torch.Tensor, str]:
     """:func:`_flow_stage`, refined by the motion network when ``backend`` uses it.
 
     The network needs the photo (``rgb``, (3, H, W) at the annotation's size); the hint flow
-    stays its input, except where the arrows were ``guessed`` by the motion detection: there it
-    predicts the motion from the photo alone (zero hint), as it was trained to. The regions stay
-    the annotation's.
+    stays its input, except where the arrows were guessed by the motion detection (``auto``,
+    found by the method ``found_by``): there it predicts the motion from the photo alone (zero
+    hint), as it was trained to. The regions stay the annotation's.
     """
     flow, regions, method = _flow_stage(annotation, direction, flow_scale, require_motion)
-    if bool(flow.abs().sum() > 0) and backend.uses("motion"):
+    moving = bool(flow.abs().sum() > 0)
+    if auto is not None and moving:
+        method = f"{found_by} + {method}"
+    if moving and backend.uses("motion"):
         predictor = MotionPredictor(backend.load("motion")["motion_net"], backend.motion_size)
-        hint = flow if guessed is None else flow * torch.from_numpy(~guessed)
+        hint = flow if auto is None else flow * torch.from_numpy(~auto.guessed)
         flow = neural_flow(predictor, rgb, annotation.mask, hint, flow_scale)
         method = f"{backend.label('motion')} from {method}"
     return flow, regions, method
@@ -198,9 +201,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
         annotation, direction, require_motion = auto.annotation, None, False
         moving = _asks_for_motion(annotation, direction, require_motion)
     flow, regions, flow_method = _motion_stage(annotation, photo.rgb, backend, direction, options.flow_scale,
-                                               require_motion, None if auto is None else auto.guessed)
-    if auto is not None and moving:
-        flow_method = f"{found_by} + {flow_method}"
+                                               require_motion, auto, found_by)
     progress("depth", 0.1)
     if inputs.depth_values is not None:
         raw = raw_to_disparity(np.asarray(inputs.depth_values, dtype=np.float32), options.depth_kind)
@@ -233,7 +234,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
         "hints": len(annotation.hints),
     }
     if auto is not None:
-        info["auto_motion"] = auto.summary or "nothing found"
+        info["auto_motion"] = f"{auto.summary or 'nothing found'} ({found_by})"
     notes = list(backend.notes)
     if auto is not None and not moving:
         notes.append("auto motion found no sky or water to animate: a still 3D photo with camera "

@@ -310,6 +310,41 @@ def test_auto_picks_per_stage_in_prepare_and_render(tmp_path, official):
     assert len(frames) == 2 and scene.info["stages"]["render"].startswith("classical")
 
 
+def test_auto_motion_with_the_segmentation_and_motion_networks(tmp_path, official):
+    """A photo alone: the ADE20K network finds the regions when its file is there, and the motion
+    network predicts guessed regions from the photo alone (zero hint channels)."""
+    import cv2
+    from cine_core.image_io import load_photo
+    from cine_core.pipeline import PrepareOptions, SceneInputs, find_motion, prepare_scene
+    from test_motion_detect import landscape
+
+    folder, _ = official
+    photo = str(tmp_path / "landscape.png")
+    cv2.imwrite(photo, landscape()[:, :, ::-1])
+    motion_only = tmp_path / "motion_only"
+    motion_only.mkdir()
+    os.symlink(os.path.join(folder, "sceneflow_model.pth"), motion_only / "sceneflow_model.pth")
+    backend = NeuralBackend("auto", str(motion_only), motion_size=256)
+    scene = prepare_scene(SceneInputs(photo), PrepareOptions(backend="auto", ckpts_dir=str(motion_only), motion_size=256))
+    assert scene.info["stages"]["flow"] == ("neural: motion network (sceneflow_model.pth) from weight-free "
+                                            "detection + hint interpolation")
+    assert scene.info["auto_motion"].endswith("(weight-free detection)")
+    rgb = load_photo(photo).rgb
+    found, _ = find_motion(rgb, [], None, backend)
+    predictor = MotionPredictor(backend.load("motion")["motion_net"], 256)
+    expected = predictor(rgb, torch.from_numpy(found.annotation.mask), torch.zeros(2, *rgb.shape[1:]))
+    torch.testing.assert_close(scene.flow, expected)
+    # With the segmentation file the network finds the regions (random weights: whatever it finds).
+    segment_only = tmp_path / "segment_only"
+    segment_only.mkdir()
+    os.symlink(os.path.join(folder, "dpt_hybrid-ade20k-53898607.pt"), segment_only / "dpt_hybrid-ade20k-53898607.pt")
+    segmented = prepare_scene(SceneInputs(photo), PrepareOptions(backend="auto", ckpts_dir=str(segment_only)))
+    assert segmented.info["auto_motion"].endswith("(neural: DPT-Hybrid ADE20K (dpt_hybrid-ade20k-53898607.pt))")
+    # neural mode needs it for a photo alone, and not for an annotated scene.
+    with pytest.raises(CineError, match="dpt_hybrid-ade20k-53898607.pt"):
+        prepare_scene(SceneInputs(photo), PrepareOptions(backend="neural", ckpts_dir=str(motion_only)))
+
+
 def test_neural_prepare_inpaints_with_the_networks(tmp_path, official):
     from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene
 
