@@ -134,7 +134,7 @@ def _detect_sky(rgb: np.ndarray, texture: np.ndarray) -> np.ndarray:
     bright_grey = (value > np.quantile(value, 0.5)) & (saturation < 0.35)
     vegetation = (green > red + 0.02) & (green > blue + 0.02)
     skylike = (texture < 0.035) & (blueish | bright_grey) & ~vegetation
-    cloud = (texture < 0.1) & (value > max(0.7, float(np.quantile(value, 0.8)))) & (saturation < 0.2)
+    cloud = (texture < 0.12) & (value > max(0.7, float(np.quantile(value, 0.8)))) & (saturation < 0.2)
     seed = sky_mask(rgb) & skylike
     count, labels = cv2.connectedComponents(skylike.astype(np.uint8), connectivity=8)
     keep = (set(np.unique(labels[0])) | set(np.unique(labels[seed]))) - {0}
@@ -167,6 +167,7 @@ def _detect_sea(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, horizonta
     """
     height, width = sky.shape
     red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    value = rgb.max(axis=2)
     vegetation = (green > red + 0.03) & (green > blue + 0.03)
     smooth_rgb = cv2.GaussianBlur(rgb, (0, 0), 2.0)
     if horizon is None:
@@ -184,17 +185,24 @@ def _detect_sea(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, horizonta
         return np.zeros_like(sky)
     reference = np.median(smooth_rgb[smooth_band], axis=0)
     sky_colour = np.median(rgb[sky], axis=0)
-    near_band = np.linalg.norm(smooth_rgb - reference, axis=2) < 0.12
+    distance = np.linalg.norm(smooth_rgb - reference, axis=2)
     mirror = np.linalg.norm(smooth_rgb - sky_colour, axis=2) < 0.1
     waves = (horizontal > 0.3) & (texture < 0.15)
-    candidate = (rows >= top) & ~sky & ~vegetation & (((near_band | mirror) & (texture < 0.08)) | (near_band & waves))
+    # Smooth water close to the band's colour, or waves with more latitude (their colour varies).
+    candidate = (rows >= top) & ~sky & ~vegetation & ((((distance < 0.12) | mirror) & (texture < 0.08))
+                                                      | ((distance < 0.2) & waves))
     candidate = cv2.morphologyEx(candidate.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
     sea = np.zeros_like(sky)
     for part in _components(candidate, int(MIN_AREA * sky.size)):
         ys, xs = np.nonzero(part)
         wide = np.ptp(xs) + 1 >= 0.3 * width or xs.min() == 0 or xs.max() == width - 1
-        # Water shows itself: it mirrors the sky or its texture runs horizontally.
-        looks_wet = mirror[part].mean() > 0.3 or horizontal[part].mean() > 0.3
+        # Water shows itself: it mirrors the sky, or it is bluish with texture running
+        # horizontally (grey and brown rock with horizontal strata is not), or it is calm: as
+        # smooth as the sky it reflects, a little darker.
+        red_mean, _, blue_mean = rgb[part].mean(axis=0)
+        calm = texture[part].mean() < 0.01 and abs(float(np.median(value[part])) - float(sky_colour.max())) < 0.25
+        looks_wet = (mirror[part].mean() > 0.3 or calm
+                     or (horizontal[part].mean() > 0.3 and blue_mean > red_mean + 0.02))
         if wide and looks_wet and ys.min() <= top + 0.05 * height:
             sea |= part
     return sea
@@ -223,12 +231,16 @@ def _detect_waterfall(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray,
 def _thin_dark(grey: np.ndarray, width: int, any_orientation: bool) -> np.ndarray:
     """(H, W) bool: dark structures at most about ``width`` pixels wide (branches, wires, blades).
 
-    ``any_orientation`` False finds only those narrow across the rows (blades, trunks, masts
-    standing in water), not the horizontal dark troughs of waves.
+    ``any_orientation`` False finds only upright ones, narrow across the rows and at least twice
+    ``width`` tall (blades, reeds, trunks, masts standing in water), not the dark troughs and
+    speckles of waves.
     """
-    shape = (width, width) if any_orientation else (width, 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE if any_orientation else cv2.MORPH_RECT, shape)
-    return cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, kernel) > 0.06
+    if any_orientation:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
+        return cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, kernel) > 0.06
+    dark = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, np.ones((1, width), np.uint8)) > 0.06
+    upright = np.ones((2 * width, 1), np.uint8)
+    return cv2.morphologyEx(dark.astype(np.uint8), cv2.MORPH_OPEN, upright) > 0
 
 
 def found_regions(rgb: torch.Tensor, kinds: np.ndarray) -> DetectedMotion:
@@ -300,11 +312,13 @@ class AutoMotion:
             the motion network predicts these without hints.
         summary: one line, e.g. ``"sky 41 % drifting left, sea 12 % towards the camera"``;
             empty when nothing was found.
+        found: the regions by kind, as found.
     """
 
     annotation: MotionAnnotation
     guessed: np.ndarray
     summary: str
+    found: DetectedMotion
 
 
 def _arrow_points(region: np.ndarray, rows: int, columns: int) -> list[tuple[int, int]]:
@@ -396,4 +410,4 @@ def auto_annotation(found: DetectedMotion, hints: list[HintArrow] | None = None,
     mask = regions > 0
     annotation = MotionAnnotation((width, height), mask if mask.any() else None, arrows,
                                   regions if mask.any() else None)
-    return AutoMotion(annotation, guessed, ", ".join(parts))
+    return AutoMotion(annotation, guessed, ", ".join(parts), found)
