@@ -275,7 +275,7 @@ class CinemagraphPreferences(bpy.types.AddonPreferences):
                     "the moving region and hint arrows (edit them afterwards as usual)")
     weights_folder: StringProperty(
         name="Model Weights", subtype="DIR_PATH",
-        description="Folder with the published model's weight files (depth, inpainting, motion and "
+        description="Folder with the published model's weight files (depth, segmentation, inpainting, motion and "
                     "rendering networks); stages whose file is missing use the classical methods. "
                     "Empty: the extension's own 'weights' folder")
 

@@ -228,27 +228,28 @@ def _detect_waterfall(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray,
     return falls
 
 
-def _thin_dark(grey: np.ndarray, width: int, any_orientation: bool) -> np.ndarray:
-    """(H, W) bool: dark structures at most about ``width`` pixels wide (branches, wires, blades).
+def _thin_structures(grey: np.ndarray, width: int, in_water: bool) -> np.ndarray:
+    """(H, W) bool: structures at most about ``width`` pixels wide crossing the sky or water.
 
-    ``any_orientation`` False finds only upright ones, narrow across the rows and at least twice
-    ``width`` tall (blades, reeds, trunks, masts standing in water), not the dark troughs and
-    speckles of waves.
+    In the sky: dark ones of any orientation (branches, wires). In water: dark or bright ones
+    that stand upright, narrow across the rows and at least twice ``width`` tall (blades, reeds,
+    trunks, masts), not the horizontal troughs and crests of waves.
     """
-    if any_orientation:
+    if not in_water:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
         return cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, kernel) > 0.06
-    dark = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, np.ones((1, width), np.uint8)) > 0.06
-    upright = np.ones((2 * width, 1), np.uint8)
-    return cv2.morphologyEx(dark.astype(np.uint8), cv2.MORPH_OPEN, upright) > 0
+    across = np.ones((1, width), np.uint8)
+    thin = ((cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, across) > 0.06)
+            | (cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, across) > 0.1))
+    return cv2.morphologyEx(thin.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2 * width, 1), np.uint8)) > 0
 
 
 def found_regions(rgb: torch.Tensor, kinds: np.ndarray) -> DetectedMotion:
     """Clean found regions at full size, whichever method found them.
 
-    Thin dark structures crossing them (in the sky of any orientation; in water only those
-    narrow across the rows, so the dark troughs of waves stay) and a margin at their edge never
-    move; regions below :data:`MIN_AREA` are dropped.
+    Thin structures crossing them (:func:`_thin_structures`: branches and wires in the sky,
+    blades and reeds in water, not the troughs and crests of waves) and a margin at their edge
+    never move; regions below :data:`MIN_AREA` are dropped.
 
     Args:
         rgb: (3, H, W) photo in [0, 1].
@@ -259,7 +260,11 @@ def found_regions(rgb: torch.Tensor, kinds: np.ndarray) -> DetectedMotion:
     kinds = kinds.astype(np.int32).copy()
     grey = image.mean(axis=2)
     thin = max(5, round(0.006 * max(width, height)) | 1)
-    blocked = np.where(kinds == 1, _thin_dark(grey, thin, True), _thin_dark(grey, thin, False))
+    blocked = np.zeros(kinds.shape, bool)
+    for index in range(1, len(KINDS) + 1):
+        region = kinds == index
+        if region.any():
+            blocked |= region & _thin_structures(grey, thin, in_water=index > 1)
     kinds[cv2.dilate(blocked.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = 0
     margin = max(1, round(0.002 * max(width, height)))
     inner = cv2.erode((kinds > 0).astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
