@@ -1,4 +1,5 @@
-"""Weight-free detection of what moves in a landscape photo, and how (``--auto-motion``).
+"""Weight-free detection of what moves in a landscape photo, and how (automatic motion, used by
+:func:`cine_core.pipeline.find_motion` when no motion mask is given).
 
 A photo given without any motion annotation still becomes a cinemagraph: this module finds the
 regions that plausibly move and turns each into a :class:`~cine_core.annotations.MotionAnnotation`
@@ -16,9 +17,9 @@ full size):
   sky at all, a frame-filling horizontal texture.
 * **waterfall**: bright, unsaturated, vertically streaked regions below the sky.
 
-Whatever is found is cleaned at full resolution: thin dark structures crossing it (branches,
-wires, grass blades, masts) are cut out with a black top-hat, and the edge is pulled in by a
-couple of pixels so ground pixels never move. People, buildings, vegetation and rock are never
+Whatever is found is cleaned at full resolution: thin structures crossing it are cut out with
+top-hat filters (dark branches and wires in the sky; upright dark or bright blades, reeds and
+masts in water), and the edge is pulled in by a pixel or two so ground pixels never move. People, buildings, vegetation and rock are never
 accepted: they are textured in every direction, green, or dark.
 
 Motion per kind (speeds in pixels per frame at 1280 pixels of width, then the arrows' L / 50):
@@ -44,7 +45,7 @@ WORK_SIDE = 384
 #: Kinds of region, in label order, with the default motion of each: unit direction (x, y) in
 #: the image (x right, y down) and the speed range (far, near) in pixels per frame at 1280 px.
 KINDS: dict[str, tuple[tuple[float, float], tuple[float, float], str]] = {
-    "sky": ((-1.0, 0.0), (0.5, 1.0), "drifting {way}"),
+    "sky": ((-1.0, 0.0), (0.5, 1.0), "drifting"),
     "sea": ((0.0, 1.0), (0.4, 1.4), "towards the camera"),
     "waterfall": ((0.0, 1.0), (1.5, 1.5), "falling"),
     # Only the segmentation network tells rivers apart: they flow away, up the image.
@@ -134,7 +135,7 @@ def _detect_sky(rgb: np.ndarray, texture: np.ndarray) -> np.ndarray:
     bright_grey = (value > np.quantile(value, 0.5)) & (saturation < 0.35)
     vegetation = (green > red + 0.02) & (green > blue + 0.02)
     skylike = (texture < 0.035) & (blueish | bright_grey) & ~vegetation
-    cloud = (texture < 0.12) & (value > max(0.7, float(np.quantile(value, 0.8)))) & (saturation < 0.2)
+    cloud = (texture < 0.2) & (value > max(0.7, float(np.quantile(value, 0.8)))) & (saturation < 0.2)
     seed = sky_mask(rgb) & skylike
     count, labels = cv2.connectedComponents(skylike.astype(np.uint8), connectivity=8)
     keep = (set(np.unique(labels[0])) | set(np.unique(labels[seed]))) - {0}
@@ -264,7 +265,10 @@ def found_regions(rgb: torch.Tensor, kinds: np.ndarray) -> DetectedMotion:
     for index in range(1, len(KINDS) + 1):
         region = kinds == index
         if region.any():
-            blocked |= region & _thin_structures(grey, thin, in_water=index > 1)
+            thin_here = _thin_structures(grey, thin, in_water=index > 1)
+            if index == 1:  # in the sky only what is darker than the sky: not the shading of clouds
+                thin_here &= grey < 0.8 * float(np.median(grey[region]))
+            blocked |= region & thin_here
     kinds[cv2.dilate(blocked.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = 0
     margin = max(1, round(0.002 * max(width, height)))
     inner = cv2.erode((kinds > 0).astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
@@ -356,9 +360,7 @@ def _describe(kind: str, vector: np.ndarray, guessed: bool) -> str:
     dx, dy = vector / max(float(np.hypot(*vector)), 1e-9)
     ways = [w for w, on in (("up", dy < -0.38), ("down", dy > 0.38), ("left", dx < -0.38), ("right", dx > 0.38)) if on]
     way = "-".join(ways) or "still"
-    if kind == "sky":
-        return f"drifting {way}"
-    return f"moving {way}"
+    return f"{KINDS['sky'][2]} {way}" if kind == "sky" else f"moving {way}"
 
 
 def auto_annotation(found: DetectedMotion, hints: list[HintArrow] | None = None,
