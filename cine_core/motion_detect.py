@@ -55,7 +55,7 @@ KINDS: dict[str, tuple[tuple[float, float], tuple[float, float], str]] = {
 MIN_AREA = 0.01
 #: Guessed arrows per region: a grid of rows x columns over it. Speed varies with the row
 #: (perspective); each arrow costs time in the flow's interpolation, so few are used.
-ARROW_GRID = (3, 2)
+ARROW_GRID = (3, 1)
 
 
 @dataclass
