@@ -149,7 +149,8 @@ def _detect_sky(rgb: np.ndarray, texture: np.ndarray) -> np.ndarray:
 
 
 def _sky_horizon(sky: np.ndarray) -> float | None:
-    """Row of the sky's lower edge: the median over columns of the lowest sky pixel."""
+    """Row of the horizon: the lowest sky pixel of each column with sky, at the 80th percentile
+    over those columns; None with sky in under 30 % of the columns or along the bottom row."""
     columns = sky.any(axis=0)
     if columns.mean() < 0.3 or sky[-1].mean() > 0.5:
         return None
@@ -163,8 +164,9 @@ def _detect_sea(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, horizonta
     """(h, w) bool sea/lake.
 
     With a horizon: the smooth band below it, grown downwards over pixels of its colour (or the
-    sky's, mirrored) that are not vegetation; the band must span the frame. Without one: the
-    whole frame when its texture runs horizontally almost everywhere (a close-up of waves).
+    sky's, mirrored) that are not vegetation; a part is kept when it starts at the band, is wide
+    (or reaches a side of the frame) and looks wet. Without one: the whole frame when its texture
+    runs horizontally almost everywhere (a close-up of waves).
     """
     height, width = sky.shape
     red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
