@@ -247,11 +247,23 @@ def _thin_structures(grey: np.ndarray, width: int, in_water: bool) -> np.ndarray
     return cv2.morphologyEx(thin.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2 * width, 1), np.uint8)) > 0
 
 
+def _thin_coloured(image: np.ndarray, width: int) -> np.ndarray:
+    """(H, W) bool: structures at most about ``width`` pixels wide whose hue differs from what
+    surrounds them (golden grass heads or green leaves against the sky): the colour without its
+    brightness, compared with its median over a window twice as wide."""
+    chroma = image - image.mean(axis=2, keepdims=True)
+    size = 2 * width + 1
+    levels = np.clip((chroma + 0.5) * 255.0, 0, 255).astype(np.uint8)
+    median = cv2.medianBlur(levels, size).astype(np.float32) / 255.0 - 0.5
+    return np.linalg.norm(chroma - median, axis=2) > 0.1
+
+
 def found_regions(rgb: torch.Tensor, kinds: np.ndarray) -> DetectedMotion:
     """Clean found regions at full size, whichever method found them.
 
     Thin structures crossing them (:func:`_thin_structures`: branches and wires in the sky,
-    blades and reeds in water, not the troughs and crests of waves) and a margin at their edge
+    blades and reeds in water, not the troughs and crests of waves; in the sky also those of
+    another hue, :func:`_thin_coloured`) and a margin at their edge
     never move; regions below :data:`MIN_AREA` are dropped.
 
     Args:
@@ -268,8 +280,10 @@ def found_regions(rgb: torch.Tensor, kinds: np.ndarray) -> DetectedMotion:
         region = kinds == index
         if region.any():
             thin_here = _thin_structures(grey, thin, in_water=index > 1)
-            if index == 1:  # in the sky only what is darker than the sky: not the shading of clouds
+            if index == 1:  # in the sky only what is darker than the sky (not the shading of
+                # clouds), or of another hue
                 thin_here &= grey < 0.8 * float(np.median(grey[region]))
+                thin_here |= _thin_coloured(image, thin)
             blocked |= region & thin_here
     kinds[cv2.dilate(blocked.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = 0
     margin = max(1, round(0.002 * max(width, height)))
