@@ -18,9 +18,10 @@ full size):
 * **waterfall**: bright, unsaturated, vertically streaked regions below the sky.
 
 Whatever is found is cleaned at full resolution: thin structures crossing it are cut out with
-top-hat filters (dark branches and wires in the sky; upright dark or bright blades, reeds and
-masts in water), and the edge is pulled in by a pixel or two so ground pixels never move. People, buildings, vegetation and rock are never
-accepted: they are textured in every direction, green, or dark.
+top-hat filters (dark branches and wires, or thin things of another hue, in the sky; upright
+dark or bright blades, reeds and masts in water), and the edge is pulled in by a pixel or two so that the ground next to a
+region does not move with it. People, buildings, vegetation and rock are rejected by the cues:
+they are textured in every direction, green, or dark.
 
 Motion per kind (speeds in pixels per frame at 1280 pixels of width, then the arrows' L / 50):
 
@@ -263,8 +264,8 @@ def found_regions(rgb: torch.Tensor, kinds: np.ndarray) -> DetectedMotion:
 
     Thin structures crossing them (:func:`_thin_structures`: branches and wires in the sky,
     blades and reeds in water, not the troughs and crests of waves; in the sky also those of
-    another hue, :func:`_thin_coloured`) and a margin at their edge
-    never move; regions below :data:`MIN_AREA` are dropped.
+    another hue, :func:`_thin_coloured`) and a margin at their edge are removed from them;
+    regions below :data:`MIN_AREA` are dropped.
 
     Args:
         rgb: (3, H, W) photo in [0, 1].
