@@ -7,9 +7,12 @@
                                         # (the Blender add-on calls this with Blender's Python)
     python install_deps.py --models     # the official network weights into ckpts/ (optional)
 
-Only the standard library is used here, so any Python 3.11+ can run it. Package set-up downloads
-from the package index only; model weights are a separate, explicit step (``--models``, see
-docs/models.md).
+Only the standard library is used here. Setting up .venv/ needs Python 3.11 exactly (the tests
+drive Blender through bpy==5.0.1, which is published for 3.11 only); ``--target`` and ``--models``
+run on Python 3.11 or newer. Package set-up downloads from the package index only; model weights
+are a separate, explicit step (``--models``, see docs/models.md): https only unless
+``--allow-http``, resumed only when the server's validator (ETag / Last-Modified) says the file
+is the same, checked for size and, where published, sha256.
 """
 from __future__ import annotations
 
@@ -18,10 +21,13 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -36,6 +42,20 @@ RUNTIME = [TORCH, "numpy<2", "opencv-python-headless>=4.8", "scipy>=1.10", "korn
            "imageio>=2.31", "imageio-ffmpeg>=0.4.9"]
 TESTING = ["bpy==5.0.1", "pytest>=7"]
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+#: bpy 5.0.1 (the tests' Blender) exists only as CPython 3.11 wheels.
+TEST_PYTHON = (3, 11)
+MIN_PYTHON = (3, 11)
+
+
+def python_problem(version: tuple[int, int], with_tests: bool) -> str | None:
+    """Why this Python cannot run the requested set-up, or None."""
+    found = f"{version[0]}.{version[1]}"
+    if version < MIN_PYTHON:
+        return f"Python {found} is too old; use Python 3.11 or newer"
+    if with_tests and version != TEST_PYTHON:
+        return (f"the tests need bpy==5.0.1, which is published for Python 3.11 only, but this is Python "
+                f"{found}; run this script with python3.11 (or use --target DIR for the runtime only)")
+    return None
 
 
 def _reachable(host: str) -> bool:
@@ -114,6 +134,36 @@ class DownloadError(Exception):
     """One file could not be fetched; the message says why and what to do instead."""
 
 
+class ManifestError(Exception):
+    """The table of files (built in or ``--models-manifest``) is unusable."""
+
+
+#: A weight file name: one plain name inside the folder (no path, no leading dot).
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
+#: The largest member extracted from an archive (the published files are below 1 GB each).
+MAX_MEMBER_BYTES = 8 << 30
+
+
+def safe_name(name: object) -> str:
+    """``name`` if it is a plain file name that stays inside the download folder."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or ".." in name \
+            or name.endswith((".part", ".part.json")):
+        raise ManifestError(f"refusing the file name {name!r}: it must be a plain name like "
+                            f"'model.pth' (no folders, no '..')")
+    return name
+
+
+def check_url(url: str, allow_http: bool) -> str:
+    """``url`` if its scheme may be used: https, or http with ``--allow-http``."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme == "https" or (scheme == "http" and allow_http):
+        return url
+    if scheme == "http":
+        raise DownloadError(f"refusing the plain-http URL {url}: its content could be changed on the way; "
+                            f"use an https mirror, or pass --allow-http if you trust this network")
+    raise DownloadError(f"refusing the URL {url!r}: only https (or http with --allow-http) is fetched")
+
+
 def _manual_hint(name: str, page: str, folder: str) -> str:
     return f"download it by hand from {page} and put it in {os.path.join(folder, name)}"
 
@@ -180,26 +230,88 @@ def _check(path: str, entry: dict) -> str | None:
     return None
 
 
-def _fetch(url: str, part: str, label: str, timeout: float) -> None:
-    """Download ``url`` into ``part``, resuming from its current length (HTTP Range)."""
+def _remove(*paths: str) -> None:
+    for path in paths:
+        if os.path.exists(path):
+            os.remove(path)
+
+
+class _NoDowngrade(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but never from https to plain http (unless --allow-http)."""
+
+    def __init__(self, allow_http: bool):
+        self.allow_http = allow_http
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        check_url(urllib.parse.urljoin(req.full_url, newurl), self.allow_http)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _validator(response) -> str | None:
+    """What ``If-Range`` may quote later: a strong ETag, else Last-Modified."""
+    etag = response.headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return response.headers.get("Last-Modified")
+
+
+def _fetch(url: str, part: str, label: str, timeout: float, allow_http: bool = False,
+           hashed: bool = False) -> None:
+    """Download ``url`` into ``part``, resuming from its current length (HTTP Range).
+
+    A partial file is resumed only with ``If-Range`` quoting the validator the server gave when
+    it began (kept in ``<part>.json``), so a file that changed on the server meanwhile comes
+    whole (200) instead of being spliced; without a validator only a file whose sha256 is known
+    is resumed (the hash then catches a changed file), anything else starts again.
+    """
+    check_url(url, allow_http)
+    state_path = part + ".json"
     have = os.path.getsize(part) if os.path.exists(part) else 0
+    state = {}
+    if have and os.path.exists(state_path):
+        try:
+            with open(state_path, encoding="utf-8") as handle:
+                state = json.load(handle)
+        except (OSError, ValueError, RecursionError):
+            state = {}
+    state = state if isinstance(state, dict) else {}
+    validator = state.get("validator") if state.get("url") == url else None
+    validator = validator if isinstance(validator, str) and validator.isprintable() else None
+    if have and not validator and not hashed:
+        have = 0  # nothing proves the server's file is still the one we began
     request = urllib.request.Request(url, headers={"User-Agent": "cine-install-deps/1"})
     if have:
         request.add_header("Range", f"bytes={have}-")
+        if validator:
+            request.add_header("If-Range", validator)
+    opener = urllib.request.build_opener(_NoDowngrade(allow_http))
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = opener.open(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # nothing left to send: the part is already complete
+        if exc.code == 416 and have and state.get("total") == have:  # the part is already complete
             return
+        if exc.code == 416:  # the part does not fit the server's file: start again
+            _remove(part, state_path)
+            raise ConnectionError("the partial download does not match the server's file; starting again")
         raise
     with response:
+        check_url(response.geturl(), allow_http)
         if response.headers.get_content_type() == "text/html":
             raise DownloadError(f"{url} answered with a web page instead of the file (the link may have "
                                 f"moved, or the host asks for a confirmation or hit its quota)")
-        if have and response.status != 206:
-            have = 0  # the server ignored the Range request: start again
         length = response.headers.get("Content-Length")
-        total = have + int(length) if length is not None and length.isdigit() else None
+        length = int(length) if length is not None and length.isdigit() else None
+        if have and response.status == 206:
+            match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", response.headers.get("Content-Range", "").strip())
+            if not match or int(match.group(1)) != have:
+                _remove(part, state_path)
+                raise ConnectionError("the server resumed at another place; starting again")
+            total = int(match.group(3)) if match.group(3) != "*" else None
+        else:
+            have = 0  # a whole file (200): the server ignored the range, or its file changed
+            total = length
+        with open(state_path, "w", encoding="utf-8") as handle:
+            json.dump({"url": url, "validator": _validator(response), "total": total}, handle)
         progress = _Progress(label, total, have)
         with open(part, "ab" if have else "wb") as handle:
             while True:
@@ -208,9 +320,15 @@ def _fetch(url: str, part: str, label: str, timeout: float) -> None:
                     break
                 handle.write(block)
                 progress.advance(len(block))
+                if total is not None and progress.done > total:
+                    break
         progress.finish()
-        if total is not None and os.path.getsize(part) < total:
-            raise ConnectionError(f"connection closed after {os.path.getsize(part)} of {total} bytes")
+        size = os.path.getsize(part)
+        if total is not None and size > total:
+            _remove(part, state_path)
+            raise DownloadError(f"{url} sent more than the {total} bytes it announced; the download was deleted")
+        if total is not None and size < total:
+            raise ConnectionError(f"connection closed after {size} of {total} bytes")
 
 
 def _describe_failure(url: str, exc: BaseException) -> str:
@@ -226,11 +344,12 @@ def _describe_failure(url: str, exc: BaseException) -> str:
     return f"{url}: {reason}"
 
 
-def _download_from(url: str, part: str, name: str, timeout: float) -> str | None:
+def _download_from(url: str, part: str, name: str, timeout: float, allow_http: bool = False,
+                   hashed: bool = False) -> str | None:
     """Fetch ``url`` into ``part``, resuming after interruptions; None on success, else why not."""
     for attempt in range(_ATTEMPTS):
         try:
-            _fetch(url, part, f"  {name}", timeout)
+            _fetch(url, part, f"  {name}", timeout, allow_http, hashed)
             return None
         except DownloadError as exc:
             return str(exc)
@@ -245,12 +364,13 @@ def _download_from(url: str, part: str, name: str, timeout: float) -> str | None
 
 
 def download(entry: dict, folder: str, url_base: str | None = None, timeout: float = 60.0,
-             manual: str | None = None) -> str:
+             manual: str | None = None, allow_http: bool = False) -> str:
     """Fetch one file (or archive) into ``folder`` and check it; returns its path.
 
-    The download goes to ``<name>.part`` first (resumed with HTTP Range after an interruption,
-    also in a later run) and is renamed only once complete and checked; a file that fails a
-    check is deleted.
+    The download goes to ``<name>.part`` first (with ``<name>.part.json``, the server's
+    validator; both stay after an interruption so that a later run can resume) and is renamed
+    only once complete and checked, so the weight file appears whole or not at all; a file that
+    fails a check is deleted.
 
     Args:
         manual: what to tell the user to do by hand (default: download ``entry`` from its page
@@ -259,22 +379,24 @@ def download(entry: dict, folder: str, url_base: str | None = None, timeout: flo
     Raises:
         DownloadError: with what went wrong and where to put a file downloaded by hand.
     """
-    name = entry["file"]
+    name = safe_name(entry["file"])
     target = os.path.join(folder, name)
     part = target + ".part"
     urls = [f"{url_base.rstrip('/')}/{urllib.parse.quote(name)}"] if url_base else list(entry["urls"])
+    hashed = bool(entry.get("sha256") and len(str(entry["sha256"])) == 64)
     failures = []
     for url in urls:
-        failure = _download_from(url, part, name, timeout)
+        failure = _download_from(url, part, name, timeout, allow_http, hashed)
         if failure is not None:
             failures.append(failure)
             continue
         problem = _check(part, entry)
         if problem:
-            os.remove(part)
+            _remove(part, part + ".json")
             raise DownloadError(f"{name}: {problem}; the download was deleted. Try again, or "
                                 f"{manual or _manual_hint(name, entry.get('page', url), folder)}")
         os.replace(part, target)
+        _remove(part + ".json")
         return target
     hint = manual or _manual_hint(name, entry.get("page", urls[0]), folder)
     raise DownloadError(f"{name}: " + "; ".join(failures) + ". " + hint[0].upper() + hint[1:])
@@ -286,32 +408,80 @@ def _extract(archive: str, wanted: list[str], folder: str) -> list[str]:
     try:
         with zipfile.ZipFile(archive) as bundle:
             for member in bundle.infolist():
-                base = os.path.basename(member.filename)
+                base = os.path.basename(member.filename.replace("\\", "/"))
                 if base in wanted and base not in found and not member.is_dir():
+                    if member.file_size > MAX_MEMBER_BYTES:
+                        raise DownloadError(f"{os.path.basename(archive)}: {base} claims {member.file_size} "
+                                            f"bytes, more than any weight file; refusing to extract it")
                     part = os.path.join(folder, base + ".part")
-                    with bundle.open(member) as source, open(part, "wb") as sink:
-                        shutil.copyfileobj(source, sink, _CHUNK)
-                    os.replace(part, os.path.join(folder, base))
+                    try:
+                        with bundle.open(member) as source, open(part, "wb") as sink:
+                            shutil.copyfileobj(source, sink, _CHUNK)
+                        os.replace(part, os.path.join(folder, base))
+                    finally:
+                        _remove(part)
                     found.append(base)
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError) as exc:
         raise DownloadError(f"{os.path.basename(archive)} is not a valid zip ({exc})") from None
     return found
 
 
+def _check_entry(entry: object, where: str, archives: dict) -> dict:
+    if not isinstance(entry, dict):
+        raise ManifestError(f"{where} is not an object")
+    safe_name(entry.get("file"))
+    urls = entry.get("urls", [])
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise ManifestError(f"{where}: 'urls' must be a list of strings")
+    if "archive" in entry:
+        if safe_name(entry["archive"]) not in archives:
+            raise ManifestError(f"{where}: archive {entry['archive']!r} is not in 'archives'")
+    elif not urls:
+        raise ManifestError(f"{where}: no 'urls' and no 'archive'")
+    size = entry.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise ManifestError(f"{where}: 'size' must be a whole number of bytes")
+    for key, lengths in (("sha256", (64,)), ("sha256_prefix", range(8, 65))):
+        value = entry.get(key)
+        if value is not None and not (isinstance(value, str) and len(value) in lengths
+                                      and re.fullmatch(r"[0-9a-fA-F]+", value)):
+            raise ManifestError(f"{where}: {key!r} must be hexadecimal digits")
+    return entry
+
+
 def load_manifest(path: str | None) -> tuple[list[dict], dict[str, dict]]:
-    """The built-in tables, or those of a JSON file ``{"models": [...], "archives": {...}}``."""
+    """The built-in tables, or those of a JSON file ``{"models": [...], "archives": {...}}``,
+    every name, URL list, size and hash checked."""
     if not path:
-        return MODELS, ARCHIVES
-    with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
-    return list(data.get("models", [])), dict(data.get("archives", {}))
+        models, archives = MODELS, ARCHIVES
+    else:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise ManifestError(f"cannot read the manifest {path} ({str(exc)[:100]})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("models", []), list) \
+                or not isinstance(data.get("archives", {}), dict):
+            raise ManifestError(f"{path}: expected {{\"models\": [...], \"archives\": {{...}}}}")
+        models, archives = list(data.get("models", [])), dict(data.get("archives", {}))
+    for name, archive in archives.items():
+        _check_entry(dict(archive, file=name) if isinstance(archive, dict) else archive,
+                     f"archive {name!r}", archives)
+    return [_check_entry(e, f"model entry {i}", archives) for i, e in enumerate(models)], archives
 
 
 def install_models(folder: str, url_base: str | None = None, manifest: str | None = None,
-                   timeout: float = 60.0) -> int:
-    """Download every missing weight file into ``folder``; returns the number of failures."""
-    os.makedirs(folder, exist_ok=True)
+                   timeout: float = 60.0, allow_http: bool = False) -> int:
+    """Download every missing weight file into ``folder``; returns the number of failures.
+
+    Raises:
+        ManifestError: the table of files is unusable (nothing is downloaded then).
+        DownloadError: ``url_base`` is not https (and ``allow_http`` not given).
+    """
     models, archives = load_manifest(manifest)
+    if url_base:
+        check_url(url_base, allow_http)
+    os.makedirs(folder, exist_ok=True)
     failures = 0
     pending_archives: dict[str, list[dict]] = {}
     for entry in models:
@@ -328,7 +498,7 @@ def install_models(folder: str, url_base: str | None = None, manifest: str | Non
             continue
         print(f"{entry['file']}: downloading", flush=True)
         try:
-            download(entry, folder, url_base, timeout)
+            download(entry, folder, url_base, timeout, allow_http=allow_http)
             print(f"{entry['file']}: ok", flush=True)
         except DownloadError as exc:
             failures += 1
@@ -341,9 +511,11 @@ def install_models(folder: str, url_base: str | None = None, manifest: str | Non
         manual = (f"Download it by hand from {page}, unzip it and put "
                   + " and ".join(f"its {name} as {os.path.join(folder, name)}" for name in wanted))
         try:
-            path = download(spec, folder, url_base, timeout, manual)
-            found = _extract(path, wanted, folder)
-            os.remove(path)
+            path = download(spec, folder, url_base, timeout, manual, allow_http)
+            try:
+                found = _extract(path, wanted, folder)
+            finally:
+                _remove(path)  # the archive is only a carrier: never left in the folder
         except DownloadError as exc:
             failures += len(entries)
             print(f"error: {exc}", file=sys.stderr, flush=True)
@@ -365,6 +537,10 @@ def install_models(folder: str, url_base: str | None = None, manifest: str | Non
     return failures
 
 
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cuda", action="store_true", help="install the CUDA build of torch")
@@ -377,9 +553,35 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"fetch every file from <URL>/<file name> instead (a mirror); also ${URL_BASE_ENV}")
     parser.add_argument("--models-manifest", help="JSON file replacing the table of files, URLs and hashes")
     parser.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds")
+    parser.add_argument("--allow-http", action="store_true",
+                        help="also fetch weights over plain http (a mirror on a trusted network); "
+                             "https only by default")
     args = parser.parse_args(argv)
+    problem = python_problem(sys.version_info[:2], with_tests=not (args.models or args.target))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.models:
-        return 1 if install_models(args.ckpts, args.models_url_base, args.models_manifest, args.timeout) else 0
+        if not 0 < args.timeout <= 3600:
+            print("error: --timeout must be above 0 and at most 3600 seconds", file=sys.stderr)
+            return 2
+        # The add-on's Cancel terminates this process: clean up as for Ctrl-C.
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _stop) if in_main_thread else None
+        try:
+            failures = install_models(args.ckpts, args.models_url_base, args.models_manifest, args.timeout,
+                                      args.allow_http)
+        except (ManifestError, DownloadError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("\ncancelled; no weight file was half-written (a partial download stays as <name>.part "
+                  "and is resumed next time)", file=sys.stderr)
+            return 130
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
+        return 1 if failures else 0
     if args.target:
         os.makedirs(args.target, exist_ok=True)
         packages = list(RUNTIME)

@@ -331,7 +331,8 @@ def run_pipeline(scene_dir: str, long_side: int, num_frames: int, device: str, *
 
         start = time.perf_counter()
         renderer = FrameRenderer(cloud, scene.intrinsics)
-        path = camera_path(camera, scene.intrinsics, num_frames, focus_depth=scene.focus_depth())
+        path = camera_path(camera, scene.intrinsics, num_frames, focus_depth=scene.focus_depth(),
+                           outline=scene.content_outline())
         sync(device)
         timings["upload_s"] = time.perf_counter() - start
 
@@ -403,10 +404,12 @@ def subsample_cloud(cloud, fraction: float, seed: int = 0):
     generator = torch.Generator().manual_seed(seed)
     keep = torch.randperm(total, generator=generator)[:count].sort().values.to(cloud.depth.device)
     num_static = int((keep < cloud.num_static).sum())
+    num_underlay = int(((keep >= cloud.num_static - cloud.num_underlay) & (keep < cloud.num_static)).sum())
     moving = keep[num_static:] - cloud.num_static
-    return AnimatedPointCloud(cloud.rest_uv[keep], cloud.depth[keep], cloud.values[keep], num_static,
+    return AnimatedPointCloud(cloud.rest_uv[keep], cloud.depth[keep], cloud.values[keep], num_static, num_underlay,
                               cloud.forward[:, moving], cloud.backward[:, moving], cloud.forward_depth[:, moving],
-                              cloud.backward_depth[:, moving], cloud.seam_weight[keep], extent=cloud.extent)
+                              cloud.backward_depth[:, moving], cloud.seam_weight[keep], cloud.kind[keep],
+                              extent=cloud.extent)
 
 
 def time_frames(renderer, path, frames, device: str) -> list[float]:

@@ -89,9 +89,8 @@ def relocate_on_save(blend_path: str, *_args) -> None:
         settings.cache_path = stored(current, blend_path)
 
 
-@persistent
-def restore_after_save(blend_path: str, *_args) -> None:
-    """``save_post``: after *Save Copy* the session's file is still the old one, so make the
+def restore_after_save(blend_path: str) -> None:
+    """After *Save Copy* the session's file is still the old one, so make the
     paths relative to it again (after Save and Save As nothing changes)."""
     if not blend_path or os.path.abspath(blend_path) == os.path.abspath(bpy.data.filepath):
         return
@@ -127,5 +126,57 @@ def unused_files() -> list[str]:
                   if os.path.normcase(os.path.normpath(path)) not in used)
 
 
+#: Prepared scenes a newer one replaced this session, oldest first: the last is kept for one
+#: undo step, the others are deleted once nothing needs them (see :func:`replaced`).
+_replaced: list[str] = []
+#: The prepared scenes the .blend file on disk refers to (when it was opened or last saved).
+_on_disk: set[str] = set()
+
+
+def _key(path: str) -> str:
+    return os.path.normcase(os.path.normpath(path))
+
+
+def _delete_unneeded(keep_last: bool) -> None:
+    needed = referenced_files() | _on_disk
+    candidates = _replaced[:-1] if keep_last else list(_replaced)
+    for path in candidates:
+        if _key(path) in needed:
+            continue  # the saved .blend or a cinemagraph (undo) still refers to it
+        if os.path.isfile(path):
+            os.remove(path)
+        _replaced.remove(path)
+
+
+def replaced(path: str) -> None:
+    """A newer prepared scene replaced ``path`` (Update Motion). The file stays while one undo
+    step may go back to it or the saved .blend refers to it; earlier replaced files that nothing
+    refers to are deleted now, and the rest when the .blend is saved."""
+    _replaced.append(path)
+    _delete_unneeded(keep_last=True)
+
+
+def _remember_on_disk() -> None:
+    _on_disk.clear()
+    _on_disk.update(referenced_files())
+
+
+@persistent
+def on_save(blend_path: str, *_args) -> None:
+    """``save_post``: the file on disk now refers to these prepared scenes only; the replaced
+    ones it does not refer to are deleted."""
+    restore_after_save(blend_path)
+    if blend_path and os.path.abspath(blend_path) == os.path.abspath(bpy.data.filepath):
+        _remember_on_disk()
+        _delete_unneeded(keep_last=False)
+
+
+@persistent
+def on_load(_filepath, *_args) -> None:
+    _replaced.clear()
+    _remember_on_disk()
+
+
 def handlers() -> list[tuple[list, object]]:
-    return [(bpy.app.handlers.save_pre, relocate_on_save), (bpy.app.handlers.save_post, restore_after_save)]
+    return [(bpy.app.handlers.save_pre, relocate_on_save), (bpy.app.handlers.save_post, on_save),
+            (bpy.app.handlers.load_post, on_load)]

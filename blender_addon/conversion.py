@@ -7,12 +7,12 @@ sit at integer coordinates, rows top to bottom.
 Blender: Z is up; a camera looks down its local -Z with +Y up; images are stored bottom row
 first; a camera's image is described by lens, sensor, sensor fit and shift.
 
-The bridge is the cinemagraph's point cloud object: its mesh coordinates *are* core world
+The bridge is the cinemagraph's surface object: its mesh coordinates *are* core world
 coordinates and its world matrix (a location, a rotation and a uniform scale = Blender units
 per core unit) places the core world in the Blender scene. So
 
-* the point cloud needs no conversion at all (vertex = core point),
-* the source camera is the point cloud's child at :func:`source_camera_local`,
+* the surface needs no conversion at all (vertex = core point),
+* the source camera is the surface's child at :func:`source_camera_local`,
 * hint arrows are its children too, and project to photo pixels with :func:`project`,
 * any Blender camera converts to a core camera with :func:`camera_to_core` and back with
   :func:`camera_from_core`, and its lens/sensor/shift to pixel intrinsics with
@@ -61,21 +61,21 @@ def unit_scale(matrix: Matrix) -> Matrix:
 
 
 def core_scale(points_world: Matrix) -> float:
-    """Blender units per core unit: the point cloud object's (uniform) scale."""
+    """Blender units per core unit: the surface object's (uniform) scale."""
     scale = points_world.to_scale()
     if min(scale) <= 0.0 or max(scale) - min(scale) > 1e-4 * max(scale):
-        raise AddonError("The cinemagraph's point cloud must keep a uniform, positive scale; "
+        raise AddonError("The cinemagraph's surface must keep a uniform, positive scale; "
                          "apply Scale only uniformly (S) to it")
     return float(sum(scale) / 3.0)
 
 
 def points_world_for_camera(camera_world: Matrix, scale: float) -> Matrix:
-    """World matrix of the point cloud whose source camera has the pose ``camera_world``."""
+    """World matrix of the surface whose source camera has the pose ``camera_world``."""
     return unit_scale(camera_world) @ CAMERA_AXES @ Matrix.Scale(scale, 4)
 
 
 def source_camera_local(scale: float) -> Matrix:
-    """The source camera's matrix relative to its parent, the point cloud: the core camera at
+    """The source camera's matrix relative to its parent, the surface: the core camera at
     the origin, with the parent's scale undone (camera objects keep scale 1)."""
     return CAMERA_AXES @ Matrix.Scale(1.0 / scale, 4)
 

@@ -4,7 +4,7 @@ Blender decides the camera (the scene camera, markers, or a camera override), it
 pose and lens at the frame, the resolution, the frame and the output (F12, Render Animation,
 ``blender -b file.blend -a``, FFmpeg video or image sequences). The engine converts that camera
 to the core's convention and renders the frame's moment in the loop:
-(frame - frame start) mod loop length.
+(frame - Loop Start) mod Loop Length.
 """
 from __future__ import annotations
 
@@ -18,8 +18,14 @@ from .preferences import addon_preferences, compute_device, weights_folder
 from .properties import active_settings
 
 
-def render_pixels(depsgraph, width: int, height: int, camera=None) -> np.ndarray:
-    """The frame as (H, W, 4) scene-linear RGBA, bottom row first (Blender's layout)."""
+def render_pixels(depsgraph, width: int, height: int, camera=None,
+                  with_depth: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """The frame as (H, W, 4) scene-linear RGBA and, ``with_depth``, its (H, W) depth in Blender
+    units along the camera's axis; bottom row first (Blender's layout).
+
+    Alpha is 1 unless the film is transparent; then it is the core's coverage, 0 where no point
+    of the layered depth image lands (nothing seen or inpainted there).
+    """
     cine_core = runtime.core()
     import torch
 
@@ -42,13 +48,25 @@ def render_pixels(depsgraph, width: int, height: int, camera=None) -> np.ndarray
     pose = conversion.camera_to_core(points_world, camera.matrix_world)
     view = cine_core.Camera(cine_core.Intrinsics(*k), torch.from_numpy(pose))
     preferences = addon_preferences()
-    renderer = runtime.frame_renderer(path, settings.loop_frames, compute_device(preferences),
-                                      weights_folder(preferences))
+    device = compute_device(preferences)
+    renderer = runtime.frame_renderer(path, settings.loop_frames, device, weights_folder(preferences))
+    frame = loop_frame(settings, depsgraph.scene_eval.frame_current)
+    depth = alpha = None
     with torch.inference_mode():
-        image = renderer.render(loop_frame(depsgraph.scene_eval, settings.loop_frames), view)
+        image = renderer.render(frame, view)
+        if with_depth or render.film_transparent:
+            splatting = runtime.splatting_renderer(path, settings.loop_frames, device)
+            depth, alpha = cine_core.render_passes.depth_and_alpha(splatting, frame, view)
+            depth = depth.cpu().numpy() * conversion.core_scale(points_world)
+            alpha = alpha.cpu().numpy()
     rgb = conversion.srgb_to_linear(image.permute(1, 2, 0).cpu().numpy())
-    rgba = np.concatenate([rgb, np.ones((height, width, 1), np.float32)], axis=2)
-    return conversion.image_rows_to_blender(rgba)
+    if render.film_transparent:
+        rgb = rgb * alpha[:, :, None]  # Blender's render results are premultiplied
+    else:
+        alpha = np.ones((height, width), np.float32)
+    rgba = np.concatenate([rgb, alpha[:, :, None].astype(np.float32)], axis=2)
+    return (conversion.image_rows_to_blender(rgba),
+            conversion.image_rows_to_blender(depth.astype(np.float32)) if with_depth else None)
 
 
 class CinemagraphRenderEngine(bpy.types.RenderEngine):
@@ -56,15 +74,16 @@ class CinemagraphRenderEngine(bpy.types.RenderEngine):
     bl_label = "Cinemagraph"
     bl_use_preview = False
     bl_use_postprocess = True
-    # Material Preview and Rendered viewport shading draw the point cloud with EEVEE.
+    # Material Preview and Rendered viewport shading draw the surface with EEVEE.
     bl_use_eevee_viewport = True
 
     def render(self, depsgraph):
         width, height = self.resolution_x, self.resolution_y
         frame = depsgraph.scene_eval.frame_current
         self.update_stats("", f"Cinemagraph | Frame {frame}")
+        with_depth = depsgraph.view_layer_eval.use_pass_z
         try:
-            pixels = render_pixels(depsgraph, width, height, self.camera_override)
+            pixels, depth = render_pixels(depsgraph, width, height, self.camera_override, with_depth)
         except Exception as exc:
             if not runtime.is_reported(exc):
                 raise
@@ -73,9 +92,18 @@ class CinemagraphRenderEngine(bpy.types.RenderEngine):
             self.error_set(message)
             return
         result = self.begin_result(0, 0, width, height)
+        layer = result.layers[0]
         # foreach_set copies the buffer at once; assigning ``rect`` converts pixel by pixel.
-        result.layers[0].passes["Combined"].rect.foreach_set(pixels.ravel())
+        layer.passes["Combined"].rect.foreach_set(pixels.ravel())
+        if depth is not None:
+            layer.passes["Depth"].rect.foreach_set(depth.ravel())
         self.end_result(result)
+
+    def update_render_passes(self, scene=None, renderlayer=None):
+        """The passes this engine writes: Combined, and Depth when the view layer asks for it."""
+        self.register_pass(scene, renderlayer, "Combined", 4, "RGBA", "COLOR")
+        if renderlayer.use_pass_z:
+            self.register_pass(scene, renderlayer, "Depth", 1, "Z", "VALUE")
 
 
 def compatible_panels():

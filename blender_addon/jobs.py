@@ -5,7 +5,8 @@ Blender data may only be touched on the main thread, so a job operator works in 
 runs (a thread when invoked from the UI, or to the end inside ``execute`` for scripts, tests
 and background mode, where timers never fire); ``finish_job`` writes the result into Blender
 (main thread). A failed or cancelled job never reaches ``finish_job``, so Blender data stays as
-it was; files the work wrote are removed by ``discard_job``.
+it was; files the work wrote are removed by ``discard_job`` (also when the cancel came after the
+work had finished writing them).
 """
 from __future__ import annotations
 
@@ -164,7 +165,7 @@ class JobOperator:
         job = self._job
         job.cancel()
         job.wait()
-        if job.error is None:
+        if job.result is not None:
             self.discard_job(job.result)
         self._end_modal(context)
 
@@ -180,6 +181,8 @@ class JobOperator:
 
     def _conclude(self, context, job: Job) -> set[str]:
         if job.error is not None:
+            if job.result is not None:  # cancelled after the work had written its files
+                self.discard_job(job.result)
             if job.cancelled:
                 self.report({"WARNING"}, f"{job.title} cancelled; nothing was changed")
             else:

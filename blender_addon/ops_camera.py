@@ -5,21 +5,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty
 
 from . import cache, conversion, runtime
-from .properties import active_settings, active_settings_for_poll
-
-#: The core's presets (``cine_core.camera.PRESETS``), listed here because the add-on registers
-#: before PyTorch may be importable.
-CAMERA_PRESETS = [
-    ("circle", "Circle", "A small circle in the image plane with a gentle push in"),
-    ("swing", "Swing", "An arc around the subject, always aimed at it"),
-    ("up-down", "Up-Down", "Rise and sink"),
-    ("side", "Side", "Slide left and right"),
-    ("zoom-in", "Zoom In", "Move towards the scene and back"),
-    ("dolly-zoom", "Dolly Zoom", "Move in while widening the lens: the subject keeps its size, the background stretches"),
-    ("ken-burns", "Ken Burns", "Push in from the whole photo to a centred crop and back"),
-    ("static", "Static", "The source camera's view, keyed, as a start for your own path"),
-]
-
+from .properties import CAMERA_PRESETS, active_settings, active_settings_for_poll
 
 def fcurves_of(obj):
     """The F-curves animating ``obj`` (Blender 4.4+ keeps them in the action's slot channel bag)."""
@@ -62,7 +48,8 @@ class CINEMAGRAPH_OT_add_camera_path(bpy.types.Operator):
             conversion.core_scale(points_world)
             magnitude = cine_core.camera.DEFAULT_MAGNITUDE[self.preset] * self.strength
             path = cine_core.camera_path(self.preset, prepared.intrinsics, settings.loop_frames,
-                                         magnitude=magnitude, focus_depth=prepared.focus_depth(), loop=True)
+                                         magnitude=magnitude, focus_depth=prepared.focus_depth(), loop=True,
+                                         outline=prepared.content_outline())
         except runtime.user_errors() as exc:
             self.report({"ERROR"}, runtime.describe(exc))
             return {"CANCELLED"}

@@ -9,15 +9,20 @@ import bpy
 import numpy as np
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
-from mathutils import Matrix
+from mathutils import Matrix, Vector
 
-from . import cache, conversion, playback, runtime, scene_depth, scene_objects
+from . import cache, conversion, ops_motion, playback, runtime, scene_depth, scene_objects
 from .errors import AddonError
 from .jobs import JobOperator
 from .preferences import addon_preferences, compute_device, weights_folder
 from .properties import RELATIVE_PATH, cinemagraphs_in
 
 PHOTO_GLOB = "*.png;*.jpg;*.jpeg;*.webp;*.tif;*.tiff"
+#: Width of the pixel filter Set Up Scene gives Cycles and EEVEE (see docs/blender.md for the
+#: measurement: 1.5 px, the default, gives 29 dB against the photo, 0.01 px 43 dB).
+PHOTO_FILTER_PIXELS = 0.01
+#: Where Set Up Scene renders to when the output path is Blender's default: beside the .blend.
+DEFAULT_OUTPUT = "//render/"
 
 
 def sidecar_annotation(photo: str) -> str | None:
@@ -37,26 +42,17 @@ class ImportResult:
     cache_path: str
     scene: object  # the core's PreparedScene
     cloud: object  # the core's AnimatedPointCloud
-    points: scene_objects.PointCloudData
+    points: scene_objects.SurfaceData
     mask: np.ndarray | None  # the annotation's moving region at working size
     hints: list  # the annotation's arrows at working size
     placement: Matrix | None  # world matrix of the source camera; None: at the 3D cursor
     scale: float
+    safe_radius: float  # core units: how far the camera may move (see cine_core.safe_zone)
     found_motion: str = ""  # what the motion detection found (the core's summary), if it ran
 
 
-def point_cloud_data(scene, cloud) -> scene_objects.PointCloudData:
-    """The core's points as arrays for the mesh, whose coordinates are core coordinates."""
-    k = scene.intrinsics
-    pixels, depth = cloud.rest_uv.numpy(), cloud.depth.numpy()
-    positions = conversion.lift_pixels(pixels, depth, conversion.PixelIntrinsics(k.fx, k.fy, k.cx, k.cy,
-                                                                                 k.width, k.height))
-    radii = (scene_objects.POINT_RADIUS_PIXELS / k.fx) * depth
-    return scene_objects.PointCloudData(positions, cloud.values[:, :3].numpy(), radii, pixels)
-
-
 #: The kinds of data an import creates; a failed import removes whatever new blocks they gained.
-_CREATED_KINDS = ("objects", "meshes", "cameras", "images", "collections", "materials", "node_groups")
+_CREATED_KINDS = ("objects", "meshes", "cameras", "images", "collections", "materials")
 
 
 def _snapshot() -> dict[str, set[int]]:
@@ -72,7 +68,7 @@ def _remove_created(before: dict[str, set[int]]) -> None:
 
 def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_path: str,
                       set_up_scene: bool) -> bpy.types.Collection:
-    """Create the collection with the point cloud, source camera, mask and hints.
+    """Create the collection with the surface, source camera, safe zone, mask and hints.
 
     Everything is created first and linked into the scene last; if anything fails, every block
     created on the way is removed again, so a failed import leaves the file as it was.
@@ -83,16 +79,19 @@ def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_pat
     before = _snapshot()
     try:
         collection = bpy.data.collections.new(result.name)
-        points = scene_objects.create_point_cloud(result.name, result.points)
+        points = scene_objects.create_surface(result.name, result.points)
         camera_world = result.placement
         if camera_world is None:
             camera_world = Matrix.Translation(context.scene.cursor.location) @ conversion.LOOKING_ALONG_Y
+            camera_world = clear_of_scene(context.scene, camera_world, result)
         points.matrix_world = conversion.points_world_for_camera(camera_world, result.scale)
         far = float(scene.depth.max())
         camera = scene_objects.create_source_camera(result.name, k, points, result.scale, far)
+        zone = scene_objects.create_safe_zone(result.name, points, result.safe_radius)
         hints = bpy.data.collections.new(f"{result.name} Hints")
         collection.objects.link(points)
         collection.objects.link(camera)
+        collection.objects.link(zone)
         collection.children.link(hints)
         settings = collection.cinemagraph
         settings.points, settings.source_camera, settings.hints = points, camera, hints
@@ -102,6 +101,9 @@ def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_pat
         settings.width, settings.height = k.width, k.height
         settings.pixel_intrinsics = (k.fx, k.fy, k.cx, k.cy)
         settings.loop_frames = loop_frames
+        settings.loop_start = context.scene.frame_start
+        settings.nearest_depth = float(scene.depth.min())
+        settings.safe_zone = zone
         if result.mask is not None:
             settings.mask = scene_objects.create_mask_image(result.name, result.mask)
         depth = scene.depth.numpy()
@@ -109,6 +111,8 @@ def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_pat
             scene_objects.create_hint(f"{result.name} Hint {index + 1}", hints, points, k, hint.start, hint.end,
                                       scene_objects.hint_depth(depth, hint.start))
         context.scene.collection.children.link(collection)
+        context.view_layer.update()  # the arrows' world matrices, for what the motion was made from
+        settings.applied_motion = json.dumps(ops_motion.motion_inputs(settings))
     except BaseException:
         _remove_created(before)
         raise
@@ -122,6 +126,30 @@ def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_pat
     return collection
 
 
+def _world_box(corners) -> tuple[np.ndarray, np.ndarray]:
+    corners = np.asarray(corners, np.float64).reshape(-1, 3)
+    return corners.min(axis=0), corners.max(axis=0)
+
+
+def clear_of_scene(scene, camera_world: Matrix, result: "ImportResult") -> Matrix:
+    """``camera_world`` moved along world X until the cinemagraph's box (its surface and its
+    source camera) overlaps no object already in the scene, so the source camera never starts
+    inside the default cube or another cinemagraph."""
+    points_world = np.array(conversion.points_world_for_camera(camera_world, result.scale))
+    positions = result.points.positions
+    corners = np.concatenate([positions.min(axis=0)[None], positions.max(axis=0)[None], np.zeros((1, 3))])
+    corners = np.array([[x, y, z] for x in corners[:, 0] for y in corners[:, 1] for z in corners[:, 2]])
+    low, high = _world_box(corners @ points_world[:3, :3].T + points_world[:3, 3])
+    boxes = [_world_box([obj.matrix_world @ Vector(c) for c in obj.bound_box])
+             for obj in scene.objects if obj.type not in {"CAMERA", "LIGHT", "EMPTY", "SPEAKER", "LIGHT_PROBE"}]
+    overlapping = [b for b in boxes if np.all(b[0] <= high) and np.all(low <= b[1])]
+    if not overlapping:
+        return camera_world
+    margin = 0.1 * float(high[0] - low[0])
+    shift = max(float(b[1][0]) for b in boxes) + margin - float(low[0])
+    return Matrix.Translation((shift, 0.0, 0.0)) @ camera_world
+
+
 def set_up_for_cinemagraph(scene, settings) -> None:
     """Render the cinemagraph as imported: its engine, the photo's size, one loop, the source
     camera, and the Standard view transform (so the photo's colours come out unchanged)."""
@@ -130,16 +158,24 @@ def set_up_for_cinemagraph(scene, settings) -> None:
     render.resolution_x, render.resolution_y = settings.width, settings.height
     render.resolution_percentage = 100
     render.pixel_aspect_x = render.pixel_aspect_y = 1.0
-    scene.frame_end = scene.frame_start + settings.loop_frames - 1
+    scene.frame_start = settings.loop_start
+    scene.frame_end = settings.loop_start + settings.loop_frames - 1
     scene.view_settings.view_transform = "Standard"
     scene.view_settings.look = "None"
     scene.view_settings.exposure = 0.0
     scene.view_settings.gamma = 1.0
     scene.camera = settings.source_camera
+    # Cycles and EEVEE see the surface: a pixel filter narrower than a pixel keeps the photo as
+    # sharp as it is (the default 1.5 px filter blurs it to about 29 dB).
+    render.filter_size = PHOTO_FILTER_PIXELS
+    if hasattr(scene, "cycles"):
+        scene.cycles.filter_width = PHOTO_FILTER_PIXELS
+    if not render.filepath or render.filepath in {"/tmp/", "/tmp\\", "//"}:
+        render.filepath = DEFAULT_OUTPUT
 
 
 class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper):
-    """Import a photo as a cinemagraph: its depth, a layered point cloud and the camera that took it"""
+    """Import a photo as a cinemagraph: its depth, a layered surface and the camera that took it"""
 
     bl_idname = "cinemagraph.import_image"
     bl_label = "Import Photo as Cinemagraph"
@@ -175,7 +211,7 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         name="Focal Length", default=36.0, min=1.0, soft_max=300.0, subtype="DISTANCE_CAMERA", unit="CAMERA",
         description="The photo's focal length as on a 36 mm wide sensor (36 mm: about 53 degrees across)")
     scale: FloatProperty(
-        name="Nearest Distance", default=1.0, min=1e-4, soft_max=100.0, subtype="DISTANCE", unit="LENGTH",
+        name="Nearest Distance", default=3.0, min=1e-4, soft_max=100.0, subtype="DISTANCE", unit="LENGTH",
         description="Distance from the camera to the nearest point of the photo: the size of the cinemagraph")
     loop_frames: IntProperty(name="Loop Length", default=60, min=2, soft_max=600,
                              description="Frames in one loop of the motion")
@@ -267,15 +303,17 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
             prepared = cine_core.prepare_scene(inputs, options, _scaled(progress, start, start + 0.4 * (1 - start)))
             progress("motion", 0.5)
             cloud = cine_core.animation.animate_points(prepared, loop_frames)
-            progress("save", 0.9)
-            prepared.save(cache_path)
             actual_scale = scale
             if depth_rays is not None:
                 # Keep the meshes' size: Blender units per core unit, where rays hit something.
                 hit = disparity > 0
                 actual_scale = float(np.median(1.0 / disparity[hit] / prepared.depth.numpy()[hit]))
-            return ImportResult(name, cache_path, prepared, cloud, point_cloud_data(prepared, cloud),
-                                annotation_now.mask, annotation_now.hints, placement, actual_scale,
+            surface = scene_objects.surface_data(prepared, cloud)
+            safe_radius = cine_core.safe_zone.safe_camera_radius(prepared)
+            progress("save", 0.9)
+            prepared.save(cache_path)  # last: nothing after it can fail and leave the file behind
+            return ImportResult(name, cache_path, prepared, cloud, surface, annotation_now.mask,
+                                annotation_now.hints, placement, actual_scale, safe_radius,
                                 (found.summary or "nothing to animate found") if found else "")
 
         return work
@@ -318,7 +356,7 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
 
 
 def show_point_colours(context) -> None:
-    """Solid shading draws point clouds in one grey: switch this screen's 3D viewports that use
+    """Solid shading draws the surface in one grey: switch this screen's 3D viewports that use
     it to Material Preview, which shows the photo's colours."""
     if bpy.app.background or context.screen is None:
         return

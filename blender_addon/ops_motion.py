@@ -57,6 +57,53 @@ def set_mask(settings, mask: np.ndarray) -> None:
         settings.mask = image
     else:
         scene_objects.write_mask(image, mask)
+    settings.mask_revision += 1
+
+
+def motion_inputs(settings) -> dict:
+    """What Update Motion would make the motion from, in a form to compare (JSON-serialisable)."""
+    hints = []
+    for arrow in hint_objects(settings):
+        try:
+            start, end = scene_objects.hint_pixels(arrow, settings.points, settings.intrinsics())
+        except AddonError:
+            start, end = (float("nan"),) * 2, (float("nan"),) * 2
+        hints.append([round(value, 1) for value in (*start, *end)])
+    mask = settings.mask
+    return {"speed": round(settings.speed, 4), "direction": settings.direction.strip(), "hints": hints,
+            "mask": [mask.name if mask is not None else "", settings.mask_revision]}
+
+
+def pending_motion_changes(settings) -> list[str]:
+    """The edits Update Motion has not applied yet, one short sentence each (empty: up to date)."""
+    if not settings.applied_motion:
+        return []
+    applied, now = json.loads(settings.applied_motion), motion_inputs(settings)
+    changes = []
+    if now["speed"] != applied["speed"]:
+        changes.append(f"Speed {applied['speed']:g} -> {now['speed']:g}")
+    if now["direction"] != applied["direction"]:
+        changes.append(f"Direction '{applied['direction']}' -> '{now['direction']}'")
+    if now["hints"] != applied["hints"]:
+        before, after = len(applied["hints"]), len(now["hints"])
+        changes.append(f"Hint arrows: {before} -> {after}" if before != after else "Hint arrows moved")
+    if now["mask"] != applied["mask"] or (settings.mask is not None and settings.mask.is_dirty):
+        changes.append("Moving region edited")
+    return changes
+
+
+def hints_outside(mask: np.ndarray | None, hints: list) -> list[int]:
+    """1-based numbers of the arrows whose start lies outside the moving region ``mask``: they
+    move nothing (a region takes its velocity from the arrows that start inside it)."""
+    if mask is None:
+        return []
+    height, width = mask.shape
+    outside = []
+    for number, hint in enumerate(hints, start=1):
+        column, row = int(round(hint.start[0])), int(round(hint.start[1]))
+        if not (0 <= column < width and 0 <= row < height) or not mask[row, column]:
+            outside.append(number)
+    return outside
 
 
 @dataclass
@@ -65,6 +112,7 @@ class MotionResult:
     cache_path: str
     scene: object
     cloud: object
+    surface: scene_objects.SurfaceData  # the new motion orders the cloud's points anew
 
 
 class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
@@ -103,9 +151,14 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
         if mask is not None and not hints and direction is None:
             raise AddonError("The moving region needs hint arrows or a direction (e.g. 'left to right') "
                              "to know where it moves")
+        if mask is None and not hints:
+            raise AddonError("A direction in words moves the moving region: paint or select where the "
+                             "picture moves first")
         mask_size = size if mask is None else (mask.shape[1], mask.shape[0])
         annotation = cine_core.annotations.MotionAnnotation(
             mask_size, mask, [h.scaled(mask_size[0] / size[0], mask_size[1] / size[1]) for h in hints])
+        self.outside = hints_outside(mask, annotation.hints)
+        self.applied = json.dumps(motion_inputs(settings))
         collection, speed, loop_frames = settings.id_data.name, settings.speed, settings.loop_frames
         new_path = cache.new_file(collection)
         preferences = addon_preferences()
@@ -119,8 +172,9 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
             progress("motion", 0.3)
             cloud = cine_core.animation.animate_points(scene, loop_frames)
             progress("save", 0.9)
+            surface = scene_objects.surface_data(scene, cloud)
             scene.save(new_path)
-            return MotionResult(collection, new_path, scene, cloud)
+            return MotionResult(collection, new_path, scene, cloud, surface)
 
         return work
 
@@ -129,8 +183,13 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
         if collection is None or not collection.cinemagraph.is_valid:
             raise AddonError(f"The cinemagraph {result.collection} was removed while its motion was computed")
         settings = collection.cinemagraph
+        replaced = cache.resolve(settings.cache_path) if os.path.isfile(bpy.path.abspath(settings.cache_path)) else None
         settings.cache_path = cache.stored(result.cache_path)
         settings.stages = json.dumps(result.scene.info.get("stages", {}))
+        settings.applied_motion = self.applied
+        scene_objects.replace_surface(settings.points, collection.name, result.surface)
+        if replaced is not None:
+            cache.replaced(replaced)
         runtime.remember(runtime.scene_key(result.cache_path), result.scene)
         runtime.remember(runtime.cloud_key(result.cache_path, settings.loop_frames), result.cloud)
         playback.forget(collection.name)
@@ -138,6 +197,10 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
         moving = float(result.scene.motion_mask.float().mean())
         self.report({"INFO"}, f"Motion updated: {100 * moving:.1f}% of the photo moves "
                               f"({result.cloud.moving.numel():,} points)")
+        if self.outside:
+            numbers = ", ".join(str(n) for n in self.outside)
+            self.report({"WARNING"}, f"Hint arrow {numbers} starts outside the moving region and moves nothing; "
+                                     f"move it onto the white area or paint the region under it")
         return {"FINISHED"}
 
     def discard_job(self, result: MotionResult) -> None:
@@ -390,7 +453,7 @@ class CINEMAGRAPH_OT_mask_from_selection(bpy.types.Operator):
         if settings is None:
             return False
         if context.object is None or context.object != settings.points or context.mode != "EDIT_MESH":
-            cls.poll_message_set("Select points of the cinemagraph's point cloud in Edit Mode first")
+            cls.poll_message_set("Select vertices of the cinemagraph's surface in Edit Mode first")
             return False
         return True
 

@@ -136,5 +136,64 @@ class CINEMAGRAPH_OT_clean_cache(bpy.types.Operator):
         return {"FINISHED"}
 
 
-classes = (CINEMAGRAPH_OT_render_animation, CINEMAGRAPH_OT_clean_cache, CINEMAGRAPH_OT_match_frame_range, CINEMAGRAPH_OT_set_up_scene,
-           CINEMAGRAPH_OT_locate_prepared_scene)
+def _deleted_cinemagraph(context):
+    """The scene's active cinemagraph collection whose surface was deleted, or None."""
+    collection = context.scene.cinemagraph.active
+    if collection is None or not collection.cinemagraph.surface_deleted:
+        return None
+    return collection
+
+
+class CINEMAGRAPH_OT_restore_surface(bpy.types.Operator):
+    """Put the deleted surface back into the cinemagraph's collection"""
+
+    bl_idname = "cinemagraph.restore_surface"
+    bl_label = "Restore Surface"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return _deleted_cinemagraph(context) is not None
+
+    def execute(self, context):
+        collection = _deleted_cinemagraph(context)
+        collection.objects.link(collection.cinemagraph.points)
+        playback.forget(collection.name)
+        playback.refresh(context.scene)
+        return {"FINISHED"}
+
+
+class CINEMAGRAPH_OT_remove_cinemagraph(bpy.types.Operator):
+    """Delete the cinemagraph: its collection, surface, cameras, safe zone and hint arrows
+    (File > Clean Up > Purge Unused Data then frees the rest)"""
+
+    bl_idname = "cinemagraph.remove_cinemagraph"
+    bl_label = "Remove Cinemagraph"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene.cinemagraph.active is not None
+
+    def execute(self, context):
+        collection = context.scene.cinemagraph.active
+        settings = collection.cinemagraph
+        context.scene.cinemagraph.active = None
+        objects = set(collection.all_objects) | {settings.points, settings.source_camera, settings.safe_zone}
+        children = list(collection.children_recursive)
+        settings.points = settings.source_camera = settings.safe_zone = settings.hints = settings.mask = None
+        for obj in objects - {None}:
+            bpy.data.objects.remove(obj)
+        for child in children:
+            bpy.data.collections.remove(child)
+        name = collection.name
+        playback.forget(name)
+        bpy.data.collections.remove(collection)
+        self.report({"INFO"}, f"Removed the cinemagraph {name}; its prepared scene goes with Delete Unused "
+                              f"Prepared Scenes")
+        return {"FINISHED"}
+
+
+classes = (CINEMAGRAPH_OT_render_animation, CINEMAGRAPH_OT_clean_cache, CINEMAGRAPH_OT_match_frame_range,
+           CINEMAGRAPH_OT_set_up_scene, CINEMAGRAPH_OT_locate_prepared_scene, CINEMAGRAPH_OT_restore_surface,
+           CINEMAGRAPH_OT_remove_cinemagraph)

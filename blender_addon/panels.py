@@ -3,14 +3,36 @@ import the photo, shape its motion, design the camera path, render."""
 from __future__ import annotations
 
 import os
+import textwrap
 
 import bpy
 
 from . import dependencies, jobs, playback, runtime
 from .engine import CinemagraphRenderEngine
-from .ops_motion import hint_objects
+from .ops_motion import hint_objects, pending_motion_changes
 from .preferences import addon_preferences, compute_device, weights_folder
 from .properties import active_settings
+
+
+def wrapped_label(layout, context, text: str, icon: str = "NONE") -> None:
+    """A label broken into lines that fit the sidebar's width (Blender's labels never wrap)."""
+    region = context.region
+    width = region.width if region is not None else 300  # the sidebar's default width
+    scale = context.preferences.system.ui_scale or 1.0  # 0 without a window (background mode)
+    characters = max(20, int(width / (7.0 * scale)) - 4)
+    column = layout.column(align=True)
+    for index, line in enumerate(textwrap.wrap(text, characters) or [""]):
+        column.label(text=line, icon=icon if index == 0 else "BLANK1")
+
+
+def length_text(context, core_units: float, settings) -> str:
+    """A length in the cinemagraph's units as Blender shows lengths (metres by default)."""
+    blender_units = core_units * settings.points.matrix_world.to_scale()[0]
+    unit_settings = context.scene.unit_settings
+    if unit_settings.system == "NONE":
+        return f"{blender_units:.3g}"
+    return bpy.utils.units.to_string(unit_settings.system, "LENGTH", blender_units * unit_settings.scale_length,
+                                     precision=2)
 
 
 class CinemagraphPanel:
@@ -46,6 +68,15 @@ class VIEW3D_PT_cinemagraph(CinemagraphPanel, bpy.types.Panel):
             row.progress(factor=job.fraction, type="BAR", text=job.status_text())
             row.operator("cinemagraph.cancel_job", text="", icon="CANCEL")
         layout.prop(context.scene.cinemagraph, "active", text="", icon="OUTLINER_COLLECTION")
+        active = context.scene.cinemagraph.active
+        if active is not None and active.cinemagraph.surface_deleted:
+            box = layout.box()
+            box.alert = True
+            wrapped_label(box, context, f"The surface of {active.name} was deleted: it no longer renders",
+                          icon="ERROR")
+            row = box.row(align=True)
+            row.operator("cinemagraph.restore_surface", icon="LOOP_BACK")
+            row.operator("cinemagraph.remove_cinemagraph", icon="TRASH")
 
 
 class VIEW3D_PT_cinemagraph_import(CinemagraphPanel, bpy.types.Panel):
@@ -61,7 +92,11 @@ class VIEW3D_PT_cinemagraph_import(CinemagraphPanel, bpy.types.Panel):
         column = layout.column(align=True)
         column.label(text=f"{os.path.basename(bpy.path.abspath(settings.photo_path))}: "
                           f"{settings.width} x {settings.height} px", icon="IMAGE_RGB")
-        column.label(text=f"{len(settings.points.data.vertices):,} points", icon="POINTCLOUD_DATA")
+        column.label(text=f"{len(settings.points.data.vertices):,} points, "
+                          f"{len(settings.points.data.polygons):,} triangles", icon="MESH_DATA")
+        column.label(text=f"Nearest point {length_text(context, settings.nearest_depth, settings)} from the "
+                          f"camera", icon="DRIVER_DISTANCE")
+        wrapped_label(column, context, "(Nearest Distance on import; scale the surface to change it)", "BLANK1")
         methods = settings.stage_methods()
         if methods:
             column = layout.column(align=True)
@@ -76,6 +111,10 @@ class VIEW3D_PT_cinemagraph_import(CinemagraphPanel, bpy.types.Panel):
             row.label(text="Prepared scene missing", icon="ERROR")
         row.operator("cinemagraph.locate_prepared_scene", text="", icon="FILEBROWSER")
         row.operator("cinemagraph.clean_cache", text="", icon="TRASH")
+        if not os.path.isfile(path):
+            wrapped_label(layout, context, f"{os.path.basename(path)} is not in "
+                                           f"{os.path.dirname(path)}: keep the folder beside the .blend or "
+                                           f"locate the file (folder icon)")
         if not bpy.data.filepath:
             layout.label(text="Saving the .blend keeps it in a folder beside the file", icon="INFO")
 
@@ -116,6 +155,14 @@ class VIEW3D_PT_cinemagraph_motion(PhotoSubPanel, bpy.types.Panel):
         column.use_property_split = True
         column.prop(settings, "speed")
         column.prop(settings, "loop_frames")
+        column.prop(settings, "loop_start")
+        changes = pending_motion_changes(settings)
+        if changes:
+            box = layout.box()
+            box.alert = True
+            box.label(text="Motion out of date; Update Motion applies:", icon="ERROR")
+            for change in changes:
+                box.label(text=change, icon="DOT")
         row = layout.row()
         row.scale_y = 1.4
         row.operator("cinemagraph.update_motion", icon="FILE_REFRESH")
@@ -131,7 +178,20 @@ class VIEW3D_PT_cinemagraph_camera(PhotoSubPanel, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         settings = active_settings(context.scene)
-        layout.operator_menu_enum("cinemagraph.add_camera_path", "preset", text="Add Camera Path", icon="CAMERA_DATA")
+        column = layout.column(align=True)
+        column.use_property_split = True
+        column.prop(settings, "path_preset")
+        column.prop(settings, "path_strength")
+        if settings.safe_zone is not None and not dependencies.missing_required():
+            reach = runtime.core().camera.DEFAULT_MAGNITUDE[settings.path_preset] * settings.path_strength
+            zone = settings.safe_zone.empty_display_size
+            row = layout.row()
+            row.alert = reach > zone
+            row.label(text=f"Moves up to {length_text(context, reach, settings)}; "
+                           f"safe zone {length_text(context, zone, settings)}",
+                      icon="ERROR" if reach > zone else "CHECKMARK")
+        op = layout.operator("cinemagraph.add_camera_path", text="Add Camera Path", icon="CAMERA_DATA")
+        op.preset, op.strength = settings.path_preset, settings.path_strength
         layout.prop(context.scene, "camera", text="Active")
         camera = context.scene.camera
         if camera is not None and camera.type == "CAMERA":
@@ -163,6 +223,10 @@ class VIEW3D_PT_cinemagraph_render(PhotoSubPanel, bpy.types.Panel):
         column.prop(render, "resolution_x", text="Resolution X")
         column.prop(render, "resolution_y", text="Y")
         column.prop(render, "resolution_percentage", text="%")
+        column = layout.column(align=True)
+        column.use_property_split = True
+        column.prop(scene, "frame_start", text="Frame Start")
+        column.prop(scene, "frame_end", text="End")
         frames = scene.frame_end - scene.frame_start + 1
         if frames % settings.loop_frames:
             row = layout.row()

@@ -1,6 +1,6 @@
-"""Timeline playback: the point cloud moves with the motion while the frame changes.
+"""Timeline playback: the surface moves with the motion while the frame changes.
 
-A ``frame_change_post`` handler writes the positions of the frame's point cloud into the mesh
+A ``frame_change_post`` handler writes the positions of the frame's points into the surface mesh
 with one ``foreach_set``. Only the moving points change between frames, so their static
 neighbours stay in a reused array and a frame costs a few array operations on the moving points.
 
@@ -24,14 +24,14 @@ from .properties import cinemagraphs_in
 
 @dataclass
 class _Playback:
-    """What one point cloud needs per frame, prepared once per prepared scene and loop length.
+    """What one surface needs per frame, prepared once per prepared scene and loop length.
 
     NumPy only, no PyTorch: the handler runs in Blender's main thread and must stay fast even
     while other processes compete for the cores (PyTorch's thread pool does not).
     """
 
     key: tuple
-    positions: np.ndarray  # (P, 3) core positions; the moving points (the last M) change per frame
+    positions: np.ndarray  # (V, 3) core positions of the mesh's vertices; the moving points change per frame
     num_static: int  # P - M
     rest: np.ndarray  # (M, 2) photo pixels of the moving points
     forward: np.ndarray  # (N + 1, M, 2) pixel displacements of the forward-moving copy
@@ -47,10 +47,11 @@ _states: dict[str, _Playback] = {}
 problems: dict[str, str] = {}
 
 
-def loop_frame(scene, num_frames: int, frame: int | None = None) -> int:
-    """Frame of the loop shown at scene frame ``frame``: frame start shows loop frame 0."""
-    frame = scene.frame_current if frame is None else frame
-    return (frame - scene.frame_start) % num_frames
+def loop_frame(settings, frame: int) -> int:
+    """Frame of the loop shown at scene frame ``frame``: the cinemagraph's Loop Start shows loop
+    frame 0. Stored with the cinemagraph rather than taken from the scene's frame start, so a
+    farm rendering frames 5-8 with ``-s 5 -e 8`` shows the same moments as one render of 1-8."""
+    return (frame - settings.loop_start) % settings.loop_frames
 
 
 def _state(collection, wait: bool) -> _Playback | None:
@@ -66,7 +67,10 @@ def _state(collection, wait: bool) -> _Playback | None:
     k = runtime.prepared_scene(path).intrinsics
     intrinsics = conversion.PixelIntrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height)
     rest_uv = cloud.rest_uv.numpy()
-    positions = conversion.lift_pixels(rest_uv, cloud.depth.numpy(), intrinsics)
+    # The still points and the skirt beyond the photo never move: take them from the mesh once.
+    positions = scene_objects.read_positions(collection.cinemagraph.points.data)
+    moving = slice(cloud.num_static, len(rest_uv))
+    positions[moving] = conversion.lift_pixels(rest_uv[moving], cloud.depth.numpy()[moving], intrinsics)
     state = _Playback(key, positions, cloud.num_static, rest_uv[cloud.num_static:], cloud.forward.numpy(),
                       cloud.backward.numpy(), cloud.forward_depth.numpy(), cloud.backward_depth.numpy(), intrinsics)
     _states[collection.name] = state
@@ -81,13 +85,13 @@ def _frame_positions(state: _Playback, frame: int) -> np.ndarray:
         else:
             displacement, depth = state.backward[frame], state.backward_depth[frame]
         # A moving point takes the depth of its surface where it arrives, as in the render.
-        state.positions[state.num_static:] = conversion.lift_pixels(state.rest + displacement, depth,
-                                                                    state.intrinsics)
+        moving = slice(state.num_static, state.num_static + len(state.rest))
+        state.positions[moving] = conversion.lift_pixels(state.rest + displacement, depth, state.intrinsics)
     return state.positions
 
 
 def update_points(collection, scene, wait: bool) -> bool:
-    """Write the point cloud of ``collection`` for the scene's current frame, or the photo's
+    """Write the surface of ``collection`` for the scene's current frame, or the photo's
     positions when its animation is off. False while the motion is computed in a thread."""
     settings = collection.cinemagraph
     points = settings.points
@@ -97,7 +101,7 @@ def update_points(collection, scene, wait: bool) -> bool:
         state = _state(collection, wait)
         if state is None:
             return False
-        frame = loop_frame(scene, settings.loop_frames)
+        frame = loop_frame(settings, scene.frame_current)
     else:
         # Back to the photo: frame 0 of any loop is the photo, no new motion needed.
         state = _states.get(collection.name)
@@ -118,7 +122,7 @@ def update_points(collection, scene, wait: bool) -> bool:
 def refresh(scene, wait: bool | None = None) -> None:
     """Bring every animated cinemagraph of ``scene`` to its current frame.
 
-    In the UI a point cloud whose motion is not computed yet is computed in a thread (the
+    In the UI a surface whose motion is not computed yet is computed in a thread (the
     interface stays responsive) and shown when ready; in background mode, where timers never
     fire, it is computed right away.
     """
@@ -157,7 +161,7 @@ def on_frame_change(scene, _depsgraph=None) -> None:
 
 @persistent
 def on_load(_filepath, *_args) -> None:
-    """A file was opened: free the previous file's point clouds and show this one's frame."""
+    """A file was opened: free the previous file's surfaces and show this one's frame."""
     _states.clear()
     problems.clear()
     runtime.forget_all()

@@ -9,10 +9,23 @@ from __future__ import annotations
 import json
 
 import bpy
-from bpy.props import (BoolProperty, FloatProperty, FloatVectorProperty, IntProperty, PointerProperty,
+from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty, PointerProperty,
                        StringProperty)
 
 from .conversion import PixelIntrinsics
+
+#: The core's presets (``cine_core.camera.PRESETS``), listed here because the add-on registers
+#: before PyTorch may be importable.
+CAMERA_PRESETS = [
+    ("circle", "Circle", "A small circle in the image plane with a gentle push in"),
+    ("swing", "Swing", "An arc around the subject, always aimed at it"),
+    ("up-down", "Up-Down", "Rise and sink"),
+    ("side", "Side", "Slide left and right"),
+    ("zoom-in", "Zoom In", "Move towards the scene and back"),
+    ("dolly-zoom", "Dolly Zoom", "Move in while widening the lens: the subject keeps its size, the background stretches"),
+    ("ken-burns", "Ken Burns", "Push in from the whole photo to a centred crop and back"),
+    ("static", "Static", "The source camera's view, keyed, as a start for your own path"),
+]
 
 #: Blender 4.5+ warns unless a path property declares that it may hold a "//" relative path.
 RELATIVE_PATH = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
@@ -28,8 +41,8 @@ class CinemagraphSettings(bpy.types.PropertyGroup):
     """One cinemagraph (stored on its collection)."""
 
     points: PointerProperty(
-        name="Point Cloud", type=bpy.types.Object,
-        description="The photo's layered point cloud; its transform places the cinemagraph in the scene")
+        name="Surface", type=bpy.types.Object,
+        description="The photo's layered surface (a vertex per layer pixel); its transform places the cinemagraph in the scene")
     source_camera: PointerProperty(
         name="Source Camera", type=bpy.types.Object,
         description="The camera that took the photo: looking through it shows the photo exactly")
@@ -55,6 +68,10 @@ class CinemagraphSettings(bpy.types.PropertyGroup):
     loop_frames: IntProperty(
         name="Loop Length", default=60, min=2, soft_max=600, update=_refresh_playback,
         description="Frames in one loop of the motion: frame start + loop length shows frame start again")
+    loop_start: IntProperty(
+        name="Loop Start", default=1, update=_refresh_playback,
+        description="The frame that shows the photo as taken (loop time 0); the scene's frame start when "
+                    "imported. Rendering any frame range keeps these moments")
     speed: FloatProperty(
         name="Speed", default=1.0, min=0.0, soft_max=4.0,
         description="Multiplies the speed the hint arrows give (applied by Update Motion)")
@@ -62,6 +79,25 @@ class CinemagraphSettings(bpy.types.PropertyGroup):
         name="Direction",
         description="Without hint arrows, the direction in words, e.g. 'left to right' or 'downwards' "
                     "(applied by Update Motion)")
+    nearest_depth: FloatProperty(
+        name="Nearest Depth", default=1.0,
+        description="Depth of the photo's nearest point in the cinemagraph's own units (the surface's scale "
+                    "makes it Blender units)")
+    safe_zone: PointerProperty(
+        name="Safe Camera Zone", type=bpy.types.Object,
+        description="Sphere around the source camera: a camera inside it sees nothing the layered depth "
+                    "image does not hold")
+    applied_motion: StringProperty(
+        name="Applied Motion",
+        description="What the prepared scene's motion was made from (JSON), to show edits not applied yet")
+    mask_revision: IntProperty(
+        name="Moving Region Revision", description="Counts the changes of the moving region by the add-on")
+    path_preset: EnumProperty(
+        name="Path", items=CAMERA_PRESETS, default="circle",
+        description="The looping camera path Add Camera Path keys")
+    path_strength: FloatProperty(
+        name="Strength", default=1.0, min=0.0, soft_max=3.0,
+        description="How far the camera path moves, relative to the published path (1: the original motion)")
     animate_viewport: BoolProperty(
         name="Animate Points", default=True, update=_refresh_playback,
         description="Move the points when the frame changes (a preview of the motion; renders with the "
@@ -69,7 +105,14 @@ class CinemagraphSettings(bpy.types.PropertyGroup):
 
     @property
     def is_valid(self) -> bool:
-        return self.points is not None and bool(self.cache_path)
+        """Whether this is a cinemagraph in use: it has a prepared scene and its surface is in
+        the file's collections (a deleted surface takes the cinemagraph out of rendering)."""
+        return self.points is not None and bool(self.cache_path) and bool(self.points.users_collection)
+
+    @property
+    def surface_deleted(self) -> bool:
+        """The surface object was deleted but the cinemagraph's settings still hold it."""
+        return self.points is not None and bool(self.cache_path) and not self.points.users_collection
 
     def stage_methods(self) -> dict[str, str]:
         """Stage -> method that prepared it (empty for files made before this was recorded)."""

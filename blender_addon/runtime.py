@@ -6,6 +6,7 @@ content and the caches never go stale; they are keyed by absolute path.
 """
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
@@ -60,9 +61,26 @@ def describe(exc: BaseException) -> str:
             return "Out of memory; import the photo with a smaller Size Limit"
         return "Out of GPU memory; import the photo with a smaller Size Limit, or choose the CPU in the preferences"
     if isinstance(exc, user_errors()):
-        message = str(exc)
-        return message[:1].upper() + message[1:]
+        return in_blender_words(str(exc))
     return f"Cinemagraph failed unexpectedly ({type(exc).__name__}: {exc}); see the system console"
+
+
+#: The core's messages name its command-line options; these are the same settings in Blender.
+_SETTING_NAMES = {"size": "Size Limit", "direction": "Direction", "flow-scale": "Speed", "hint": "Hint arrow",
+                  "mask": "Moving Region", "depth-kind": "depth map Values", "device": "Device (in the "
+                  "add-on's preferences)", "backend": "weights", "fps": "Frame Rate", "out": "Output"}
+
+
+def in_blender_words(message: str) -> str:
+    """A core message as a Blender report: settings by their Blender names instead of command-line
+    options (``--size 8`` -> ``Size Limit 8``), a capital first letter unless the message starts
+    with a file name (``notes.txt is ...`` stays as it is)."""
+    message = re.sub(r"--([a-z][a-z-]*)", lambda m: _SETTING_NAMES.get(m.group(1), m.group(1).replace("-", " ")),
+                     message)
+    first_word = message.split(" ", 1)[0]
+    if re.search(r"[./\\]\w", first_word):
+        return message
+    return message[:1].upper() + message[1:]
 
 
 def _cached(key: tuple, compute: Callable[[], Any], wait: bool) -> Any:
@@ -108,8 +126,8 @@ def _cached(key: tuple, compute: Callable[[], Any], wait: bool) -> Any:
             run()
         else:
             threading.Thread(target=run, name=f"cinemagraph {key[0]}", daemon=True).start()
-    if not wait and not future.done():
-        return None
+    if not wait and (owner or not future.done()):
+        return None  # a thread just started reports even a quick failure to the next request
     return future.result()
 
 
@@ -153,6 +171,18 @@ def animated_cloud(path: str, num_frames: int, wait: bool = True):
         return cine_core.animation.animate_points(prepared_scene(path), num_frames)
 
     return _cached(cloud_key(path, num_frames), compute, wait)
+
+
+def splatting_renderer(path: str, num_frames: int, device: str):
+    """The core's splatting renderer of the scene at ``path`` (what the depth and alpha passes
+    are made with, whichever renderer makes the colour)."""
+    cine_core = core()
+
+    def compute():
+        return cine_core.render.FrameRenderer(animated_cloud(path, num_frames).to(device),
+                                              prepared_scene(path).intrinsics)
+
+    return _cached(("splatting", path, num_frames, device), compute, True)
 
 
 def render_method(device: str, weights: str | None) -> str:

@@ -20,7 +20,7 @@ _SOLID_TYPES = {"MESH", "CURVE", "SURFACE", "FONT", "META"}
 
 def gather_triangles(depsgraph, excluded: set[str]) -> BVHTree:
     """A BVH tree of every visible evaluated solid in world space (instances included), except
-    the objects named in ``excluded`` (the point clouds of other cinemagraphs)."""
+    the objects named in ``excluded`` (the surfaces of other cinemagraphs)."""
     vertices: list[np.ndarray] = []
     triangles: list[np.ndarray] = []
     offset = 0

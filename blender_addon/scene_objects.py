@@ -1,4 +1,4 @@
-"""Blender objects of a cinemagraph: the point cloud, the source camera, the moving-region mask
+"""Blender objects of a cinemagraph: the layered surface, the source camera, the moving-region mask
 and the hint arrows, built from what the core computed (conversion only, no computation).
 """
 from __future__ import annotations
@@ -9,33 +9,47 @@ import numpy as np
 import bpy
 from mathutils import Matrix, Vector
 
-from . import conversion
+from . import conversion, runtime
 from .conversion import PixelIntrinsics
 from .errors import AddonError
 
-#: Point attributes of the point cloud mesh (point domain).
-COLOR_ATTRIBUTE = "Color"  # the photo's colour of each point (sRGB bytes)
-RADIUS_ATTRIBUTE = "radius"  # sphere radius in core units, read by Mesh to Points
-PIXEL_ATTRIBUTE = "photo_pixel"  # where the point lies in the photo (x, y), for mask selection
-#: Radius of a point's sphere in pixels of the photo: a disc of radius sqrt(2)/2 covers its pixel
-#: square, so neighbouring points close up in Cycles and EEVEE.
-POINT_RADIUS_PIXELS = 0.72
-#: Marks the node group and material this add-on made, so imports share them.
+#: Point attributes of the surface mesh (point domain).
+COLOR_ATTRIBUTE = "Color"  # the photo's colour of each vertex (sRGB bytes)
+PIXEL_ATTRIBUTE = "photo_pixel"  # where the vertex lies in the photo (x, y), for mask selection
+#: Marks the material this add-on made, so imports share it.
 MARKER = "cinemagraph"
 
 
 @dataclass
-class PointCloudData:
-    """The core's points of one scene, as arrays for Blender (``P`` points)."""
+class SurfaceData:
+    """The core's layered surface of one scene, as arrays for Blender: ``P`` vertices (the
+    animated cloud's points in its order, one per layer pixel, then the skirt beyond the photo's
+    border) and ``F`` triangles."""
 
     positions: np.ndarray  # (P, 3) float32 core world coordinates
     colors: np.ndarray  # (P, 3) float32 sRGB in [0, 1]
-    radii: np.ndarray  # (P,) float32 core units
     pixels: np.ndarray  # (P, 2) float32 photo pixel (x, y)
+    triangles: np.ndarray  # (F, 3) int32 vertex indices
 
     @property
     def count(self) -> int:
         return int(self.positions.shape[0])
+
+
+def surface_data(scene, cloud) -> SurfaceData:
+    """The core's layered surface as arrays for the mesh, whose coordinates are core coordinates:
+    the cloud's points, then the skirt vertices beyond the photo's border."""
+    cine_core = runtime.core()
+    k = scene.intrinsics
+    surfaces = cine_core.surface_mesh.layer_surfaces(scene, cloud)
+    intrinsics = conversion.PixelIntrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height)
+    positions = conversion.lift_pixels(cloud.rest_uv.numpy(), cloud.depth.numpy(), intrinsics)
+    colors = cloud.values[:, :3].numpy()
+    return SurfaceData(
+        positions=np.concatenate([positions, surfaces.skirt_world.numpy()]),
+        colors=np.concatenate([colors, colors[surfaces.skirt_source.numpy()]]),
+        pixels=np.concatenate([cloud.rest_uv.numpy(), surfaces.skirt_pixels.numpy()]),
+        triangles=surfaces.triangles.numpy())
 
 
 def _find_marked(collection, kind: str):
@@ -45,17 +59,18 @@ def _find_marked(collection, kind: str):
     return None
 
 
-def point_material() -> bpy.types.Material:
-    """The shared material of all point clouds: each point glows with its photo colour.
+def surface_material() -> bpy.types.Material:
+    """The shared material of all cinemagraph surfaces: each vertex glows with its photo colour,
+    interpolated linearly across the triangles between pixel centres.
 
     Emission rather than a lit surface: the photo already contains its lighting, and with the
     Standard view transform an emission of the colour renders as exactly that colour.
     """
-    material = _find_marked(bpy.data.materials, "points")
+    material = _find_marked(bpy.data.materials, "surface")
     if material is not None:
         return material
-    material = bpy.data.materials.new("Cinemagraph Points")
-    material[MARKER] = "points"
+    material = bpy.data.materials.new("Cinemagraph Surface")
+    material[MARKER] = "surface"
     material.use_nodes = True
     nodes, links = material.node_tree.nodes, material.node_tree.links
     nodes.clear()
@@ -72,68 +87,57 @@ def point_material() -> bpy.types.Material:
     return material
 
 
-def point_node_group() -> bpy.types.NodeTree:
-    """The shared Geometry Nodes group: mesh vertices -> points of their radius, with the material."""
-    group = _find_marked(bpy.data.node_groups, "points")
-    if group is not None:
-        return group
-    group = bpy.data.node_groups.new("Cinemagraph Points", "GeometryNodeTree")
-    group[MARKER] = "points"
-    group.is_modifier = True
-    group.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
-    group.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
-    nodes, links = group.nodes, group.links
-    source = nodes.new("NodeGroupInput")
-    source.location = (-500, 0)
-    radius = nodes.new("GeometryNodeInputNamedAttribute")
-    radius.data_type = "FLOAT"
-    radius.inputs["Name"].default_value = RADIUS_ATTRIBUTE
-    radius.location = (-500, -150)
-    to_points = nodes.new("GeometryNodeMeshToPoints")
-    to_points.mode = "VERTICES"
-    to_points.location = (-250, 0)
-    set_material = nodes.new("GeometryNodeSetMaterial")
-    set_material.inputs["Material"].default_value = point_material()
-    set_material.location = (0, 0)
-    result = nodes.new("NodeGroupOutput")
-    result.location = (250, 0)
-    links.new(source.outputs[0], to_points.inputs["Mesh"])
-    links.new(radius.outputs["Attribute"], to_points.inputs["Radius"])
-    links.new(to_points.outputs["Points"], set_material.inputs["Geometry"])
-    links.new(set_material.outputs["Geometry"], result.inputs[0])
-    return group
-
-
 def write_positions(mesh: bpy.types.Mesh, positions: np.ndarray) -> None:
     """Set every vertex position (core coordinates) in one call; the viewport updates."""
     mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(positions, np.float32).ravel())
     mesh.update()
 
 
-def create_point_cloud(name: str, data: PointCloudData) -> bpy.types.Object:
-    """A vertex-only mesh with the points' attributes, shown as points by Geometry Nodes."""
-    mesh = bpy.data.meshes.new(f"{name} Points")
+def surface_mesh(name: str, data: SurfaceData) -> bpy.types.Mesh:
+    """The layered surface as a triangle mesh with the vertices' colours and photo pixels."""
+    mesh = bpy.data.meshes.new(f"{name} Surface")
     mesh.vertices.add(data.count)
+    num_triangles = len(data.triangles)
+    mesh.loops.add(3 * num_triangles)
+    mesh.polygons.add(num_triangles)
+    mesh.loops.foreach_set("vertex_index", np.ascontiguousarray(data.triangles, np.int32).ravel())
+    mesh.polygons.foreach_set("loop_start", np.arange(0, 3 * num_triangles, 3, dtype=np.int32))
     rgba = np.concatenate([data.colors, np.ones((data.count, 1), np.float32)], axis=1)
     mesh.attributes.new(COLOR_ATTRIBUTE, "BYTE_COLOR", "POINT").data.foreach_set(
         "color_srgb", np.ascontiguousarray(rgba, np.float32).ravel())
-    mesh.attributes.new(RADIUS_ATTRIBUTE, "FLOAT", "POINT").data.foreach_set(
-        "value", np.ascontiguousarray(data.radii, np.float32))
     mesh.attributes.new(PIXEL_ATTRIBUTE, "FLOAT2", "POINT").data.foreach_set(
         "vector", np.ascontiguousarray(data.pixels, np.float32).ravel())
     mesh.color_attributes.active_color_name = COLOR_ATTRIBUTE
-    write_positions(mesh, data.positions)
-    obj = bpy.data.objects.new(f"{name} Points", mesh)
-    modifier = obj.modifiers.new("Cinemagraph Points", "NODES")
-    modifier.node_group = point_node_group()
-    return obj
+    mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(data.positions, np.float32).ravel())
+    mesh.update(calc_edges=True)
+    mesh.materials.append(surface_material())
+    return mesh
+
+
+def create_surface(name: str, data: SurfaceData) -> bpy.types.Object:
+    return bpy.data.objects.new(f"{name} Surface", surface_mesh(name, data))
+
+
+def replace_surface(surface: bpy.types.Object, name: str, data: SurfaceData) -> None:
+    """Give ``surface`` a new mesh (a new motion orders the cloud's points differently)."""
+    old = surface.data
+    surface.data = surface_mesh(name, data)
+    if old.users == 0:
+        bpy.data.meshes.remove(old)
+
+
+def read_positions(mesh: bpy.types.Mesh) -> np.ndarray:
+    """(V, 3) float32 vertex positions."""
+    positions = np.empty(len(mesh.vertices) * 3, np.float32)
+    mesh.attributes["position"].data.foreach_get("vector", positions)
+    return positions.reshape(-1, 3)
 
 
 def create_source_camera(name: str, intrinsics: PixelIntrinsics, points: bpy.types.Object, scale: float,
                          far: float) -> bpy.types.Object:
-    """The camera that took the photo, a child of the point cloud at the core's origin.
+    """The camera that took the photo, a child of the surface at the core's origin.
 
-    Its transform is locked: move the point cloud to move the whole cinemagraph.
+    Its transform is locked: move the surface to move the whole cinemagraph.
     """
     data = bpy.data.cameras.new(f"{name} Source Camera")
     for key, value in conversion.camera_lens_settings(intrinsics).items():
@@ -147,6 +151,19 @@ def create_source_camera(name: str, intrinsics: PixelIntrinsics, points: bpy.typ
     camera.matrix_basis = conversion.source_camera_local(scale)
     camera.lock_location = camera.lock_rotation = camera.lock_scale = (True, True, True)
     return camera
+
+
+def create_safe_zone(name: str, points: bpy.types.Object, radius: float) -> bpy.types.Object:
+    """A sphere empty around the source camera (``radius`` in core units): inside it the camera
+    sees nothing the layered depth image does not hold. Shown in the viewport, never rendered."""
+    zone = bpy.data.objects.new(f"{name} Safe Camera Zone", None)
+    zone.empty_display_type = "SPHERE"
+    zone.empty_display_size = radius
+    zone.hide_render = True
+    zone.hide_select = True
+    zone.parent = points
+    zone.matrix_parent_inverse = Matrix.Identity(4)
+    return zone
 
 
 def create_mask_image(name: str, mask: np.ndarray) -> bpy.types.Image:
@@ -183,7 +200,7 @@ def read_mask(image: bpy.types.Image) -> np.ndarray:
 def create_hint(name: str, hints: bpy.types.Collection, points: bpy.types.Object, intrinsics: PixelIntrinsics,
                 start: tuple[float, float], end: tuple[float, float], depth: float) -> bpy.types.Object:
     """An arrow empty from photo pixel ``start`` to ``end``, placed at ``depth`` in front of the
-    source camera (a child of the point cloud, so its local coordinates are core coordinates)."""
+    source camera (a child of the surface, so its local coordinates are core coordinates)."""
     tail = conversion.lift(start[0], start[1], depth, intrinsics)
     head = conversion.lift(end[0], end[1], depth, intrinsics)
     direction = head - tail

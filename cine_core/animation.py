@@ -39,6 +39,13 @@ class CloudExtent:
     depth_max: float
 
 
+#: What a point is (:attr:`AnimatedPointCloud.kind`): still content, visible fluid, hidden
+#: surface moving with the fluid beside it, and still hidden surface behind visible fluid (the
+#: inpainted bed under a waterfall: shown only where the camera looks past the fluid, never
+#: where the fluid flowed away, since the other cloud has fluid there).
+STILL, FLUID, HIDDEN_MOVING, UNDER_FLUID = 0, 1, 2, 3
+
+
 @dataclass
 class AnimatedPointCloud:
     """All LDI points and their motion over a loop of ``num_frames``.
@@ -51,10 +58,12 @@ class AnimatedPointCloud:
         depth: (P,) depth in scene units.
         values: (P, C) what the points carry (colour, or learned features).
         num_static: S; points S..P-1 move.
+        num_underlay: the last of the S static points are this many :data:`UNDER_FLUID` ones.
         forward, backward: (N + 1, M, 2) displacements of the M = P - S moving points per frame.
         forward_depth, backward_depth: (N + 1, M) their depths at each frame.
         seam_weight: (P,) weight in the forward/backward blend, falling from 1 to
             :data:`SEAM_FLOOR` towards the border of the moving region (see :func:`seam_weights`).
+        kind: (P,) uint8 :data:`STILL`, :data:`FLUID`, :data:`HIDDEN_MOVING` or :data:`UNDER_FLUID`.
         extent: where the points ever are; computed from the tensors when not given.
     """
 
@@ -62,11 +71,13 @@ class AnimatedPointCloud:
     depth: torch.Tensor
     values: torch.Tensor
     num_static: int
+    num_underlay: int
     forward: torch.Tensor
     backward: torch.Tensor
     forward_depth: torch.Tensor
     backward_depth: torch.Tensor
     seam_weight: torch.Tensor
+    kind: torch.Tensor
     extent: CloudExtent | None = None
 
     def __post_init__(self):
@@ -123,8 +134,9 @@ class AnimatedPointCloud:
     def to(self, device: torch.device | str) -> "AnimatedPointCloud":
         moved = {name: getattr(self, name).to(device) for name in
                  ("rest_uv", "depth", "values", "forward", "backward", "forward_depth", "backward_depth",
-                  "seam_weight")}
-        return AnimatedPointCloud(num_static=self.num_static, extent=self.extent, **moved)
+                  "seam_weight", "kind")}
+        return AnimatedPointCloud(num_static=self.num_static, num_underlay=self.num_underlay, extent=self.extent,
+                                  **moved)
 
 
 #: Blend weight of moving points at the very border of the moving region.
@@ -198,35 +210,40 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
         rest.append(grid[alpha])
         depth.append(layer.depth[alpha])
         carried.append(layer_values.permute(1, 2, 0)[alpha])
-        # 0: static, 1: visible and moving, 2: hidden and moving
-        point_kind = torch.zeros(height, width, dtype=torch.uint8)
-        point_kind[moves_visible & ~layer.hidden] = 1
+        point_kind = torch.full((height, width), STILL, dtype=torch.uint8)
+        point_kind[moves_visible & ~layer.hidden] = FLUID
         # Hidden surface behind still foreground (a rock beside the fall) moves with its moving
         # neighbours; hidden surface behind moving foreground (the bed under a lake) is another
         # surface than the fluid and stays.
-        point_kind[moves_hidden & layer.hidden & ~moves_visible] = 2
+        point_kind[moves_hidden & layer.hidden & ~moves_visible] = HIDDEN_MOVING
+        point_kind[moves_visible & layer.hidden] = UNDER_FLUID
         kind.append(point_kind[alpha])
         owner.append(torch.full((int(alpha.sum()),), index, dtype=torch.long))
         seam.append(feather[alpha])
     kind_all = torch.cat(kind)
-    order = torch.argsort((kind_all > 0).to(torch.uint8), stable=True)  # static first
+    # Still points first, then those under fluid (still too), then the moving ones.
+    rank = torch.where(kind_all == STILL, 0, torch.where(kind_all == UNDER_FLUID, 1, 2)).to(torch.uint8)
+    order = torch.argsort(rank, stable=True)
     rest_uv, depth_all = torch.cat(rest)[order], torch.cat(depth)[order]
     carried_all, kind_all, owner_all = torch.cat(carried)[order], kind_all[order], torch.cat(owner)[order]
-    num_static = int((kind_all == 0).sum())
+    num_static, num_underlay = int((rank < 2).sum()), int((rank == 1).sum())
     moving = torch.arange(num_static, rest_uv.shape[0])
     forward = torch.zeros(num_frames + 1, moving.numel(), 2, device=device)
     backward = torch.zeros_like(forward)
-    # Visible particles integrate inside their own region (a waterfall's water stops where the
-    # lake begins instead of taking the lake's velocity); hidden ones follow the extended flow.
+    # Visible particles integrate inside their own region and stop at its border (a
+    # waterfall's water stops where the lake begins instead of taking the lake's velocity, and
+    # never draws over the still rock beside it); hidden ones follow the extended flow.
     regions = scene.motion_regions()
     region_of = torch.cat([regions[alpha] for alpha in (layer.alpha for layer in scene.layered.layers)])[order]
-    fields = [(kind_all[moving] == 2, scene.hidden_flow)]
+    fields = [(kind_all[moving] == HIDDEN_MOVING, scene.hidden_flow, None)]
     for label in torch.unique(regions[regions > 0]).tolist():
-        fields.append(((kind_all[moving] == 1) & (region_of[moving] == label), scene.flow * (regions == label)))
-    for selected, field in fields:
+        inside = (regions == label).float()[None]
+        fields.append(((kind_all[moving] == FLUID) & (region_of[moving] == label), scene.flow * inside, inside))
+    for selected, field, region in fields:
         if bool(selected.any()):
+            region = region.to(device) if region is not None else None
             fwd, bwd = loop_displacements(field.to(device), rest_uv[moving[selected]].to(device), num_frames,
-                                          integrator)
+                                          integrator, region)
             selected = selected.to(device)
             forward[:, selected] = fwd
             backward[:, selected] = bwd
@@ -242,4 +259,5 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
             forward_depth[:, mine] = sample_bilinear(surface, start[mine] + forward[:, mine])[..., 0]
             backward_depth[:, mine] = sample_bilinear(surface, start[mine] + backward[:, mine])[..., 0]
     return AnimatedPointCloud(rest_uv.to(device), depth_all.to(device), carried_all.to(device), num_static,
-                              forward, backward, forward_depth, backward_depth, torch.cat(seam)[order].to(device))
+                              num_underlay, forward, backward, forward_depth, backward_depth,
+                              torch.cat(seam)[order].to(device), kind_all.to(device))

@@ -5,14 +5,20 @@ at_size` maps them to the working resolution.
 """
 from __future__ import annotations
 
-import json
 import os
+import reprlib
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from .checks import printable, read_json
 from .errors import CineError
+from .image_io import IMAGE_FORMATS, check_pixel_count, read_image_header
+
+#: More arrows than this make the flow interpolation crawl; real scenes use tens.
+MAX_HINTS = 1000
+MAX_SHAPES = 10000
 
 
 @dataclass(frozen=True)
@@ -91,23 +97,50 @@ def _check_size(name: str, size: tuple[int, int], image_size: tuple[int, int]) -
         raise CineError(f"{name} is for a {w}x{h} image but the photo is {iw}x{ih}")
 
 
-def _read_json(path: str) -> object:
-    if not os.path.isfile(path):
-        raise CineError(f"annotation file not found: {path}")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CineError(f"{os.path.basename(path)} is not valid JSON ({exc})") from None
+def _image_size(name: str, data: dict, keys: tuple[str, str], image_size: tuple[int, int]) -> tuple[int, int]:
+    """The image size an annotation file claims (``data[keys]``), or the photo's when absent.
+
+    It sets the size of the rasterised mask, so it must be whole positive numbers, the photo's
+    shape, and at most 4 times the photo on each side.
+    """
+    size = []
+    for key, photo_side in zip(keys, image_size):
+        value = data.get(key)
+        if value is None:
+            value = photo_side
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise CineError(f"{name}: {key} {printable(repr(value), 40)} is not a positive whole number of pixels")
+        if value > 4 * photo_side:
+            raise CineError(f"{name}: {key} {value} is far larger than the photo ({image_size[0]}x"
+                            f"{image_size[1]}); the file belongs to another image")
+        size.append(value)
+    _check_size(name, (size[0], size[1]), image_size)
+    check_pixel_count(name, size[0], size[1])
+    return size[0], size[1]
+
+
+def check_points(name: str, what: str, points: np.ndarray, size: tuple[int, int]) -> None:
+    """Points ((N, 2) x, y) may stray outside the image (labelme allows it), but not further than
+    its own size; ``what`` names them in the error."""
+    width, height = size
+    outside = ((points[:, 0] < -width) | (points[:, 0] > 2 * width)
+               | (points[:, 1] < -height) | (points[:, 1] > 2 * height))
+    if outside.any():
+        x, y = points[np.argmax(outside)]
+        raise CineError(f"{name}: {what} has the point ({x:g}, {y:g}), far outside the {width}x{height} "
+                        f"image; coordinates are in the photo's pixels")
 
 
 def _points(shape: dict, name: str) -> np.ndarray:
+    label = printable(shape.get("label"), 60)
     try:
         points = np.asarray(shape["points"], dtype=np.float64)
-    except (KeyError, TypeError, ValueError):
-        raise CineError(f"{name}: shape {shape.get('label')!r} has no valid 'points' list") from None
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise CineError(f"{name}: shape {label!r} has no valid 'points' list") from None
     if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0 or not np.isfinite(points).all():
-        raise CineError(f"{name}: shape {shape.get('label')!r} has malformed points")
+        raise CineError(f"{name}: shape {label!r} has malformed points")
     return points
 
 
@@ -122,12 +155,12 @@ def read_labelme(path: str, image_size: tuple[int, int]) -> MotionAnnotation:
         image_size: (width, height) of the photo as read, used when the file lacks its own size.
     """
     name = os.path.basename(path)
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise CineError(f"{name} is not a labelme annotation (no 'shapes' list)")
-    width = int(data.get("imageWidth") or image_size[0])
-    height = int(data.get("imageHeight") or image_size[1])
-    _check_size(name, (width, height), image_size)
+    if len(data["shapes"]) > MAX_SHAPES:
+        raise CineError(f"{name} has {len(data['shapes'])} shapes; at most {MAX_SHAPES} are read")
+    width, height = _image_size(name, data, ("imageWidth", "imageHeight"), image_size)
     regions = np.zeros((height, width), np.int32)
     hints: list[HintArrow] = []
     for shape in data["shapes"]:
@@ -137,6 +170,7 @@ def read_labelme(path: str, image_size: tuple[int, int]) -> MotionAnnotation:
         kind = shape.get("shape_type") or "polygon"
         if label.startswith("motion"):
             points = _points(shape, name)
+            check_points(name, f"shape {printable(shape.get('label'), 60)!r}", points, (width, height))
             label_value = int(regions.max()) + 1  # each drawn shape is its own region
             if kind == "rectangle" and len(points) >= 2:
                 (x0, y0), (x1, y1) = points[0], points[-1]
@@ -149,11 +183,14 @@ def read_labelme(path: str, image_size: tuple[int, int]) -> MotionAnnotation:
                 cv2.fillPoly(regions, [np.round(points).astype(np.int32)], label_value)
         elif label.startswith("hint"):
             points = _points(shape, name)
+            check_points(name, f"shape {printable(shape.get('label'), 60)!r}", points, (width, height))
             start, end = points[0], points[-1]
             if np.hypot(*(end - start)) < 1e-6:
-                raise CineError(f"{name}: hint {shape.get('label')!r} has zero length; "
+                raise CineError(f"{name}: hint {printable(shape.get('label'), 60)!r} has zero length; "
                                 f"draw it from where the motion starts to where it goes")
             hints.append(HintArrow((float(start[0]), float(start[1])), (float(end[0]), float(end[1]))))
+    if len(hints) > MAX_HINTS:
+        raise CineError(f"{name} has {len(hints)} hint arrows; use at most {MAX_HINTS}")
     moving = regions > 0
     return MotionAnnotation((width, height), moving if moving.any() else None, hints,
                             regions if moving.any() else None)
@@ -162,8 +199,8 @@ def read_labelme(path: str, image_size: tuple[int, int]) -> MotionAnnotation:
 def read_mask_image(path: str, image_size: tuple[int, int]) -> MotionAnnotation:
     """Read a mask image (any format cv2 reads); pixels above half the range move."""
     name = os.path.basename(path)
-    if not os.path.isfile(path):
-        raise CineError(f"mask not found: {path}")
+    header = read_image_header(path, IMAGE_FORMATS + ("BMP",), what="mask")
+    _check_size(f"mask {name}", (header.width, header.height), image_size)
     image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
     if image is None:
         raise CineError(f"cannot read mask {name}: the file is damaged or not an image")
@@ -180,9 +217,11 @@ def parse_hint(text: str) -> HintArrow:
     try:
         x0, y0, x1, y1 = (float(v) for v in text.split(","))
     except ValueError:
-        raise CineError(f"--hint {text!r}: expected four numbers x0,y0,x1,y1") from None
+        raise CineError(f"--hint {printable(text, 60)!r}: expected four numbers x0,y0,x1,y1") from None
+    if not np.isfinite([x0, y0, x1, y1]).all():
+        raise CineError(f"--hint {printable(text, 60)!r}: the numbers must be finite")
     if np.hypot(x1 - x0, y1 - y0) < 1e-6:
-        raise CineError(f"--hint {text!r} has zero length")
+        raise CineError(f"--hint {printable(text, 60)!r} has zero length")
     return HintArrow((x0, y0), (x1, y1))
 
 
@@ -192,12 +231,14 @@ def read_arrows_json(path: str, image_size: tuple[int, int]) -> MotionAnnotation
     A labelme file is accepted here too.
     """
     name = os.path.basename(path)
-    data = _read_json(path)
+    data = read_json(path)
     if isinstance(data, dict) and "shapes" in data:
         return read_labelme(path, image_size)
     items = data.get("hints", data.get("arrows")) if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise CineError(f"{name}: expected a list of arrows or {{\"hints\": [[x0,y0,x1,y1], ...]}}")
+    if len(items) > MAX_HINTS:
+        raise CineError(f"{name} has {len(items)} arrows; use at most {MAX_HINTS}")
     hints = []
     for item in items:
         try:
@@ -206,8 +247,15 @@ def read_arrows_json(path: str, image_size: tuple[int, int]) -> MotionAnnotation
             else:
                 values = list(item)
             hints.append(parse_hint(",".join(str(float(v)) for v in values)))
-        except (KeyError, TypeError, ValueError, CineError):
-            raise CineError(f"{name}: arrow {item!r} is not [x0, y0, x1, y1] or "
-                            f"{{'start': [x, y], 'end': [x, y]}}") from None
-    size = tuple(data.get("size", image_size)) if isinstance(data, dict) else image_size
-    return MotionAnnotation((int(size[0]), int(size[1])), None, hints)
+        except (KeyError, TypeError, ValueError, OverflowError, CineError):
+            raise CineError(f"{name}: arrow {printable(reprlib.repr(item), 80)} is not [x0, y0, x1, y1] with finite "
+                            f"numbers or {{'start': [x, y], 'end': [x, y]}}") from None
+    size = image_size
+    if isinstance(data, dict) and data.get("size") is not None:
+        given = data["size"]
+        if not isinstance(given, list) or len(given) != 2:
+            raise CineError(f"{name}: 'size' must be [width, height]")
+        size = _image_size(name, {"width": given[0], "height": given[1]}, ("width", "height"), image_size)
+    for hint in hints:
+        check_points(name, "an arrow", np.array([hint.start, hint.end]), size)
+    return MotionAnnotation(size, None, hints)

@@ -97,14 +97,97 @@ class CropWindow:
     height: float
 
     @classmethod
-    def parse(cls, text: str) -> "CropWindow":
+    def parse(cls, text: str, option: str = "crop window") -> "CropWindow":
+        """``"cx,cy,width,height"`` in pixels; ``option`` names it in errors."""
+        shown = repr(text[:60])
         try:
             cx, cy, w, h = (float(v) for v in text.split(","))
         except ValueError:
-            raise CineError(f"crop window {text!r}: expected four numbers cx,cy,width,height") from None
+            raise CineError(f"{option} {shown}: expected four numbers cx,cy,width,height") from None
+        if not all(math.isfinite(v) for v in (cx, cy, w, h)):
+            raise CineError(f"{option} {shown}: the numbers must be finite")
         if w <= 0 or h <= 0:
-            raise CineError(f"crop window {text!r}: width and height must be positive")
+            raise CineError(f"{option} {shown}: width and height must be positive")
         return cls(cx, cy, w, h)
+
+    def check_inside(self, width: int, height: int, option: str = "crop window") -> "CropWindow":
+        """This window, refused unless it lies within a ``width`` x ``height`` photo (half a
+        pixel of slack for rounding)."""
+        left, right = self.cx - self.width / 2, self.cx + self.width / 2
+        top, bottom = self.cy - self.height / 2, self.cy + self.height / 2
+        if left < -0.5 or top < -0.5 or right > width + 0.5 or bottom > height + 0.5:
+            raise CineError(f"{option} {self.cx:g},{self.cy:g},{self.width:g},{self.height:g} reaches outside "
+                            f"the {width}x{height} photo; give centre and size in the photo's pixels")
+        return self
+
+    def scaled(self, factor: float) -> "CropWindow":
+        """The same window in an image ``factor`` times the size."""
+        return CropWindow(self.cx * factor, self.cy * factor, self.width * factor, self.height * factor)
+
+
+def content_outline(depth: torch.Tensor, intrinsics: Intrinsics) -> tuple[torch.Tensor, ...]:
+    """The edge of what the scene can show: world points of the photo's outermost pixel centres
+    at their depths (a splatted pixel is complete only inside them).
+
+    Args:
+        depth: (H, W) depth of the visible surface.
+        intrinsics: the source camera.
+
+    Returns:
+        Four (N, 3) tensors: the left, right, top and bottom edge.
+    """
+    height, width = depth.shape
+    rows = torch.arange(height, dtype=torch.float32)
+    cols = torch.arange(width, dtype=torch.float32)
+    edges = ((torch.zeros_like(rows), rows, depth[:, 0]), (torch.full_like(rows, width - 1.0), rows, depth[:, -1]),
+             (cols, torch.zeros_like(cols), depth[0]), (cols, torch.full_like(cols, height - 1.0), depth[-1]))
+    return tuple(torch.stack([(u - intrinsics.cx) / intrinsics.fx * z, (v - intrinsics.cy) / intrinsics.fy * z, z], 1)
+                 for u, v, z in ((u, v, z.float()) for u, v, z in edges))
+
+
+def content_zoom(camera: Camera, outline: tuple[torch.Tensor, ...]) -> float:
+    """The zoom (focal length factor, >= 1) ``camera`` needs to see nothing past the content.
+
+    Each edge of the projected :func:`content_outline` must lie on or beyond its side of the
+    image (the left edge at or left of the first pixel centre, and so on); a zoom s about the
+    principal point moves a projection u to cx + s (u - cx). Every point of an edge is checked,
+    also those outside the frame, so a rotated view gets a little more zoom than it needs.
+    inf when the outline passes behind the camera or across the principal point.
+    """
+    k = camera.intrinsics
+    world_to_cam = camera.world_to_cam().double()
+    sides = ((0, k.cx, 0.0), (0, k.cx, k.width - 1.0), (1, k.cy, 0.0), (1, k.cy, k.height - 1.0))
+    need = 1.0
+    for edge, (axis, centre, target) in zip(outline, sides):
+        points = edge.double() @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
+        z = points[:, 2]
+        if bool((z <= 1e-6).any()):
+            return float("inf")
+        focal = k.fx if axis == 0 else k.fy
+        offset = focal * points[:, axis] / z
+        reach = target - centre
+        # s * offset must reach ``reach``: impossible when the offset points the other way.
+        if bool((offset * reach <= 0).any()):
+            return float("inf")
+        need = max(need, float((reach / offset).max()))
+    return need
+
+
+def content_warning(cameras, outline: tuple[torch.Tensor, ...], first_frame: int = 0) -> str | None:
+    """A one-line warning when a (keyframed) camera sees past the photo's edge, else None.
+
+    Beyond the content there is only the smeared colour of its border. ``cameras``: a sequence
+    of :class:`Camera` (a :class:`CameraPath`), the first one showing ``first_frame``.
+    """
+    needs = [content_zoom(camera, outline) for camera in cameras]
+    frames = [first_frame + index for index, need in enumerate(needs) if need > 1.0 + 1e-3]
+    if not frames:
+        return None
+    worst = max(needs)
+    fix = ("it turns too far for any zoom" if not math.isfinite(worst)
+           else f"zoom in by {100.0 * (worst - 1.0):.0f} %")
+    return (f"the camera sees past the photo's edge at {len(frames)} frame(s) ({frames[0]}-{frames[-1]}): "
+            f"{fix} or move it less")
 
 
 PRESETS = ("static", "up-down", "zoom-in", "side", "circle", "swing", "dolly-zoom", "ken-burns")
@@ -143,8 +226,8 @@ def _translation(position: tuple[float, float, float]) -> torch.Tensor:
 
 def camera_path(preset: str, intrinsics: Intrinsics, num_frames: int, *,
                 magnitude: float | None = None, focus_depth: float = 2.0, loop: bool = True,
-                overscan: float = 0.05, start_crop: CropWindow | None = None,
-                end_crop: CropWindow | None = None) -> CameraPath:
+                overscan: float = 0.05, outline: tuple[torch.Tensor, ...] | None = None,
+                start_crop: CropWindow | None = None, end_crop: CropWindow | None = None) -> CameraPath:
     """Build one of the preset paths.
 
     With ``loop`` every path starts at the source camera and returns to it, so the rendered
@@ -159,8 +242,12 @@ def camera_path(preset: str, intrinsics: Intrinsics, num_frames: int, *,
             defaults to :data:`DEFAULT_MAGNITUDE`.
         focus_depth: depth of the subject: the point swing orbits, the depth whose size
             dolly-zoom keeps, and the depth at which ken-burns crops are matched.
-        overscan: moving paths zoom in by this fraction so the image borders, which no point
-            covers once the camera moves, stay out of frame (the published method crops 32 px).
+        overscan: without ``outline``, moving paths zoom in by this fraction so the image
+            borders, which no point covers once the camera moves, stay out of frame (the
+            published method crops 32 px).
+        outline: the scene's :func:`content_outline`: moving paths then zoom in by the least
+            factor (:func:`content_zoom`, the same for every frame) that keeps every frame
+            inside the content.
         start_crop, end_crop: ken-burns crop windows in source pixels (default: whole photo to a
             centred crop of 80%).
     """
@@ -171,7 +258,8 @@ def camera_path(preset: str, intrinsics: Intrinsics, num_frames: int, *,
     if focus_depth <= 0:
         raise CineError("focus depth must be positive")
     mag = DEFAULT_MAGNITUDE[preset] if magnitude is None else float(magnitude)
-    view = intrinsics if preset == "static" else intrinsics.zoomed(1.0 + overscan)
+    fixed = preset == "static" or outline is not None
+    view = intrinsics if fixed else intrinsics.zoomed(1.0 + overscan)
     width, height = intrinsics.width, intrinsics.height
     if preset == "ken-burns":
         start_crop = start_crop or CropWindow(intrinsics.cx, intrinsics.cy, width, height)
@@ -216,4 +304,10 @@ def camera_path(preset: str, intrinsics: Intrinsics, num_frames: int, *,
             amount = mag * s
             pose = _translation(tuple(a + (b - a) * amount for a, b in zip(start, end)))
         cameras.append(Camera(current, pose))
+    if preset != "static" and outline is not None:
+        zoom = max(content_zoom(camera, outline) for camera in cameras)
+        if not math.isfinite(zoom):
+            raise CineError(f"the {preset} path turns the camera away from the photo; "
+                            "make it move less (a smaller magnitude)")
+        cameras = [Camera(camera.intrinsics.zoomed(zoom), camera.cam_to_world) for camera in cameras]
     return CameraPath(tuple(cameras))

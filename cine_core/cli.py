@@ -3,22 +3,31 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 
 import torch
 
-from .annotations import parse_hint
+from .annotations import MAX_HINTS, parse_hint
 from .camera import DEFAULT_MAGNITUDE, PRESETS, CropWindow, camera_path
+from .checks import integer, number, printable
 from .devices import resolve_device
 from .errors import CineError, is_out_of_memory
+from .image_io import read_photo_header
 from .integrate import INTEGRATORS
 from .neural import BACKENDS, MOTION_SIZE, NeuralBackend
+from .outputs import check_output_file
 from .pipeline import PrepareOptions, SceneInputs, prepare_scene, render_frames
-from .scene import PreparedScene
-from .video_io import write_video
+from .scene import MAX_LAYERS, PreparedScene
+from .video_io import check_video_output, write_video
 
 EXIT_BAD_INPUT = 2
+#: Longest loop: the trajectories of every moving point are kept for each frame.
+MAX_FRAMES = 1000
+#: Options that only matter when a photo is prepared (not for a saved .cine scene).
+_PREPARE_OPTIONS = ("size", "depth", "annotation", "mask", "hint", "direction", "save_scene")
 
 
 class ProgressBar:
@@ -46,8 +55,16 @@ class ProgressBar:
             sys.stderr.write("\n")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its complaints in the one line every other bad input gets."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"error: {printable(message, 500)} (see {self.prog} --help)\n")
+        sys.exit(EXIT_BAD_INPUT)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cine_core",
+    parser = _Parser(prog="python -m cine_core",
                                      description="Turn one photo into a looping 3D cinemagraph.")
     commands = parser.add_subparsers(dest="command", required=True)
     render = commands.add_parser("render", help="render a cinemagraph video from a photo",
@@ -67,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--focus-depth", type=float, default=None,
                         help="subject depth for swing/dolly-zoom/ken-burns (default: median of the "
                              "moving region)")
-    render.add_argument("--frames", type=int, default=60, help="frames in the loop")
-    render.add_argument("--fps", type=float, default=30.0)
+    render.add_argument("--frames", type=int, default=60, help=f"frames in the loop (2 to {MAX_FRAMES})")
+    render.add_argument("--fps", type=float, default=30.0, help="frame rate (above 0, at most 240)")
     render.add_argument("--size", type=int, default=None, help="cap the long side of the photo")
     render.add_argument("--flow-scale", type=float, default=1.0, help="fluid speed multiplier")
     render.add_argument("--integrator", default="rk4", choices=INTEGRATORS)
@@ -85,10 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--no-auto-motion", action="store_true",
                         help="without a mask, keep the photo still (camera parallax only) instead of "
                              "finding the sky and water and animating them")
-    render.add_argument("--layers", type=int, default=3, help="maximum number of depth layers")
+    render.add_argument("--layers", type=int, default=3,
+                        help=f"maximum number of depth layers cut at depth valleys, 1 to {MAX_LAYERS} "
+                             "(plus one of hidden surface behind other depth edges)")
     render.add_argument("--seed", type=int, default=0,
-                        help="random seed (the pipeline is deterministic; kept for reproducible "
-                             "extensions)")
+                        help="seed of PyTorch's random generator (the classical pipeline draws no "
+                             "random numbers)")
     render.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     render.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="networks: auto = each stage whose weight file is found runs its "
@@ -105,23 +124,64 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse bad options before any file is read or any stage runs."""
+    integer("--frames", args.frames, 2, MAX_FRAMES)
+    number("--fps", args.fps, 0.0, 240.0, above=True)
+    if args.magnitude is not None:
+        number("--magnitude", args.magnitude, 0.0, 10.0)
+    if args.focus_depth is not None:
+        number("--focus-depth", args.focus_depth, 0.0, 1000.0, above=True)
+    if args.size is not None:
+        integer("--size", args.size, 16, 65536)
+    number("--flow-scale", args.flow_scale, -100.0, 100.0)
+    integer("--layers", args.layers, 1, MAX_LAYERS)
+    integer("--seed", args.seed, 0, 2**63 - 1)
+    integer("--motion-size", args.motion_size, 256, 4096)
+    if args.ckpts is not None and not os.path.isdir(args.ckpts):
+        raise CineError(f"--ckpts {printable(args.ckpts)} is not a folder; give the folder that holds the "
+                        f"weight files")
+    if len(args.hint) > MAX_HINTS:
+        raise CineError(f"{len(args.hint)} --hint arrows; use at most {MAX_HINTS}")
+    if (args.start_crop or args.end_crop) and args.camera != "ken-burns":
+        raise CineError("--start-crop and --end-crop shape the ken-burns path; add --camera ken-burns")
+    if args.input.lower().endswith(".cine"):
+        given = [f"--{name.replace('_', '-')}" for name in _PREPARE_OPTIONS if getattr(args, name)]
+        if given:
+            raise CineError(f"{', '.join(given)} prepare a photo, but {printable(args.input)} is a prepared "
+                            f"scene; give the photo instead")
+    check_video_output(args.out)
+    if args.save_scene:
+        if not args.save_scene.lower().endswith(".cine"):
+            raise CineError(f"--save-scene {printable(args.save_scene)}: the name must end in .cine")
+        check_output_file(args.save_scene, "--save-scene")
+
+
+def _crops(args: argparse.Namespace, photo_size: tuple[int, int]) -> list[CropWindow | None]:
+    """The Ken Burns windows, in the original photo's pixels, checked against its size."""
+    return [CropWindow.parse(text, option).check_inside(*photo_size, option) if text else None
+            for option, text in (("--start-crop", args.start_crop), ("--end-crop", args.end_crop))]
+
+
 def run_render(args: argparse.Namespace) -> str:
-    if args.frames < 2:
-        raise CineError("--frames must be at least 2")
-    torch.manual_seed(args.seed)
+    check_arguments(args)
+    hints = [parse_hint(h) for h in args.hint]
     device = resolve_device(args.device)
+    torch.manual_seed(args.seed)
     progress = ProgressBar(args.quiet)
     backend = NeuralBackend(args.backend, args.ckpts, device, motion_size=args.motion_size)
     backend.check(["render"])  # fail before preparing, not after
-    if args.input.endswith(".cine") and os.path.isfile(args.input):
+    if args.input.lower().endswith(".cine"):
         scene = PreparedScene.load(args.input)
+        crops = _crops(args, tuple(scene.info.get("original_size", scene.size)))
     else:
         inputs = SceneInputs.find(args.input)
+        crops = _crops(args, read_photo_header(inputs.photo).upright_size)
         inputs.annotation = args.annotation or inputs.annotation
         inputs.mask = args.mask or inputs.mask
         inputs.depth = args.depth or inputs.depth
         options = PrepareOptions(max_side=args.size, depth_kind=args.depth_kind,
-                                 hints=[parse_hint(h) for h in args.hint], direction=args.direction,
+                                 hints=hints, direction=args.direction,
                                  flow_scale=args.flow_scale, max_layers=args.layers,
                                  backend=args.backend, ckpts_dir=args.ckpts, device=device,
                                  motion_size=args.motion_size, auto_motion=not args.no_auto_motion,
@@ -133,28 +193,35 @@ def run_render(args: argparse.Namespace) -> str:
             sys.stderr.write(f"auto motion: {scene.info['auto_motion']}\n")
         if args.save_scene:
             scene.save(args.save_scene)
-    scale = scene.size[0] / scene.info.get("original_width", scene.size[0])
-    crops = [CropWindow.parse(c) for c in (args.start_crop, args.end_crop)] if args.start_crop or args.end_crop else []
-    crops = [CropWindow(c.cx * scale, c.cy * scale, c.width * scale, c.height * scale) for c in crops]
+    # Crops are given in original pixels; the scene is at working size (--size).
+    scale = scene.size[0] / scene.info.get("original_size", scene.size)[0]
+    start_crop, end_crop = (crop.scaled(scale) if crop else None for crop in crops)
     path = camera_path(args.camera, scene.intrinsics, args.frames, magnitude=args.magnitude,
                        focus_depth=args.focus_depth or scene.focus_depth(), loop=not args.once,
-                       start_crop=crops[0] if crops else None, end_crop=crops[1] if len(crops) > 1 else None)
+                       outline=scene.content_outline(),
+                       start_crop=start_crop, end_crop=end_crop)
     frames = render_frames(scene, path, integrator=args.integrator, device=device, progress=progress,
                            backend=backend, half=args.half)
     count = write_video(frames, args.out, args.fps)
     progress.done()
     for note in scene.info.get("notes", []):
-        sys.stderr.write(f"note: {note}\n")
-    stages = ", ".join(f"{k}: {v}" for k, v in scene.info.get("stages", {}).items())
-    return f"wrote {count} frames to {args.out} ({stages})"
+        sys.stderr.write(f"note: {printable(note)}\n")
+    stages = ", ".join(f"{printable(k, 20)}: {printable(v, 200)}" for k, v in scene.info.get("stages", {}).items())
+    return f"wrote {count} frames to {printable(args.out)} ({stages})"
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt  # a kill (SIGTERM) cleans up like Ctrl-C: no temporary file is left
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop) if in_main_thread else None
     try:
         message = run_render(args)
     except CineError as exc:
-        sys.stderr.write(f"\nerror: {exc}\n")
+        sys.stderr.write(f"\nerror: {printable(exc, 1000)}\n")
         return EXIT_BAD_INPUT
     except Exception as exc:
         if not is_out_of_memory(exc):
@@ -162,7 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("\nerror: out of memory; try a smaller --size, fewer --frames or --device cpu\n")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        sys.stderr.write("\ncancelled; nothing was written\n")
+        sys.stderr.write(f"\ncancelled; {printable(args.out)} was not written\n")
         return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     print(message)
     return 0

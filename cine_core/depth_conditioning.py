@@ -34,8 +34,9 @@ def raw_to_disparity(raw: np.ndarray, kind: str) -> np.ndarray:
     """Map a depth (larger = farther) or disparity (larger = nearer) map to disparity-like values.
 
     Non-finite entries become the median; for ``kind="depth"`` non-positive depths are invalid.
+    Values are clipped to +-1e30 so that the normalisation's differences stay finite.
     """
-    values = raw.astype(np.float32, copy=True)
+    values = raw.astype(np.float64, copy=True)
     finite = np.isfinite(values)
     if kind == "depth":
         finite &= values > 0
@@ -45,8 +46,20 @@ def raw_to_disparity(raw: np.ndarray, kind: str) -> np.ndarray:
         values[finite] = 1.0 / values[finite]
     elif kind != "disparity":
         raise CineError(f"--depth-kind must be 'depth' or 'disparity', not {kind!r}")
+    if not finite.any():
+        raise CineError("the depth map holds no finite values")
     values[~finite] = np.median(values[finite])
-    return values
+    # Far beyond any real range, but differences of these still fit float32 (no inf, no NaN).
+    return np.clip(values, -1e30, 1e30).astype(np.float32)
+
+
+def check_same_view(shape: tuple[int, ...], size: tuple[int, int]) -> None:
+    """Refuse a depth map of ``shape`` (h, w, ...) whose aspect differs from the photo's
+    ``size`` (width, height) by more than 2%: it cannot show the same view."""
+    width, height = size
+    if abs(shape[1] / shape[0] - width / height) > 0.02 * width / height:
+        raise CineError(f"the depth map is {shape[1]}x{shape[0]} but the photo is {width}x{height}; "
+                        f"they must show the same view")
 
 
 def condition_depth(disparity_like: np.ndarray, size: tuple[int, int], *, max_depth: float = 50.0,
@@ -68,10 +81,7 @@ def condition_depth(disparity_like: np.ndarray, size: tuple[int, int], *, max_de
             geometry): only divide by the 99.5th percentile and clip, keeping depth ratios.
     """
     width, height = size
-    ratio_raw = disparity_like.shape[1] / disparity_like.shape[0]
-    if abs(ratio_raw - width / height) > 0.02 * width / height:
-        raise CineError(f"the depth map is {disparity_like.shape[1]}x{disparity_like.shape[0]} but "
-                        f"the photo is {width}x{height}; they must show the same view")
+    check_same_view(disparity_like.shape, size)
     values = cv2.resize(disparity_like, (width, height), interpolation=cv2.INTER_CUBIC)
     low, high = np.percentile(values, [0.5, 99.5])
     if metric:

@@ -1,19 +1,33 @@
 """Where PyTorch works: the one place a device name is chosen."""
 from __future__ import annotations
 
+import re
+
 import torch
 
+from .checks import printable
 from .errors import CineError
 
 
 def resolve_device(name: str = "auto") -> str:
-    """A device name PyTorch accepts: ``auto`` is CUDA when PyTorch sees a GPU, else the CPU.
+    """A device name PyTorch accepts: ``auto`` is CUDA when PyTorch sees a GPU, else the CPU;
+    otherwise ``cpu``, ``cuda`` or ``cuda:N`` for a GPU that exists.
 
     Raises:
-        CineError: ``cuda`` or ``cuda:N`` asked for where PyTorch sees no GPU.
+        CineError: an unknown name, or a GPU asked for that PyTorch does not see.
     """
+    name = str(name).strip().lower()
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CineError("--device cuda: this PyTorch build has no CUDA or no GPU is visible")
+    if name == "cpu":
+        return name
+    match = re.fullmatch(r"cuda(?::(\d{1,3}))?", name)
+    if match is None:
+        raise CineError(f"--device {printable(name, 40)!r} is not a device; use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise CineError(f"--device {name}: this PyTorch build has no CUDA or no GPU is visible; "
+                        f"use --device cpu")
+    count = torch.cuda.device_count()
+    if match.group(1) is not None and int(match.group(1)) >= count:
+        raise CineError(f"--device {name}: PyTorch sees {count} GPU(s), cuda:0 to cuda:{count - 1}")
     return name

@@ -55,22 +55,95 @@ class Photo:
         return (self.rgb.permute(1, 2, 0).clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
 
 
-def _exif_orientation(path: str) -> int:
-    """The EXIF orientation tag (1 = upright); also refuses decompression bombs from the header."""
+#: What Pillow calls the formats a photo or a mask may be in (MPO: a JPEG from a phone).
+IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "TIFF")
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header says, read without decoding its pixels."""
+
+    width: int
+    height: int
+    format: str  # Pillow's name, or "EXR"
+    orientation: int = 1  # EXIF orientation (1 = upright)
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """(width, height) once the EXIF orientation is applied."""
+        swapped = self.orientation in (5, 6, 7, 8)
+        return (self.height, self.width) if swapped else (self.width, self.height)
+
+
+def check_pixel_count(name: str, width: int, height: int) -> None:
+    """Refuse images whose pixels would not fit a sane amount of memory, before decoding them."""
+    if width < 1 or height < 1:
+        raise CineError(f"{name}: its header says {width}x{height} pixels; the file is damaged")
+    if width * height > MAX_PIXELS:
+        raise CineError(f"{name} is {width}x{height} pixels, above the limit of "
+                        f"{MAX_PIXELS // 1_000_000} megapixels; downscale it first")
+
+
+def _exr_header(path: str, name: str) -> ImageHeader:
+    """Width and height from an OpenEXR header's ``dataWindow`` attribute (no pixel decoded)."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    position = 8  # magic number, version
+    while position < len(head):
+        end = head.find(b"\0", position)
+        if end <= position:  # the empty name ends the header
+            break
+        kind_end = head.find(b"\0", end + 1)
+        if kind_end < 0 or kind_end + 5 > len(head):
+            break
+        size = int.from_bytes(head[kind_end + 1:kind_end + 5], "little", signed=True)
+        value = head[kind_end + 5:kind_end + 5 + size]
+        if head[position:end] == b"dataWindow" and len(value) == 16:
+            x0, y0, x1, y1 = (int.from_bytes(value[i:i + 4], "little", signed=True) for i in range(0, 16, 4))
+            return ImageHeader(x1 - x0 + 1, y1 - y0 + 1, "EXR")
+        if size < 0:
+            break
+        position = kind_end + 5 + size
+    raise CineError(f"cannot read {name}: its EXR header is damaged")
+
+
+def read_image_header(path: str, formats: tuple[str, ...] = IMAGE_FORMATS, what: str = "image") -> ImageHeader:
+    """Read an image's header (size, format, EXIF orientation) and refuse it before any decoding
+    when it is missing, not a file, not one of ``formats``, damaged or too large.
+
+    PNG files are verified chunk by chunk (cheap, no decoding): a truncated PNG is refused here
+    instead of making the decoder print its own complaint.
+    """
     from PIL import Image, UnidentifiedImageError
 
-    try:
-        with Image.open(path) as im:
-            width, height = im.size
-            if width * height > MAX_PIXELS:
-                raise CineError(f"{os.path.basename(path)} is {width}x{height} pixels, above the "
-                                f"limit of {MAX_PIXELS // 1_000_000} megapixels; downscale it first")
-            return int(im.getexif().get(0x0112, 1) or 1)
-    except Image.DecompressionBombError:  # Pillow's own, lower guard
-        raise CineError(f"{os.path.basename(path)} is above the limit of "
-                        f"{MAX_PIXELS // 1_000_000} megapixels; downscale it first") from None
-    except (UnidentifiedImageError, OSError):
-        return 1  # Pillow cannot parse it; cv2 decides below whether the file is readable at all
+    name = os.path.basename(path)
+    if os.path.isdir(path):
+        raise CineError(f"{what} {path} is a folder, not a file")
+    if not os.path.isfile(path):
+        raise CineError(f"{what} not found: {path}")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic == b"\x76\x2f\x31\x01":
+        header = _exr_header(path, name)
+    else:
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+                image_format = image.format or "?"
+                orientation = int(image.getexif().get(0x0112, 1) or 1)
+            if image_format == "PNG":
+                with Image.open(path) as image:
+                    image.verify()  # every chunk's CRC up to IEND, no decompression
+        except Image.DecompressionBombError:  # Pillow's own guard, far above ours
+            raise CineError(f"{name} is above the limit of {MAX_PIXELS // 1_000_000} megapixels; "
+                            f"downscale it first") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+            raise CineError(f"cannot read {what} {name}: the file is damaged or not an image") from None
+        header = ImageHeader(width, height, image_format, orientation if orientation in range(1, 9) else 1)
+    if header.format not in formats:
+        raise CineError(f"{name} is a {header.format} image; use {', '.join(formats)}")
+    check_pixel_count(name, header.width, header.height)
+    return header
 
 
 def working_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
@@ -81,24 +154,50 @@ def working_size(width: int, height: int, max_side: int | None) -> tuple[int, in
     return max(1, round(width * factor)), max(1, round(height * factor))
 
 
+def read_photo_header(path: str) -> ImageHeader:
+    """The photo's header (see :func:`read_image_header`), refused unless it is PNG, JPEG, WebP
+    or TIFF by name and by content."""
+    if not path.lower().endswith(PHOTO_EXTENSIONS) and os.path.isfile(path):
+        raise CineError(f"{os.path.basename(path)}: unsupported photo format (use PNG, JPEG, WebP or TIFF)")
+    return read_image_header(path, what="photo")
+
+
+def _reduction(width: int, height: int, max_side: int | None) -> int:
+    """The largest of 1, 2, 4, 8 by which a JPEG can be decoded smaller and still be at least the
+    working size (libjpeg scales while decoding, so the full-size photo is never in memory)."""
+    if not max_side:
+        return 1
+    factor = 1
+    while factor < 8 and max(width, height) / (2 * factor) >= max_side:
+        factor *= 2
+    return factor
+
+
+_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
 def load_photo(path: str, max_side: int | None = None) -> Photo:
     """Read a photo, honour its EXIF orientation and cap its long side at ``max_side`` pixels.
 
-    Grey images are replicated to three channels; RGBA is composited over black (the transparent
-    part has no colour to animate); 16-bit images keep their precision until the float conversion.
+    The header is checked (format, size) before anything is decoded; a JPEG larger than needed
+    is decoded at 1/2, 1/4 or 1/8 size. Grey images are replicated to three channels; RGBA is
+    composited over black (the transparent part has no colour to animate); 16-bit images keep
+    their precision until the float conversion.
     """
-    if not os.path.isfile(path):
-        raise CineError(f"photo not found: {path}")
-    if not path.lower().endswith(PHOTO_EXTENSIONS):
-        raise CineError(f"{os.path.basename(path)}: unsupported photo format "
-                        f"(use PNG, JPEG, WebP or TIFF)")
     if max_side is not None and max_side < 16:
         raise CineError(f"--size {max_side} is too small; use at least 16 pixels")
-    orientation = _exif_orientation(path)
+    header = read_photo_header(path)
+    name = os.path.basename(path)
+    width, height = header.upright_size
+    if min(width, height) < 16:
+        raise CineError(f"{name} is only {width}x{height} pixels; a photo needs at least 16 pixels on each side")
     data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH) if data.size else None
+    reduction = _reduction(width, height, max_side) if header.format in ("JPEG", "MPO") else 1
+    flags = (_REDUCED[reduction] | cv2.IMREAD_IGNORE_ORIENTATION if reduction > 1
+             else cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+    image = cv2.imdecode(data, flags)
     if image is None:
-        raise CineError(f"cannot read {os.path.basename(path)}: the file is damaged or not an image")
+        raise CineError(f"cannot read {name}: the file is damaged or not an image")
     if image.dtype == np.uint8:
         scale = 255.0
     elif image.dtype == np.uint16:
@@ -106,7 +205,7 @@ def load_photo(path: str, max_side: int | None = None) -> Photo:
     elif image.dtype == np.float32:
         scale = 1.0
     else:
-        raise CineError(f"{os.path.basename(path)}: unsupported sample type {image.dtype}")
+        raise CineError(f"{name}: unsupported sample type {image.dtype}")
     image = image.astype(np.float32) / scale
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
@@ -115,14 +214,12 @@ def load_photo(path: str, max_side: int | None = None) -> Photo:
     elif image.shape[2] == 2:  # grey + alpha
         image = np.repeat(image[:, :, :1] * image[:, :, 1:2], 3, axis=2)
     image = np.ascontiguousarray(image[:, :, :3][:, :, ::-1])  # BGR -> RGB
-    for op, arg in _EXIF_FIX.get(orientation, []):
+    for op, arg in _EXIF_FIX.get(header.orientation, []):
         image = cv2.rotate(image, arg) if op == "rotate" else cv2.flip(image, arg)
-    height, width = image.shape[:2]
-    if min(width, height) < 16:
-        raise CineError(f"{os.path.basename(path)} is only {width}x{height} pixels; "
-                        f"a photo needs at least 16 pixels on each side")
+    if not np.isfinite(image).all():  # float TIFFs can hold NaN or infinity
+        raise CineError(f"{name} holds NaN or infinite colours")
     new_w, new_h = working_size(width, height, max_side)
-    if (new_w, new_h) != (width, height):
+    if image.shape[:2] != (new_h, new_w):
         image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
     rgb = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).clamp(0, 1).contiguous()
     return Photo(rgb=rgb, original_size=(width, height), path=path)

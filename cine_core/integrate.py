@@ -32,18 +32,29 @@ def sample_bilinear(image: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
 
 
 
+#: A step is taken only where the region's bilinear sample is at least this (1 = all four
+#: neighbouring pixels inside); the slack absorbs float rounding at pixel centres.
+_INSIDE = 1.0 - 1e-4
+
+
 def integrate_positions(flow: torch.Tensor, points: torch.Tensor, steps: int,
-                        method: str = "rk4") -> torch.Tensor:
+                        method: str = "rk4", region: torch.Tensor | None = None) -> torch.Tensor:
     """Advect particles through a static velocity field, one frame per step.
 
     Euler: x_{k+1} = x_k + v(x_k). RK4 (Still-to-Reel) with dt = 1 and bilinear sampling at the
     intermediate positions, which follows curved streamlines instead of drifting off them.
+
+    With a ``region``, a particle stops where its next step would take it off the region's
+    pixels: a point splats onto the four pixels around it, so it may only stand where all four
+    are inside (or past the photo's frame, where the region's border pixel is repeated). Moving
+    points then never draw over still content next to the region.
 
     Args:
         flow: (2, H, W) velocity in pixels per step.
         points: (M, 2) start positions (x, y).
         steps: number of steps.
         method: ``"euler"`` or ``"rk4"``.
+        region: (1, H, W) float, 1 where the particles may be, 0 elsewhere; None: anywhere.
 
     Returns:
         (steps + 1, M, 2) positions; entry 0 is ``points``.
@@ -55,19 +66,22 @@ def integrate_positions(flow: torch.Tensor, points: torch.Tensor, steps: int,
     current = points
     for step in range(steps):
         if method == "euler":
-            current = current + sample_bilinear(flow, current)
+            stepped = current + sample_bilinear(flow, current)
         else:
             k1 = sample_bilinear(flow, current)
             k2 = sample_bilinear(flow, current + 0.5 * k1)
             k3 = sample_bilinear(flow, current + 0.5 * k2)
             k4 = sample_bilinear(flow, current + k3)
-            current = current + (k1 + 2.0 * k2 + 2.0 * k3 + k4) / 6.0
+            stepped = current + (k1 + 2.0 * k2 + 2.0 * k3 + k4) / 6.0
+        if region is not None:
+            stepped = torch.where(sample_bilinear(region, stepped) >= _INSIDE, stepped, current)
+        current = stepped
         positions[step + 1] = current
     return positions
 
 
 def loop_displacements(flow: torch.Tensor, points: torch.Tensor, num_frames: int,
-                       method: str = "rk4") -> tuple[torch.Tensor, torch.Tensor]:
+                       method: str = "rk4", region: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward and backward displacements for every frame of a loop of ``num_frames``.
 
     Frame m (time t = m / N) shows particles moved m steps along the flow (forward) and, for
@@ -77,11 +91,12 @@ def loop_displacements(flow: torch.Tensor, points: torch.Tensor, num_frames: int
         flow: (2, H, W).
         points: (M, 2) start positions.
         num_frames: N.
+        region: where the particles may be (see :func:`integrate_positions`).
 
     Returns:
         forward: (N + 1, M, 2) with forward[m] = position after m steps minus start;
         backward: (N + 1, M, 2) with backward[m] = position after N - m reverse steps minus start.
     """
-    forward = integrate_positions(flow, points, num_frames, method) - points
-    backward = integrate_positions(-flow, points, num_frames, method) - points
+    forward = integrate_positions(flow, points, num_frames, method, region) - points
+    backward = integrate_positions(-flow, points, num_frames, method, region) - points
     return forward, backward.flip(0)

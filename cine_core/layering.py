@@ -16,6 +16,9 @@ from .depth_conditioning import DepthMap
 #: treats surfaces within 3% as one, so hidden content must lie clearly behind.
 BEHIND_FACTOR = 1.06
 _INPAINT_SIDE = 640  # inpainted content is smooth: solve at most at this size
+#: A local depth edge: disparity (1 / depth, nearest point = 1) changing by more than this
+#: across 5 pixels.
+LOCAL_JUMP = 0.06
 #: Colour levels per channel of layers as stored (``PreparedScene.save``): 16 bits, which hold
 #: 8- and 16-bit photos exactly; inpainted colours are rounded to the same levels.
 COLOUR_LEVELS = 65535
@@ -109,6 +112,46 @@ def _fraction_between(cumulative: np.ndarray, bin_edges: np.ndarray, a: float, b
     return float(cumulative[max(index_a, index_b)] - cumulative[min(index_a, index_b)])
 
 
+def local_depth_edges(disparity: np.ndarray, band: int, cuts: list[float],
+                      min_jump: float = LOCAL_JUMP) -> tuple[np.ndarray, np.ndarray] | None:
+    """The near side of depth edges that no layer cut separates, and what lies behind them.
+
+    Layer cuts are global thresholds; a photo whose depth also changes smoothly across the
+    frame (ground receding to the horizon) has edges at many depths that no threshold follows,
+    so its foreground edges would tear under parallax with nothing behind them. Here an edge is
+    where the disparity changes by more than ``min_jump`` within 5 pixels; its level is the
+    middle of that change, carried to every pixel from the nearest edge pixel.
+
+    Args:
+        disparity: (H, W) 1 / depth, larger = nearer.
+        band: how far from an edge the hidden surface reaches, in pixels.
+        cuts: the layer cuts (edges straddling one are already separated).
+
+    Returns:
+        (hole, context) (H, W) bool: the near-side pixels within ``band`` of an edge, behind
+        which the surface is to be inpainted, and the far-side pixels it is inpainted from;
+        None without such edges.
+    """
+    kernel = np.ones((5, 5), np.uint8)
+    high, low = cv2.dilate(disparity, kernel), cv2.erode(disparity, kernel)
+    edge = (high - low) > min_jump
+    for cut in cuts:
+        edge &= ~((low <= cut) & (high > cut))
+    if not edge.any():
+        return None
+    # Each pixel learns the level of its nearest edge pixel (labels number the zero pixels of
+    # the input in scan order, as np.nonzero lists them).
+    distance, labels = cv2.distanceTransformWithLabels((~edge).astype(np.uint8), cv2.DIST_L2, 5,
+                                                       labelType=cv2.DIST_LABEL_PIXEL)
+    level = ((high + low) / 2.0)[edge][labels - 1]
+    margin = min_jump / 4.0
+    hole = (distance <= band) & (disparity > level + margin)
+    context = disparity < level - margin
+    if not hole.any() or not context.any():
+        return None
+    return hole, context
+
+
 def hole_window(hole: np.ndarray, margin: int, max_side: int) -> tuple[tuple[slice, slice], tuple[int, int], float]:
     """Where an inpainter works: the hole's bounding box grown by ``margin`` pixels of context.
 
@@ -160,7 +203,9 @@ def build_layers(rgb: torch.Tensor, depth: DepthMap, *, max_layers: int = 3, ban
     of its depth bin plus, within ``band`` pixels of its region, the hidden surface behind the
     nearer layers: colour and log-depth inpainted from everything at or behind the layer, depth
     kept :data:`BEHIND_FACTOR` behind the surface in front and clipped to the layer's depth
-    range (Still-to-Reel's depth clipping).
+    range (Still-to-Reel's depth clipping). Depth edges that no cut follows
+    (:func:`local_depth_edges`) get one more layer, of hidden surface behind their near side
+    only, whenever ``max_layers`` allows a cut at all (``max_layers`` bounds the cut layers).
 
     Args:
         rgb: (3, H, W) photo.
@@ -178,6 +223,9 @@ def build_layers(rgb: torch.Tensor, depth: DepthMap, *, max_layers: int = 3, ban
     log_depth = np.log(depth.depth.numpy().astype(np.float32))
     layers = []
     kernel3 = np.ones((3, 3), np.uint8)
+    local = local_depth_edges(disparity, band, edges) if max_layers >= 2 else None
+    # The near side of a local edge is foreground wherever its cut puts it: never inpaint from it.
+    foreground = local[0] if local is not None else np.zeros_like(disparity, dtype=bool)
     for index in range(len(bounds) - 1):
         upper, lower = bounds[index], bounds[index + 1]
         visible = (disparity <= upper) & (disparity > lower)
@@ -188,7 +236,7 @@ def build_layers(rgb: torch.Tensor, depth: DepthMap, *, max_layers: int = 3, ban
         behind = disparity <= upper
         reach = cv2.dilate(behind.astype(np.uint8), np.ones((2 * band + 1, 2 * band + 1), np.uint8)) > 0
         hole = reach & ~behind
-        context = cv2.erode(behind.astype(np.uint8), kernel3, iterations=2) > 0
+        context = (cv2.erode(behind.astype(np.uint8), kernel3, iterations=2) > 0) & ~foreground
         layer_rgb, layer_log_depth = image.copy(), log_depth.copy()
         if hole.any() and context.any():
             filled_rgb, filled_log_depth = inpaint(image, log_depth, context, hole)
@@ -204,5 +252,16 @@ def build_layers(rgb: torch.Tensor, depth: DepthMap, *, max_layers: int = 3, ban
         alpha = visible | hole
         layers.append(DepthLayer(torch.from_numpy(layer_rgb).permute(2, 0, 1).contiguous(),
                                  torch.from_numpy(np.exp(layer_log_depth)), torch.from_numpy(alpha),
+                                 torch.from_numpy(hole)))
+    if local is not None:
+        # One more layer holds only hidden surface: behind the near side of every local edge,
+        # inpainted from the far side and kept behind the surface in front.
+        hole, context = local
+        filled_rgb, filled_log_depth = inpaint(image, log_depth, context, hole)
+        layer_rgb, layer_log_depth = image.copy(), log_depth.copy()
+        layer_rgb[hole] = np.round(np.clip(filled_rgb[hole], 0, 1) * COLOUR_LEVELS) / COLOUR_LEVELS
+        layer_log_depth[hole] = np.maximum(filled_log_depth, log_depth + np.log(BEHIND_FACTOR))[hole]
+        layers.append(DepthLayer(torch.from_numpy(layer_rgb).permute(2, 0, 1).contiguous(),
+                                 torch.from_numpy(np.exp(layer_log_depth)), torch.from_numpy(hole),
                                  torch.from_numpy(hole)))
     return LayeredScene(layers, edges)

@@ -10,7 +10,9 @@ in place of PyTorch3D:
    :meth:`~cine_core.render.FrameRenderer.point_sets`, which appends the disparity, and splatted;
 3. the 37-channel maps are assembled as PyTorch3D's compositor leaves them: every channel
    premultiplied by the rendered opacity (channel 3), the last channel the camera-space disparity
-   1/z normalised to [0, 1] over all points of both clouds;
+   1/z normalised to [0, 1] over every point at its place in the photo (the reference takes the
+   range over both displaced clouds, which differ between frame N and frame 0, so its loop
+   does not close exactly);
 4. the decoder blends them with its learned ``alpha`` (``w = (1 - t) exp(alpha d) A`` and
    ``t exp(alpha d) A``) and decodes RGB; sizes it cannot take are padded and cropped back.
 """
@@ -22,9 +24,8 @@ import torch.nn.functional as F
 from .animation import animate_points
 from .camera import Camera
 from .nets.img_decoder import MIN_SIZE as DECODER_MIN_SIDE
-from .render import FrameRenderer, frame_time
+from .render import FrameRenderer, frame_time, lift_to_world
 from .scene import PreparedScene
-from .splat import PointSet, splat_groups
 
 FEATURE_CHANNELS = 32
 #: Above this many pixels the feature net and the decoder work on a downscaled image (same field
@@ -97,25 +98,24 @@ class NeuralFrameRenderer:
     def device(self) -> torch.device:
         return self.base.device
 
-    def disparity_range(self, sets: list[PointSet]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Min and max of camera-space 1/z' over the points of ``sets`` (a frame's
-        :meth:`~cine_core.render.FrameRenderer.point_sets`: every point of both clouds)."""
-        low = torch.full((), float("inf"), device=self.device)
-        high = torch.full((), -float("inf"), device=self.device)
-        for points in sets:
-            if not points.z.shape[0]:
-                continue  # a still scene has no moving points
-            # Points behind the camera would make 1/z explode (the reference clamps z at 1e-6);
-            # they are left out by masking, not indexing, so nothing is read back to the host.
-            front = points.z > 1e-6
-            disparity = 1.0 / points.z.clamp(min=1e-6)
-            low = torch.minimum(low, torch.where(front, disparity, torch.full_like(disparity, float("inf"))).amin())
-            high = torch.maximum(high, torch.where(front, disparity, torch.full_like(disparity, -float("inf"))).amax())
+    def disparity_range(self, camera: Camera) -> tuple[torch.Tensor, torch.Tensor]:
+        """Min and max of camera-space 1/z' over every point at rest seen from ``camera``.
+
+        The range depends on the camera only, not on the loop time, so frame N (t = 1) equals
+        frame 0 and the normalisation does not pulse over the loop.
+        """
+        rest = lift_to_world(self.cloud.rest_uv, self.cloud.depth, self.base.source)
+        world_to_cam = camera.world_to_cam().to(self.device, rest.dtype)
+        z = rest @ world_to_cam[2, :3] + world_to_cam[2, 3]
+        # Points behind the camera would make 1/z explode (the reference clamps z at 1e-6);
+        # they are left out by masking, not indexing, so nothing is read back to the host.
+        front = z > 1e-6
+        disparity = 1.0 / z.clamp(min=1e-6)
+        low = torch.where(front, disparity, torch.full_like(disparity, float("inf"))).amin()
+        high = torch.where(front, disparity, torch.full_like(disparity, -float("inf"))).amax()
         # No point in front of the camera: any range will do, nothing is splatted.
         none = torch.isinf(low)
-        low = torch.where(none, torch.ones_like(low), low)
-        high = torch.where(none, torch.ones_like(high), high)
-        return low, high
+        return torch.where(none, torch.ones_like(low), low), torch.where(none, torch.ones_like(high), high)
 
     def camera_disparity(self, camera: Camera, world_disparity: torch.Tensor, coverage: torch.Tensor,
                          disparity_range: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -128,7 +128,7 @@ class NeuralFrameRenderer:
         Args:
             world_disparity: (2, 1, H, W) splatted ``nearest_depth / z_world``.
             coverage: (2, 1, H, W) splat coverage.
-            disparity_range: (low, high) of 1/z' over all points (:meth:`disparity_range`).
+            disparity_range: (low, high) of 1/z' (:meth:`disparity_range`).
 
         Returns:
             (2, 1, H, W) in [0, 1] (0 where nothing was splatted).
@@ -150,12 +150,11 @@ class NeuralFrameRenderer:
 
     def renderings(self, frame: int, camera: Camera) -> torch.Tensor:
         """The two 37-channel maps the decoder takes: (2, 37, H, W), forward then backward."""
-        shared, groups = self.base.point_sets(frame, camera)
-        splatted = splat_groups(groups, (camera.intrinsics.height, camera.intrinsics.width), shared=shared)
+        splatted = self.base.splat_clouds(frame, camera)
         coverage = splatted.coverage
         values = splatted.values[:, :POINT_CHANNELS]
         disparity = self.camera_disparity(camera, splatted.values[:, POINT_CHANNELS:POINT_CHANNELS + 1],
-                                          coverage, self.disparity_range([shared, *groups]))
+                                          coverage, self.disparity_range(camera))
         return torch.cat([values, disparity], dim=1) * coverage
 
     @torch.inference_mode()

@@ -14,14 +14,14 @@ import numpy as np
 import torch
 
 from .animation import AnimatedPointCloud, animate_points
-from .annotations import HintArrow, MotionAnnotation, read_arrows_json, read_mask_image
+from .annotations import HintArrow, MotionAnnotation, check_points, read_arrows_json, read_mask_image
 from .camera import CameraPath, Intrinsics
-from .depth_conditioning import condition_depth, raw_to_disparity
+from .depth_conditioning import check_same_view, condition_depth, raw_to_disparity
 from .depth_estimate import estimate_disparity
 from .depth_io import DEPTH_EXTENSIONS, read_depth_file
 from .directions import parse_direction
 from .errors import CineError
-from .flow import eulerian_flow, extend_flow, motion_regions
+from .flow import eulerian_flow, extend_flow, feather_flow, motion_regions
 from .image_io import PHOTO_EXTENSIONS, Photo, load_photo
 from .layering import build_layers, classical_inpaint
 from .motion_detect import AutoMotion, auto_annotation, detect_motion, found_regions
@@ -29,7 +29,7 @@ from .neural import (MotionPredictor, NetworkInpainter, NeuralBackend, dpt_dispa
                      segment_motion_kinds)
 from .neural_render import NeuralFrameRenderer
 from .render import FrameRenderer
-from .scene import PreparedScene
+from .scene import MAX_REGIONS, PreparedScene
 
 Progress = Callable[[str, float], None]
 
@@ -60,13 +60,14 @@ class SceneInputs:
             return cls(photo=path)
         if not os.path.isdir(path):
             raise CineError(f"input not found: {path}")
-        photos = [p for ext in PHOTO_EXTENSIONS for p in glob.glob(os.path.join(path, "image" + ext))]
+        photos = [p for ext in PHOTO_EXTENSIONS for p in glob.glob(os.path.join(path, "image" + ext))
+                  if os.path.isfile(p)]
         if not photos:
             raise CineError(f"{path} holds no image.png / image.jpg")
         annotation = os.path.join(path, "image.json")
         mask = os.path.join(path, "mask.png")
         depths = sorted(p for p in glob.glob(os.path.join(path, "depth*"))
-                        if p.lower().endswith(DEPTH_EXTENSIONS))
+                        if p.lower().endswith(DEPTH_EXTENSIONS) and os.path.isfile(p))
         return cls(photo=photos[0], annotation=annotation if os.path.isfile(annotation) else None,
                    mask=mask if os.path.isfile(mask) else None, depth=depths[0] if depths else None)
 
@@ -116,6 +117,8 @@ def load_annotation(inputs: SceneInputs, photo: Photo, extra_hints: list[HintArr
     if inputs.mask and annotation.mask is None:
         annotation = annotation.merged(read_mask_image(inputs.mask, photo.original_size))
     if extra_hints:
+        for hint in extra_hints:
+            check_points("--hint", "the arrow", np.array([hint.start, hint.end]), photo.original_size)
         annotation = annotation.merged(MotionAnnotation(photo.original_size, None, list(extra_hints)))
     return annotation
 
@@ -132,15 +135,20 @@ def _flow_stage(annotation: MotionAnnotation, direction: str | None, flow_scale:
         width, height = annotation.size
         return torch.zeros(2, height, width), torch.zeros(height, width, dtype=torch.int32), "none (still)"
     parsed = parse_direction(direction) if direction else None
-    flow = eulerian_flow(annotation, direction=parsed, flow_scale=flow_scale)
     regions = torch.from_numpy(motion_regions(annotation))
+    count = len(torch.unique(regions[regions > 0]))
+    if count > MAX_REGIONS:  # each region is integrated on its own: thousands would exhaust memory
+        raise CineError(f"the moving region falls apart into {count} separate pieces (at most {MAX_REGIONS}); "
+                        f"remove the specks from the mask or join the pieces")
+    flow = eulerian_flow(annotation, direction=parsed, flow_scale=flow_scale)
     return flow, regions, "hint interpolation" if annotation.hints else "worded direction"
 
 
 def _motion_stage(annotation: MotionAnnotation, rgb: torch.Tensor, backend: NeuralBackend,
                   direction: str | None, flow_scale: float, require_motion: bool = True,
                   auto: AutoMotion | None = None, found_by: str = "") -> tuple[torch.Tensor, torch.Tensor, str]:
-    """:func:`_flow_stage`, refined by the motion network when ``backend`` uses it.
+    """:func:`_flow_stage`, refined by the motion network when ``backend`` uses it, and
+    feathered to zero towards the regions' borders (:func:`~cine_core.flow.feather_flow`).
 
     The network needs the photo (``rgb``, (3, H, W) at the annotation's size); the hint flow
     stays its input, except where the arrows were guessed by the motion detection (``auto``,
@@ -156,7 +164,7 @@ def _motion_stage(annotation: MotionAnnotation, rgb: torch.Tensor, backend: Neur
         hint = flow if auto is None else flow * torch.from_numpy(~auto.guessed)
         flow = neural_flow(predictor, rgb, annotation.mask, hint, flow_scale)
         method = f"{backend.label('motion')} from {method}"
-    return flow, regions, method
+    return feather_flow(flow, regions), regions, method
 
 
 def find_motion(rgb: torch.Tensor, hints: list[HintArrow], direction: str | None,
@@ -186,6 +194,10 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
     progress("load", 0.0)
     photo = load_photo(inputs.photo, options.max_side)
     annotation = load_annotation(inputs, photo, options.hints).at_size(*photo.size)
+    # Every input file is read (and refused if bad) before any stage does real work.
+    depth_file = read_depth_file(inputs.depth) if inputs.depth and inputs.depth_values is None else None
+    if depth_file is not None:
+        check_same_view(depth_file.shape, photo.size)
     backend = NeuralBackend(options.backend, options.ckpts_dir, options.device,
                             motion_size=options.motion_size)
     no_depth_given = inputs.depth_values is None and not inputs.depth
@@ -207,7 +219,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
         raw = raw_to_disparity(np.asarray(inputs.depth_values, dtype=np.float32), options.depth_kind)
         depth_method = f"given array ({options.depth_kind})"
     elif inputs.depth:
-        raw = raw_to_disparity(read_depth_file(inputs.depth), options.depth_kind)
+        raw = raw_to_disparity(depth_file, options.depth_kind)
         depth_method = f"file {os.path.basename(inputs.depth)} ({options.depth_kind})"
     elif backend.uses("depth"):
         raw = dpt_disparity(backend.load("depth")["dpt"], photo.rgb)
@@ -229,6 +241,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
     width, height = photo.size
     info = {
         "photo": os.path.abspath(inputs.photo),
+        "original_size": list(photo.original_size),  # what annotation and crop pixels refer to
         "stages": {"depth": depth_method, "layers": layers_method, "flow": flow_method},
         "layers": len(layered.layers),
         "hints": len(annotation.hints),

@@ -1,11 +1,18 @@
 """Rendering frames of the cinemagraph from the animated point cloud and a camera."""
 from __future__ import annotations
 
-import torch
+from functools import cached_property
 
-from .animation import AnimatedPointCloud
+import torch
+import torch.nn.functional as F
+
+from .animation import FLUID, UNDER_FLUID, AnimatedPointCloud
 from .camera import Camera, Intrinsics
 from .splat import PointSet, Splatted, fill_holes, project_points, splat_groups, surface_weight
+
+#: Side of the window of the local statistics in :func:`restore_contrast`, as a fraction of the
+#: image's long side (at least 8 pixels: a texture's variance needs a few of its periods).
+CONTRAST_WINDOW = 0.02
 
 
 def frame_time(frame: int, num_frames: int) -> float:
@@ -21,7 +28,7 @@ def lift_to_world(uv: torch.Tensor, depth: torch.Tensor, source: Intrinsics) -> 
 
 
 def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
-                  seam: torch.Tensor | None = None) -> torch.Tensor:
+                  seam: torch.Tensor | None = None, under: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric-animation weights of the forward (0) and backward (1) renderings.
 
     W_f = (1 - t) A_f V_f and W_b = t A_b V_b: early in the loop the forward cloud dominates,
@@ -31,11 +38,18 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
     published method uses exp(4 disp) for this, which cannot overrule a 3:1 time weight when
     the two surfaces have similar disparity, so background showed through moving water.
 
+    Depth alone cannot tell water from the surface inpainted behind it when the two lie close
+    (the top of a waterfall, where the fluid flowed away in one cloud). ``under`` says which
+    part of each rendering is that surface: a cloud showing it yields to a cloud showing fluid,
+    and only where both show it (the camera looks past the fluid) does it appear.
+
     Args:
         time: t in [0, 1].
         coverage: (2, 1, H, W) A per cloud.
         disparity: (2, 1, H, W) composited disparity per cloud (larger = nearer).
         seam: (2, 1, H, W) composited seam weights (see :func:`~cine_core.animation.seam_weights`).
+        under: (2, 1, H, W) fraction of each rendering made of
+            :data:`~cine_core.animation.UNDER_FLUID` points.
 
     Returns:
         (2, 1, H, W) unnormalised weights.
@@ -45,7 +59,79 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
     nearest = torch.where(active, disparity, torch.zeros_like(disparity)).amax(0, keepdim=True)
     visibility = surface_weight(nearest / disparity.clamp(min=1e-8) - 1.0)
     weights = factors * visibility
-    return weights if seam is None else weights * seam
+    if seam is not None:
+        weights = weights * seam
+    if under is not None:
+        # A rendering free of that surface wins outright; else the one with less of it.
+        for share in ((under < 1e-3).to(weights.dtype), 1.0 - under):
+            preferred = weights * share
+            weights = torch.where(preferred.sum(0) > 0, preferred, weights)
+    return weights
+
+
+def box_filter(image: torch.Tensor, size: int, pool) -> torch.Tensor:
+    """(B, C, H, W) ``pool`` (``F.avg_pool2d`` or ``F.max_pool2d``) over ``size`` x ``size``
+    pixels around each pixel, as two 1-D passes (the 2-D kernels cost size^2 per pixel)."""
+    pad = size // 2
+    extra = {"count_include_pad": False} if pool is F.avg_pool2d else {}
+    rows = pool(image, (1, size), stride=1, padding=(0, pad), **extra)
+    return pool(rows, (size, 1), stride=1, padding=(pad, 0), **extra)
+
+
+def local_mean(image: torch.Tensor, window: int) -> torch.Tensor:
+    """(B, C, H, W) mean over about ``window`` x ``window`` pixels: averaged on a grid of that
+    pitch and interpolated back (cheap at any window size)."""
+    if window < 2:
+        return image
+    pooled = F.avg_pool2d(image, window, ceil_mode=True)
+    pooled = F.avg_pool2d(pooled, 3, stride=1, padding=1, count_include_pad=False)
+    return F.interpolate(pooled, size=image.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def restore_contrast(colours: torch.Tensor, weights: torch.Tensor, fluid: torch.Tensor,
+                     window: int) -> torch.Tensor:
+    """Blend two renderings of the fluid without halving its contrast.
+
+    A weighted mean of two unrelated textures has less variance than either (w0^2 + w1^2 times
+    it, one half at mid-loop): the fluid looks washed out. As in Heitz & Neyret (2018), the
+    blend's deviation from its local mean is scaled back to the renderings' own variance. The
+    factor is measured, not assumed: sqrt((w0 V0 + w1 V1) / V) with V the local variances
+    around the blend's local mean, so where the two renderings agree (slow fluid near the
+    border, still content) it is 1 and nothing changes; it never exceeds the independent case
+    1 / sqrt(w0^2 + w1^2), and it only applies where both renderings show fluid.
+
+    Args:
+        colours: (2, C, H, W) the forward and backward renderings.
+        weights: (2, 1, H, W) blend weights (not necessarily normalised).
+        fluid: (2, 1, H, W) fraction of each rendering made of moving points.
+        window: side of the local window in pixels.
+
+    Returns:
+        (C, H, W) the blend.
+    """
+    total = weights.sum(0)
+    normalised = weights / total.clamp(min=1e-8)
+    blend = (normalised * colours).sum(0)
+    mean = local_mean(blend[None], window)[0]
+    deviations = torch.cat([(colours - mean).square().sum(1, keepdim=True),
+                            (blend - mean).square().sum(0, keepdim=True)[None]])
+    variances = local_mean(deviations[:, 0][None], window)[0]  # (3, H, W): V0, V1, V
+    own = (normalised[:, 0] * variances[:2]).sum(0)
+    independent = normalised.square().sum(0)[0].clamp(min=1e-8).rsqrt()
+    factor = (own / variances[2].clamp(min=1e-8)).sqrt().clamp(min=1.0)
+    factor = torch.minimum(factor, independent)
+    both = torch.minimum(fluid[0, 0], fluid[1, 0])
+    return blend + ((factor - 1.0) * both)[None] * (blend - mean)
+
+
+def frame_confidence(time: float, coverage: torch.Tensor) -> torch.Tensor:
+    """(1, H, W) how much of each pixel the points of loop time ``time`` cover: only clouds
+    whose time weight is not zero count (t = 0: the forward cloud alone).
+
+    Args:
+        coverage: (2, 1, H, W) coverage of the forward and the backward cloud.
+    """
+    return coverage[0] if time == 0.0 else coverage[1] if time == 1.0 else coverage.amax(0)
 
 
 class FrameRenderer:
@@ -63,6 +149,7 @@ class FrameRenderer:
         self.static_world = lift_to_world(cloud.rest_uv[static], cloud.depth[static], source)
         #: depth of the scene's nearest point: the splatted disparity is nearest_depth / depth
         self.nearest_depth = cloud.depth.min()
+        self._static_carried: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -87,16 +174,17 @@ class FrameRenderer:
         return zoom / along if along > 0 else float("inf")
 
     def point_sets(self, frame: int, camera: Camera,
-                   values: torch.Tensor | None = None) -> tuple[PointSet, list[PointSet]]:
+                   values: torch.Tensor | None = None) -> tuple[PointSet, PointSet, list[PointSet]]:
         """The points of ``frame`` in [0, N] projected into ``camera``: the static points (shared
-        by both clouds) and the moving points of the forward and of the backward cloud.
+        by both clouds), those of them under the fluid, and the moving points of the forward and
+        of the backward cloud.
 
         Args:
             values: (P, C) per-point values to carry instead of the cloud's own.
 
         Returns:
-            (static, [forward, backward]) :class:`~cine_core.splat.PointSet`; each point carries
-            C + 1 channels, the last the disparity (nearest point of the scene = 1).
+            (static, underlay, [forward, backward]) :class:`~cine_core.splat.PointSet`; each point
+            carries C + 1 channels, the last the disparity (nearest point of the scene = 1).
         """
         cloud = self.cloud
         values = cloud.values if values is None else values
@@ -108,20 +196,30 @@ class FrameRenderer:
         # paths stay below, so the loop has no host synchronisation.
         magnifies = self.max_footprint(camera) >= 2.0
 
+        def with_disparity(carried: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+            return torch.cat([carried, (self.nearest_depth / depth)[:, None]], dim=1)
+
         def point_set(world: torch.Tensor, depth: torch.Tensor, carried: torch.Tensor) -> PointSet:
             uv, z = project_points(world @ world_to_cam[:3, :3].T + world_to_cam[:3, 3], calibration)
             # A point keeps the 1-pixel footprint it had in the photo, scaled by how much closer
             # it now is and by the change of focal length.
             footprint = depth / z.clamp(min=1e-6) * zoom if magnifies else None
-            return PointSet(uv, z, torch.cat([carried, (self.nearest_depth / depth)[:, None]], dim=1), footprint)
+            return PointSet(uv, z, carried, footprint)
 
-        static = slice(0, cloud.num_static)
-        shared = point_set(self.static_world, cloud.depth[static], values[static])
+        still = slice(0, cloud.num_static - cloud.num_underlay)
+        under = slice(cloud.num_static - cloud.num_underlay, cloud.num_static)
+        # What static points carry never changes: made once per values tensor, not per frame.
+        if self._static_carried is None or self._static_carried[0] is not values:
+            self._static_carried = (values, with_disparity(values[still], cloud.depth[still]),
+                                    with_disparity(values[under], cloud.depth[under]))
+        _, still_carried, under_carried = self._static_carried
+        shared = point_set(self.static_world[still], cloud.depth[still], still_carried)
+        underlay = point_set(self.static_world[under], cloud.depth[under], under_carried)
         moving_values = values[cloud.num_static:]
         forward_uv, forward_depth, backward_uv, backward_depth = cloud.moving_positions(frame)
-        groups = [point_set(lift_to_world(uv, depth, self.source), depth, moving_values)
+        groups = [point_set(lift_to_world(uv, depth, self.source), depth, with_disparity(moving_values, depth))
                   for uv, depth in ((forward_uv, forward_depth), (backward_uv, backward_depth))]
-        return shared, groups
+        return shared, underlay, groups
 
     def splat_clouds(self, frame: int, camera: Camera, values: torch.Tensor | None = None) -> Splatted:
         """Splat the forward and backward clouds of ``frame`` in [0, N] seen from ``camera``.
@@ -133,8 +231,59 @@ class FrameRenderer:
             :class:`~cine_core.splat.Splatted` with 2 groups (forward, backward); the last of
             its C + 1 channels is the disparity, nearest point of the scene = 1.
         """
-        shared, groups = self.point_sets(frame, camera, values)
-        return splat_groups(groups, (camera.intrinsics.height, camera.intrinsics.width), shared=shared)
+        shared, underlay, groups = self.point_sets(frame, camera, values)
+        return splat_groups(groups, (camera.intrinsics.height, camera.intrinsics.width), shared=shared,
+                            underlay=underlay if self.cloud.num_underlay else None)
+
+    @cached_property
+    def _render_values(self) -> torch.Tensor:
+        """(P, C + 5) what :meth:`render` splats: the values, the seam weight, whether a point is
+        fluid and whether it lies under fluid, and the fluid's photo position (u, v)."""
+        cloud = self.cloud
+        fluid = (cloud.kind == FLUID).to(cloud.values.dtype)[:, None]
+        under = (cloud.kind == UNDER_FLUID).to(cloud.values.dtype)[:, None]
+        return torch.cat([cloud.values, cloud.seam_weight[:, None], fluid, under, fluid * cloud.rest_uv], dim=1)
+
+    @cached_property
+    def fluid_texture(self) -> torch.Tensor:
+        """(1, C, H, W) the fluid's values at their photo pixels, extended smoothly past the
+        fluid (so that sampling near its border does not pull in still content)."""
+        cloud, source = self.cloud, self.source
+        fluid = (cloud.kind == FLUID).to(cloud.values.dtype)
+        pixel = cloud.rest_uv[:, 1].long() * source.width + cloud.rest_uv[:, 0].long()
+        channels = cloud.values.shape[1]
+        # Every pixel has at most one fluid point (the visible surface), so the sums are copies.
+        sums = torch.zeros(source.height * source.width, channels + 1, device=self.device,
+                           dtype=cloud.values.dtype)
+        sums.index_add_(0, pixel, torch.cat([cloud.values, torch.ones_like(fluid)[:, None]], 1) * fluid[:, None])
+        sums = sums.T.reshape(channels + 1, source.height, source.width)
+        return fill_holes(sums[:channels], sums[channels:])[None]
+
+    def sharpen_fluid(self, colours: torch.Tensor, fluid: torch.Tensor, fluid_uv: torch.Tensor) -> torch.Tensor:
+        """Replace the splatted colour of the fluid by the photo sampled once where it came from.
+
+        Splatting colours at sub-pixel positions averages neighbouring points (a blur), and
+        where moved points no longer form a grid the averaging varies from pixel to pixel
+        (moire once the camera magnifies them). The points' photo positions vary smoothly, so
+        splatting those instead and sampling the fluid's texture with a bicubic kernel keeps it
+        sharp and regular.
+
+        Args:
+            colours: (G, C, H, W) splatted colours.
+            fluid: (G, 1, H, W) fraction of each pixel made of fluid points.
+            fluid_uv: (G, 2, H, W) splatted ``fluid * (u, v)`` (normalised like the colours).
+
+        Returns:
+            (G, C, H, W).
+        """
+        source = self.source
+        uv = fluid_uv / fluid.clamp(min=1e-6)
+        scale = torch.tensor([2.0 / max(source.width - 1, 1), 2.0 / max(source.height - 1, 1)],
+                             device=uv.device, dtype=uv.dtype)
+        grid = uv.permute(0, 2, 3, 1) * scale - 1.0
+        texture = self.fluid_texture.expand(colours.shape[0], -1, -1, -1)
+        sharp = F.grid_sample(texture, grid, mode="bicubic", padding_mode="border", align_corners=True)
+        return colours + fluid * (sharp - colours)
 
     def render(self, frame: int, camera: Camera) -> torch.Tensor:
         """The colour image of ``frame`` in [0, N] (time frame / N) from ``camera``.
@@ -143,15 +292,23 @@ class FrameRenderer:
             (3, H, W) in [0, 1], at the camera's image size.
         """
         time = frame_time(frame, self.cloud.num_frames)
-        carried = torch.cat([self.cloud.values, self.cloud.seam_weight[:, None]], dim=1)
-        splatted = self.splat_clouds(frame, camera, carried)
-        colours, seam, disparity = splatted.values[:, :-2], splatted.values[:, -2:-1], splatted.values[:, -1:]
-        weights = blend_weights(time, splatted.coverage, disparity, seam)
+        channels = self.cloud.values.shape[1]
+        splatted = self.splat_clouds(frame, camera, self._render_values)
+        # Magnified points (spacing up to 2 px before they are subdivided) cover as little as a
+        # quarter of the pixels between them; that pattern must modulate neither the blend of
+        # the two clouds nor the hole filling (moire), only a real hole should.
+        coverage = (4.0 * splatted.coverage).clamp(max=1.0)
+        colours, seam, fluid, under, fluid_uv, disparity = splatted.values.split([channels, 1, 1, 1, 2, 1], dim=1)
+        colours = self.sharpen_fluid(colours, fluid, fluid_uv)
+        # The blend weighs each cloud by its local density of points: where the flow stretched
+        # one cloud (its points drawn apart near the upstream border) and compressed the other,
+        # the compressed one is the better view. Measured on the saturated coverage (magnified
+        # points count as dense) averaged over 5 x 5 pixels.
+        density = box_filter(coverage, 5, F.avg_pool2d)
+        weights = blend_weights(time, density, disparity, seam, under)
         total = weights.sum(0)
-        image = (weights * colours).sum(0) / total.clamp(min=1e-8)
-        # Confidence counts only clouds whose time weight is not zero (t = 0: forward alone).
-        coverage = splatted.coverage
-        confidence = coverage[0] if time == 0.0 else coverage[1] if time == 1.0 else coverage.amax(0)
-        confidence = torch.where(total > 0, confidence, torch.zeros_like(confidence))
+        window = max(8, round(CONTRAST_WINDOW * max(camera.intrinsics.width, camera.intrinsics.height)))
+        image = restore_contrast(colours, weights, fluid, window)
+        confidence = torch.where(total > 0, frame_confidence(time, coverage), torch.zeros_like(total))
         image = fill_holes(image, confidence)
         return image.clamp(0.0, 1.0)

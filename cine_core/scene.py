@@ -2,18 +2,29 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import zipfile
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 import torch
 
-from .camera import Intrinsics
+from .camera import Intrinsics, content_outline
+from .checks import parse_json, printable
 from .errors import CineError
+from .image_io import check_pixel_count
 from .layering import COLOUR_LEVELS, DepthLayer, LayeredScene
+from .outputs import atomic_file
 
 FORMAT_VERSION = 1
+#: Most depth layers cut at depth valleys (the CLI's --layers is capped at this); a scene may
+#: hold one more, of hidden surface behind the depth edges no cut follows.
+MAX_LAYERS = 16
+#: Most separately moving regions (each is integrated on its own, with a flow field of its own).
+MAX_REGIONS = 256
+_LAYER_FIELDS = ("rgb", "depth", "alpha", "hidden")
 
 
 @dataclass
@@ -64,10 +75,15 @@ class PreparedScene:
         values = self.depth[mask] if bool(mask.any()) else self.depth.flatten()
         return float(values.median())
 
+    def content_outline(self) -> tuple[torch.Tensor, ...]:
+        """The edge of what the scene can show (:func:`~cine_core.camera.content_outline`)."""
+        return content_outline(self.depth, self.intrinsics)
+
     def save(self, path: str) -> None:
         """Write to ``path`` (a torch file holding only tensors and a JSON string).
 
-        Written to a temporary file first, so a failure never leaves a half-written cache.
+        Written to a temporary file beside it first, so a failure or cancel never leaves a
+        half-written cache or a temporary file, and an earlier file at ``path`` stays as it was.
         """
         record = {
             "format": torch.tensor(FORMAT_VERSION),
@@ -84,38 +100,150 @@ class PreparedScene:
             record[f"layer{index}.depth"] = layer.depth.float()
             record[f"layer{index}.alpha"] = layer.alpha
             record[f"layer{index}.hidden"] = layer.hidden
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        temporary = path + ".tmp"
-        torch.save(record, temporary)
-        os.replace(temporary, path)
+        with atomic_file(path, ".cine") as temporary:
+            torch.save(record, temporary)
 
     @classmethod
     def load(cls, path: str) -> "PreparedScene":
-        """Read a scene written by :meth:`save` (safe loader: tensors and plain containers only)."""
+        """Read a scene written by :meth:`save` (safe loader: tensors and plain containers only).
+
+        Everything in the file is checked (names, types, shapes, sizes consistent with each
+        other, finite values) before it is used: a damaged or crafted file is refused with one
+        line, and cannot make the renderer allocate more than the photo it holds.
+        """
+        name = os.path.basename(path)
+        if os.path.isdir(path):
+            raise CineError(f"prepared scene {printable(path)} is a folder, not a file")
         if not os.path.isfile(path):
-            raise CineError(f"prepared scene not found: {path}")
+            raise CineError(f"prepared scene not found: {printable(path)}")
         try:
+            _check_archive(path)
             record = torch.load(path, map_location="cpu", weights_only=True)
-            if int(record["format"]) != FORMAT_VERSION:
-                raise CineError(f"{os.path.basename(path)} was written by another version of the "
-                                f"tool; prepare the scene again")
-            meta = json.loads(record["meta"])
-            layers = []
-            index = 0
-            while f"layer{index}.rgb" in record:
-                layers.append(DepthLayer(_from_uint16(record[f"layer{index}.rgb"]),
-                                         record[f"layer{index}.depth"], record[f"layer{index}.alpha"],
-                                         record[f"layer{index}.hidden"]))
-                index += 1
-            return cls(photo=_from_uint16(record["photo"]), intrinsics=Intrinsics(**meta["intrinsics"]),
-                       depth=record["depth"], layered=LayeredScene(layers, record["edges"].tolist()),
-                       flow=record["flow"], hidden_flow=record["hidden_flow"], info=meta["info"],
-                       regions=record["regions"])
         except CineError:
             raise
-        except Exception as exc:  # a damaged or foreign file: say so in one line, never crash
-            raise CineError(f"{os.path.basename(path)} is not a readable prepared scene (damaged, or not "
-                            f"written by this tool: {type(exc).__name__}); prepare the scene again") from None
+        except Exception:  # a damaged or foreign file: say so in one line, never crash
+            raise CineError(f"{name} is not a readable prepared scene (damaged, or not written by this "
+                            f"tool); prepare the scene again") from None
+        return _scene_from_record(record, name)
+
+
+def _check_archive(path: str) -> None:
+    """A scene is a zip of uncompressed tensors: refuse compressed members (a few bytes could
+    inflate to any size) before PyTorch reads them."""
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+    if any(m.compress_type != zipfile.ZIP_STORED for m in members) or \
+            sum(m.file_size for m in members) > os.path.getsize(path):
+        raise CineError(f"{os.path.basename(path)} is not a prepared scene written by this tool "
+                        f"(it holds compressed data); prepare the scene again")
+
+
+def _scene_from_record(record: object, name: str) -> PreparedScene:
+    """Check every field of a loaded record and build the scene (see :meth:`PreparedScene.load`)."""
+    def refuse(what: str) -> CineError:
+        return CineError(f"{name} is not a valid prepared scene ({what}); prepare the scene again")
+
+    if not isinstance(record, dict) or not isinstance(record.get("format"), torch.Tensor):
+        raise refuse("no format number")
+    version = record["format"]
+    if version.numel() != 1 or version.dtype != torch.int64 or int(version) != FORMAT_VERSION:
+        raise CineError(f"{name} was written by another version of the tool; prepare the scene again")
+    layer_count = 0
+    while f"layer{layer_count}.rgb" in record:
+        layer_count += 1
+    # Cut layers, plus one of hidden surface behind depth edges no cut follows.
+    if not 1 <= layer_count <= MAX_LAYERS + 1:
+        raise refuse(f"{layer_count} layers")
+    expected = {"format", "photo", "depth", "flow", "hidden_flow", "edges", "regions", "meta"}
+    expected |= {f"layer{i}.{part}" for i in range(layer_count) for part in _LAYER_FIELDS}
+    if set(record) != expected:
+        raise refuse(f"unexpected or missing entries: {printable(sorted(set(record) ^ expected), 80)}")
+    photo = record["photo"]
+    if not isinstance(photo, torch.Tensor) or photo.ndim != 3:
+        raise refuse("photo")
+    height, width = int(photo.shape[1]), int(photo.shape[2])
+    check_pixel_count(name, width, height)
+    if min(width, height) < 2:
+        raise refuse(f"a {width}x{height} photo")
+
+    def tensor(key: str, dtype: torch.dtype, shape: tuple[int, ...], finite: bool = False) -> torch.Tensor:
+        value = record[key]
+        if not isinstance(value, torch.Tensor) or value.dtype != dtype or tuple(value.shape) != shape:
+            raise refuse(f"{key} is not {dtype} of shape {shape}")
+        if value.untyped_storage().nbytes() < value.numel() * value.element_size():
+            raise refuse(f"{key} is a view of less data than it claims")  # e.g. strides of 0
+        if finite and not bool(torch.isfinite(value).all()):
+            raise refuse(f"{key} holds NaN or infinite values")
+        return value
+
+    def positive_depth(key: str) -> torch.Tensor:
+        value = tensor(key, torch.float32, (height, width), finite=True)
+        if not bool((value > 0).all()):
+            raise refuse(f"{key} holds depths of 0 or less")
+        return value
+
+    depth = positive_depth("depth")
+    flow = tensor("flow", torch.float32, (2, height, width), finite=True)
+    hidden_flow = tensor("hidden_flow", torch.float32, (2, height, width), finite=True)
+    regions = tensor("regions", torch.int32, (height, width))
+    if bool((regions < 0).any()) or torch.unique(regions).numel() > MAX_REGIONS + 1:
+        raise refuse(f"negative region numbers, or more than {MAX_REGIONS} regions")
+    edges = tensor("edges", torch.float64, (layer_count - 1,), finite=True)
+    layers = [DepthLayer(_from_uint16(tensor(f"layer{i}.rgb", torch.uint16, (3, height, width))),
+                         positive_depth(f"layer{i}.depth"),
+                         tensor(f"layer{i}.alpha", torch.bool, (height, width)),
+                         tensor(f"layer{i}.hidden", torch.bool, (height, width)))
+              for i in range(layer_count)]
+    if not isinstance(record["meta"], str):
+        raise refuse("meta")
+    try:
+        meta = parse_json(record["meta"], name)
+    except CineError as exc:
+        raise refuse(f"meta: {exc}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("intrinsics"), dict) or \
+            not isinstance(meta.get("info"), dict):
+        raise refuse("meta")
+    photo = _from_uint16(tensor("photo", torch.uint16, (3, height, width)))
+    return PreparedScene(photo=photo, intrinsics=_intrinsics(meta["intrinsics"], width, height, refuse),
+                         depth=depth, layered=LayeredScene(layers, edges.tolist()), flow=flow,
+                         hidden_flow=hidden_flow, info=_info(meta["info"], refuse), regions=regions)
+
+
+def _intrinsics(values: dict, width: int, height: int, refuse) -> Intrinsics:
+    """The source camera: it must describe the stored photo (its size sets the render size)."""
+    if set(values) != {"fx", "fy", "cx", "cy", "width", "height"}:
+        raise refuse("intrinsics")
+    numbers = {}
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise refuse(f"intrinsics {key}")
+        numbers[key] = value
+    if (numbers["width"], numbers["height"]) != (width, height):
+        raise refuse(f"intrinsics for {numbers['width']}x{numbers['height']} pixels but a {width}x{height} photo")
+    long_side = max(width, height)
+    if not (0 < numbers["fx"] <= 100 * long_side and 0 < numbers["fy"] <= 100 * long_side
+            and -width <= numbers["cx"] <= 2 * width and -height <= numbers["cy"] <= 2 * height):
+        raise refuse("intrinsics out of range")
+    return Intrinsics(float(numbers["fx"]), float(numbers["fy"]), float(numbers["cx"]), float(numbers["cy"]),
+                      width, height)
+
+
+def _info(info: dict, refuse) -> dict:
+    """The report part: only what the tools read back is checked; text is made safe to print."""
+    notes = info.get("notes", [])
+    stages = info.get("stages", {})
+    if not isinstance(notes, list) or not isinstance(stages, dict):
+        raise refuse("info")
+    original = info.get("original_size")
+    if original is not None and not (isinstance(original, list) and len(original) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 1_000_000 for v in original)):
+        raise refuse("original_size")
+    cleaned = dict(info)
+    cleaned["notes"] = [printable(note) for note in notes[:20]]
+    cleaned["stages"] = {printable(k, 20): printable(v, 200) for k, v in list(stages.items())[:10]}
+    if not cleaned["notes"]:
+        del cleaned["notes"]
+    return cleaned
 
 
 def _to_uint16(rgb: torch.Tensor) -> torch.Tensor:

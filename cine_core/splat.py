@@ -145,17 +145,22 @@ def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int) -> torch.Tensor:
     return total.index_add_(0, taps.pixel, contribution)
 
 
-def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: PointSet | None = None) -> Splatted:
+def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: PointSet | None = None,
+                 underlay: PointSet | None = None) -> Splatted:
     """Splat several point sets into one image each, with their own visibility.
 
     Points in ``shared`` belong to every group (the static part of the scene, seen by both the
     forward and the backward cloud) and are splatted once: they are composited against their own
     nearest depth, then each group suppresses them where its own points lie clearly in front.
+    ``underlay`` points also belong to every group but lie under the groups' own points, too
+    close in depth for a depth test (the surface inpainted under moving water): a group shows
+    them only where its own points leave a hole (no point weighing a quarter within 2 pixels).
 
     Args:
         groups: G point sets with the same number of channels C.
         size: (height, width) of the output.
         shared: points every group contains.
+        underlay: points every group contains, beneath the groups' own points.
 
     Returns:
         :class:`Splatted` with (G, C, H, W) values (weighted means) and (G, 1, H, W) coverage.
@@ -167,6 +172,13 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
         shared_taps = _taps(shared, height, width)
         shared_nearest = _nearest_depth(shared_taps, cells)
         shared_sum = _accumulate(shared_taps, shared_nearest, cells)
+    underlay_sum = None
+    if underlay is not None:
+        underlay_taps = _taps(underlay, height, width)
+        underlay_nearest = _nearest_depth(underlay_taps, cells)
+        if shared_nearest is not None:
+            underlay_nearest = torch.minimum(underlay_nearest, shared_nearest)
+        underlay_sum = _accumulate(underlay_taps, underlay_nearest, cells)
     sums = []
     for points in groups:
         taps = _taps(points, height, width)
@@ -174,6 +186,13 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
         if shared_nearest is not None:
             nearest = torch.minimum(nearest, shared_nearest)
         total = _accumulate(taps, nearest, cells)
+        if underlay_sum is not None:
+            # Hidden only where the group's points are at least 2 px away: magnified or
+            # stretched points leave gaps that are not holes.
+            own = total[:cells, -1].reshape(1, 1, height, width)
+            own = F.max_pool2d(F.max_pool2d(own, (1, 5), stride=1, padding=(0, 2)), (5, 1), stride=1, padding=(2, 0))
+            keep = torch.cat([(1.0 - 4.0 * own.reshape(-1)).clamp(min=0.0), own.new_zeros(1)])
+            total = total + underlay_sum * keep[:, None]
         if shared_sum is not None:
             gap = shared_nearest / nearest - 1.0
             keep = torch.where(torch.isfinite(shared_nearest), surface_weight(gap), torch.ones_like(gap))

@@ -1,19 +1,20 @@
 """Writing the clip: MP4 (H.264), WebM (VP9), GIF, or a folder of PNG frames.
 
-Output is written to a temporary name and moved into place at the end, so a failed or
-cancelled render never leaves a half-written file behind or destroys an earlier result.
+The destination is checked before any work (:func:`check_video_output`) and written through
+:mod:`cine_core.outputs`, so a failed or cancelled render never leaves a half-written file or
+folder behind or destroys an earlier result.
 """
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from typing import Iterable
 
 import cv2
 import numpy as np
 
+from .checks import printable
 from .errors import CineError
+from .outputs import FRAME_PREFIX, FRAME_SUFFIX, atomic_file, atomic_folder, check_frame_folder, check_output_file
 
 VIDEO_FORMATS = (".mp4", ".webm", ".gif")
 
@@ -26,53 +27,39 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return frame
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+def check_video_output(out: str, option: str = "--out") -> str:
+    """Check before any work that ``out`` can receive the clip: a .mp4/.webm/.gif file, or a
+    folder name (no extension) for PNG frames. Returns it made absolute."""
+    ext = os.path.splitext(out)[1].lower()
+    if ext in VIDEO_FORMATS:
+        return check_output_file(out, option)
+    if ext:
+        raise CineError(f"{option} {printable(os.path.basename(out))}: use .mp4, .webm, .gif or a folder name")
+    return check_frame_folder(out, option)
 
 
 def write_video(frames: Iterable[np.ndarray], out: str, fps: float) -> int:
     """Write (H, W, 3) uint8 RGB frames to ``out``; returns the number of frames written.
 
     ``out`` ending in .mp4/.webm/.gif is a video file; anything else is a folder that receives
-    ``frame_0000.png``, ``frame_0001.png``, ...
+    ``frame_0000.png``, ``frame_0001.png``, ... and replaces an earlier folder of frames only
+    once every new frame is written.
     """
-    if fps <= 0:
+    if not fps > 0:
         raise CineError("--fps must be positive")
-    out = os.path.abspath(out)
-    parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
+    out = check_video_output(out)
     ext = os.path.splitext(out)[1].lower()
     if ext in VIDEO_FORMATS:
-        handle, temporary = tempfile.mkstemp(suffix=ext, prefix=".partial-", dir=parent)
-        os.close(handle)
-        try:
-            count = _write_file(frames, temporary, ext, fps)
-            # mkstemp creates the file private (0600); the video gets the mode of any new file.
-            os.chmod(temporary, 0o666 & ~_umask())
-            os.replace(temporary, out)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-        return count
-    if ext:
-        raise CineError(f"--out {os.path.basename(out)}: use .mp4, .webm, .gif or a folder name")
-    temporary = tempfile.mkdtemp(prefix=".partial-", dir=parent)
-    try:
+        with atomic_file(out, ext) as temporary:
+            return _write_file(frames, temporary, ext, fps)
+    with atomic_folder(out) as temporary:
         count = 0
         for count, frame in enumerate(frames, start=1):
-            if not cv2.imwrite(os.path.join(temporary, f"frame_{count - 1:04d}.png"), frame[:, :, ::-1]):
-                raise CineError(f"cannot write frames into {out}")
-        if os.path.isdir(out):
-            for stale in os.listdir(out):
-                if stale.startswith("frame_") and stale.endswith(".png"):
-                    os.remove(os.path.join(out, stale))
-        os.makedirs(out, exist_ok=True)
-        for name in sorted(os.listdir(temporary)):
-            os.replace(os.path.join(temporary, name), os.path.join(out, name))
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+            name = f"{FRAME_PREFIX}{count - 1:04d}{FRAME_SUFFIX}"
+            if not cv2.imwrite(os.path.join(temporary, name), frame[:, :, ::-1]):
+                raise CineError(f"cannot write frames into {printable(out)}")
+        if count == 0:
+            raise CineError("no frames to write")
     return count
 
 

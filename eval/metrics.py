@@ -1,9 +1,10 @@
-"""Image and video metrics for the quality evaluation, implemented here (no extra dependency).
+"""Image and video metrics for the quality evaluation (SSIM from kornia, optical flow from OpenCV).
 
 Conventions: images are (H, W, 3) uint8 RGB arrays or (3, H, W) float tensors in [0, 1]; the
 data range is 1 (equivalently 255 for 8-bit), so PSNR is 10 log10(1 / MSE) on [0, 1] values.
 Masks are (H, W) bool arrays or tensors, True inside the region. Temporal metrics (flicker,
-loop seam) are reported in 8-bit grey levels (0..255) so they read as "levels of change".
+loop seam, still-region change) are reported in 8-bit levels (0..255) so they read as "levels
+of change"; flow in pixels per frame of the frames given.
 """
 from __future__ import annotations
 
@@ -11,14 +12,23 @@ import math
 from typing import Sequence
 
 import cv2
+import kornia
 import numpy as np
 import torch
 
-#: SSIM constants of Wang et al. 2004 for data range 1: C1 = (0.01 L)^2, C2 = (0.03 L)^2.
-SSIM_C1 = 0.01 ** 2
-SSIM_C2 = 0.03 ** 2
+#: SSIM window (Wang et al. 2004): an 11-tap Gaussian, sigma 1.5 (kornia's fixed sigma).
 SSIM_WINDOW = 11
-SSIM_SIGMA = 1.5
+#: The luminance constant of SSIM for data range 1 (kornia's): C1 = (0.01 L)^2.
+SSIM_C1 = 0.01 ** 2
+#: "Strong" gradients are those above this quantile of the photo's gradient magnitudes inside
+#: the moving region: the photo itself has a density of 1 - 0.8 = 0.2 there.
+STRONG_GRADIENT_QUANTILE = 0.8
+#: ... but never below this magnitude (levels of [0, 1] per pixel), so codec noise on a flat
+#: region (sky, mist) does not count as texture.
+STRONG_GRADIENT_FLOOR = 2.0 / 255.0
+#: The moving region is grown by this fraction of the image's long side before "still" pixels
+#: are judged, so the fluid's own soft edge is not counted as a still pixel changing.
+STILL_MARGIN = 0.04
 
 
 def as_tensor(image, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -59,38 +69,17 @@ def psnr(a, b, mask=None) -> float:
     return 10.0 * math.log10(1.0 / error)
 
 
-def _blur(x: np.ndarray, size: int, sigma: float) -> np.ndarray:
-    """Gaussian blur of (H, W, C) float32 with reflect padding (output keeps the size).
+def ssim_map(a, b, window: int = SSIM_WINDOW) -> torch.Tensor:
+    """Per-pixel SSIM (``kornia.metrics.ssim``, padding "same"), averaged over the 3 channels.
 
-    OpenCV's kernel is exp(-(i - (size - 1) / 2)^2 / (2 sigma^2)) normalised, the same as
-    torch/kornia's, and BORDER_REFLECT_101 is torch's "reflect" padding; it is ~20x faster than
-    a 1-channel torch conv2d on the CPU.
+    The map has the image's size, so it can be averaged inside a mask. Images smaller than the
+    window get the largest odd window their reflect padding allows. Returns (H, W) float32.
     """
-    return cv2.GaussianBlur(x, (size, size), sigma, borderType=cv2.BORDER_REFLECT_101)
-
-
-def ssim_map(a, b, window: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> torch.Tensor:
-    """Per-pixel SSIM (Wang et al. 2004), Gaussian window, averaged over the 3 channels.
-
-    Local statistics use an ``window``-tap Gaussian (sigma 1.5) with reflect padding, so the map
-    has the image's size and can be averaged inside a mask (same values as
-    ``kornia.metrics.ssim(..., padding="same")``). Returns (H, W) float32.
-    """
-    x = as_tensor(a).cpu().permute(1, 2, 0).contiguous().numpy()
-    y = as_tensor(b).cpu().permute(1, 2, 0).contiguous().numpy()
+    x, y = as_tensor(a).cpu(), as_tensor(b).cpu()
     if x.shape != y.shape:
-        raise ValueError(f"SSIM of images of different shapes {x.shape} and {y.shape}")
-    height, width = x.shape[:2]
-    pad = max(0, min(window // 2, min(height, width) - 1))  # reflect padding needs pad < side
-    size = 2 * pad + 1
-    mu_x, mu_y = _blur(x, size, sigma), _blur(y, size, sigma)
-    var_x = _blur(x * x, size, sigma) - mu_x * mu_x
-    var_y = _blur(y * y, size, sigma) - mu_y * mu_y
-    cov = _blur(x * y, size, sigma) - mu_x * mu_y
-    numerator = (2.0 * mu_x * mu_y + SSIM_C1) * (2.0 * cov + SSIM_C2)
-    denominator = (mu_x * mu_x + mu_y * mu_y + SSIM_C1) * (var_x + var_y + SSIM_C2)
-    values = (numerator / denominator).reshape(height, width, -1).mean(axis=2)
-    return torch.from_numpy(values.astype(np.float32))
+        raise ValueError(f"SSIM of images of different shapes {tuple(x.shape)} and {tuple(y.shape)}")
+    pad = max(0, min(window // 2, min(x.shape[1:]) - 1))  # reflect padding needs pad < side
+    return kornia.metrics.ssim(x[None], y[None], 2 * pad + 1)[0].mean(0)
 
 
 def ssim(a, b, mask=None) -> float:
@@ -154,3 +143,110 @@ def loop_seam(frames: Sequence[np.ndarray], mask=None) -> dict:
     step = flicker(frames, mask)
     ratio = wrap / step if step > 0 else (1.0 if wrap == 0 else float("inf"))
     return {"wrap": wrap, "step": step, "ratio": ratio}
+
+
+# ---------------------------------------------------------------------------- texture
+
+def grey(image) -> np.ndarray:
+    """(H, W) float32 luma (Rec. 601) in [0, 1] of an image."""
+    rgb = as_tensor(image).cpu().numpy()
+    return (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]).astype(np.float32)
+
+
+def gradient_magnitude(image) -> np.ndarray:
+    """(H, W) float32 |grad| of the luma, in [0, 1] levels per pixel (3x3 Sobel divided by 8)."""
+    luma = grey(image)
+    gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    return np.sqrt(gx * gx + gy * gy)
+
+
+def strong_gradient_threshold(photo, mask) -> float:
+    """The magnitude above which a gradient counts as strong inside ``mask``: the photo's
+    :data:`STRONG_GRADIENT_QUANTILE` there, at least :data:`STRONG_GRADIENT_FLOOR`."""
+    region = np.asarray(mask, dtype=bool)
+    if not region.any():
+        return float("nan")
+    values = gradient_magnitude(photo)[region]
+    return max(float(np.quantile(values, STRONG_GRADIENT_QUANTILE)), STRONG_GRADIENT_FLOOR)
+
+
+def gradient_density(image, mask, threshold: float) -> float:
+    """Fraction of the pixels inside ``mask`` whose gradient magnitude exceeds ``threshold``.
+
+    Blurring or averaging two unrelated textures lowers it; hard false edges raise it.
+    """
+    region = np.asarray(mask, dtype=bool)
+    if not region.any():
+        return float("nan")
+    return float((gradient_magnitude(image)[region] > threshold).mean())
+
+
+def texture_kept(frames: Sequence, references: Sequence, mask, threshold: float) -> float:
+    """Mean strong-gradient density of ``frames`` divided by that of ``references`` (1 = as
+    much fine texture as the reference, below 1 = softer)."""
+    ours = np.mean([gradient_density(f, mask, threshold) for f in frames])
+    reference = np.mean([gradient_density(f, mask, threshold) for f in references])
+    return float(ours / reference) if reference > 0 else float("nan")
+
+
+# ---------------------------------------------------------------------------- motion
+
+def dis_flow(a, b) -> np.ndarray:
+    """(2, H, W) float32 optical flow from ``a`` to ``b`` (pixels), OpenCV's DIS (medium preset)
+    on the luma."""
+    solver = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    first = (grey(a) * 255.0 + 0.5).astype(np.uint8)
+    second = (grey(b) * 255.0 + 0.5).astype(np.uint8)
+    return solver.calc(first, second, None).transpose(2, 0, 1)
+
+
+def mean_flow(frames: Sequence) -> np.ndarray:
+    """(2, H, W) the DIS flow between consecutive frames, averaged over the clip (pixels per
+    frame); averaging over time keeps the fluid's steady motion and cancels its turbulence."""
+    if len(frames) < 2:
+        raise ValueError("the mean flow needs at least two frames")
+    total = np.zeros((2, *np.asarray(frames[0]).shape[:2]), np.float64)
+    for previous, current in zip(frames[:-1], frames[1:]):
+        total += dis_flow(previous, current)
+    return (total / (len(frames) - 1)).astype(np.float32)
+
+
+def flow_agreement(flow: np.ndarray, reference: np.ndarray, mask) -> dict:
+    """How ``flow`` matches ``reference`` ((2, H, W) each) inside ``mask``.
+
+    * ``speed``, ``reference_speed``: mean |flow| over the region (pixels per frame);
+    * ``ratio``: speed / reference_speed (1 = as fast);
+    * ``cosine``: sum(f . r) / sum(|f| |r|), the per-pixel direction agreement weighted by both
+      magnitudes (1 = same direction everywhere, 0 = perpendicular, -1 = opposite).
+    """
+    region = np.asarray(mask, dtype=bool)
+    f, r = flow[:, region].astype(np.float64), reference[:, region].astype(np.float64)
+    norm_f, norm_r = np.linalg.norm(f, axis=0), np.linalg.norm(r, axis=0)
+    speed, reference_speed = float(norm_f.mean()), float(norm_r.mean())
+    weight = float((norm_f * norm_r).sum())
+    return {"speed": speed, "reference_speed": reference_speed,
+            "ratio": speed / reference_speed if reference_speed > 0 else float("nan"),
+            "cosine": float((f * r).sum() / weight) if weight > 0 else float("nan")}
+
+
+# ---------------------------------------------------------------------------- still region
+
+def grown_mask(mask, fraction: float = STILL_MARGIN) -> np.ndarray:
+    """(H, W) bool: ``mask`` grown by ``fraction`` of the long side (a disc-shaped dilation)."""
+    region = np.asarray(mask, dtype=bool)
+    radius = int(round(fraction * max(region.shape)))
+    if radius <= 0:
+        return region.copy()
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(region.astype(np.uint8), disc) > 0
+
+
+def largest_change(frames: Sequence[np.ndarray], reference: np.ndarray, region) -> int:
+    """The largest |frame - reference| (8-bit levels, any channel) of a pixel inside ``region``
+    over all ``frames``; 0 for an empty region."""
+    inside = np.asarray(region, dtype=bool)
+    if not inside.any():
+        return 0
+    still = _levels(reference)[inside]
+    return int(max(np.abs(_levels(f)[inside] - still).max() for f in frames))

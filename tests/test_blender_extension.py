@@ -54,7 +54,7 @@ def run_scenario(name: str, tmp_path, extension_zip: str, timeout: float = 240, 
                             capture_output=True, text=True, timeout=timeout, env=env, cwd=str(tmp_path))
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert result.returncode == 0 and lines, f"scenario {name} failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
-    return json.loads(lines[-1][len("RESULT "):])
+    return dict(json.loads(lines[-1][len("RESULT "):]), stdout=result.stdout)
 
 
 def test_zip_holds_the_addon_and_the_core_only(extension_zip):
@@ -78,10 +78,11 @@ def test_import_render_save_reopen_and_render_elsewhere(tmp_path, extension_zip,
     for stage in ("Depth: ", "Layers: classical", "Flow: hint interpolation"):
         assert any(text.startswith(stage) for text in labels), (stage, labels)
     assert "Renderer: classical (splatting + soft blend)" in labels
-    # Objects: one collection with the point cloud (Geometry Nodes points + material), the
-    # source camera as its child, the labelme motion as a mask image and one hint arrow.
-    assert r["points"] >= 96 * 64 and r["attributes"] >= ["Color", "photo_pixel", "radius"]
-    assert r["modifier_nodes"] >= ["GeometryNodeMeshToPoints", "GeometryNodeSetMaterial"]
+    # Objects: one collection with the layered surface (a vertex per layer pixel, triangles
+    # between neighbours, an emission material of the vertex colours), the source camera as its
+    # child, the labelme motion as a mask image and one hint arrow.
+    assert r["points"] >= 96 * 64 and r["attributes"] >= ["Color", "photo_pixel"]
+    assert r["triangles"] > 2 * 90 * 60
     assert r["material_uses_color"]
     assert r["camera"]["lens"] == pytest.approx(36.0) and r["camera"]["sensor_fit"] == "HORIZONTAL"
     assert r["camera"]["parent_is_points"] and r["camera"]["looks_along_y"]
@@ -114,7 +115,8 @@ def test_motion_editing(tmp_path, extension_zip, photo_dir):
     assert r["mask_from_selection_fraction"] == pytest.approx(r["selected_pixel_fraction"], abs=0.01)
     assert r["loaded"] == {"hints": 1, "mask": True}
     assert r["save_copy_keeps_session_path"]
-    assert r["cleaned"]["before"] >= 2 and r["cleaned"]["after"] == [r["cleaned"]["current"]]
+    assert r["replaced"] == {"saved_kept": True, "older_deleted": True, "files": 3}
+    assert r["cleaned"]["after_save"] == r["cleaned"]["after"] == [r["cleaned"]["current"]]
     assert r["no_motion_error"].startswith("Nothing moves yet")
 
 
@@ -142,7 +144,7 @@ def test_failed_and_cancelled_imports_leave_the_file_unchanged(tmp_path, extensi
     r = run_scenario("failures", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
     assert "not a file" in r["missing_file"]
     assert "damaged or not an image" in r["damaged_file"]
-    assert r["cancelled"] == ["CANCELLED"]
+    assert r["cancelled"] == ["CANCELLED"] and r["cancelled_after_save"] == ["CANCELLED"]
     assert "Out of memory; import the photo with a smaller Size Limit" in r["out_of_memory"]
     assert r["datablocks_before"] == r["datablocks_after"]
     assert r["cache_files_left"] == []
@@ -199,6 +201,69 @@ def test_published_decoder_renders_frames(tmp_path, extension_zip, photo_dir):
     assert "Renderer: neural: feature net + image decoder (model_150000.pth)" in r["labels_after"]
     assert r["shape"] == [64, 96, 3] and r["spread"] > 0
     assert r["psnr_after"] < 30
+
+
+def test_cycles_shows_the_surface_and_composites_by_depth(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("blender_renderers", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"),
+                     depth=os.path.join(photo_dir, "depth.npy"))
+    # From the source camera at loop time 0, Cycles reproduces the photo (Set Up Scene's filter).
+    assert r["cycles_source_psnr"] >= 35.0
+    # Render Animation shows the motion, frame for frame as the timeline shows it.
+    assert r["animation_equals_still"] and r["animation_moves"] > 1.0
+    # From a camera moved within the safe zone: no pixel of the world shows through, and Cycles
+    # agrees with the Cinemagraph engine.
+    assert r["moved_world_pixels"] == 0 and r["moved_psnr_vs_engine"] >= 25.0
+    # An object between the far and the near layer: hidden behind the near one, in front of the far one.
+    assert r["object_far_rows_red"] > 0.95 and r["object_near_rows_red"] < 0.02
+    assert r["object_near_rows_psnr"] >= 30.0
+
+
+def test_engine_writes_depth_and_alpha(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("render_passes", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"),
+                     depth=os.path.join(photo_dir, "depth.npy"))
+    assert {"Combined.A", "Depth.Z"} <= set(r["channels"])
+    # The Depth pass holds the camera distance in Blender units of the near and the far layer.
+    assert r["near_depth"] == pytest.approx(r["expected_near"], rel=0.03)
+    assert r["far_depth"] == pytest.approx(r["expected_far"], rel=0.03)
+    # Alpha (transparent film): the photo covers the source view; a camera turned away from it
+    # sees nothing where the photo ends, and keeps the photo opaque where it does not.
+    assert r["source_alpha_mean"] > 0.99
+    assert r["turned_empty_fraction"] > 0.2 and r["turned_opaque_fraction"] > 0.3
+
+
+def test_scale_placement_feedback_and_hygiene(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("scale_feedback_hygiene", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
+    # Imported beside the default cube, not inside it, at 3 m; the panel says so.
+    assert not r["camera_in_cube"] and not r["boxes_overlap"]
+    assert r["nearest_distance"] == pytest.approx(3.0, rel=1e-3)
+    assert any(text.startswith("Nearest point 3 m") for text in r["import_labels"]), r["import_labels"]
+    assert r["zone"]["radius"] > 0 and r["zone"]["hide_render"] and r["zone"]["parent_is_surface"]
+    assert any(text.startswith("Moves up to") and "safe zone" in text for text in r["camera_labels"])
+    assert {"frame_start", "frame_end", "path_preset", "path_strength"} <= set(r["panel_props"])
+    assert r["output_path"] == "//render/"
+    # Motion edits are listed until Update Motion applies them; an arrow outside the region is warned.
+    assert r["pending_after_import"] == []
+    assert "Speed 1 -> 2" in r["pending_after_edits"] and "Hint arrows: 1 -> 2" in r["pending_after_edits"]
+    assert r["pending_after_update"] == []
+    assert "Hint arrow 2 starts outside the moving region" in r["stdout"]
+    assert r["direction_without_region"].startswith("A direction in words moves the moving region")
+    # Reports speak Blender and keep file names as they are.
+    assert "Size Limit 8 is too small" in r["small_size"] and "--" not in r["small_size"]
+    assert r["damaged_locate"].startswith("notes.txt is not a readable prepared scene")
+    assert "Error" not in r["damaged_locate"].split(":", 1)[0]
+    assert r["missing_label_lines"] >= 2 and r["missing_label_longest"] <= 45
+    # A deleted surface stops rendering; the panel offers to restore or remove it; Purge cleans up.
+    assert "no cinemagraph to render" in r["render_after_delete"]
+    assert {"cinemagraph.restore_surface", "cinemagraph.remove_cinemagraph"} <= set(r["deleted_operators"])
+    assert r["renders_after_restore"]
+    assert r["left_after_remove_and_purge"] == {"collections": [], "objects": [], "meshes": [], "cameras": []}
+
+
+def test_farm_chunks_equal_one_render(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("farm", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
+    assert r["chunks_equal_whole"] and r["frames"] == 8
+    assert "Cinemagraph render engine is not available" in r["check_without_engine"]
+    assert r["check_with_engine"] == "ok"
 
 
 def test_camera_conversions_round_trip(tmp_path, extension_zip):
@@ -266,9 +331,8 @@ def scenario_end_to_end(arguments: dict) -> dict:
     points, camera = settings.points, settings.source_camera
     result["points"] = len(points.data.vertices)
     result["attributes"] = sorted(a.name for a in points.data.attributes if not a.name.startswith((".", "pos")))
-    result["modifier_nodes"] = sorted(n.bl_idname for n in points.modifiers[0].node_group.nodes
-                                      if n.bl_idname.startswith("GeometryNode") and "Attribute" not in n.bl_idname)
-    material = bpy.data.materials["Cinemagraph Points"]
+    result["triangles"] = len(points.data.polygons)
+    material = points.data.materials[0]
     result["material_uses_color"] = any(n.bl_idname == "ShaderNodeAttribute" and n.attribute_name == "Color"
                                         for n in material.node_tree.nodes)
     conversion = _addon_module("conversion")
@@ -321,7 +385,7 @@ def scenario_end_to_end(arguments: dict) -> dict:
     # depth of their surface where they arrive (not the depth they started at).
     runtime = _addon_module("runtime")
     cloud = runtime.animated_cloud(bpy.path.abspath(settings.cache_path), settings.loop_frames)
-    depth_now = _positions(points.data)[cloud.num_static:, 2]
+    depth_now = _positions(points.data)[cloud.num_static:cloud.depth.shape[0], 2]  # the skirt follows
     result["playback"]["depth_error"] = float(np.abs(depth_now - cloud.forward_depth[3].numpy()).max())
     result["playback"]["depth_change"] = float(np.abs(cloud.forward_depth[3] - cloud.depth[cloud.num_static:]).max())
 
@@ -420,10 +484,19 @@ def scenario_motion_editing(arguments: dict) -> dict:
     pixels = np.empty(len(points.data.vertices) * 2, np.float32)
     points.data.attributes["photo_pixel"].data.foreach_get("vector", pixels)
     pixels = pixels.reshape(-1, 2)
-    chosen = (pixels[:, 0] < 45) & (pixels[:, 1] >= 30)
-    points.data.vertices.foreach_set("select", chosen)
+    chosen = (pixels[:, 0] >= 0) & (pixels[:, 0] < 45) & (pixels[:, 1] >= 30) & (pixels[:, 1] < 64)  # not the skirt
     bpy.context.view_layer.objects.active = points
     bpy.ops.object.mode_set(mode="EDIT")
+    import bmesh
+
+    edited = bmesh.from_edit_mesh(points.data)
+    for face in edited.faces:
+        face.select = False
+    for edge in edited.edges:
+        edge.select = False
+    for vertex, select in zip(edited.verts, chosen):
+        vertex.select = bool(select)
+    bmesh.update_edit_mesh(points.data)
     with bpy.context.temp_override(object=points, active_object=points):
         bpy.ops.cinemagraph.mask_from_selection(mode="SET")
     bpy.ops.object.mode_set(mode="OBJECT")
@@ -468,13 +541,20 @@ def scenario_motion_editing(arguments: dict) -> dict:
     saved_path = settings.cache_path
     bpy.ops.wm.save_as_mainfile(filepath=os.path.join(elsewhere, "motion-copy.blend"), copy=True)
     result["save_copy_keeps_session_path"] = settings.cache_path == saved_path
-    # Earlier motions stay beside the file until Delete Unused Prepared Scenes removes them.
+    # A replaced motion stays while the saved .blend refers to it (and for one undo step), and
+    # goes when the .blend is saved; one replaced before it goes at once.
+    saved_file = cache.resolve(settings.cache_path)
     bpy.ops.cinemagraph.update_motion()
-    bpy.ops.wm.save_mainfile()
+    second = cache.resolve(settings.cache_path)
+    bpy.ops.cinemagraph.update_motion()
+    bpy.ops.cinemagraph.update_motion()
     folder = os.path.dirname(cache.resolve(settings.cache_path))
-    before_cleaning = sorted(os.listdir(folder))
+    result["replaced"] = {"saved_kept": os.path.isfile(saved_file), "older_deleted": not os.path.isfile(second),
+                          "files": len(os.listdir(folder))}
+    bpy.ops.wm.save_mainfile()
+    after_save = sorted(os.listdir(folder))
     bpy.ops.cinemagraph.clean_cache()
-    result["cleaned"] = {"before": len(before_cleaning), "after": sorted(os.listdir(folder)),
+    result["cleaned"] = {"after_save": after_save, "after": sorted(os.listdir(folder)),
                          "current": os.path.basename(cache.resolve(settings.cache_path))}
 
     bpy.ops.cinemagraph.clear_hints()
@@ -518,6 +598,16 @@ def scenario_failures(arguments: dict) -> dict:
 
     jobs.Job.progress = cancel_at_layers
     result["cancelled"] = sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"]))
+
+    # ... and cancel just as the prepared scene is being saved: the import is cancelled after the
+    # file was written, which must not leave it behind (checked with cache_files_left below).
+    def cancel_while_saving(job, stage, fraction):
+        progress(job, stage, fraction)
+        if stage == "save":
+            job.cancel()
+
+    jobs.Job.progress = cancel_while_saving
+    result["cancelled_after_save"] = sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"]))
 
     # ... and run out of memory there (a real 40 TB request to PyTorch's allocator).
     def exhaust_at_layers(job, stage, fraction):
@@ -596,13 +686,361 @@ def scenario_published_decoder(arguments: dict) -> dict:
     return result
 
 
+def _use_cycles(scene) -> None:
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = 4
+    scene.cycles.use_denoising = False
+
+
+def _layer_depths(bpy, settings) -> tuple[float, float]:
+    """Blender distances of the near (bottom) and far (top) band of the test photo's depth."""
+    import numpy as np
+
+    depth = _addon_module("runtime").prepared_scene(bpy.path.abspath(settings.cache_path)).depth.numpy()
+    scale = settings.points.matrix_world.to_scale()[0]
+    return float(np.median(depth[-16:]) * scale), float(np.median(depth[:16]) * scale)
+
+
+def _import_with_depth(bpy, arguments: dict):
+    bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0,
+                                     depth_source="FILE", depth_file=arguments["depth"])
+    return bpy.context.scene.cinemagraph.active.cinemagraph
+
+
+def scenario_blender_renderers(arguments: dict) -> dict:
+    import cv2
+    import numpy as np
+
+    bpy = _start(arguments)
+    from mathutils import Matrix, Vector
+
+    tmp = arguments["tmp"]
+    photo = cv2.imread(arguments["photo"])[:, :, ::-1]
+    scene = bpy.context.scene
+    settings = _import_with_depth(bpy, arguments)
+    scene.frame_set(1)
+    _use_cycles(scene)
+    result = {"cycles_source_psnr": _psnr(_render(bpy, os.path.join(tmp, "cycles_source.png")), photo)}
+
+    # Render Animation moves the surface as the timeline does (the frame-change handler).
+    scene.frame_start, scene.frame_end, scene.frame_step = 1, 4, 3
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.filepath = os.path.join(tmp, "animation", "frame_")
+    bpy.ops.render.render(animation=True)
+    scene.frame_set(4)
+    still = _render(bpy, os.path.join(tmp, "cycles_still_4.png"))
+    animated = [cv2.imread(os.path.join(tmp, "animation", f"frame_{f:04d}.png"))[:, :, ::-1] for f in (1, 4)]
+    result.update(animation_equals_still=bool(np.array_equal(animated[1], still)),
+                  animation_moves=float(np.abs(animated[1].astype(int) - animated[0]).mean()))
+    scene.frame_set(1)
+
+    # A camera moved diagonally to 80 % of the safe zone's radius.
+    source = settings.source_camera
+    radius = settings.safe_zone.empty_display_size * settings.points.matrix_world.to_scale()[0]
+    offset = source.matrix_world.to_3x3() @ Vector((1.0, 1.0, 0.0)).normalized() * 0.8 * radius
+    moved = bpy.data.objects.new("Moved", source.data)
+    moved.matrix_world = Matrix.Translation(offset) @ source.matrix_world
+    scene.collection.objects.link(moved)
+    scene.camera = moved
+    scene.render.film_transparent = True  # the world leaves alpha below 1
+    scene.render.image_settings.color_mode = "RGBA"
+    cycles = _render(bpy, os.path.join(tmp, "cycles_moved.png"))
+    alpha = cv2.imread(os.path.join(tmp, "cycles_moved.png"), cv2.IMREAD_UNCHANGED)[:, :, 3]
+    scene.render.film_transparent = False
+    scene.render.image_settings.color_mode = "RGB"
+    scene.render.engine = "CINEMAGRAPH"
+    engine = _render(bpy, os.path.join(tmp, "engine_moved.png"))
+    result.update(moved_world_pixels=int((alpha < 255).sum()), moved_psnr_vs_engine=_psnr(cycles, engine))
+
+    # A red emitting plane facing the source camera between the near and the far layer.
+    near, far = _layer_depths(bpy, settings)
+    _use_cycles(scene)
+    scene.camera = source
+    bpy.ops.mesh.primitive_plane_add(size=10 * far)
+    plane = bpy.context.object
+    plane.matrix_world = source.matrix_world @ Matrix.Translation((0, 0, -(near * far) ** 0.5)) @ \
+        Matrix.Scale(10 * far, 4)
+    red = bpy.data.materials.new("Red")
+    red.use_nodes = True
+    nodes = red.node_tree.nodes
+    nodes.clear()
+    emission, output = nodes.new("ShaderNodeEmission"), nodes.new("ShaderNodeOutputMaterial")
+    emission.inputs["Color"].default_value = (1.0, 0.0, 0.0, 1.0)
+    red.node_tree.links.new(emission.outputs[0], output.inputs["Surface"])
+    plane.data.materials.append(red)
+    image = _render(bpy, os.path.join(tmp, "cycles_object.png")).astype(int)
+    is_red = (image[..., 0] > 200) & (image[..., 1] < 40) & (image[..., 2] < 40)
+    result.update(object_far_rows_red=float(is_red[4:24].mean()), object_near_rows_red=float(is_red[40:60].mean()),
+                  object_near_rows_psnr=_psnr(image[40:60], photo[40:60]))
+    return result
+
+
+def _read_exr(path: str) -> dict:
+    """Channels of an uncompressed scanline OpenEXR file, single- or multi-part:
+    name -> (H, W) float32, top row first."""
+    import numpy as np
+
+    data = open(path, "rb").read()
+    assert data[:4] == b"\x76\x2f\x31\x01", "not an OpenEXR file"
+    multipart = bool(int.from_bytes(data[4:8], "little") & 0x1000)
+    position, headers = 8, []
+    while True:  # one header per part, each ending with a null byte; multi-part ends with another
+        attributes = {}
+        while data[position] != 0:
+            name_end = data.index(b"\0", position)
+            type_end = data.index(b"\0", name_end + 1)
+            size = int.from_bytes(data[type_end + 1:type_end + 5], "little")
+            attributes[data[position:name_end].decode()] = data[type_end + 5:type_end + 5 + size]
+            position = type_end + 5 + size
+        position += 1
+        headers.append(attributes)
+        if not multipart or data[position] == 0:
+            break
+    position += 1 if multipart else 0
+    planes = {}
+    tables = []
+    for attributes in headers:
+        assert attributes["compression"][0] == 0, "compressed EXR"
+        x0, y0, x1, y1 = np.frombuffer(attributes["dataWindow"], np.int32)
+        tables.append(np.frombuffer(data, np.uint64, y1 - y0 + 1, position))
+        position += 8 * (y1 - y0 + 1)
+    for attributes, offsets in zip(headers, tables):
+        channels, list_position, chlist = [], 0, attributes["channels"]
+        while chlist[list_position] != 0:
+            name_end = chlist.index(b"\0", list_position)
+            pixel_type = int.from_bytes(chlist[name_end + 1:name_end + 5], "little")
+            channels.append((chlist[list_position:name_end].decode(), {1: np.float16, 2: np.float32}[pixel_type]))
+            list_position = name_end + 17
+        x0, y0, x1, y1 = np.frombuffer(attributes["dataWindow"], np.int32)
+        width = x1 - x0 + 1
+        for name, _ in channels:
+            planes[name] = np.empty((len(offsets), width), np.float32)
+        for row, offset in enumerate(offsets):
+            cursor = int(offset) + (12 if multipart else 8)  # [part,] y, size
+            for name, dtype in channels:
+                values = np.frombuffer(data, dtype, width, cursor)
+                planes[name][row] = values
+                cursor += values.nbytes
+    return planes
+
+
+def _render_exr(bpy, path: str) -> dict:
+    settings = bpy.context.scene.render.image_settings
+    if hasattr(settings, "media_type"):  # Blender 5.0 lists multilayer files apart
+        settings.media_type = "MULTI_LAYER_IMAGE"
+    settings.file_format = "OPEN_EXR_MULTILAYER"
+    settings.exr_codec = "NONE"
+    settings.color_depth = "32"
+    bpy.context.scene.render.filepath = path
+    bpy.ops.render.render(write_still=True)
+    return {name.split(".", 1)[1] if name.count(".") >= 2 else name: plane
+            for name, plane in _read_exr(path).items()}
+
+
+def scenario_render_passes(arguments: dict) -> dict:
+    import numpy as np
+
+    bpy = _start(arguments)
+    from mathutils import Matrix
+
+    tmp = arguments["tmp"]
+    scene = bpy.context.scene
+    settings = _import_with_depth(bpy, arguments)
+    scene.view_layers[0].use_pass_z = True
+    scene.render.film_transparent = True
+    scene.frame_set(1)
+    passes = _render_exr(bpy, os.path.join(tmp, "source.exr"))
+    near, far = _layer_depths(bpy, settings)
+    depth, alpha = passes["Depth.Z"], passes["Combined.A"]
+    result = {"channels": sorted(passes), "expected_near": near, "expected_far": far,
+              "near_depth": float(np.median(depth[-16:])), "far_depth": float(np.median(depth[:16])),
+              "source_alpha_mean": float(alpha.mean())}
+    # Turned 20 degrees to the left: the left part of the view lies beyond the photo.
+    turned = bpy.data.objects.new("Turned", settings.source_camera.data)
+    turned.matrix_world = settings.source_camera.matrix_world @ Matrix.Rotation(0.35, 4, "Y")
+    scene.collection.objects.link(turned)
+    scene.camera = turned
+    alpha = _render_exr(bpy, os.path.join(tmp, "turned.exr"))["Combined.A"]
+    result.update(turned_empty_fraction=float((alpha < 0.05).mean()), turned_opaque_fraction=float((alpha > 0.95).mean()))
+    return result
+
+
+def scenario_scale_feedback_hygiene(arguments: dict) -> dict:
+    import numpy as np
+
+    bpy = _start(arguments)
+    from mathutils import Vector
+
+    tmp = arguments["tmp"]
+    scene = bpy.context.scene
+    bpy.ops.mesh.primitive_cube_add(size=2.0)  # the default cube, at the 3D cursor
+    bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)
+    settings = scene.cinemagraph.active.cinemagraph
+    surface, camera = settings.points, settings.source_camera
+    world = np.array(surface.matrix_world)
+    positions = _positions(surface.data) @ world[:3, :3].T + world[:3, 3]
+    inside = lambda p: all(-1.0 <= v <= 1.0 for v in p)  # noqa: E731 - the cube's box
+    low, high = positions.min(axis=0), positions.max(axis=0)
+    camera_position = np.array(camera.matrix_world.translation)
+    result = {"camera_in_cube": inside(camera.matrix_world.translation),
+              "boxes_overlap": bool(np.all(np.minimum(low, camera_position) <= 1.0)
+                                    and np.all(np.maximum(high, camera_position) >= -1.0)),
+              "output_path": scene.render.filepath}
+    forward = np.array(camera.matrix_world.to_3x3() @ Vector((0, 0, -1)))
+    result["nearest_distance"] = float(((positions - camera_position) @ forward).min())
+    zone = settings.safe_zone
+    result["zone"] = {"radius": zone.empty_display_size, "hide_render": zone.hide_render,
+                      "parent_is_surface": zone.parent == surface}
+
+    panels = _addon_module("panels")
+
+    def draw(panel) -> tuple[list, list, list]:
+        operators, labels, props = [], [], []
+        panel.draw(type("Panel", (), {"layout": _RecordingLayout(operators, labels, props)})(), bpy.context)
+        return operators, labels, props
+
+    result["import_labels"] = draw(panels.VIEW3D_PT_cinemagraph_import)[1]
+    _, result["camera_labels"], camera_props = draw(panels.VIEW3D_PT_cinemagraph_camera)
+    result["panel_props"] = camera_props + draw(panels.VIEW3D_PT_cinemagraph_render)[2]
+
+    ops_motion = _addon_module("ops_motion")
+    result["pending_after_import"] = ops_motion.pending_motion_changes(settings)
+    settings.speed = 2.0
+    bpy.ops.cinemagraph.add_hint(start=(5.0, 5.0), end=(25.0, 5.0))  # above the moving box (10..80, 30..60)
+    result["pending_after_edits"] = ops_motion.pending_motion_changes(settings)
+    bpy.ops.cinemagraph.update_motion()
+    result["pending_after_update"] = ops_motion.pending_motion_changes(settings)
+    bpy.ops.cinemagraph.clear_hints()
+    bpy.ops.cinemagraph.clear_mask()
+    settings.direction = "left to right"
+
+    def error_of(call) -> str:
+        try:
+            call()
+            return "no error"
+        except RuntimeError as exc:
+            return str(exc).split("Error: ", 1)[-1].strip()
+
+    result["direction_without_region"] = error_of(bpy.ops.cinemagraph.update_motion)
+    result["small_size"] = error_of(lambda: bpy.ops.cinemagraph.import_image(filepath=arguments["photo"],
+                                                                            size_limit=8))
+    notes = os.path.join(tmp, "notes.txt")
+    with open(notes, "wb") as handle:
+        handle.write(b"not a prepared scene")
+    result["damaged_locate"] = error_of(lambda: bpy.ops.cinemagraph.locate_prepared_scene(filepath=notes))
+
+    # The prepared scene's folder lost: the Import panel says so in lines that fit the sidebar.
+    stored = settings.cache_path
+    settings.cache_path = os.path.join(tmp, "lost", "folder", "with", "a", "long", "name", "scene.cine")
+    labels = draw(panels.VIEW3D_PT_cinemagraph_import)[1]
+    start = next(i for i, text in enumerate(labels) if text.startswith("scene.cine is not in"))
+    message = [text for text in labels[start:start + 8] if text and not text.startswith("Saving")]
+    result["missing_label_lines"] = len(message)
+    result["missing_label_longest"] = max(len(text) for text in message)
+    settings.cache_path = stored
+
+    # The user deletes the surface (X in the viewport: unlinked from its collections).
+    for collection in surface.users_collection:
+        collection.objects.unlink(surface)
+    result["render_after_delete"] = error_of(lambda: _render(bpy, os.path.join(tmp, "deleted.png")))
+    result["deleted_operators"] = draw(panels.VIEW3D_PT_cinemagraph)[0]
+    bpy.ops.cinemagraph.restore_surface()
+    scene.camera = camera
+    result["renders_after_restore"] = _render(bpy, os.path.join(tmp, "restored.png")).shape == (64, 96, 3)
+    name = settings.id_data.name
+    bpy.ops.cinemagraph.remove_cinemagraph()
+    bpy.data.orphans_purge(do_recursive=True)
+    result["left_after_remove_and_purge"] = {
+        kind: [block.name for block in getattr(bpy.data, kind) if block.name.startswith(name)]
+        for kind in ("collections", "objects", "meshes", "cameras")}
+    return result
+
+
+FARM_CHECK_START = '--python-expr "'
+
+
+def _farm_check_expression() -> str:
+    """The engine check docs/farm.md tells farms to run before ``-a``."""
+    with open(os.path.join(ROOT, "docs", "farm.md")) as handle:
+        text = handle.read()
+    start = text.index(FARM_CHECK_START) + len(FARM_CHECK_START)
+    return text[start:text.index('"', start)]
+
+
+def scenario_farm(arguments: dict) -> dict:
+    import cv2
+    import numpy as np
+
+    bpy = _start(arguments)
+    tmp = arguments["tmp"]
+    scene = bpy.context.scene
+    bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)
+    bpy.ops.cinemagraph.add_camera_path(preset="circle")
+    scene.render.image_settings.file_format = "PNG"
+    project = os.path.join(tmp, "project")
+    os.makedirs(project)
+    bpy.ops.wm.save_as_mainfile(filepath=os.path.join(project, "farm.blend"))
+    worker = os.path.join(tmp, "worker")
+    shutil.copytree(project, worker)  # what a farm copies: the .blend and its cinemagraph folder
+
+    def run(name: str, **extra) -> dict:
+        command = [sys.executable, os.path.abspath(__file__), name,
+                   json.dumps(dict(arguments, blend=os.path.join(worker, "farm.blend"), **extra))]
+        output = subprocess.run(command, capture_output=True, text=True, timeout=180)
+        lines = [line for line in output.stdout.splitlines() if line.startswith("RESULT ")]
+        if output.returncode != 0 or not lines:
+            raise RuntimeError(f"{name} failed:\n{output.stdout[-4000:]}\n{output.stderr[-4000:]}")
+        return json.loads(lines[-1][len("RESULT "):])
+
+    for start, end, folder in ((1, 4, "chunks"), (5, 8, "chunks"), (1, 8, "whole")):
+        run("render_frames", start=start, end=end, out=os.path.join(tmp, folder, "frame_"))
+    chunks = sorted(os.listdir(os.path.join(tmp, "chunks")))
+    whole = sorted(os.listdir(os.path.join(tmp, "whole")))
+    equal = chunks == whole and all(np.array_equal(cv2.imread(os.path.join(tmp, "chunks", name)),
+                                                   cv2.imread(os.path.join(tmp, "whole", name))) for name in chunks)
+    return {"chunks_equal_whole": bool(equal), "frames": len(chunks),
+            "check_without_engine": run("check_engine", enable=False)["message"],
+            "check_with_engine": run("check_engine", enable=True)["message"]}
+
+
+def scenario_render_frames(arguments: dict) -> dict:
+    """``blender -b farm.blend -s START -e END -a`` in a fresh process (a farm worker's chunk)."""
+    bpy = _start(arguments)
+    bpy.ops.wm.open_mainfile(filepath=arguments["blend"])
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = arguments["start"], arguments["end"]
+    scene.render.filepath = arguments["out"]
+    bpy.ops.render.render(animation=True)
+    return {"rendered": arguments["end"] - arguments["start"] + 1}
+
+
+def scenario_check_engine(arguments: dict) -> dict:
+    """The farm's engine check on a worker where the extension is enabled, or installed but not."""
+    import bpy
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.extensions.package_install_files(filepath=arguments["zip"], repo="user_default",
+                                             enable_on_install=arguments["enable"])
+    bpy.ops.wm.open_mainfile(filepath=arguments["blend"])
+    try:
+        exec(_farm_check_expression(), {})
+        return {"message": "ok"}
+    except AssertionError as exc:
+        return {"message": str(exc)}
+
+
 class _RecordingLayout:
     """Stands in for ``UILayout`` in a headless draw: records the operators and the texts it is
     asked to show."""
 
-    def __init__(self, operators: list[str], labels: list[str] | None = None):
+    def __init__(self, operators: list[str], labels: list[str] | None = None, props: list[str] | None = None):
         self.operators = operators
         self.labels = [] if labels is None else labels
+        self.props = [] if props is None else props
+
+    def prop(self, _data, name, **_kwargs):
+        self.props.append(name)
 
     def operator(self, idname, **_kwargs):
         self.operators.append(idname)

@@ -73,7 +73,7 @@ def test_bad_input_gives_one_line_error_exit_2_and_keeps_old_output(scene_dir, t
         (["render", scene_dir, "--depth", str(tmp_path / "none.pfm")], "depth file not found"),
         (["render", scene_dir, "--hint", "1,2"], "four numbers"),
         (["render", scene_dir, "--direction", "sideways wobble"], "cannot understand"),
-        (["render", scene_dir, "--frames", "1"], "at least 2"),
+        (["render", scene_dir, "--frames", "1"], "from 2 to"),
         (["render", scene_dir, "--out", str(tmp_path / "x.avi")], ".mp4, .webm, .gif"),
         (["render", os.path.join(scene_dir, "image.png"), "--mask", str(mask_only)], "no hint arrows"),
     ]

@@ -7,24 +7,39 @@ import torch
 
 from cine_core.annotations import HintArrow, MotionAnnotation
 from cine_core.errors import CineError
-from cine_core.flow import dense_hint, eulerian_flow, extend_flow, motion_regions
+from cine_core.flow import ARROW_PIXELS_PER_FRAME_UNIT, dense_hint, eulerian_flow, extend_flow, motion_regions
 from cine_core.integrate import loop_displacements
 
 
+#: The length of an arrow that means one pixel per frame.
+UNIT = ARROW_PIXELS_PER_FRAME_UNIT
+
+
 def two_regions() -> MotionAnnotation:
-    """A 'waterfall' on top falling down, a 'lake' below flowing right; drawn as two shapes."""
+    """A 'waterfall' on top falling down, a 'lake' below flowing right, both at one pixel per
+    frame; drawn as two shapes."""
     regions = np.zeros((60, 80), np.int32)
     regions[5:30, 30:50] = 1
     regions[30:55, 5:75] = 2
-    hints = [HintArrow((40, 10), (40, 60)), HintArrow((20, 45), (70, 45))]
+    hints = [HintArrow((40, 10), (40, 10 + UNIT)), HintArrow((20, 45), (20 + UNIT, 45))]
     return MotionAnnotation((80, 60), regions > 0, hints, regions)
 
 
+def test_an_arrow_of_200_pixels_means_one_pixel_per_frame():
+    """The documented speed convention (calibrated against real footage, see the constant's
+    comment), in the photo's pixels at any working size."""
+    arrow = HintArrow((10.0, 20.0), (10.0, 220.0))  # 200 photo pixels, downwards
+    full = eulerian_flow(MotionAnnotation((400, 300), np.ones((300, 400), bool), [arrow]))
+    assert torch.allclose(full[1], torch.ones(300, 400)) and float(full[0].abs().max()) == 0.0
+    half = MotionAnnotation((400, 300), np.ones((300, 400), bool), [arrow]).at_size(200, 150)
+    assert torch.allclose(eulerian_flow(half)[1], torch.full((150, 200), 0.5))  # half-size pixels
+
+
 def test_dense_hint_is_deterministic_and_exact_at_a_single_arrow():
-    arrows = torch.tensor([[10.0, 10.0, 60.0, 10.0]])
+    arrows = torch.tensor([[10.0, 10.0, 10.0 + UNIT, 10.0]])
     field = dense_hint(arrows, 64, 32)
     assert torch.allclose(field[0], torch.ones(32, 64)) and torch.allclose(field[1], torch.zeros(32, 64))
-    two = torch.tensor([[5.0, 5.0, 55.0, 5.0], [60.0, 28.0, 60.0, 78.0]])
+    two = torch.tensor([[5.0, 5.0, 5.0 + UNIT, 5.0], [60.0, 28.0, 60.0, 28.0 + UNIT]])
     assert torch.equal(dense_hint(two, 64, 32), dense_hint(two, 64, 32))
     far = dense_hint(two, 64, 32)
     assert float(far[0, 0, 0]) > 0.99 and float(far[1, 31, 63]) > 0.99  # nearest arrow wins far away

@@ -460,8 +460,9 @@ def server():
 
 
 def _install(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, os.path.join(ROOT, "install_deps.py"), "--models", "--timeout", "10", *args],
-                          capture_output=True, text=True, timeout=120)
+    """install_deps.py --models; the local test server speaks plain http, hence --allow-http."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, "install_deps.py"), "--models", "--timeout", "10",
+                           "--allow-http", *args], capture_output=True, text=True, timeout=120)
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -553,8 +554,8 @@ def test_offline_message(tmp_path):
 
 
 def test_camera_disparity_channel_matches_direct_splat(tmp_path):
-    """The 37th channel is camera-space 1/z normalised over all points (as the reference): the
-    per-pixel conversion of the splatted world disparity must match splatting 1/z' directly."""
+    """The 37th channel is camera-space 1/z normalised over all points at rest (here, without
+    motion, all points as the reference normalises): the per-pixel conversion of the splatted world disparity must match splatting 1/z' directly."""
     from dataclasses import replace
 
     from cine_core.camera import camera_path
@@ -574,10 +575,9 @@ def test_camera_disparity_channel_matches_direct_splat(tmp_path):
     cloud = renderer.cloud
     for preset in ("zoom-in", "swing", "side"):
         camera = camera_path(preset, scene.intrinsics, 4)[1]
-        shared, groups = renderer.base.point_sets(1, camera)
         splatted = renderer.base.splat_clouds(1, camera)
         converted = renderer.camera_disparity(camera, splatted.values[:, -1:], splatted.coverage,
-                                              renderer.disparity_range([shared, *groups]))
+                                              renderer.disparity_range(camera))
         world_to_cam = camera.world_to_cam()
         z = lift_to_world(cloud.rest_uv, cloud.depth, scene.intrinsics) @ world_to_cam[2, :3] + world_to_cam[2, 3]
         disparity = 1.0 / z

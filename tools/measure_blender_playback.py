@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Measure timeline playback of the Blender extension: frames per second of the frame-change
-handler that moves the point cloud, for a photo of about 500,000 points.
+handler that moves the surface's points, for a photo of about 500,000 points.
 
     .venv/bin/python tools/measure_blender_playback.py [--points 500000] [--moving 0.3]
 

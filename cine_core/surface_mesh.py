@@ -1,0 +1,153 @@
+"""The layered depth image as triangle meshes, for rasterisers and path tracers (Blender's
+EEVEE and Cycles) that cannot splat points.
+
+The vertices are exactly the animated cloud's points (one per layer pixel, in the cloud's
+order), so a renderer moving the cloud's points moves the mesh. Each layer is a sheet: the
+pixel grid of its points, triangulated between neighbouring pixels of that layer. The sheets
+are cut where the layering cut the scene, at its depth discontinuities
+(:mod:`cine_core.layering`), and what a layer hides behind nearer layers is inpainted, so
+nothing shows through where a sheet ends. Within a layer nothing is cut: its inpainted band
+meets its visible part at another depth, and a cut there would open a crack exactly where a
+moving camera looks behind the edge. Colours interpolate linearly between pixel centres, as a
+texture sampled with linear interpolation would, so a ray through a pixel centre of the source
+camera sees exactly that pixel's colour.
+
+Beyond the photo's border each sheet continues in a skirt: its border pixels repeated
+outwards, as wide as the strip a camera inside the safe zone uncovers
+(:mod:`cine_core.safe_zone`), so such a camera never sees past the sheet's edge.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .animation import AnimatedPointCloud
+from .render import lift_to_world
+from .safe_zone import BORDER_FRACTION
+from .scene import PreparedScene
+
+
+def point_layers(scene: PreparedScene, cloud: AnimatedPointCloud) -> torch.Tensor:
+    """(P,) int64 index of the layer each of the cloud's points comes from.
+
+    A point is its layer's depth at its rest pixel; layers at one pixel have different depths
+    (hidden content lies behind), so the depth identifies the layer.
+    """
+    width, height = scene.size
+    column = cloud.rest_uv[:, 0].round().long().clamp(0, width - 1)
+    row = cloud.rest_uv[:, 1].round().long().clamp(0, height - 1)
+    depth = cloud.depth.cpu()
+    layer = torch.full_like(column, -1)
+    for index, candidate in enumerate(scene.layered.layers):
+        mine = candidate.alpha[row, column] & (candidate.depth[row, column] == depth) & (layer < 0)
+        layer[mine] = index
+    if bool((layer < 0).any()):
+        raise ValueError("the cloud's points do not belong to this scene's layers")
+    return layer
+
+
+def layer_triangles(scene: PreparedScene, cloud: AnimatedPointCloud, layers: torch.Tensor) -> torch.Tensor:
+    """(F, 3) int64 vertex indices (the cloud's point indices) of every layer's triangles.
+
+    Each 2x2 block of a layer's pixels gives two triangles when all four are in the layer, one
+    when three are (so diagonal edges close); triangles wind counter-clockwise as the source
+    camera sees them (x right, y down: their normals face the camera).
+
+    Args:
+        layers: (P,) the points' layers (:func:`point_layers`).
+    """
+    width, height = scene.size
+    column = cloud.rest_uv[:, 0].round().long().cpu()
+    row = cloud.rest_uv[:, 1].round().long().cpu()
+    triangles = []
+    for index in range(len(scene.layered.layers)):
+        mine = torch.nonzero(layers == index).squeeze(1)
+        grid = torch.full((height + 1, width + 1), -1, dtype=torch.long)  # padded: no bounds checks
+        grid[row[mine], column[mine]] = mine
+        a, b = grid[:-1, :-1], grid[:-1, 1:]  # (y, x), (y, x + 1)
+        c, d = grid[1:, :-1], grid[1:, 1:]  # (y + 1, x), (y + 1, x + 1)
+        # Seen from the camera with y down, a -> c -> d is counter-clockwise on screen.
+        candidates = [(a, c, d, b >= 0), (a, d, b, c >= 0),  # the two halves of a full block
+                      (a, c, d, b < 0), (a, d, b, c < 0),  # ... or the one left when b / c is missing
+                      (a, c, b, (d < 0)), (b, c, d, (a < 0))]
+        for first, second, third, wanted in candidates:
+            keep = wanted & (first >= 0) & (second >= 0) & (third >= 0)
+            triangles.append(torch.stack([first[keep], second[keep], third[keep]], dim=1))
+    return torch.cat(triangles) if triangles else torch.zeros(0, 3, dtype=torch.long)
+
+
+@dataclass
+class LayerSurfaces:
+    """The layers as one triangle mesh: the cloud's ``P`` points, then ``S`` skirt vertices.
+
+    Attributes:
+        triangles: (F, 3) int64 vertex indices in [0, P + S).
+        skirt_source: (S,) int64 the cloud point each skirt vertex repeats (colour, depth).
+        skirt_pixels: (S, 2) float32 where the skirt vertices lie in the photo's pixel grid
+            (outside the photo).
+        skirt_world: (S, 3) float32 their world positions (the source point's depth).
+    """
+
+    triangles: torch.Tensor
+    skirt_source: torch.Tensor
+    skirt_pixels: torch.Tensor
+    skirt_world: torch.Tensor
+
+
+def skirt_width(scene: PreparedScene) -> float:
+    """Pixels the skirt reaches beyond the photo: the border strip the safe zone allows, plus one."""
+    width, height = scene.size
+    return BORDER_FRACTION * min(width, height) + 1.0
+
+
+def _skirt(scene: PreparedScene, cloud: AnimatedPointCloud, layers: torch.Tensor, first: int):
+    """Skirt vertices and triangles of every layer: for each side, a repeated copy of the border
+    points pushed out, quads between neighbours along the side, and a corner vertex where two
+    sides meet. Vertex numbers start at ``first``."""
+    width, height = scene.size
+    reach = skirt_width(scene)
+    column = cloud.rest_uv[:, 0].round().long().cpu()
+    row = cloud.rest_uv[:, 1].round().long().cpu()
+    # side: (points on it, their position along the side, outward direction)
+    sides = [(column == 0, row, (-1.0, 0.0)), (column == width - 1, row, (1.0, 0.0)),
+             (row == 0, column, (0.0, -1.0)), (row == height - 1, column, (0.0, 1.0))]
+    sources, pixels, triangles = [], [], []
+    count = first
+    corner_copies: dict[tuple[int, int], list[int]] = {}  # (layer, point) -> its skirt copies
+    for on_side, along, (dx, dy) in sides:
+        for layer in torch.unique(layers).tolist():
+            points = torch.nonzero(on_side & (layers == layer)).squeeze(1)
+            if points.numel() == 0:
+                continue
+            points = points[torch.argsort(along[points])]
+            copies = torch.arange(count, count + points.numel())
+            count += points.numel()
+            sources.append(points)
+            pixels.append(cloud.rest_uv[points].cpu() + torch.tensor([dx * reach, dy * reach]))
+            neighbours = (along[points][1:] - along[points][:-1]) == 1
+            p0, p1, c0, c1 = points[:-1][neighbours], points[1:][neighbours], copies[:-1][neighbours], copies[1:][neighbours]
+            triangles += [torch.stack([p0, c0, c1], 1), torch.stack([p0, c1, p1], 1)]
+            for point, copy in zip(points.tolist(), copies.tolist()):
+                corner_copies.setdefault((layer, point), []).append(copy)
+    for (layer, point), copies in corner_copies.items():
+        if len(copies) == 2:  # a photo corner: fill the square between its two side copies
+            offset = cloud.rest_uv[point].cpu() - torch.tensor([(width - 1) / 2.0, (height - 1) / 2.0])
+            sources.append(torch.tensor([point]))
+            pixels.append(cloud.rest_uv[point:point + 1].cpu() + torch.sign(offset) * reach)
+            triangles += [torch.tensor([[point, copies[0], count]]), torch.tensor([[point, count, copies[1]]])]
+            count += 1
+    if not sources:
+        empty = torch.zeros(0, dtype=torch.long)
+        return empty, torch.zeros(0, 2), torch.zeros(0, 3, dtype=torch.long)
+    return torch.cat(sources), torch.cat(pixels), torch.cat(triangles)
+
+
+def layer_surfaces(scene: PreparedScene, cloud: AnimatedPointCloud) -> LayerSurfaces:
+    """The layers' triangles (:func:`layer_triangles`) with their skirts beyond the photo."""
+    layers = point_layers(scene, cloud)
+    skirt_source, skirt_pixels, skirt_triangles = _skirt(scene, cloud, layers, cloud.depth.shape[0])
+    depth = cloud.depth.cpu()[skirt_source]
+    triangles = torch.cat([layer_triangles(scene, cloud, layers), skirt_triangles])
+    return LayerSurfaces(triangles, skirt_source, skirt_pixels.float(),
+                         lift_to_world(skirt_pixels.float(), depth, scene.intrinsics).float())

@@ -1,0 +1,81 @@
+"""The core's meshes, passes and safe zone for Blender's renderers, without Blender."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from cine_core.animation import animate_points
+from cine_core.camera import Camera
+from cine_core.layering import DepthLayer, LayeredScene
+from cine_core.render import FrameRenderer
+from cine_core.render_passes import depth_and_alpha
+from cine_core.safe_zone import BORDER_FRACTION, safe_camera_radius
+from cine_core.surface_mesh import layer_surfaces, skirt_width
+from conftest import textured_image
+from test_geometry import make_scene
+
+
+def two_layer_scene(width: int = 40, height: int = 30, band: int = 6):
+    """Near band (depth 1) in the bottom half, far wall (depth 4) behind, inpainted ``band``
+    rows behind the near band's top edge."""
+    scene = make_scene(textured_image(width, height), np.full((height, width), 4.0, np.float32),
+                       torch.zeros(2, height, width))
+    depth = scene.depth.clone()
+    depth[height // 2:] = 1.0
+    near = torch.zeros(height, width, dtype=torch.bool)
+    near[height // 2:] = True
+    far_alpha = ~near
+    far_alpha[height // 2:height // 2 + band] = True
+    far_depth = torch.full((height, width), 4.0)
+    layers = [DepthLayer(scene.photo.clone(), depth.clone(), near, torch.zeros_like(near)),
+              DepthLayer(scene.photo.clone(), far_depth, far_alpha, far_alpha & near)]
+    scene.depth, scene.layered = depth, LayeredScene(layers, [0.5])
+    return scene
+
+
+def test_one_layer_is_one_sheet_with_a_skirt():
+    scene = make_scene(textured_image(20, 12), np.full((12, 20), 2.0, np.float32), torch.zeros(2, 12, 20))
+    cloud = animate_points(scene, 2)
+    surfaces = layer_surfaces(scene, cloud)
+    sides = 2 * (20 + 12)
+    assert surfaces.skirt_source.numel() == sides + 4  # a copy of every border pixel, one per corner
+    # Two triangles per 2x2 block of pixels, two per neighbouring pair along each side, two per corner.
+    assert surfaces.triangles.shape[0] == 2 * 19 * 11 + 2 * (2 * (19 + 11)) + 2 * 4
+    assert int(surfaces.triangles.max()) == cloud.depth.numel() + surfaces.skirt_source.numel() - 1
+    reach = skirt_width(scene)
+    assert abs(float(surfaces.skirt_pixels[:, 0].min()) + reach) < 1e-5
+    assert abs(float(surfaces.skirt_pixels[:, 1].max()) - (11 + reach)) < 1e-5
+    # Skirt vertices keep their source point's depth.
+    assert torch.allclose(surfaces.skirt_world[:, 2], cloud.depth[surfaces.skirt_source])
+
+
+def test_layers_are_separate_sheets():
+    scene = two_layer_scene()
+    cloud = animate_points(scene, 2)
+    triangles = layer_surfaces(scene, cloud).triangles
+    inside = triangles[(triangles < cloud.depth.numel()).all(1)]
+    corner_depths = cloud.depth[inside]
+    assert bool((corner_depths.amax(1) == corner_depths.amin(1)).all())  # no triangle joins two layers
+
+
+def test_passes_from_the_source_camera_are_the_depth_and_full_cover():
+    scene = two_layer_scene()
+    renderer = FrameRenderer(animate_points(scene, 4), scene.intrinsics)
+    depth, alpha = depth_and_alpha(renderer, 0, Camera.source(scene.intrinsics))
+    assert torch.allclose(depth, scene.depth, rtol=1e-4)
+    assert float(alpha.min()) > 0.99
+    # Turned away from the photo, part of the view holds nothing: alpha 0 there.
+    turned = torch.eye(4)
+    turned[:3, :3] = torch.tensor([[0.8, 0.0, -0.6], [0.0, 1.0, 0.0], [0.6, 0.0, 0.8]])
+    _, alpha = depth_and_alpha(renderer, 0, Camera(scene.intrinsics, turned))
+    assert float((alpha < 0.05).float().mean()) > 0.2
+
+
+def test_safe_radius_keeps_edge_gaps_within_the_band_and_the_border_strip():
+    wide, narrow = two_layer_scene(80, 60, band=8), two_layer_scene(80, 60, band=2)  # border strip: 3 px
+    fx = wide.intrinsics.fx
+    # The edge's gap f t (1/1 - 1/4) stays within the band (its reach measured in pixels).
+    assert safe_camera_radius(narrow) < safe_camera_radius(wide)
+    assert safe_camera_radius(narrow) * fx * 0.75 <= 2.0 + 1e-6
+    flat = make_scene(textured_image(40, 30), np.full((30, 40), 2.0, np.float32), torch.zeros(2, 30, 40))
+    assert abs(safe_camera_radius(flat) * flat.intrinsics.fx / 2.0 - BORDER_FRACTION * 30) < 1e-6
