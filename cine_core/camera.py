@@ -245,9 +245,9 @@ def camera_path(preset: str, intrinsics: Intrinsics, num_frames: int, *,
         overscan: without ``outline``, moving paths zoom in by this fraction so the image
             borders, which no point covers once the camera moves, stay out of frame (the
             published method crops 32 px).
-        outline: the scene's :func:`content_outline`: moving paths then zoom in by the least
-            factor (:func:`content_zoom`, the same for every frame) that keeps every frame
-            inside the content.
+        outline: the scene's :func:`content_outline`: moving paths other than ken-burns then
+            zoom in by the least factor (:func:`content_zoom`, the same for every frame) that
+            keeps every frame inside the content.
         start_crop, end_crop: ken-burns crop windows in source pixels (default: whole photo to a
             centred crop of 80%).
     """
@@ -258,8 +258,9 @@ def camera_path(preset: str, intrinsics: Intrinsics, num_frames: int, *,
     if focus_depth <= 0:
         raise CineError("focus depth must be positive")
     mag = DEFAULT_MAGNITUDE[preset] if magnitude is None else float(magnitude)
-    fixed = preset == "static" or outline is not None
-    view = intrinsics if fixed else intrinsics.zoomed(1.0 + overscan)
+    # Ken Burns windows are what the user asked to see, so they keep the plain overscan.
+    fit_content = outline is not None and preset not in ("static", "ken-burns")
+    view = intrinsics if preset == "static" or fit_content else intrinsics.zoomed(1.0 + overscan)
     width, height = intrinsics.width, intrinsics.height
     if preset == "ken-burns":
         start_crop = start_crop or CropWindow(intrinsics.cx, intrinsics.cy, width, height)
@@ -304,7 +305,7 @@ def camera_path(preset: str, intrinsics: Intrinsics, num_frames: int, *,
             amount = mag * s
             pose = _translation(tuple(a + (b - a) * amount for a, b in zip(start, end)))
         cameras.append(Camera(current, pose))
-    if preset != "static" and outline is not None:
+    if fit_content:
         zoom = max(content_zoom(camera, outline) for camera in cameras)
         if not math.isfinite(zoom):
             raise CineError(f"the {preset} path turns the camera away from the photo; "

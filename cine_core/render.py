@@ -124,6 +124,16 @@ def restore_contrast(colours: torch.Tensor, weights: torch.Tensor, fluid: torch.
     return blend + ((factor - 1.0) * both)[None] * (blend - mean)
 
 
+def saturated_coverage(coverage: torch.Tensor) -> torch.Tensor:
+    """Coverage where magnified points count as full cover.
+
+    Points magnified up to 2 px apart (before they are subdivided) cover as little as a quarter
+    of the pixels between them; that pattern must modulate neither the blend of the two clouds
+    nor hole filling nor alpha (moire), only a real hole should.
+    """
+    return (4.0 * coverage).clamp(max=1.0)
+
+
 def frame_confidence(time: float, coverage: torch.Tensor) -> torch.Tensor:
     """(1, H, W) how much of each pixel the points of loop time ``time`` cover: only clouds
     whose time weight is not zero count (t = 0: the forward cloud alone).
@@ -294,10 +304,7 @@ class FrameRenderer:
         time = frame_time(frame, self.cloud.num_frames)
         channels = self.cloud.values.shape[1]
         splatted = self.splat_clouds(frame, camera, self._render_values)
-        # Magnified points (spacing up to 2 px before they are subdivided) cover as little as a
-        # quarter of the pixels between them; that pattern must modulate neither the blend of
-        # the two clouds nor the hole filling (moire), only a real hole should.
-        coverage = (4.0 * splatted.coverage).clamp(max=1.0)
+        coverage = saturated_coverage(splatted.coverage)
         colours, seam, fluid, under, fluid_uv, disparity = splatted.values.split([channels, 1, 1, 1, 2, 1], dim=1)
         colours = self.sharpen_fluid(colours, fluid, fluid_uv)
         # The blend weighs each cloud by its local density of points: where the flow stretched

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .camera import Camera
-from .render import FrameRenderer, frame_confidence, frame_time
+from .render import FrameRenderer, frame_confidence, frame_time, saturated_coverage
 from .splat import PointSet, fill_holes, splat_groups
 
 
@@ -26,13 +26,14 @@ def depth_and_alpha(renderer: FrameRenderer, frame: int, camera: Camera) -> tupl
         depth: (H, W) camera depth (along the optical axis) in scene units.
         alpha: (H, W) in [0, 1].
     """
-    shared, groups = renderer.point_sets(frame, camera)
+    shared, underlay, groups = renderer.point_sets(frame, camera)
     splatted = splat_groups([_carrying_inverse_depth(g) for g in groups],
                             (camera.intrinsics.height, camera.intrinsics.width),
-                            shared=_carrying_inverse_depth(shared))
+                            shared=_carrying_inverse_depth(shared),
+                            underlay=_carrying_inverse_depth(underlay) if renderer.cloud.num_underlay else None)
     time = frame_time(frame, renderer.cloud.num_frames)
     shown = torch.stack([splatted.coverage[0] * (1.0 - time), splatted.coverage[1] * time]) > 0
     inverse_depth = torch.where(shown, splatted.values, torch.zeros_like(splatted.values)).amax(0)
-    alpha = frame_confidence(time, splatted.coverage).clamp(0.0, 1.0)
+    alpha = frame_confidence(time, saturated_coverage(splatted.coverage))
     inverse_depth = fill_holes(inverse_depth, alpha * (inverse_depth > 0))
     return 1.0 / inverse_depth[0].clamp(min=1e-6), alpha[0]

@@ -188,7 +188,10 @@ def _scene_from_record(record: object, name: str) -> PreparedScene:
     regions = tensor("regions", torch.int32, (height, width))
     if bool((regions < 0).any()) or torch.unique(regions).numel() > MAX_REGIONS + 1:
         raise refuse(f"negative region numbers, or more than {MAX_REGIONS} regions")
-    edges = tensor("edges", torch.float64, (layer_count - 1,), finite=True)
+    # One edge between consecutive cut layers; a layer of hidden surface adds none.
+    stored = record["edges"]
+    hidden_layer = isinstance(stored, torch.Tensor) and tuple(stored.shape) == (layer_count - 2,)
+    edges = tensor("edges", torch.float64, (layer_count - (2 if hidden_layer else 1),), finite=True)
     layers = [DepthLayer(_from_uint16(tensor(f"layer{i}.rgb", torch.uint16, (3, height, width))),
                          positive_depth(f"layer{i}.depth"),
                          tensor(f"layer{i}.alpha", torch.bool, (height, width)),

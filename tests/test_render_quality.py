@@ -156,7 +156,7 @@ def test_fine_stripes_flowing_under_a_push_in_show_no_moire():
 
 
 @pytest.mark.parametrize("slope", [0.0, 0.4])
-def test_depth_step_gives_layers_and_the_revealed_band_comes_from_behind(slope):
+def test_depth_step_gives_layers_and_the_revealed_band_comes_from_behind(slope, tmp_path):
     # A near red box in front of a far blue wall; the camera moves right, so the wall is
     # revealed right of the box. Those pixels must be wall (inpainted in the back layer), not
     # the box's colour stretched over them. With a slope (the wall's disparity rising towards
@@ -178,6 +178,10 @@ def test_depth_step_gives_layers_and_the_revealed_band_comes_from_behind(slope):
     assert bool(behind[:, 60:70].all())  # there is surface behind the box's right side
     scene = PreparedScene(photo, Intrinsics.for_photo(width, height), depth, layered,
                           torch.zeros(2, height, width), torch.zeros(2, height, width))
+    # The scene file keeps every layer, the one of hidden surface included.
+    scene.save(str(tmp_path / "step.cine"))
+    scene = PreparedScene.load(str(tmp_path / "step.cine"))
+    assert len(scene.layered.layers) == len(layered.layers)
     renderer = FrameRenderer(animate_points(scene, 2), scene.intrinsics)
     pose = torch.eye(4)
     pose[0, 3] = 0.1  # the box (depth <= 1.7) moves >= 5.6 px left, the wall (>= 2.5) <= 3.8 px
