@@ -48,6 +48,7 @@ class ImportResult:
     placement: Matrix | None  # world matrix of the source camera; None: at the 3D cursor
     scale: float
     safe_radius: float  # core units: how far the camera may move (see cine_core.safe_zone)
+    found_motion: str = ""  # what the motion detection found (the core's summary), if it ran
 
 
 #: The kinds of data an import creates; a failed import removes whatever new blocks they gained.
@@ -260,6 +261,9 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         if name.lower() == "image":  # a scene folder holding image.png + image.json: use its name
             name = os.path.basename(os.path.dirname(photo)) or name
         cache_path = cache.new_file(name)
+        detect = preferences.detect_motion_on_import
+        # The add-on runs the detection itself so that what it finds becomes editable objects.
+        options.auto_motion = False
         loop_frames, scale, focal_length = self.loop_frames, self.scale, self.focal_length
         placement = None
         depth_rays = None
@@ -279,6 +283,12 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
             # The annotation as the core reads it, at working size: it becomes the editable
             # moving-region image and hint arrows.
             annotation_now = cine_core.pipeline.load_annotation(inputs, source, []).at_size(*source.size)
+            found = None
+            if detect and annotation_now.mask is None:
+                progress("detect", 0.0)
+                backend = cine_core.neural.NeuralBackend("auto", options.ckpts_dir, options.device)
+                found, _ = cine_core.pipeline.find_motion(source.rgb, annotation_now.hints, None, backend)
+                annotation_now = inputs.motion = found.annotation
             start = 0.0
             if depth_rays is not None:
                 tree, camera_world, k = depth_rays
@@ -303,7 +313,8 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
             progress("save", 0.9)
             prepared.save(cache_path)  # last: nothing after it can fail and leave the file behind
             return ImportResult(name, cache_path, prepared, cloud, surface, annotation_now.mask,
-                                annotation_now.hints, placement, actual_scale, safe_radius)
+                                annotation_now.hints, placement, actual_scale, safe_radius,
+                                (found.summary or "nothing to animate found") if found else "")
 
         return work
 
@@ -335,7 +346,8 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         width, height = result.scene.size
         self.report({"INFO"}, f"Imported {result.name}: {width}x{height} pixels, {result.points.count:,} "
                               f"points in {len(result.scene.layered.layers)} layer(s), "
-                              f"depth: {result.scene.info['stages']['depth']}")
+                              f"depth: {result.scene.info['stages']['depth']}"
+                              + (f"; motion: {result.found_motion}" if result.found_motion else ""))
         return {"FINISHED"}
 
     def discard_job(self, result: ImportResult) -> None:

@@ -251,6 +251,40 @@ class CINEMAGRAPH_OT_load_motion(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
+class CINEMAGRAPH_OT_detect_motion(bpy.types.Operator):
+    """Find the sky and water of the photo and fill in the moving region and hint arrows (clouds
+    drift, water comes towards the camera, waterfalls fall); edit them, then Update Motion"""
+
+    bl_idname = "cinemagraph.detect_motion"
+    bl_label = "Detect Motion"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return active_settings_for_poll(cls, context) is not None
+
+    def execute(self, context):
+        settings = active_settings(context.scene)
+        preferences = addon_preferences()
+        try:
+            cine_core = runtime.core()
+            prepared = runtime.prepared_scene(cache.resolve(settings.cache_path))
+            backend = cine_core.neural.NeuralBackend("auto", weights_folder(preferences), compute_device(preferences))
+            found, method = cine_core.pipeline.find_motion(prepared.photo, [], None, backend)
+            if found.annotation.mask is None:
+                self.report({"WARNING"}, "No sky or water found: paint the moving region and draw arrows by hand")
+                return {"CANCELLED"}
+            _remove_hints(settings)
+            for hint in found.annotation.hints:
+                add_hint(settings, hint.start, hint.end)
+        except runtime.user_errors() as exc:
+            self.report({"ERROR"}, runtime.describe(exc))
+            return {"CANCELLED"}
+        set_mask(settings, found.annotation.mask)
+        self.report({"INFO"}, f"Found {found.summary} ({method}); press Update Motion to apply")
+        return {"FINISHED"}
+
+
 def _remove_hints(settings) -> None:
     for arrow in hint_objects(settings):
         bpy.data.objects.remove(arrow)
@@ -501,4 +535,4 @@ class CINEMAGRAPH_OT_clear_mask(bpy.types.Operator):
 
 classes = (CINEMAGRAPH_OT_update_motion, CINEMAGRAPH_OT_load_motion, CINEMAGRAPH_OT_add_hint,
            CINEMAGRAPH_OT_draw_hints, CINEMAGRAPH_OT_clear_hints, CINEMAGRAPH_OT_mask_from_selection,
-           CINEMAGRAPH_OT_paint_mask, CINEMAGRAPH_OT_clear_mask)
+           CINEMAGRAPH_OT_paint_mask, CINEMAGRAPH_OT_clear_mask, CINEMAGRAPH_OT_detect_motion)

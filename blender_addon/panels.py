@@ -125,7 +125,9 @@ class VIEW3D_PT_cinemagraph_motion(PhotoSubPanel, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         settings = active_settings(context.scene)
-        layout.operator("cinemagraph.load_motion", text="Load Annotation or Mask...", icon="FILEBROWSER")
+        row = layout.row(align=True)
+        row.operator("cinemagraph.load_motion", text="Load Annotation or Mask...", icon="FILEBROWSER")
+        row.operator("cinemagraph.detect_motion", icon="VIEWZOOM")
 
         box = layout.box()
         row = box.row()

@@ -269,9 +269,13 @@ class CinemagraphPreferences(bpy.types.AddonPreferences):
         name="CUDA Build", default=False,
         description="Install PyTorch built for NVIDIA GPUs (Linux and Windows; larger download)")
     show_log: BoolProperty(name="Show Log", default=False)
+    detect_motion_on_import: BoolProperty(
+        name="Detect Motion on Import", default=True,
+        description="When a photo comes without a motion file, find the sky and water and fill in "
+                    "the moving region and hint arrows (edit them afterwards as usual)")
     weights_folder: StringProperty(
         name="Model Weights", subtype="DIR_PATH",
-        description="Folder with the published model's weight files (depth, inpainting, motion and "
+        description="Folder with the published model's weight files (depth, segmentation, inpainting, motion and "
                     "rendering networks); stages whose file is missing use the classical methods. "
                     "Empty: the extension's own 'weights' folder")
 
@@ -310,6 +314,7 @@ def draw_preferences(preferences, layout) -> None:
     row.label(text=f"Looking in {weights_folder(preferences)}", icon="INFO")
     row.operator(CINEMAGRAPH_OT_download_weights.bl_idname, icon="IMPORT")
     column.prop(preferences, "device")
+    column.prop(preferences, "detect_motion_on_import")
 
     if download is not None:
         box = column.box()

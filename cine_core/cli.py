@@ -97,7 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--hint", action="append", default=[], metavar="X0,Y0,X1,Y1",
                         help="a motion arrow in photo pixels (repeatable)")
     render.add_argument("--direction", help="direction in words when there are no arrows, "
-                                            "e.g. 'left to right, downwards'")
+                                            "e.g. 'left to right, downwards' (without a mask: of "
+                                            "every found region without arrows)")
+    render.add_argument("--no-auto-motion", action="store_true",
+                        help="without a mask, keep the photo still (camera parallax only) instead of "
+                             "finding the sky and water and animating them")
     render.add_argument("--layers", type=int, default=3,
                         help=f"maximum number of depth layers cut at depth valleys, 1 to {MAX_LAYERS} "
                              "(plus one of hidden surface behind other depth edges)")
@@ -180,8 +184,13 @@ def run_render(args: argparse.Namespace) -> str:
                                  hints=hints, direction=args.direction,
                                  flow_scale=args.flow_scale, max_layers=args.layers,
                                  backend=args.backend, ckpts_dir=args.ckpts, device=device,
-                                 motion_size=args.motion_size)
+                                 motion_size=args.motion_size, auto_motion=not args.no_auto_motion,
+                                 require_motion=not args.no_auto_motion)
         scene = prepare_scene(inputs, options, progress)
+        if "auto_motion" in scene.info:
+            progress.done()
+            progress.stage = ""  # the bar starts a fresh line below
+            sys.stderr.write(f"auto motion: {scene.info['auto_motion']}\n")
         if args.save_scene:
             scene.save(args.save_scene)
     # Crops are given in original pixels; the scene is at working size (--size).

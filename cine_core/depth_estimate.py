@@ -40,7 +40,8 @@ def _haze_distance(rgb: np.ndarray, patch: int) -> np.ndarray:
     return -np.log(np.clip(transmission, 0.05, 1.0))
 
 
-def _sky_mask(rgb: np.ndarray) -> np.ndarray:
+def sky_mask(rgb: np.ndarray) -> np.ndarray:
+    """(h, w) bool: bright, smooth regions touching the top border, above the lower third."""
     grey = rgb.mean(axis=2)
     gradient = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
     smooth = cv2.blur(gradient, (9, 9)) < 0.08
@@ -75,7 +76,7 @@ def estimate_disparity(rgb: torch.Tensor) -> np.ndarray:
     haze = _haze_distance(small, max(3, round(15 * factor)))
     haze_near = 1.0 - haze / max(float(haze.max()), 1e-6)
     disparity = 0.7 * ground + 0.3 * haze_near
-    disparity[_sky_mask(small)] = 0.0
+    disparity[sky_mask(small)] = 0.0
     grey_small = small.mean(axis=2)
     disparity = guided_filter(grey_small, disparity.astype(np.float32), max(2, sw // 40), 1e-3)
     disparity = cv2.resize(disparity, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -20,6 +20,8 @@ inpaint    ``depth-model.pth`` + ``color-model.pth``        fills what each LDI 
 motion     ``sceneflow_model.pth``                          the Eulerian flow from photo, mask and hints
 render     ``model_150000.pth``                             per-layer features, 37-channel splats, the
                                                             learned blend and the image decoder
+segment    ``dpt_hybrid-ade20k-53898607.pt``                finds sky and water (only when no motion
+                                                            mask is given, see :mod:`.motion_detect`)
 =========  ===============================================  ============================================
 
 The inputs each network gets follow the reference implementation exactly where the trained
@@ -38,6 +40,7 @@ import torch.nn.functional as F
 from .errors import CineError
 from .nets.checkpoints import NETWORKS, checkpoint_dirs, find_checkpoint, load_networks
 from .layering import hole_window
+from .motion_detect import KINDS
 from .nets.inpaint_nets import UNIT_LENGTH
 
 BACKENDS = ("auto", "classical", "neural")
@@ -48,6 +51,7 @@ STAGE_NETWORKS: dict[str, tuple[str, ...]] = {
     "inpaint": ("inpaint_depth", "inpaint_color"),
     "motion": ("motion_net",),
     "render": ("feature_net", "img_decoder"),
+    "segment": ("dpt_ade20k",),
 }
 #: what the stage reports when it ran its network(s).
 STAGE_LABELS = {
@@ -55,6 +59,7 @@ STAGE_LABELS = {
     "inpaint": "neural: 3D-Photo inpainting nets",
     "motion": "neural: motion network",
     "render": "neural: feature net + image decoder",
+    "segment": "neural: DPT-Hybrid ADE20K",
 }
 #: report string of the weight-free renderer.
 CLASSICAL_RENDER = "classical (splatting + soft blend)"
@@ -65,6 +70,12 @@ MOTION_SIZE = 768
 MOTION_BLUR = 15
 #: DPT input: short side 384, sides multiples of 32 (MiDaS "minimal" resize).
 DPT_SIZE, DPT_MULTIPLE = 384, 32
+#: The DPT segmentation script's input side (same resize rule).
+SEGMENT_SIZE = 480
+#: ADE20K output channels (0-based, objectInfo150 order) that move, and the kind of motion each
+#: gets (:data:`cine_core.motion_detect.KINDS`).
+ADE20K_KINDS = {2: "sky", 21: "sea", 26: "sea", 128: "lake", 60: "river", 113: "waterfall", 104: "fountain"}
+_KIND_OF_CLASS = {"lake": "sea", "fountain": "waterfall"}
 
 
 class NeuralBackend:
@@ -154,10 +165,11 @@ class NeuralBackend:
 
 # ----------------------------------------------------------------------------------- depth
 
-def dpt_input_size(width: int, height: int) -> tuple[int, int]:
-    """(width, height) the reference feeds DPT: MiDaS ``Resize(384, 384, keep_aspect_ratio=True,
-    ensure_multiple_of=32, resize_method="minimal")`` (1280x720 -> 672x384)."""
-    scale_w, scale_h = DPT_SIZE / width, DPT_SIZE / height
+def dpt_input_size(width: int, height: int, side: int = DPT_SIZE) -> tuple[int, int]:
+    """(width, height) the reference feeds DPT: MiDaS ``Resize(side, side, keep_aspect_ratio=True,
+    ensure_multiple_of=32, resize_method="minimal")`` (1280x720 -> 672x384 for the depth model's
+    384; the segmentation script uses 480)."""
+    scale_w, scale_h = side / width, side / height
     # "minimal": scale as little as possible, i.e. take the factor closer to 1.
     scale = scale_w if abs(1 - scale_w) < abs(1 - scale_h) else scale_h
 
@@ -189,6 +201,42 @@ def dpt_disparity(net: torch.nn.Module, rgb: torch.Tensor) -> np.ndarray:
     prediction = net(batch)[:, None].float()
     prediction = F.interpolate(prediction, size=(height, width), mode="bicubic", align_corners=False)
     return prediction[0, 0].cpu().numpy().astype(np.float32)
+
+
+@torch.inference_mode()
+def segment_motion_kinds(net: torch.nn.Module, rgb: torch.Tensor) -> np.ndarray:
+    """The moving kinds of each pixel from the DPT-Hybrid ADE20K segmentation.
+
+    Reference pre-processing (DPT's ``run_segmentation``): RGB in [0, 1] resized bicubically to
+    :func:`dpt_input_size` with side 480, normalised with mean 0.5 and std 0.5; the 150 logits are
+    upsampled bicubically to the photo and the argmax taken (here in chunks of channels, which
+    gives the same argmax without holding all 150 full-size maps at once).
+
+    Args:
+        net: a loaded :class:`~cine_core.nets.dpt.DPTSegmentation` in eval mode.
+        rgb: (3, H, W) photo in [0, 1].
+
+    Returns:
+        (H, W) int32: 0 = still, else 1 + index into :data:`cine_core.motion_detect.KINDS`.
+    """
+    height, width = rgb.shape[1:]
+    size = dpt_input_size(width, height, SEGMENT_SIZE)
+    image = cv2.resize(rgb.permute(1, 2, 0).cpu().numpy().astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+    device = next(net.parameters()).device
+    logits = net(torch.from_numpy((image - 0.5) / 0.5).permute(2, 0, 1)[None].to(device)).float()
+    best = torch.full((height, width), -torch.inf, device=device)
+    classes = torch.zeros((height, width), dtype=torch.long, device=device)
+    for start in range(0, logits.shape[1], 30):
+        chunk = F.interpolate(logits[:, start:start + 30], size=(height, width), mode="bicubic", align_corners=False)
+        value, index = chunk[0].max(dim=0)
+        better = value > best
+        best = torch.where(better, value, best)
+        classes = torch.where(better, index + start, classes)
+    classes = classes.cpu().numpy()
+    kinds = np.zeros((height, width), np.int32)
+    for channel, name in ADE20K_KINDS.items():
+        kinds[classes == channel] = list(KINDS).index(_KIND_OF_CLASS.get(name, name)) + 1
+    return kinds
 
 
 # ------------------------------------------------------------------------------ inpainting
@@ -333,15 +381,15 @@ def neural_flow(predictor: MotionPredictor, rgb: torch.Tensor, mask: np.ndarray 
         mask: (H, W) bool moving region from the annotation, or None (then the support of the
             hint field is the mask, as for hints given without a mask).
         hint_flow: (2, H, W) the classical flow (dense hint kept in the mask), already
-            multiplied by ``flow_scale``.
+            multiplied by ``flow_scale``; zero where the network should predict the motion from
+            the photo alone (regions found automatically).
         flow_scale: the speed multiplier (ours: 2 = twice as fast; the reference divides).
 
     Returns:
         (2, H, W) flow in working pixels per frame.
     """
-    if flow_scale <= 0 or not bool(hint_flow.abs().sum() > 0):
+    region = torch.from_numpy(np.asarray(mask, dtype=bool)) if mask is not None else hint_flow.abs().sum(0) > 0
+    if flow_scale <= 0 or not bool(region.any()):
         return torch.zeros_like(hint_flow)
-    hint = hint_flow / float(flow_scale)
-    region = torch.from_numpy(np.asarray(mask, dtype=bool)) if mask is not None else hint.abs().sum(0) > 0
-    hint = hint * region
+    hint = hint_flow / float(flow_scale) * region
     return predictor(rgb, region, hint) * float(flow_scale)

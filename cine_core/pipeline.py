@@ -24,7 +24,9 @@ from .errors import CineError
 from .flow import eulerian_flow, extend_flow, feather_flow, motion_regions
 from .image_io import PHOTO_EXTENSIONS, Photo, load_photo
 from .layering import build_layers, classical_inpaint
-from .neural import MotionPredictor, NetworkInpainter, NeuralBackend, dpt_disparity, neural_flow
+from .motion_detect import AutoMotion, auto_annotation, detect_motion, found_regions
+from .neural import (MotionPredictor, NetworkInpainter, NeuralBackend, dpt_disparity, neural_flow,
+                     segment_motion_kinds)
 from .neural_render import NeuralFrameRenderer
 from .render import FrameRenderer
 from .scene import MAX_REGIONS, PreparedScene
@@ -46,6 +48,9 @@ class SceneInputs:
     depth: str | None = None
     #: a depth/disparity array given directly (e.g. rendered from proxy geometry), instead of a file
     depth_values: np.ndarray | None = None
+    #: the motion given directly (any size; e.g. found by :func:`find_motion` and shown to the
+    #: user first), instead of ``annotation`` and ``mask``
+    motion: MotionAnnotation | None = None
 
     @classmethod
     def find(cls, path: str) -> "SceneInputs":
@@ -93,6 +98,9 @@ class PrepareOptions:
     #: False lets a photo without any motion annotation prepare as a still (zero flow), for
     #: tools that let the user add the motion afterwards (see :func:`with_motion`).
     require_motion: bool = True
+    #: Without a motion mask, find what moves (sky, water) and how (:mod:`cine_core.motion_detect`);
+    #: hints and ``direction`` steer the guess. Finding nothing gives a still, with a note.
+    auto_motion: bool = True
 
 
 def load_annotation(inputs: SceneInputs, photo: Photo, extra_hints: list[HintArrow]) -> MotionAnnotation:
@@ -102,7 +110,9 @@ def load_annotation(inputs: SceneInputs, photo: Photo, extra_hints: list[HintArr
     labelme's rasterised mask also contains the hint strokes.
     """
     annotation = MotionAnnotation(photo.original_size)
-    if inputs.annotation:
+    if inputs.motion is not None:
+        annotation = inputs.motion.at_size(*photo.original_size)
+    elif inputs.annotation:
         annotation = read_arrows_json(inputs.annotation, photo.original_size).at_size(*photo.original_size)
     if inputs.mask and annotation.mask is None:
         annotation = annotation.merged(read_mask_image(inputs.mask, photo.original_size))
@@ -135,20 +145,42 @@ def _flow_stage(annotation: MotionAnnotation, direction: str | None, flow_scale:
 
 
 def _motion_stage(annotation: MotionAnnotation, rgb: torch.Tensor, backend: NeuralBackend,
-                  direction: str | None, flow_scale: float,
-                  require_motion: bool = True) -> tuple[torch.Tensor, torch.Tensor, str]:
+                  direction: str | None, flow_scale: float, require_motion: bool = True,
+                  auto: AutoMotion | None = None, found_by: str = "") -> tuple[torch.Tensor, torch.Tensor, str]:
     """:func:`_flow_stage`, refined by the motion network when ``backend`` uses it, and
     feathered to zero towards the regions' borders (:func:`~cine_core.flow.feather_flow`).
 
     The network needs the photo (``rgb``, (3, H, W) at the annotation's size); the hint flow
-    stays its input and the regions stay the annotation's.
+    stays its input, except where the arrows were guessed by the motion detection (``auto``,
+    found by the method ``found_by``): there it predicts the motion from the photo alone (zero
+    hint), as it was trained to. The regions stay the annotation's.
     """
     flow, regions, method = _flow_stage(annotation, direction, flow_scale, require_motion)
-    if bool(flow.abs().sum() > 0) and backend.uses("motion"):
+    moving = bool(flow.abs().sum() > 0)
+    if auto is not None and moving:
+        method = f"{found_by} + {method}"
+    if moving and backend.uses("motion"):
         predictor = MotionPredictor(backend.load("motion")["motion_net"], backend.motion_size)
-        flow = neural_flow(predictor, rgb, annotation.mask, flow, flow_scale)
+        hint = flow if auto is None else flow * torch.from_numpy(~auto.guessed)
+        flow = neural_flow(predictor, rgb, annotation.mask, hint, flow_scale)
         method = f"{backend.label('motion')} from {method}"
     return feather_flow(flow, regions), regions, method
+
+
+def find_motion(rgb: torch.Tensor, hints: list[HintArrow], direction: str | None,
+                backend: NeuralBackend) -> tuple[AutoMotion, str]:
+    """What moves in a photo without a motion mask, and how; and the method that found it.
+
+    Args:
+        rgb: (3, H, W) photo in [0, 1] at working resolution.
+        hints: the user's arrows at that size (they override the guess where they start).
+        direction: the user's words, if any (they set the direction of the other regions).
+    """
+    parsed = parse_direction(direction) if direction else None
+    if backend.uses("segment"):
+        found = found_regions(rgb, segment_motion_kinds(backend.load("segment")["dpt_ade20k"], rgb))
+        return auto_annotation(found, hints, parsed), backend.label("segment")
+    return auto_annotation(detect_motion(rgb), hints, parsed), "weight-free detection"
 
 
 def _hidden_flow(flow: torch.Tensor) -> torch.Tensor:
@@ -169,10 +201,19 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
     backend = NeuralBackend(options.backend, options.ckpts_dir, options.device,
                             motion_size=options.motion_size)
     no_depth_given = inputs.depth_values is None and not inputs.depth
-    moving = _asks_for_motion(annotation, options.direction, options.require_motion)
-    backend.check(["depth"] * no_depth_given + ["inpaint"] + ["motion"] * moving)
-    flow, regions, flow_method = _motion_stage(annotation, photo.rgb, backend, options.direction,
-                                               options.flow_scale, options.require_motion)
+    finds_motion = options.auto_motion and annotation.mask is None
+    moving = finds_motion or _asks_for_motion(annotation, options.direction, options.require_motion)
+    backend.check(["depth"] * no_depth_given + ["inpaint"] + ["segment"] * finds_motion + ["motion"] * moving)
+    auto = found_by = None
+    direction, require_motion = options.direction, options.require_motion
+    if finds_motion:
+        auto, found_by = find_motion(photo.rgb, annotation.hints, options.direction, backend)
+        # Every found region has arrows (guessed, the user's, or along the words); with none
+        # found the photo stays still: a guess that finds nothing is not an error.
+        annotation, direction, require_motion = auto.annotation, None, False
+        moving = _asks_for_motion(annotation, direction, require_motion)
+    flow, regions, flow_method = _motion_stage(annotation, photo.rgb, backend, direction, options.flow_scale,
+                                               require_motion, auto, found_by)
     progress("depth", 0.1)
     if inputs.depth_values is not None:
         raw = raw_to_disparity(np.asarray(inputs.depth_values, dtype=np.float32), options.depth_kind)
@@ -205,8 +246,14 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions,
         "layers": len(layered.layers),
         "hints": len(annotation.hints),
     }
-    if backend.notes:
-        info["notes"] = list(backend.notes)
+    if auto is not None:
+        info["auto_motion"] = f"{auto.summary or 'nothing found'} ({found_by})"
+    notes = list(backend.notes)
+    if auto is not None and not moving:
+        notes.append("auto motion found no sky or water to animate: a still 3D photo with camera "
+                     "motion (give a mask or --hint arrows to make something move)")
+    if notes:
+        info["notes"] = notes
     return PreparedScene(photo.rgb, Intrinsics.for_photo(width, height, options.focal), depth.depth,
                          layered, flow, hidden_flow, info, regions)
 

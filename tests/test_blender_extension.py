@@ -120,6 +120,26 @@ def test_motion_editing(tmp_path, extension_zip, photo_dir):
     assert r["no_motion_error"].startswith("Nothing moves yet")
 
 
+def test_detect_motion_on_import_and_by_button(tmp_path, extension_zip):
+    import cv2
+    from test_motion_detect import landscape
+
+    photo = str(tmp_path / "landscape.png")
+    cv2.imwrite(photo, landscape()[:, :, ::-1])
+    r = run_scenario("detect_motion", tmp_path, extension_zip, photo=photo)
+    # Import without a motion file: the detection fills in the region and the arrows as objects.
+    imported = r["imported"]
+    assert imported["hints"] >= 4
+    assert imported["sky_masked"] > 0.9 and imported["water_masked"] > 0.8 and imported["ground_masked"] == 0
+    assert imported["flow"] == "hint interpolation" and imported["moving"] > 0.5
+    assert imported["arrows_sideways_in_sky"] and imported["arrows_down_in_water"]
+    # The button after clearing everything: the same region and arrows again, then Update Motion.
+    assert r["button"]["result"] == ["FINISHED"] and r["button"]["hints"] == imported["hints"]
+    assert r["button"]["same_mask"] and r["button"]["updated_moving"] == pytest.approx(imported["moving"], abs=0.02)
+    # With the preference off a photo alone imports as a still.
+    assert r["preference_off"] == {"hints": 0, "mask": False, "moving": 0.0}
+
+
 def test_failed_and_cancelled_imports_leave_the_file_unchanged(tmp_path, extension_zip, photo_dir):
     r = run_scenario("failures", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
     assert "not a file" in r["missing_file"]
@@ -1248,6 +1268,55 @@ def scenario_conversions(arguments: dict) -> dict:
     return {"intrinsics_error": max(errors), "pose_error": max(pose_errors),
             "presets_match_core": sorted(p[0] for p in _addon_module("ops_camera").CAMERA_PRESETS)
             == sorted(core_presets)}
+
+
+def scenario_detect_motion(arguments: dict) -> dict:
+    import numpy as np
+
+    bpy = _start(arguments)
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from test_motion_detect import HORIZON, SHORE
+
+    scene = bpy.context.scene
+    scene_objects, ops_motion = _addon_module("scene_objects"), _addon_module("ops_motion")
+    runtime, cache = _addon_module("runtime"), _addon_module("cache")
+
+    def state(settings) -> dict:
+        mask = scene_objects.read_mask(settings.mask) if settings.mask is not None else None
+        prepared = runtime.prepared_scene(cache.resolve(settings.cache_path))
+        return {"mask": mask, "hints": len(ops_motion.hint_objects(settings)),
+                "moving": float(prepared.motion_mask.float().mean()), "stages": prepared.info["stages"]}
+
+    bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)
+    settings = scene.cinemagraph.active.cinemagraph
+    imported = state(settings)
+    mask = imported["mask"]
+    arrows = [scene_objects.hint_pixels(a, settings.points, settings.intrinsics())
+              for a in ops_motion.hint_objects(settings)]
+    sky_arrows = [(s, e) for s, e in arrows if s[1] < HORIZON]
+    water_arrows = [(s, e) for s, e in arrows if HORIZON < s[1] < SHORE]
+    result = {"imported": {
+        "hints": imported["hints"], "flow": imported["stages"]["flow"], "moving": imported["moving"],
+        "sky_masked": float(mask[5:HORIZON - 5].mean()), "water_masked": float(mask[HORIZON + 8:SHORE - 8].mean()),
+        "ground_masked": float(mask[SHORE + 3:].mean()),
+        "arrows_sideways_in_sky": bool(sky_arrows) and all(abs(e[1] - s[1]) < 0.5 < s[0] - e[0] for s, e in sky_arrows),
+        "arrows_down_in_water": bool(water_arrows) and all(e[1] - s[1] > 0.5 for s, e in water_arrows),
+    }}
+
+    bpy.ops.cinemagraph.clear_hints()
+    bpy.ops.cinemagraph.clear_mask()
+    detected = bpy.ops.cinemagraph.detect_motion()
+    after = state(settings)
+    bpy.ops.cinemagraph.update_motion()
+    result["button"] = {"result": sorted(detected), "hints": after["hints"],
+                        "same_mask": bool(after["mask"] is not None and np.array_equal(after["mask"], mask)),
+                        "updated_moving": state(settings)["moving"]}
+
+    bpy.context.preferences.addons[ADDON].preferences.detect_motion_on_import = False
+    bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)
+    still = state(scene.cinemagraph.active.cinemagraph)
+    result["preference_off"] = {"hints": still["hints"], "mask": still["mask"] is not None, "moving": still["moving"]}
+    return result
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Golden tests: own inpainting nets and DPT-Hybrid vs the reference architectures.
+"""Golden tests: own inpainting nets, DPT-Hybrid and its ADE20K segmentation model vs the reference architectures.
 
 The reference networks (3D Photo Inpainting ``Inpaint_Depth_Net`` / ``Inpaint_Color_Net``, MiDaS
 ``DPTDepthModel`` with the ``vitb_rn50_384`` backbone) were loaded with deterministic synthetic weights and
@@ -16,6 +16,8 @@ Data under ``tests/data/golden/`` is a subset of specs/golden:
   ``relu(head_pre_relu@f64)[:, 0]`` (checked when the subset was made), so it is rebuilt from that here.
   The timm-1.0.31 golden uses the weight standardisation ``(w - mean) / sqrt(var + 1e-8)``, ``timm0.4.5/``
   the one of the released weights, ``(w - mean) / (std + 1e-5)``.
+* ``dpt_hybrid_ade20k/``: input, weights check, and the ``@f64`` outputs only (13 logit channels, the mean of
+  all 150, the argmax labels, the reassembled maps' channel means).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cine_core.nets.dpt import DPTHybrid
+from cine_core.nets.dpt import DPTHybrid, DPTSegmentation
 from cine_core.nets.inpaint_nets import ColorInpaintNet, DepthInpaintNet, inpaint_padded
 from cine_core.nets.synthetic_weights import synthetic_state_dict
 
@@ -58,7 +60,9 @@ def assert_matches_weights_check(weights: dict[str, torch.Tensor], net_dir: str)
         head = tensor.reshape(-1)[:4].float()
         first4[row, : head.numel()] = head
     torch.testing.assert_close(first4, check["first4_f32"], rtol=0, atol=0, equal_nan=True)
-    torch.testing.assert_close(sums.sum(), check["total_sum_f64"], rtol=1e-12, atol=0)
+    # Stored as a 0-dim tensor by most goldens, as a Python float by dpt_hybrid_ade20k's.
+    total = torch.as_tensor(check["total_sum_f64"], dtype=torch.float64)
+    torch.testing.assert_close(sums.sum(), total, rtol=1e-12, atol=0)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -201,3 +205,53 @@ def test_dpt_non_384_input_runs(dpt_results):
     torch.testing.assert_close(output.inv_depth, torch.relu(output.head_pre_relu)[:, 0], rtol=0, atol=0)
     with pytest.raises(ValueError):
         net(torch.zeros(1, 3, 64, 80))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# DPT-Hybrid ADE20K segmentation
+# ----------------------------------------------------------------------------------------------------------
+# ``dpt_hybrid_ade20k/``: input, weights check and the ``@f64`` outputs (the 13 stored logit channels, the
+# spatial mean of all 150, the argmax labels and the four reassembled maps' channel means); built with
+# timm 1.0.31, so the weight standardisation is ``sqrt_var_plus_eps``.
+
+
+@pytest.fixture(scope="module")
+def segmentation_results() -> dict:
+    """DPT segmentation with the synthetic weights (eval mode) on the golden input, float64 and float32."""
+    with torch.device("meta"):
+        reference = DPTSegmentation().state_dict()
+    weights = synthetic_state_dict(reference)
+    net = DPTSegmentation(std_conv_formula="sqrt_var_plus_eps").eval()
+    net.load_state_dict(weights, strict=True)
+    image = _load("dpt_hybrid_ade20k", "inputs")["image"]
+    results = {}
+    for dtype in (torch.float64, torch.float32):
+        net.to(dtype)
+        with torch.no_grad():
+            logits, features = net.forward_with_features(image.to(dtype))
+        results[dtype] = {"logits": logits, **{f"debug_layer_{j}_channel_mean": f.mean(dim=(2, 3))
+                                               for j, f in enumerate(features, 1)}}
+    return {"weights": weights, "outputs": results}
+
+
+def test_segmentation_synthetic_weights_match_golden(segmentation_results):
+    assert_matches_weights_check(segmentation_results["weights"], "dpt_hybrid_ade20k")
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, F64_TOLERANCE), (torch.float32, F32_TOLERANCE)])
+def test_segmentation_logits_match_golden(segmentation_results, dtype, tolerance):
+    golden = _load("dpt_hybrid_ade20k", "outputs")
+    outputs = segmentation_results["outputs"][dtype]
+    logits = outputs["logits"]
+    assert logits.dtype == dtype and logits.shape == (1, 150, 64, 96)
+    assert relative_error(logits[:, golden["channels"]], golden["logits_selected@f64"]) <= tolerance
+    assert relative_error(logits.mean(dim=(2, 3)), golden["logits_channel_mean@f64"]) <= tolerance
+    for j in range(1, 5):
+        name = f"debug_layer_{j}_channel_mean"
+        assert relative_error(outputs[name], golden[name + "@f64"]) <= tolerance
+
+
+def test_segmentation_labels_match_golden(segmentation_results):
+    """The argmax over the 150 classes (what the motion detection uses) is the reference's everywhere."""
+    labels = segmentation_results["outputs"][torch.float64]["logits"].argmax(dim=1)
+    torch.testing.assert_close(labels, _load("dpt_hybrid_ade20k", "outputs")["labels@f64"], rtol=0, atol=0)

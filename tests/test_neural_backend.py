@@ -25,7 +25,7 @@ import torch
 
 from cine_core.errors import CineError
 from cine_core.nets.checkpoints import FILES, NETWORKS, find_checkpoint, load_networks, read_checkpoint
-from cine_core.nets.dpt import DPTHybrid
+from cine_core.nets.dpt import DPTHybrid, DPTSegmentation
 from cine_core.nets.feature_net import FeatureNet
 from cine_core.nets.img_decoder import ImageDecoder
 from cine_core.nets.inpaint_nets import ColorInpaintNet, DepthInpaintNet
@@ -72,7 +72,8 @@ def write_official_files(folder: str, files: tuple[str, ...] = FILES) -> dict[st
                    os.path.join(folder, "sceneflow_model.pth"))
     for name, build, filename in (("inpaint_depth", DepthInpaintNet, "depth-model.pth"),
                                   ("inpaint_color", ColorInpaintNet, "color-model.pth"),
-                                  ("dpt", DPTHybrid, "dpt_hybrid-midas-501f0c75.pt")):
+                                  ("dpt", DPTHybrid, "dpt_hybrid-midas-501f0c75.pt"),
+                                  ("dpt_ade20k", DPTSegmentation, "dpt_hybrid-ade20k-53898607.pt")):
         if filename in files:
             written[name] = build().state_dict()
             torch.save(written[name], os.path.join(folder, filename))
@@ -81,7 +82,7 @@ def write_official_files(folder: str, files: tuple[str, ...] = FILES) -> dict[st
 
 @pytest.fixture(scope="module")
 def official(tmp_path_factory) -> tuple[str, dict]:
-    """A folder with all five files (written once per module: about 1 GB, a few seconds)."""
+    """A folder with all six files (written once per module: about 1.5 GB, a few seconds)."""
     folder = str(tmp_path_factory.mktemp("ckpts"))
     return folder, write_official_files(folder)
 
@@ -92,7 +93,7 @@ def test_downloader_fetches_exactly_the_files_the_core_loads():
     import install_deps  # standard library only, so it keeps its own list: the two must agree
 
     assert sorted(model["file"] for model in install_deps.MODELS) == sorted(FILES)
-    assert len(FILES) == 5
+    assert len(FILES) == 6
 
 
 def test_official_layout_loads_strictly(official):
@@ -309,6 +310,43 @@ def test_auto_picks_per_stage_in_prepare_and_render(tmp_path, official):
     assert len(frames) == 2 and scene.info["stages"]["render"].startswith("classical")
 
 
+def test_auto_motion_with_the_segmentation_and_motion_networks(tmp_path, official):
+    """A photo alone: the ADE20K network finds the regions when its file is there, and the motion
+    network predicts guessed regions from the photo alone (zero hint channels)."""
+    import cv2
+    from cine_core.image_io import load_photo
+    from cine_core.flow import feather_flow
+    from cine_core.pipeline import PrepareOptions, SceneInputs, find_motion, prepare_scene
+    from test_motion_detect import landscape
+
+    folder, _ = official
+    photo = str(tmp_path / "landscape.png")
+    cv2.imwrite(photo, landscape()[:, :, ::-1])
+    motion_only = tmp_path / "motion_only"
+    motion_only.mkdir()
+    os.symlink(os.path.join(folder, "sceneflow_model.pth"), motion_only / "sceneflow_model.pth")
+    backend = NeuralBackend("auto", str(motion_only), motion_size=256)
+    scene = prepare_scene(SceneInputs(photo), PrepareOptions(backend="auto", ckpts_dir=str(motion_only), motion_size=256))
+    assert scene.info["stages"]["flow"] == ("neural: motion network (sceneflow_model.pth) from weight-free "
+                                            "detection + hint interpolation")
+    assert scene.info["auto_motion"].endswith("(weight-free detection)")
+    rgb = load_photo(photo).rgb
+    found, _ = find_motion(rgb, [], None, backend)
+    predictor = MotionPredictor(backend.load("motion")["motion_net"], 256)
+    expected = predictor(rgb, torch.from_numpy(found.annotation.mask), torch.zeros(2, *rgb.shape[1:]))
+    # The network's field, feathered towards the regions' borders like every flow.
+    torch.testing.assert_close(scene.flow, feather_flow(expected, scene.motion_regions()))
+    # With the segmentation file the network finds the regions (random weights: whatever it finds).
+    segment_only = tmp_path / "segment_only"
+    segment_only.mkdir()
+    os.symlink(os.path.join(folder, "dpt_hybrid-ade20k-53898607.pt"), segment_only / "dpt_hybrid-ade20k-53898607.pt")
+    segmented = prepare_scene(SceneInputs(photo), PrepareOptions(backend="auto", ckpts_dir=str(segment_only)))
+    assert segmented.info["auto_motion"].endswith("(neural: DPT-Hybrid ADE20K (dpt_hybrid-ade20k-53898607.pt))")
+    # neural mode needs it for a photo alone, and not for an annotated scene.
+    with pytest.raises(CineError, match="dpt_hybrid-ade20k-53898607.pt"):
+        prepare_scene(SceneInputs(photo), PrepareOptions(backend="neural", ckpts_dir=str(motion_only)))
+
+
 def test_neural_prepare_inpaints_with_the_networks(tmp_path, official):
     from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene
 
@@ -514,7 +552,7 @@ def test_offline_message(tmp_path):
     assert result.returncode == 1
     assert "are you offline?" in result.stderr
     assert f"put it in {folder / 'color-model.pth'}" in result.stderr
-    assert "5 file(s) missing" in result.stdout
+    assert "6 file(s) missing" in result.stdout
 
 
 def test_camera_disparity_channel_matches_direct_splat(tmp_path):

@@ -1,6 +1,6 @@
 """Finding and safely loading the official checkpoint files.
 
-Five files, as the original projects publish them (``docs/models.md`` says where to get them):
+Six files, as the original projects publish them (``docs/models.md`` says where to get them):
 
 ========================================  ===================================  ==========================
 file                                      network(s) and the entry they are in  stage
@@ -10,6 +10,7 @@ file                                      network(s) and the entry they are in  
 ``depth-model.pth``                       whole file (plain state dict)         inpainting (depth)
 ``color-model.pth``                       whole file (plain state dict)         inpainting (colour)
 ``dpt_hybrid-midas-501f0c75.pt``          whole file (plain state dict)         depth
+``dpt_hybrid-ade20k-53898607.pt``         whole file (plain state dict)         segment (what moves)
 ========================================  ===================================  ==========================
 
 A checkpoint is untrusted input: unpickling runs whatever callables the file names. Every file is
@@ -42,7 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CineError
-from .dpt import DPTHybrid
+from .dpt import DPTHybrid, DPTSegmentation
 from .feature_net import FeatureNet
 from .img_decoder import ImageDecoder
 from .inpaint_nets import ColorInpaintNet, DepthInpaintNet
@@ -88,6 +89,8 @@ NETWORKS: dict[str, NetworkSpec] = {spec.name: spec for spec in (
     # The released weights were trained with timm 0.4.5's weight standardisation.
     NetworkSpec("dpt", "dpt_hybrid-midas-501f0c75.pt", None, lambda: DPTHybrid("std_plus_eps"), False,
                 "DPT-Hybrid depth network"),
+    NetworkSpec("dpt_ade20k", "dpt_hybrid-ade20k-53898607.pt", None,
+                lambda: DPTSegmentation(150, "std_plus_eps"), False, "DPT-Hybrid ADE20K segmentation network"),
 )}
 
 #: The distinct files, in the order of :data:`NETWORKS`.

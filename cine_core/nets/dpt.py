@@ -1,4 +1,6 @@
-"""MiDaS 3.0 DPT-Hybrid monocular depth network (checkpoint ``dpt_hybrid-midas-501f0c75.pt``).
+"""MiDaS 3.0 DPT-Hybrid monocular depth network (checkpoint ``dpt_hybrid-midas-501f0c75.pt``) and the
+DPT-Hybrid ADE20K semantic segmentation network (``dpt_hybrid-ade20k-53898607.pt``), which shares its
+encoder and decoder layout (:class:`DPTSegmentation`: BatchNorm in the fusion blocks, a 150-class head).
 
 Architecture (Ranftl et al., "Vision Transformers for Dense Prediction"):
 
@@ -33,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["DPTHybrid", "DPTOutput", "StdConv2dSame", "STD_CONV_FORMULAS"]
+__all__ = ["DPTHybrid", "DPTSegmentation", "DPTOutput", "StdConv2dSame", "STD_CONV_FORMULAS"]
 
 # Weight-standardisation variants: name -> (use std (True) or sqrt(var + eps) (False), eps).
 STD_CONV_FORMULAS = {
@@ -418,19 +420,22 @@ class DPTEncoder(nn.Module):
 
 
 class ResidualConvUnit(nn.Module):
-    """``x + conv2(relu(conv1(relu(x))))`` with 3x3 convs (with bias).
+    """``x + conv2(relu(conv1(relu(x))))`` with 3x3 convs; with ``batch_norm`` (the segmentation
+    model) each conv drops its bias and is followed by a BatchNorm (running statistics).
 
     Shape:
         - input / output: (N, 256, H, W)
     """
 
-    def __init__(self, channels: int = FEATURES) -> None:
+    def __init__(self, channels: int = FEATURES, batch_norm: bool = False) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
-        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
+        self.conv1 = nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=not batch_norm)
+        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=not batch_norm)
+        self.bn1 = nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
+        self.bn2 = nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+        return x + self.bn2(self.conv2(F.relu(self.bn1(self.conv1(F.relu(x))))))
 
 
 class FusionBlock(nn.Module):
@@ -442,11 +447,11 @@ class FusionBlock(nn.Module):
         - output: (N, 256, 2H, 2W)
     """
 
-    def __init__(self, channels: int = FEATURES) -> None:
+    def __init__(self, channels: int = FEATURES, batch_norm: bool = False) -> None:
         super().__init__()
         self.out_conv = nn.Conv2d(channels, channels, kernel_size=1)
-        self.resConfUnit1 = ResidualConvUnit(channels)
-        self.resConfUnit2 = ResidualConvUnit(channels)
+        self.resConfUnit1 = ResidualConvUnit(channels, batch_norm)
+        self.resConfUnit2 = ResidualConvUnit(channels, batch_norm)
 
     def forward(self, coarse: Tensor, skip: Tensor | None = None) -> Tensor:
         x = coarse if skip is None else coarse + self.resConfUnit1(skip)
@@ -455,34 +460,55 @@ class FusionBlock(nn.Module):
         return self.out_conv(x)
 
 
-class DPTDecoder(nn.Module):
-    """Fusion decoder and depth head (``scratch`` in the checkpoint).
+def depth_head(channels: int = FEATURES) -> nn.Sequential:
+    """The depth model's ``output_conv`` up to its last 1x1 conv: (N, 256, H, W) -> (N, 1, 2H, 2W)."""
+    return nn.Sequential(
+        nn.Conv2d(channels, channels // 2, kernel_size=3, padding=1),
+        nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=True),
+        nn.Conv2d(channels // 2, 32, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 1, kernel_size=1),
+    )
 
-    ``output_conv`` holds the head up to the last 1x1 conv (positions 0..4 of the reference
-    ``nn.Sequential``); the non-negative ReLU is applied by :class:`DPTHybrid`.
+
+def segmentation_head(channels: int = FEATURES, classes: int = 150, upsample: bool = True) -> nn.Sequential:
+    """conv3x3 (no bias) -> BN -> ReLU -> Dropout(0.1) -> conv1x1 to ``classes`` [-> bilinear x2]:
+    the segmentation model's ``output_conv`` (with the upsampling) and its ``auxlayer`` (without)."""
+    layers = [
+        nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(channels),
+        nn.ReLU(),
+        nn.Dropout(0.1),
+        nn.Conv2d(channels, classes, kernel_size=1),
+    ]
+    if upsample:
+        layers.append(nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=True))
+    return nn.Sequential(*layers)
+
+
+class DPTDecoder(nn.Module):
+    """Fusion decoder and head (``scratch`` in the checkpoint).
+
+    Args:
+        head: ``output_conv`` (:func:`depth_head` or :func:`segmentation_head`).
+        batch_norm: BatchNorm in the fusion blocks' residual units (the segmentation model).
 
     Shape:
         - features: the four maps of :class:`DPTEncoder`
-        - output: pre-ReLU head output (N, 1, H, W)
+        - output: the head's output at the input image's size, (N, C, H, W)
     """
 
-    def __init__(self, channels: int = FEATURES) -> None:
+    def __init__(self, head: nn.Module, channels: int = FEATURES, batch_norm: bool = False) -> None:
         super().__init__()
         self.layer1_rn = nn.Conv2d(256, channels, kernel_size=3, padding=1, bias=False)
         self.layer2_rn = nn.Conv2d(512, channels, kernel_size=3, padding=1, bias=False)
         self.layer3_rn = nn.Conv2d(VIT_DIM, channels, kernel_size=3, padding=1, bias=False)
         self.layer4_rn = nn.Conv2d(VIT_DIM, channels, kernel_size=3, padding=1, bias=False)
-        self.refinenet1 = FusionBlock(channels)
-        self.refinenet2 = FusionBlock(channels)
-        self.refinenet3 = FusionBlock(channels)
-        self.refinenet4 = FusionBlock(channels)
-        self.output_conv = nn.Sequential(
-            nn.Conv2d(channels, channels // 2, kernel_size=3, padding=1),
-            nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=True),
-            nn.Conv2d(channels // 2, 32, kernel_size=3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(32, 1, kernel_size=1),
-        )
+        self.refinenet1 = FusionBlock(channels, batch_norm)
+        self.refinenet2 = FusionBlock(channels, batch_norm)
+        self.refinenet3 = FusionBlock(channels, batch_norm)
+        self.refinenet4 = FusionBlock(channels, batch_norm)
+        self.output_conv = head
 
     def forward(self, features: list[Tensor]) -> Tensor:
         layer_1, layer_2, layer_3, layer_4 = features
@@ -491,6 +517,18 @@ class DPTDecoder(nn.Module):
         path_2 = self.refinenet2(path_3, self.layer2_rn(layer_2))
         path_1 = self.refinenet1(path_2, self.layer1_rn(layer_1))
         return self.output_conv(path_1)
+
+
+def _check_formula(formula: str) -> None:
+    if formula not in STD_CONV_FORMULAS:
+        raise ValueError(f"unknown std_conv_formula {formula!r}; expected one of {list(STD_CONV_FORMULAS)}")
+
+
+def _check_sides(image: Tensor) -> None:
+    height, width = image.shape[-2:]
+    if height % 32 or width % 32:
+        # Stride-32 map upsampled x2 must match the stride-16 map in the decoder.
+        raise ValueError(f"image sides must be multiples of 32, got {height}x{width}")
 
 
 class DPTOutput(NamedTuple):
@@ -530,22 +568,48 @@ class DPTHybrid(nn.Module):
 
     def __init__(self, std_conv_formula: str = "std_plus_eps") -> None:
         super().__init__()
-        if std_conv_formula not in STD_CONV_FORMULAS:
-            raise ValueError(
-                f"unknown std_conv_formula {std_conv_formula!r}; expected one of {list(STD_CONV_FORMULAS)}"
-            )
+        _check_formula(std_conv_formula)
         self.pretrained = DPTEncoder(std_conv_formula)
-        self.scratch = DPTDecoder()
+        # The depth head ends with a 1x1 conv; the non-negative ReLU is applied in forward.
+        self.scratch = DPTDecoder(depth_head())
 
     def forward_with_intermediates(self, image: Tensor) -> DPTOutput:
         """Full forward pass, also returning the pre-ReLU head output and the reassembled features."""
-        height, width = image.shape[-2:]
-        if height % 32 or width % 32:
-            # Stride-32 map upsampled x2 must match the stride-16 map in the decoder.
-            raise ValueError(f"image sides must be multiples of 32, got {height}x{width}")
+        _check_sides(image)
         features = self.pretrained(image)
         head_pre_relu = self.scratch(features)
         return DPTOutput(F.relu(head_pre_relu)[:, 0], head_pre_relu, features)
 
     def forward(self, image: Tensor) -> Tensor:
         return self.forward_with_intermediates(image).inv_depth
+
+
+class DPTSegmentation(nn.Module):
+    """DPT-Hybrid semantic segmentation (``DPTSegmentationModel(150, backbone="vitb_rn50_384")``,
+    checkpoint ``dpt_hybrid-ade20k-53898607.pt``, ADE20K's 150 classes).
+
+    The encoder is the depth model's; the fusion blocks have BatchNorm and the head is
+    :func:`segmentation_head`. ``auxlayer`` (a second head used in training) exists only for
+    strict loading: the forward pass never uses it. Use it in eval mode (BN running statistics,
+    no dropout).
+
+    Shape:
+        - image: (N, 3, H, W), RGB in [-1, 1], H and W multiples of 32
+        - output: (N, classes, H, W) logits
+    """
+
+    def __init__(self, classes: int = 150, std_conv_formula: str = "std_plus_eps") -> None:
+        super().__init__()
+        _check_formula(std_conv_formula)
+        self.pretrained = DPTEncoder(std_conv_formula)
+        self.scratch = DPTDecoder(segmentation_head(FEATURES, classes), batch_norm=True)
+        self.auxlayer = segmentation_head(FEATURES, classes, upsample=False)
+
+    def forward_with_features(self, image: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """The logits and the four reassembled maps fed to ``scratch.layer{1..4}_rn``."""
+        _check_sides(image)
+        features = self.pretrained(image)
+        return self.scratch(features), features
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.forward_with_features(image)[0]

@@ -1,0 +1,154 @@
+"""Automatic motion: the weight-free detector on a synthetic landscape, the guessed arrows, and the
+CLI on a photo alone (a clip in which the ground never changes)."""
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from cine_core.annotations import HintArrow
+from cine_core.directions import parse_direction
+from cine_core.motion_detect import KINDS, auto_annotation, detect_motion
+from conftest import run_cli
+
+WIDTH, HEIGHT = 480, 270
+HORIZON, SHORE = 110, 190  # sky above HORIZON, water down to SHORE, ground below
+BLADES = [(60, 150), (140, 120), (300, 170), (410, 135)]  # (x at the shore, top row of the blade)
+
+
+def landscape() -> np.ndarray:
+    """(H, W, 3) uint8 RGB: blue sky with soft white clouds, a rippled bluish lake, textured
+    green-brown ground, and thin dark grass blades standing in the water."""
+    rng = np.random.default_rng(1)
+    rows = np.arange(HEIGHT, dtype=np.float32)[:, None, None] / HEIGHT
+    image = np.zeros((HEIGHT, WIDTH, 3), np.float32)
+    sky = np.array([0.35, 0.55, 0.9]) * (1 - rows) + np.array([0.7, 0.8, 0.95]) * rows
+    clouds = cv2.GaussianBlur(rng.random((HEIGHT, WIDTH)).astype(np.float32), (0, 0), 9)
+    clouds = np.clip((clouds - clouds.mean()) * 25, 0, 1)[..., None]
+    image[:] = sky * (1 - 0.8 * clouds) + 0.95 * 0.8 * clouds
+    ys = np.arange(HEIGHT)[:, None]
+    xs = np.arange(WIDTH)[None, :]
+    ripples = 0.05 * np.sin(ys * 1.3 + 0.4 * np.sin(xs / 23.0)) * (ys - HORIZON) / (SHORE - HORIZON)
+    water = np.array([0.3, 0.45, 0.65])[None, None] + ripples[..., None]
+    image[HORIZON:SHORE] = water[HORIZON:SHORE]
+    noise = rng.random((HEIGHT - SHORE, WIDTH, 1)).astype(np.float32)
+    image[SHORE:] = np.array([0.35, 0.45, 0.15]) * (0.5 + noise) + 0.1 * rng.random((HEIGHT - SHORE, WIDTH, 3))
+    for x, top in BLADES:
+        cv2.line(image, (x, SHORE + 5), (x + 8, top), (0.08, 0.1, 0.05), 2)
+    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def blade_mask() -> np.ndarray:
+    mask = np.zeros((HEIGHT, WIDTH), np.uint8)
+    for x, top in BLADES:
+        cv2.line(mask, (x, SHORE + 5), (x + 8, top), 1, 2)
+    return mask > 0
+
+
+def _rgb_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)
+
+
+@pytest.fixture(scope="module")
+def found():
+    return detect_motion(_rgb_tensor(landscape()))
+
+
+def test_finds_sky_and_water_but_not_ground_or_blades(found):
+    kinds = found.kinds
+    sky, water = list(KINDS).index("sky") + 1, list(KINDS).index("sea") + 1
+    blades = blade_mask()
+    sky_band = np.zeros_like(blades)
+    sky_band[5:HORIZON - 5] = True
+    water_band = np.zeros_like(blades)
+    water_band[HORIZON + 5:SHORE - 5] = True
+    assert (kinds[sky_band] == sky).mean() > 0.9
+    assert (kinds[water_band & ~blades] == water).mean() > 0.8
+    assert not found.mask[SHORE + 3:].any(), "the ground must never move"
+    assert not found.mask[blades].any(), "the blades crossing the water must never move"
+    assert found.horizon is not None and abs(found.horizon - HORIZON) < 8
+
+
+def test_guessed_arrows_clouds_sideways_water_towards_the_camera(found):
+    auto = auto_annotation(found)
+    assert auto.summary.startswith("sky ") and "drifting left" in auto.summary
+    assert "sea" in auto.summary and "towards the camera" in auto.summary
+    assert auto.guessed[found.mask].all() and not auto.guessed[~found.mask].any()
+    for arrow in auto.annotation.hints:
+        dx, dy = np.subtract(arrow.end, arrow.start)
+        if arrow.start[1] < HORIZON:
+            assert dx < 0 and dy == 0
+        else:
+            assert dy > 0 and dx == 0
+    # Perspective: water arrows are longer nearer the camera (lower in the image).
+    water = sorted((a.start[1], a.end[1] - a.start[1]) for a in auto.annotation.hints if a.start[1] > HORIZON)
+    assert water[-1][1] > water[0][1]
+
+
+def test_user_arrows_and_words_steer_the_guess(found):
+    mine = HintArrow((240.0, 150.0), (200.0, 150.0))  # starts in the water, points left
+    elsewhere = HintArrow((240.0, 240.0), (240.0, 200.0))  # starts on the ground
+    auto = auto_annotation(found, [mine, elsewhere], parse_direction("slowly up"))
+    water_arrows = [a for a in auto.annotation.hints if HORIZON < a.start[1] < SHORE]
+    assert water_arrows == [mine], "an arrow replaces the guess in its region"
+    sky_arrows = [a for a in auto.annotation.hints if a.start[1] < HORIZON]
+    assert sky_arrows and all(a.end[1] < a.start[1] and a.end[0] == a.start[0] for a in sky_arrows)
+    assert not auto.guessed.any(), "words and arrows are not guesses"
+    # The arrow outside every region moves its own neighbourhood, as hints without a mask do.
+    assert auto.annotation.regions[240, 240] > 0 and elsewhere in auto.annotation.hints
+    assert "your arrows" in auto.summary
+
+
+def test_nothing_found_on_a_close_up_of_texture():
+    rng = np.random.default_rng(0)
+    foliage = (rng.random((HEIGHT, WIDTH, 3)) * np.array([0.3, 0.7, 0.2])).astype(np.float32)
+    found = detect_motion(torch.from_numpy(foliage).permute(2, 0, 1))
+    assert not found.mask.any()
+    auto = auto_annotation(found)
+    assert auto.summary == "" and auto.annotation.mask is None and not auto.annotation.hints
+
+
+def _frames(folder: str) -> list[np.ndarray]:
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".png"))
+    return [cv2.imread(os.path.join(folder, n)).astype(np.int16) for n in names]
+
+
+def test_cli_photo_alone_animates_sky_and_water_and_keeps_the_ground(tmp_path):
+    photo = str(tmp_path / "landscape.png")
+    cv2.imwrite(photo, landscape()[:, :, ::-1])
+    out = str(tmp_path / "frames")
+    result = run_cli("render", photo, "--out", out, "--camera", "static", "--frames", "16", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "auto motion: sky" in result.stderr and "towards the camera" in result.stderr
+    assert "flow: weight-free detection + hint interpolation" in result.stdout.splitlines()[-1]
+    frames = _frames(out)
+    assert len(frames) == 16
+    change = np.abs(frames[8] - frames[0]).max(axis=2)
+    assert change[:HORIZON].mean() > 0.5 and change[HORIZON + 5:SHORE - 5].mean() > 0.5
+    ground = np.zeros(change.shape, bool)
+    ground[SHORE + 3:] = True
+    ground |= cv2.dilate(blade_mask().astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    ground[SHORE - 5:SHORE + 3] = False  # the shore line itself: water meets ground there
+    assert max(int(np.abs(f - frames[0]).max(axis=2)[ground].max()) for f in frames) <= 8
+
+
+def test_cli_still_when_nothing_is_found_or_auto_motion_is_off(tmp_path):
+    photo = str(tmp_path / "foliage.png")
+    rng = np.random.default_rng(0)
+    cv2.imwrite(photo, (rng.random((64, 96, 3)) * np.array([40, 180, 80])).astype(np.uint8))
+    out = str(tmp_path / "frames")
+    result = run_cli("render", photo, "--out", out, "--camera", "static", "--frames", "3", "--quiet")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("note: auto motion found")]
+    assert len(warnings) == 1 and "flow: none (still)" in result.stdout
+    frames = _frames(out)
+    assert all(np.array_equal(f, frames[0]) for f in frames)
+    landscape_photo = str(tmp_path / "landscape.png")
+    cv2.imwrite(landscape_photo, landscape()[:, :, ::-1])
+    result = run_cli("render", landscape_photo, "--out", str(tmp_path / "still"), "--camera", "static",
+                     "--frames", "3", "--no-auto-motion", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "auto motion" not in result.stderr and "flow: none (still)" in result.stdout
