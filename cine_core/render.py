@@ -116,7 +116,9 @@ def restore_contrast(colours: torch.Tensor, weights: torch.Tensor, fluid: torch.
     """
     total = weights.sum(0)
     normalised = weights / total.clamp(min=1e-8)
-    blend = (normalised * colours).sum(0)
+    # A lerp: where both renderings agree (still content) the result is exactly that colour
+    # whatever the weights, and a weight of 0 or 1 gives exactly one rendering (exact loop).
+    blend = torch.lerp(colours[0], colours[1], normalised[1])
     mean = local_mean(blend[None], window)[0]
     deviations = torch.cat([(colours - mean).square().sum(1, keepdim=True),
                             (blend - mean).square().sum(0, keepdim=True)[None]])
