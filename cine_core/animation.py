@@ -17,7 +17,7 @@ import torch
 
 from .flow import motion_mask
 from .integrate import loop_displacements, sample_bilinear
-from .layering import DepthLayer
+from .layering import BEHIND_FACTOR, DepthLayer
 from .scene import PreparedScene
 from .splat import fill_holes
 
@@ -175,6 +175,25 @@ def layer_surface(layer: DepthLayer) -> torch.Tensor:
     return torch.exp(log_depth[0])
 
 
+def farthest_under(depth: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(...) the largest of ``depth`` (H, W) over the pixels a bilinear splat of each point
+    (..., 2) (x, y) gives weight (one pixel at a pixel centre, up to four between; positions
+    clamped to the image as :func:`~cine_core.integrate.sample_bilinear` does)."""
+    height, width = depth.shape
+    limit = torch.tensor([width - 1, height - 1], dtype=points.dtype, device=points.device)
+    points = torch.minimum(points.clamp(min=0.0), limit)
+    base = points.floor()
+    frac = points - base
+    x0, y0 = base[..., 0].long(), base[..., 1].long()
+    farthest = torch.full(points.shape[:-1], -float("inf"), dtype=depth.dtype, device=depth.device)
+    weight_x, weight_y = (1.0 - frac[..., 0], frac[..., 0]), (1.0 - frac[..., 1], frac[..., 1])
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        touched = weight_x[dx] * weight_y[dy] > 0
+        x, y = (x0 + dx).clamp(max=width - 1), (y0 + dy).clamp(max=height - 1)
+        farthest = torch.where(touched, torch.maximum(farthest, depth[y, x]), farthest)
+    return farthest
+
+
 def point_values(scene: PreparedScene) -> list[torch.Tensor]:
     """Per layer (C, H, W) values the points carry: the layer's colours (classical path)."""
     return [layer.rgb for layer in scene.layered.layers]
@@ -258,6 +277,18 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
             mine = mine.to(device)
             forward_depth[:, mine] = sample_bilinear(surface, start[mine] + forward[:, mine])[..., 0]
             backward_depth[:, mine] = sample_bilinear(surface, start[mine] + backward[:, mine])[..., 0]
+    # Hidden surface lies BEHIND_FACTOR behind the photo's surface where it was inpainted
+    # (build_layers), so the splatter never takes it for the visible surface. A moving hidden
+    # point leaves that pixel, and its layer's surface where it arrives may lie no farther than
+    # the photo's there (a blade's tip, whose depth fades into the water's): within the
+    # splatter's tolerance it then blends into still content as if it were the same surface.
+    # Keep it behind the photo's surface at every pixel it is splatted onto, wherever it goes.
+    hidden = kind_all[moving].to(device) == HIDDEN_MOVING
+    if bool(hidden.any()):
+        photo_depth = scene.depth.to(device)
+        for depths, steps in ((forward_depth, forward), (backward_depth, backward)):
+            behind = farthest_under(photo_depth, start[hidden] + steps[:, hidden]) * BEHIND_FACTOR
+            depths[:, hidden] = torch.maximum(depths[:, hidden], behind)
     return AnimatedPointCloud(rest_uv.to(device), depth_all.to(device), carried_all.to(device), num_static,
                               num_underlay, forward, backward, forward_depth, backward_depth,
                               torch.cat(seam)[order].to(device), kind_all.to(device))

@@ -96,6 +96,46 @@ def test_no_pixel_outside_the_moving_region_changes():
     assert float((to_uint8(renderer.render(frames // 2, source)).float() - still.float())[:, disc].abs().mean()) > 10
 
 
+def test_hidden_surface_moving_under_still_content_never_shows():
+    # Water (rows 0-19) flows up past a still blade (column 24, rows 10 and below) standing on
+    # still ground (rows 20 and below). The blade's tip fades into the water's depth (2.0)
+    # while its stem is nearer (1.9); red surface inpainted behind the stem lies 6 % behind
+    # it (2.014) and moves with the water (hidden flow). Where it passes behind the tip it is
+    # within 1 % of the tip's depth: it must stay hidden there, as behind the stem, so every
+    # still pixel keeps the photo's value in every frame.
+    height, width, frames = 32, 48, 8
+    rng = np.random.default_rng(3)
+    photo = torch.from_numpy(rng.uniform(0.2, 0.6, (3, height, width)).astype(np.float32))
+    blade = torch.zeros(height, width, dtype=torch.bool)
+    blade[10:, 24] = True
+    water = torch.zeros(height, width, dtype=torch.bool)
+    water[:20] = True
+    water &= ~blade
+    depth = torch.full((height, width), 2.0)
+    depth[20:] = 1.9
+    depth[11:, 24] = 1.9
+    behind = blade.clone()
+    behind[:11] = False
+    behind[20:] = False
+    red = torch.zeros(3, height, width)
+    red[0] = 1.0
+    layers = [DepthLayer(photo.clone(), depth.clone(), torch.ones(height, width, dtype=torch.bool),
+                         torch.zeros(height, width, dtype=torch.bool)),
+              DepthLayer(red, depth * 1.06, behind.clone(), behind.clone())]
+    flow = torch.zeros(2, height, width)
+    flow[1, water] = -1.0
+    hidden_flow = torch.zeros(2, height, width)
+    hidden_flow[1, :20] = -1.0
+    scene = PreparedScene(photo, Intrinsics.for_photo(width, height), depth, LayeredScene(layers, []), flow,
+                          hidden_flow)
+    renderer = FrameRenderer(animate_points(scene, frames), scene.intrinsics)
+    source = Camera.source(scene.intrinsics)
+    still = to_uint8(photo)
+    for frame in range(frames + 1):
+        image = to_uint8(renderer.render(frame, source))
+        assert torch.equal(image[:, ~water], still[:, ~water]), frame
+
+
 def test_mid_loop_fluid_keeps_the_photos_gradient_energy():
     # Random stripes across the flow, sub-pixel speed: bilinear splatting and averaging two
     # clouds used to halve the texture's gradient energy at mid-loop.
