@@ -18,10 +18,37 @@ from .preferences import addon_preferences, compute_device, weights_folder
 from .properties import active_settings
 
 
+def core_camera(depsgraph, camera, width: int, height: int):
+    """The evaluated Blender ``camera`` at the depsgraph's frame as the core's camera, for an
+    image of ``width`` x ``height`` pixels, relative to the cinemagraph's surface."""
+    cine_core = runtime.core()
+    import torch
+
+    settings = active_settings(depsgraph.scene)
+    camera = camera.evaluated_get(depsgraph)
+    if camera.type != "CAMERA":
+        raise AddonError(f"{camera.name} is not a camera")
+    points_world = settings.points.evaluated_get(depsgraph).matrix_world
+    render = depsgraph.scene_eval.render
+    projection = camera.calc_matrix_camera(depsgraph, x=width, y=height, scale_x=render.pixel_aspect_x,
+                                           scale_y=render.pixel_aspect_y)
+    k = conversion.intrinsics_from_projection(projection, width, height)
+    pose = conversion.camera_to_core(points_world, camera.matrix_world)
+    return cine_core.Camera(cine_core.Intrinsics(*k), torch.from_numpy(pose))
+
+
+def content_warning(cameras, path: str, first_frame: int) -> str | None:
+    """The core's warning when any of ``cameras`` (core cameras of consecutive frames from
+    ``first_frame``) sees past the photo's content, else None."""
+    outline = runtime.content_outline(path)
+    return runtime.core().content_warning(cameras, outline, first_frame)
+
+
 def render_pixels(depsgraph, width: int, height: int, camera=None,
-                  with_depth: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+                  with_depth: bool = False) -> tuple[np.ndarray, np.ndarray | None, str | None]:
     """The frame as (H, W, 4) scene-linear RGBA and, ``with_depth``, its (H, W) depth in Blender
-    units along the camera's axis; bottom row first (Blender's layout).
+    units along the camera's axis; bottom row first (Blender's layout). Third: a warning when
+    the camera sees past the photo's content at this frame, else None.
 
     Alpha is 1 unless the film is transparent; then it is the core's coverage, 0 where no point
     of the layered depth image lands (nothing seen or inpainted there).
@@ -36,21 +63,15 @@ def render_pixels(depsgraph, width: int, height: int, camera=None,
     camera = camera or depsgraph.scene_eval.camera
     if camera is None:
         raise AddonError("The scene has no active camera; add a camera path or use the source camera")
-    camera = camera.evaluated_get(depsgraph)
-    if camera.type != "CAMERA":
-        raise AddonError(f"{camera.name} is not a camera")
     path = cache.resolve(settings.cache_path)
-    points_world = settings.points.evaluated_get(depsgraph).matrix_world
+    view = core_camera(depsgraph, camera, width, height)
     render = depsgraph.scene_eval.render
-    projection = camera.calc_matrix_camera(depsgraph, x=width, y=height, scale_x=render.pixel_aspect_x,
-                                           scale_y=render.pixel_aspect_y)
-    k = conversion.intrinsics_from_projection(projection, width, height)
-    pose = conversion.camera_to_core(points_world, camera.matrix_world)
-    view = cine_core.Camera(cine_core.Intrinsics(*k), torch.from_numpy(pose))
+    points_world = settings.points.evaluated_get(depsgraph).matrix_world
     preferences = addon_preferences()
     device = compute_device(preferences)
     renderer = runtime.frame_renderer(path, settings.loop_frames, device, weights_folder(preferences))
     frame = loop_frame(settings, depsgraph.scene_eval.frame_current)
+    warning = content_warning([view], path, depsgraph.scene_eval.frame_current)
     depth = alpha = None
     with torch.inference_mode():
         image = renderer.render(frame, view)
@@ -66,7 +87,8 @@ def render_pixels(depsgraph, width: int, height: int, camera=None,
         alpha = np.ones((height, width), np.float32)
     rgba = np.concatenate([rgb, alpha[:, :, None].astype(np.float32)], axis=2)
     return (conversion.image_rows_to_blender(rgba),
-            conversion.image_rows_to_blender(depth.astype(np.float32)) if with_depth else None)
+            conversion.image_rows_to_blender(depth.astype(np.float32)) if with_depth else None,
+            warning)
 
 
 class CinemagraphRenderEngine(bpy.types.RenderEngine):
@@ -83,7 +105,7 @@ class CinemagraphRenderEngine(bpy.types.RenderEngine):
         self.update_stats("", f"Cinemagraph | Frame {frame}")
         with_depth = depsgraph.view_layer_eval.use_pass_z
         try:
-            pixels, depth = render_pixels(depsgraph, width, height, self.camera_override, with_depth)
+            pixels, depth, warning = render_pixels(depsgraph, width, height, self.camera_override, with_depth)
         except Exception as exc:
             if not runtime.is_reported(exc):
                 raise
@@ -91,6 +113,8 @@ class CinemagraphRenderEngine(bpy.types.RenderEngine):
             self.report({"ERROR"}, message)
             self.error_set(message)
             return
+        if warning:
+            self.report({"WARNING"}, warning)
         result = self.begin_result(0, 0, width, height)
         layer = result.layers[0]
         # foreach_set copies the buffer at once; assigning ``rect`` converts pixel by pixel.

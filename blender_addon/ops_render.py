@@ -7,7 +7,7 @@ import bpy
 from bpy.props import StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from . import cache, playback, runtime
+from . import cache, engine, playback, runtime
 from .engine import CinemagraphRenderEngine
 from .ops_import import set_up_for_cinemagraph
 from .properties import active_settings, active_settings_for_poll
@@ -35,6 +35,9 @@ class CINEMAGRAPH_OT_render_animation(bpy.types.Operator):
         except runtime.user_errors() as exc:
             self.report({"ERROR"}, runtime.describe(exc))
             return {"CANCELLED"}
+        warning = self.camera_warning(context)
+        if warning:
+            self.report({"WARNING"}, warning)
         if scene.render.engine != CinemagraphRenderEngine.bl_idname:
             scene.render.engine = CinemagraphRenderEngine.bl_idname
             self.report({"INFO"}, "Render engine set to Cinemagraph")
@@ -42,6 +45,26 @@ class CINEMAGRAPH_OT_render_animation(bpy.types.Operator):
         if bpy.app.background or context.window is None:
             return bpy.ops.render.render(animation=True)
         return bpy.ops.render.render("INVOKE_DEFAULT", animation=True)
+
+
+    @staticmethod
+    def camera_warning(context) -> str | None:
+        """The core's warning when the scene camera sees past the photo's content at any frame
+        of the range (the clip would show the smeared colour of its border there)."""
+        scene = context.scene
+        render = scene.render
+        width = round(render.resolution_x * render.resolution_percentage / 100)
+        height = round(render.resolution_y * render.resolution_percentage / 100)
+        path = cache.resolve(active_settings(scene).cache_path)
+        current, cameras = scene.frame_current, []
+        try:
+            for frame in range(scene.frame_start, scene.frame_end + 1):
+                scene.frame_set(frame)
+                depsgraph = context.evaluated_depsgraph_get()
+                cameras.append(engine.core_camera(depsgraph, depsgraph.scene_eval.camera, width, height))
+        finally:
+            scene.frame_set(current)
+        return engine.content_warning(cameras, path, scene.frame_start) if cameras else None
 
 
 class CINEMAGRAPH_OT_match_frame_range(bpy.types.Operator):

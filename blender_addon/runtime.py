@@ -162,6 +162,11 @@ def prepared_scene(path: str, wait: bool = True):
     return _cached(scene_key(path), lambda: cine_core.PreparedScene.load(path), wait)
 
 
+def content_outline(path: str):
+    """The edge of what the scene at ``path`` can show (the core's ``content_outline``)."""
+    return _cached(("outline", path), lambda: prepared_scene(path).content_outline(), True)
+
+
 def animated_cloud(path: str, num_frames: int, wait: bool = True):
     """The scene's points and their motion over a loop of ``num_frames`` (the core's
     ``AnimatedPointCloud``, on the CPU). Without ``wait``: None until a thread has computed it."""

@@ -266,6 +266,16 @@ def test_farm_chunks_equal_one_render(tmp_path, extension_zip, photo_dir):
     assert r["check_with_engine"] == "ok"
 
 
+def test_a_camera_seeing_past_the_photo_is_warned_about(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("camera_warning", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
+    preset, keyed = r["stdout"].split("RENDER keyed", 1)
+    assert "sees past" not in preset  # a preset path zooms just enough to stay inside the photo
+    # Render Cinemagraph checks every frame first; the engine warns at each frame concerned.
+    warnings = [line for line in keyed.splitlines() if "the camera sees past the photo's edge" in line]
+    assert warnings and all(line.startswith("Warning: ") for line in warnings), keyed[-3000:]
+    assert r["frames_written"] == 8
+
+
 def test_camera_conversions_round_trip(tmp_path, extension_zip):
     r = run_scenario("conversions", tmp_path, extension_zip)
     assert r["intrinsics_error"] < 1e-3
@@ -1002,6 +1012,26 @@ def scenario_farm(arguments: dict) -> dict:
     return {"chunks_equal_whole": bool(equal), "frames": len(chunks),
             "check_without_engine": run("check_engine", enable=False)["message"],
             "check_with_engine": run("check_engine", enable=True)["message"]}
+
+
+def scenario_camera_warning(arguments: dict) -> dict:
+    bpy = _start(arguments)
+    tmp = arguments["tmp"]
+    scene = bpy.context.scene
+    bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)
+    bpy.ops.cinemagraph.add_camera_path(preset="circle")
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.filepath = os.path.join(tmp, "preset", "frame_")
+    bpy.ops.cinemagraph.render_animation()
+    # Key the path camera far sideways at frame 5: the photo's edge comes into view there.
+    camera = scene.camera
+    scene.frame_set(5)
+    camera.location.x += 2.0 * scene.cinemagraph.active.cinemagraph.safe_zone.empty_display_size + 1.0
+    camera.keyframe_insert("location", frame=5)
+    print("RENDER keyed", flush=True)  # Blender's reports go to the same stdout, unbuffered
+    scene.render.filepath = os.path.join(tmp, "keyed", "frame_")
+    bpy.ops.cinemagraph.render_animation()
+    return {"frames_written": len(os.listdir(os.path.join(tmp, "keyed")))}
 
 
 def scenario_render_frames(arguments: dict) -> dict:
