@@ -83,6 +83,22 @@ def box_filter(image: torch.Tensor, size: int, pool) -> torch.Tensor:
     return pool(rows, (size, 1), stride=1, padding=(pad, 0), **extra)
 
 
+def gap_distance_weight(coverage: torch.Tensor, window: int) -> torch.Tensor:
+    """(B, 1, H, W) 0 at the edge of a gap in ``coverage`` rising to 1 about ``window`` pixels
+    into the covered part: the coverage eroded and then averaged over ``window`` x ``window``.
+    The result is smooth, so it is computed on a grid of an eighth of the window and
+    interpolated back (large max and mean filters at full size cost more than the splat).
+    """
+    step = max(1, window // 8)
+    small = F.avg_pool2d(coverage, step, ceil_mode=True) if step > 1 else coverage
+    size = max(3, round(window / step) | 1)
+    eroded = -box_filter(-small, size, F.max_pool2d)
+    ramp = box_filter(eroded, size, F.avg_pool2d)
+    if step > 1:
+        ramp = F.interpolate(ramp, size=coverage.shape[-2:], mode="bilinear", align_corners=False)
+    return ramp
+
+
 def local_mean(image: torch.Tensor, window: int) -> torch.Tensor:
     """(B, C, H, W) mean over about ``window`` x ``window`` pixels: averaged on a grid of that
     pitch and interpolated back (cheap at any window size)."""
@@ -128,7 +144,13 @@ def restore_contrast(colours: torch.Tensor, weights: torch.Tensor, fluid: torch.
     factor = (own / variances[2].clamp(min=1e-8)).sqrt().clamp(min=1.0)
     factor = torch.minimum(factor, independent)
     both = torch.minimum(fluid[0, 0], fluid[1, 0])
-    return blend + ((factor - 1.0) * both)[None] * (blend - mean)
+    added = ((factor - 1.0) * both)[None] * (blend - mean)
+    # Clipping each channel on its own would shift the hue of highlights (golden glints turn
+    # white-blue); instead the added deviation shrinks, for all channels of a pixel alike, until
+    # every channel stays in [0, 1].
+    room = torch.where(added > 0, (1.0 - blend) / added.clamp(min=1e-8),
+                       torch.where(added < 0, blend / (-added).clamp(min=1e-8), torch.ones_like(added)))
+    return blend + added * room.amin(0, keepdim=True).clamp(0.0, 1.0)
 
 
 def saturated_coverage(coverage: torch.Tensor) -> torch.Tensor:
@@ -166,7 +188,7 @@ class FrameRenderer:
         self.static_world = lift_to_world(cloud.rest_uv[static], cloud.depth[static], source)
         #: depth of the scene's nearest point: the splatted disparity is nearest_depth / depth
         self.nearest_depth = cloud.depth.min()
-        self._static_carried: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._static_carried: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -190,18 +212,22 @@ class FrameRenderer:
         zoom = camera.intrinsics.fx / source.fx
         return zoom / along if along > 0 else float("inf")
 
-    def point_sets(self, frame: int, camera: Camera,
-                   values: torch.Tensor | None = None) -> tuple[PointSet, PointSet, list[PointSet]]:
+    def point_sets(self, frame: int, camera: Camera, values: torch.Tensor | None = None,
+                   still_channels: int | None = None,
+                   under_channels: int | None = None) -> tuple[PointSet, PointSet, list[PointSet]]:
         """The points of ``frame`` in [0, N] projected into ``camera``: the static points (shared
         by both clouds), those of them under the fluid, and the moving points of the forward and
         of the backward cloud.
 
         Args:
             values: (P, C) per-point values to carry instead of the cloud's own.
+            still_channels, under_channels: the still points and those under the fluid carry
+                only this many of the first channels (the rest are zero for them; see
+                :func:`~cine_core.splat.splat_groups`); default all C.
 
         Returns:
             (static, underlay, [forward, backward]) :class:`~cine_core.splat.PointSet`; each point
-            carries C + 1 channels, the last the disparity (nearest point of the scene = 1).
+            carries its channels + 1, the last the disparity (nearest point of the scene = 1).
         """
         cloud = self.cloud
         values = cloud.values if values is None else values
@@ -226,9 +252,10 @@ class FrameRenderer:
         still = slice(0, cloud.num_static - cloud.num_underlay)
         under = slice(cloud.num_static - cloud.num_underlay, cloud.num_static)
         # What static points carry never changes: made once per values tensor, not per frame.
-        if self._static_carried is None or self._static_carried[0] is not values:
-            self._static_carried = (values, with_disparity(values[still], cloud.depth[still]),
-                                    with_disparity(values[under], cloud.depth[under]))
+        key = (values, still_channels, under_channels)
+        if self._static_carried is None or any(a is not b for a, b in zip(self._static_carried[0], key)):
+            self._static_carried = (key, with_disparity(values[still, :still_channels], cloud.depth[still]),
+                                    with_disparity(values[under, :under_channels], cloud.depth[under]))
         _, still_carried, under_carried = self._static_carried
         shared = point_set(self.static_world[still], cloud.depth[still], still_carried)
         underlay = point_set(self.static_world[under], cloud.depth[under], under_carried)
@@ -238,28 +265,32 @@ class FrameRenderer:
                   for uv, depth in ((forward_uv, forward_depth), (backward_uv, backward_depth))]
         return shared, underlay, groups
 
-    def splat_clouds(self, frame: int, camera: Camera, values: torch.Tensor | None = None) -> Splatted:
+    def splat_clouds(self, frame: int, camera: Camera, values: torch.Tensor | None = None,
+                     still_channels: int | None = None, under_channels: int | None = None) -> Splatted:
         """Splat the forward and backward clouds of ``frame`` in [0, N] seen from ``camera``.
 
         Args:
             values: (P, C) per-point values to splat instead of the cloud's own.
+            still_channels, under_channels: see :meth:`point_sets`.
 
         Returns:
             :class:`~cine_core.splat.Splatted` with 2 groups (forward, backward); the last of
             its C + 1 channels is the disparity, nearest point of the scene = 1.
         """
-        shared, underlay, groups = self.point_sets(frame, camera, values)
+        shared, underlay, groups = self.point_sets(frame, camera, values, still_channels, under_channels)
         return splat_groups(groups, (camera.intrinsics.height, camera.intrinsics.width), shared=shared,
                             underlay=underlay if self.cloud.num_underlay else None)
 
     @cached_property
     def _render_values(self) -> torch.Tensor:
-        """(P, C + 5) what :meth:`render` splats: the values, the seam weight, whether a point is
-        fluid and whether it lies under fluid, and the fluid's photo position (u, v)."""
+        """(P, C + 5) what :meth:`render` splats: the values, the seam weight, whether a point
+        lies under fluid and whether it is fluid, and the fluid's photo position (u, v). Ordered
+        so that still points need only the first C + 1 and those under the fluid the first C + 2
+        (the rest are zero for them; fewer channels make the splat cheaper)."""
         cloud = self.cloud
         fluid = (cloud.kind == FLUID).to(cloud.values.dtype)[:, None]
         under = (cloud.kind == UNDER_FLUID).to(cloud.values.dtype)[:, None]
-        return torch.cat([cloud.values, cloud.seam_weight[:, None], fluid, under, fluid * cloud.rest_uv], dim=1)
+        return torch.cat([cloud.values, cloud.seam_weight[:, None], under, fluid, fluid * cloud.rest_uv], dim=1)
 
     @cached_property
     def fluid_texture(self) -> torch.Tensor:
@@ -310,9 +341,9 @@ class FrameRenderer:
         """
         time = frame_time(frame, self.cloud.num_frames)
         channels = self.cloud.values.shape[1]
-        splatted = self.splat_clouds(frame, camera, self._render_values)
+        splatted = self.splat_clouds(frame, camera, self._render_values, channels + 1, channels + 2)
         coverage = saturated_coverage(splatted.coverage)
-        colours, seam, fluid, under, fluid_uv, disparity = splatted.values.split([channels, 1, 1, 1, 2, 1], dim=1)
+        colours, seam, under, fluid, fluid_uv, disparity = splatted.values.split([channels, 1, 1, 1, 2, 1], dim=1)
         colours = self.sharpen_fluid(colours, fluid, fluid_uv)
         # The blend weighs each cloud by its local density of points: where the flow stretched
         # one cloud (its points drawn apart near the upstream border) and compressed the other,
@@ -321,9 +352,7 @@ class FrameRenderer:
         # at the edge of a gap and the cloud fades in from there (a small floor keeps the
         # plain time blend where both clouds are sparse).
         long_side = max(camera.intrinsics.width, camera.intrinsics.height)
-        size = max(5, round(DENSITY_WINDOW * long_side) | 1)
-        eroded = -box_filter(-coverage, size, F.max_pool2d)
-        density = box_filter(eroded, size, F.avg_pool2d).clamp(min=1e-2) * coverage
+        density = gap_distance_weight(coverage, max(5, round(DENSITY_WINDOW * long_side))).clamp(min=1e-2) * coverage
         weights = blend_weights(time, density, disparity, seam, under)
         total = weights.sum(0)
         window = max(8, round(CONTRAST_WINDOW * long_side))

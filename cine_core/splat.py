@@ -95,7 +95,7 @@ class _Taps:
     pixel: torch.Tensor
     weight: torch.Tensor
     z: torch.Tensor
-    values: torch.Tensor  # (N, C + 1), the last channel all ones
+    values: torch.Tensor  # (N, C)
 
 
 def _taps(points: PointSet, height: int, width: int) -> _Taps:
@@ -106,24 +106,42 @@ def _taps(points: PointSet, height: int, width: int) -> _Taps:
     frac = uv - base
     x0, y0 = base[:, 0].long(), base[:, 1].long()
     fx, fy = frac[:, 0], frac[:, 1]
-    tap_x = torch.stack([x0, x0 + 1, x0, x0 + 1])
-    tap_y = torch.stack([y0, y0, y0 + 1, y0 + 1])
     weight = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])
-    valid = (tap_x >= 0) & (tap_x < width) & (tap_y >= 0) & (tap_y < height) & (z > 1e-6)
-    valid &= torch.isfinite(weight)
-    pixel = torch.where(valid, tap_y * width + tap_x, torch.full_like(tap_x, height * width))
+    # Validity per point and axis (N), combined per tap: cheaper than tests on all 4N taps.
+    inside_x = torch.stack([(x0 >= 0) & (x0 < width), (x0 >= -1) & (x0 < width - 1)])
+    inside_y = torch.stack([(y0 >= 0) & (y0 < height), (y0 >= -1) & (y0 < height - 1)])
+    usable = (z > 1e-6) & torch.isfinite(fx) & torch.isfinite(fy)
+    valid = torch.stack([inside_x[0] & inside_y[0], inside_x[1] & inside_y[0],
+                         inside_x[0] & inside_y[1], inside_x[1] & inside_y[1]]) & usable
+    first = y0 * width + x0
+    pixel = torch.where(valid, torch.stack([first, first + 1, first + width, first + width + 1]),
+                        torch.full_like(first, height * width))
     weight = torch.where(valid, weight, torch.zeros_like(weight))
     tap_z = torch.where(valid, z.expand(4, -1), torch.full_like(weight, float("inf")))
-    # A trailing ones channel accumulates the weights in the same pass as the values.
-    ones = torch.ones_like(points.values[:, :1])
-    return _Taps(pixel.reshape(-1), weight.reshape(-1), tap_z.reshape(-1), torch.cat([points.values, ones], 1))
+    return _Taps(pixel.reshape(-1), weight.reshape(-1), tap_z.reshape(-1), points.values)
 
 
 def _nearest_depth(taps: _Taps, cells: int) -> torch.Tensor:
-    """(cells + 1,) depth of the nearest surface at each pixel (inf where none)."""
+    """(cells + 1,) depth of the nearest surface at each pixel (inf where none).
+
+    A surface owns a pixel when its taps there weigh at least :data:`_MIN_OWNER_WEIGHT`
+    together. Counting single taps is not enough: points a little more than a pixel apart
+    (a surface the camera came closer to) reach some pixels only with weak taps, and a farther
+    surface then showed through as a regular pattern of dots.
+    """
+    inf = torch.full_like(taps.z, float("inf"))
     nearest = torch.full((cells + 1,), float("inf"), device=taps.z.device, dtype=taps.z.dtype)
-    claims = torch.where(taps.weight >= _MIN_OWNER_WEIGHT, taps.z, torch.full_like(taps.z, float("inf")))
-    return nearest.scatter_reduce_(0, taps.pixel, claims, reduce="amin", include_self=True)
+    strong = torch.where(taps.weight >= _MIN_OWNER_WEIGHT, taps.z, inf)
+    nearest.scatter_reduce_(0, taps.pixel, strong, reduce="amin", include_self=True)
+    # The nearest surface of any weight, and how much of the pixel it covers in all.
+    any_near = torch.full_like(nearest, float("inf"))
+    any_near.scatter_reduce_(0, taps.pixel, torch.where(taps.weight > 0, taps.z, inf), reduce="amin",
+                             include_self=True)
+    # Only taps of that very surface (within SURFACE_SAME) count: a neighbour's tap of weight
+    # 1e-6 must not hand a pixel to a surface the pixel's own point lies 2 % behind.
+    same = taps.z <= any_near[taps.pixel] * (1.0 + SURFACE_SAME)
+    cover = torch.zeros_like(nearest).index_add_(0, taps.pixel, taps.weight * same)
+    return torch.where(cover >= _MIN_OWNER_WEIGHT, any_near, nearest)
 
 
 def surface_weight(gap: torch.Tensor) -> torch.Tensor:
@@ -140,9 +158,14 @@ def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int) -> torch.Tensor:
     """(cells + 1, C + 1): sums of weighted values and, last, of weights."""
     # Pixels reached only by weak taps have no owner (inf): z / inf - 1 = -1 keeps them all.
     weight = taps.weight * surface_weight(taps.z / nearest[taps.pixel] - 1.0)
-    contribution = (taps.values.unsqueeze(0) * weight.reshape(4, -1, 1)).reshape(-1, taps.values.shape[1])
-    total = torch.zeros(cells + 1, contribution.shape[1], device=weight.device, dtype=weight.dtype)
-    return total.index_add_(0, taps.pixel, contribution)
+    channels = taps.values.shape[1]
+    contribution = (taps.values.unsqueeze(0) * weight.reshape(4, -1, 1)).reshape(-1, channels)
+    # The weights go into the last column by a second pass (appending a ones channel to the
+    # values instead costs a copy of every point's values per frame).
+    total = torch.zeros(cells + 1, channels + 1, device=weight.device, dtype=weight.dtype)
+    total[:, :channels].index_add_(0, taps.pixel, contribution)
+    total[:, channels].index_add_(0, taps.pixel, weight)
+    return total
 
 
 def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: PointSet | None = None,
@@ -155,6 +178,8 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     ``underlay`` points also belong to every group but lie under the groups' own points, too
     close in depth for a depth test (the surface inpainted under moving water): a group shows
     them only where its own points leave a hole (no point weighing a quarter within 2 pixels).
+    ``shared`` and ``underlay`` may carry fewer channels than the groups: theirs are the groups'
+    first ones and the last, and the channels between are zero for them.
 
     Args:
         groups: G point sets with the same number of channels C.
@@ -192,15 +217,27 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
             own = total[:cells, -1].reshape(1, 1, height, width)
             own = F.max_pool2d(F.max_pool2d(own, (1, 5), stride=1, padding=(0, 2)), (5, 1), stride=1, padding=(2, 0))
             keep = torch.cat([(1.0 - 4.0 * own.reshape(-1)).clamp(min=0.0), own.new_zeros(1)])
-            total = total + underlay_sum * keep[:, None]
+            total = _add_narrower(total, underlay_sum, keep)
         if shared_sum is not None:
             gap = shared_nearest / nearest - 1.0
             keep = torch.where(torch.isfinite(shared_nearest), surface_weight(gap), torch.ones_like(gap))
-            total = total + shared_sum * keep[:, None]
+            total = _add_narrower(total, shared_sum, keep)
         sums.append(total[:cells])
     stacked = torch.stack(sums).reshape(len(groups), height, width, -1).permute(0, 3, 1, 2)
     weight = stacked[:, -1:]
     return Splatted(stacked[:, :-1] / weight.clamp(min=1e-8), weight.clamp(max=1.0))
+
+
+def _add_narrower(total: torch.Tensor, part: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``total + part * keep`` where ``part`` (cells, K + 2: K values, the last value, the
+    weight) may lack channels of ``total`` (cells, C + 2) between its first K and its last.
+    ``total`` is updated in place (the splatter's own sums)."""
+    if part.shape[1] == total.shape[1]:
+        return total.add_(part * keep[:, None])
+    first = part.shape[1] - 2
+    total[:, :first] += part[:, :first] * keep[:, None]
+    total[:, -2:] += part[:, -2:] * keep[:, None]
+    return total
 
 
 def splat_points(uv: torch.Tensor, z: torch.Tensor, values: torch.Tensor, size: tuple[int, int], *,

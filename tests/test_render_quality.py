@@ -261,3 +261,22 @@ def test_a_camera_beyond_the_content_gets_a_warning():
     warning = content_warning(cameras, outline, first_frame=10)
     assert warning is not None and "at 1 frame(s) (11-11)" in warning and "zoom in by 21 %" in warning
     assert content_warning([Camera(intrinsics.zoomed(1.25), pose)], outline) is None
+
+
+def test_a_surface_seen_closer_hides_the_one_behind_it_at_every_pixel():
+    # Points of a near surface 1.3 px apart (the camera came closer) over a farther surface
+    # with a point at every pixel: some pixels get only weak taps from the near points, and
+    # the far surface must not show there (a regular pattern of dots on the near surface).
+    from cine_core.splat import splat_points
+
+    size = 40
+    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                            indexing="ij")
+    far_uv = torch.stack([xs, ys], -1).reshape(-1, 2)
+    near_uv = (far_uv[(far_uv < 30).all(1)] * 1.3 + 0.37)
+    uv = torch.cat([near_uv, far_uv])
+    z = torch.cat([torch.ones(len(near_uv)), torch.full((len(far_uv),), 2.0)])
+    values = torch.cat([torch.ones(len(near_uv), 1), torch.zeros(len(far_uv), 1)])
+    splatted = splat_points(uv, z, values, (size, size))
+    inside = splatted.values[0, 0, 2:37, 2:37]  # the near surface spans 0.37 .. 38.07
+    assert float(inside.min()) == 1.0
