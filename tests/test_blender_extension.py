@@ -81,7 +81,7 @@ def test_import_render_save_reopen_and_render_elsewhere(tmp_path, extension_zip,
     # Objects: one collection with the layered surface (a vertex per layer pixel, triangles
     # between neighbours, an emission material of the vertex colours), the source camera as its
     # child, the labelme motion as a mask image and one hint arrow.
-    assert r["points"] >= 96 * 64 and r["attributes"] >= ["Color", "photo_pixel"]
+    assert r["points"] >= 96 * 64 and set(r["attributes"]) >= {"Color", "photo_pixel"}
     assert r["triangles"] > 2 * 90 * 60
     assert r["material_uses_color"]
     assert r["camera"]["lens"] == pytest.approx(36.0) and r["camera"]["sensor_fit"] == "HORIZONTAL"
@@ -216,6 +216,22 @@ def test_cycles_shows_the_surface_and_composites_by_depth(tmp_path, extension_zi
     # An object between the far and the near layer: hidden behind the near one, in front of the far one.
     assert r["object_far_rows_red"] > 0.95 and r["object_near_rows_red"] < 0.02
     assert r["object_near_rows_psnr"] >= 30.0
+
+
+def test_cycles_cross_fades_the_two_clouds_without_a_jump(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("crossfade", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"),
+                     depth=os.path.join(photo_dir, "depth.npy"))
+    steps, mid = r["steps"], r["mid"]
+    # Mean change between consecutive loop frames (the last step is frame N - 1 to frame N, which
+    # shows frame 0 again): the step into mid-loop, where the render hands over from the forward
+    # to the backward cloud, is no larger than the steps elsewhere.
+    assert min(steps) > 0.1 and max(steps) > 1.0, steps  # every frame moves
+    assert steps[mid] <= max(steps[:mid] + steps[mid + 1:]), steps
+    # t = 0 is the photo; t = 1 (frame N) is exactly frame 0.
+    assert r["psnr_t0"] >= 35.0
+    assert r["frame_n_equals_frame_0"]
+    # Cycles composites the two clouds with the render's weights, (1 - t) forward + t backward.
+    assert r["blend_psnr"] >= 35.0 and r["blend_psnr"] > r["forward_alone_psnr"] + 3.0
 
 
 def test_engine_writes_depth_and_alpha(tmp_path, extension_zip, photo_dir):
@@ -773,6 +789,54 @@ def scenario_blender_renderers(arguments: dict) -> dict:
     is_red = (image[..., 0] > 200) & (image[..., 1] < 40) & (image[..., 2] < 40)
     result.update(object_far_rows_red=float(is_red[4:24].mean()), object_near_rows_red=float(is_red[40:60].mean()),
                   object_near_rows_psnr=_psnr(image[40:60], photo[40:60]))
+    return result
+
+
+def scenario_crossfade(arguments: dict) -> dict:
+    """Cycles from the source camera over one loop: frame to frame changes, t = 0 and t = 1, and
+    one frame against the blend of the two clouds rendered alone."""
+    import cv2
+    import numpy as np
+
+    bpy = _start(arguments)
+    tmp = arguments["tmp"]
+    photo = cv2.imread(arguments["photo"])[:, :, ::-1]
+    scene = bpy.context.scene
+    settings = _import_with_depth(bpy, arguments)
+    _use_cycles(scene)
+    num_frames = settings.loop_frames
+    frames = []
+    for frame in range(num_frames + 1):  # loop frames 0 .. N - 1, then frame 0 again
+        scene.frame_set(settings.loop_start + frame)
+        frames.append(_render(bpy, os.path.join(tmp, f"loop_{frame}.png")).astype(np.float64))
+    steps = [float(np.abs(b - a).mean()) for a, b in zip(frames[:-1], frames[1:])]
+    result = {"steps": steps, "mid": num_frames // 2 - 1, "psnr_t0": _psnr(frames[0], photo)}
+
+    playback = _addon_module("playback")
+    state, points = playback._states[settings.id_data.name], settings.points
+
+    def render_loop_frame(frame: int, name: str):
+        # Rendering runs the frame-change handler, which would show the scene frame's moment.
+        bpy.app.handlers.frame_change_post.remove(playback.on_frame_change)
+        try:
+            state.frame_written = -1
+            playback.show_frame(points, state, frame)
+            return _render(bpy, os.path.join(tmp, name)).astype(np.float64)
+        finally:
+            bpy.app.handlers.frame_change_post.append(playback.on_frame_change)
+
+    result["frame_n_equals_frame_0"] = bool(np.array_equal(render_loop_frame(num_frames, "frame_n.png"), frames[0]))
+    # Frame 3 of 8 (t = 3/8) against each cloud rendered alone (opaque, on the surface).
+    frame, time = 3, 3 / num_frames
+    blended = render_loop_frame(frame, "blend.png")
+    rule = state.crossfade
+    alone = []
+    for shows_backward in (False, True):
+        state.crossfade = [(shows_backward, 0.0)] * (num_frames + 1)
+        alone.append(render_loop_frame(frame, f"alone_{int(shows_backward)}.png"))
+    state.crossfade = rule
+    expected = (1 - time) * alone[0] + time * alone[1]
+    result.update(blend_psnr=_psnr(blended, expected), forward_alone_psnr=_psnr(blended, alone[0]))
     return result
 
 
