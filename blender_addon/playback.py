@@ -45,8 +45,7 @@ class _Playback:
     forward_depth: np.ndarray  # (N + 1, M) depths of the forward-moving copy
     backward_depth: np.ndarray  # (N + 1, M) ... and of the backward-moving copy
     intrinsics: conversion.PixelIntrinsics
-    copy_vertices: np.ndarray  # (K,) vertices of the cross-fade copy that repeat a moving point
-    copy_points: np.ndarray  # (K,) ... which moving point (index into rest)
+    copy_start: int  # the cross-fade copy's vertices of the M moving points, in their order, start here
     behind: float  # the copy's distance factor (cine_core.surface_mesh.CROSSFADE_BEHIND)
     crossfade: list  # per frame in [0, N]: (the surface shows the backward cloud, its see-through)
     frame_written: int = -1
@@ -87,11 +86,15 @@ def _state(collection, wait: bool) -> _Playback | None:
     positions = scene_objects.read_positions(points.data)
     moving = slice(cloud.num_static, len(rest_uv))
     positions[moving] = conversion.lift_pixels(rest_uv[moving], cloud.depth.numpy()[moving], intrinsics)
-    copy_vertices = np.nonzero((copy_of >= cloud.num_static) & (copy_of < len(rest_uv)))[0]
+    # The copy begins with the moving points in the cloud's order (cine_core.surface_mesh.crossfade_copy).
+    copy_start = int(np.argmax(copy_of >= 0)) if (copy_of >= 0).any() else len(copy_of)
+    if not np.array_equal(copy_of[copy_start:copy_start + len(rest_uv) - cloud.num_static],
+                          np.arange(cloud.num_static, len(rest_uv))):
+        raise AddonError(f"{points.name} no longer has the imported points; import the photo again to animate it")
     num_frames = settings.loop_frames
     state = _Playback(key, positions, cloud.num_static, rest_uv[cloud.num_static:], cloud.forward.numpy(),
                       cloud.backward.numpy(), cloud.forward_depth.numpy(), cloud.backward_depth.numpy(), intrinsics,
-                      copy_vertices, copy_of[copy_vertices] - cloud.num_static,
+                      copy_start,
                       float(cine_core.surface_mesh.CROSSFADE_BEHIND),
                       [cine_core.surface_mesh.crossfade(frame, num_frames) for frame in range(num_frames + 1)])
     _states[collection.name] = state
@@ -115,13 +118,15 @@ def _frame_positions(state: _Playback, frame: int) -> np.ndarray:
     the other on the cross-fade copy behind it."""
     if state.rest.size:
         shows_backward, _ = state.crossfade[frame]
-        # A moving point takes the depth of its surface where it arrives, as in the render.
-        clouds = [conversion.lift_pixels(state.rest + displacement[frame], depth[frame], state.intrinsics)
-                  for displacement, depth in ((state.forward, state.forward_depth),
-                                              (state.backward, state.backward_depth))]
-        front, back = clouds[::-1] if shows_backward else clouds
-        state.positions[state.num_static:state.num_static + len(state.rest)] = front
-        state.positions[state.copy_vertices] = back[state.copy_points] * state.behind
+        clouds = [(state.forward, state.forward_depth), (state.backward, state.backward_depth)]
+        (front, front_depth), (back, back_depth) = clouds[::-1] if shows_backward else clouds
+        num_moving = len(state.rest)
+        # A moving point takes the depth of its surface where it arrives, as in the render; the
+        # copy lies `behind` times as far along the same ray.
+        conversion.lift_pixels(state.rest + front[frame], front_depth[frame], state.intrinsics,
+                               out=state.positions[state.num_static:state.num_static + num_moving])
+        conversion.lift_pixels(state.rest + back[frame], back_depth[frame] * np.float32(state.behind),
+                               state.intrinsics, out=state.positions[state.copy_start:state.copy_start + num_moving])
     return state.positions
 
 

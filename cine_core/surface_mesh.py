@@ -98,7 +98,9 @@ class CrossfadeCopy:
     copies of its vertices numbered after the surface's ``V`` vertices.
 
     Attributes:
-        source: (B,) int64 the surface vertex each copy vertex repeats, ascending.
+        source: (B,) int64 the surface vertex each copy vertex repeats: first every moving
+            point in the cloud's order (so a renderer writes the copy's moving points as one
+            block), then the other vertices of the copied triangles, ascending.
         triangles: (T, 3) int64 the copied triangles, vertex indices in [V, V + B).
         faces: (F,) bool which of the surface's triangles have a copy (they move).
     """
@@ -113,7 +115,8 @@ def crossfade_copy(triangles: torch.Tensor, num_static: int, num_points: int, nu
     [``num_static``, ``num_points``)); the still part of the surface has no copy."""
     moves = (triangles >= num_static) & (triangles < num_points)
     faces = moves.any(dim=1)
-    source = torch.unique(triangles[faces])
+    used = torch.unique(triangles[faces])
+    source = torch.cat([torch.arange(num_static, num_points), used[(used < num_static) | (used >= num_points)]])
     number = torch.full((num_vertices,), -1, dtype=torch.long)
     number[source] = torch.arange(num_vertices, num_vertices + source.numel())
     return CrossfadeCopy(source, number[triangles[faces]].reshape(-1, 3), faces)
