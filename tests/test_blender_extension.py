@@ -234,6 +234,17 @@ def test_cycles_cross_fades_the_two_clouds_without_a_jump(tmp_path, extension_zi
     assert r["blend_psnr"] >= 35.0 and r["blend_psnr"] > r["forward_alone_psnr"] + 3.0
 
 
+def test_surfaces_saved_before_the_crossfade_get_it_when_played(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("old_surface", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"),
+                     depth=os.path.join(photo_dir, "depth.npy"))
+    # A .blend whose surface has no cross-fade copy (as imported before it existed) opens with
+    # that surface, which the handler rebuilds with the copy: it renders as a new import does.
+    assert r["old_has_copy"] is False and r["old_vertices"] < r["new_vertices"]
+    assert r["reopened_has_copy"] and r["reopened_vertices"] == r["new_vertices"]
+    assert r["reopened_materials"] == ["Cinemagraph Surface", "Cinemagraph Cross-fade"]
+    assert r["renders_as_new"]
+
+
 def test_engine_writes_depth_and_alpha(tmp_path, extension_zip, photo_dir):
     r = run_scenario("render_passes", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"),
                      depth=os.path.join(photo_dir, "depth.npy"))
@@ -837,6 +848,47 @@ def scenario_crossfade(arguments: dict) -> dict:
     state.crossfade = rule
     expected = (1 - time) * alone[0] + time * alone[1]
     result.update(blend_psnr=_psnr(blended, expected), forward_alone_psnr=_psnr(blended, alone[0]))
+    return result
+
+
+def scenario_old_surface(arguments: dict) -> dict:
+    import numpy as np
+
+    bpy = _start(arguments)
+    tmp = arguments["tmp"]
+    scene = bpy.context.scene
+    settings = _import_with_depth(bpy, arguments)
+    _use_cycles(scene)
+    scene.frame_set(settings.loop_start + 3)
+    points = settings.points
+    fresh = _render(bpy, os.path.join(tmp, "fresh.png"))
+    result = {"new_vertices": len(points.data.vertices)}
+
+    # The surface as the add-on built it before the cross-fade copy: the same vertices and
+    # triangles without the copy, one material, no see-through property.
+    scene_objects, runtime = _addon_module("scene_objects"), _addon_module("runtime")
+    path = bpy.path.abspath(settings.cache_path)
+    data = scene_objects.surface_data(runtime.prepared_scene(path), runtime.animated_cloud(path, settings.loop_frames))
+    surface, faces = data.num_surface, int((data.triangles < data.num_surface).all(axis=1).sum())
+    old = scene_objects.SurfaceData(data.positions[:surface], data.colors[:surface], data.pixels[:surface],
+                                    data.triangles[:faces], data.copy_of[:surface], data.translucent[:faces] & False)
+    scene_objects.replace_surface(points, settings.id_data.name, old)
+    points.data.attributes.remove(points.data.attributes[scene_objects.COPY_ATTRIBUTE])
+    points.data.materials.pop()
+    bpy.data.materials.remove(scene_objects.crossfade_material())
+    del points[scene_objects.SEE_THROUGH_PROPERTY]
+    result.update(old_has_copy=scene_objects.COPY_ATTRIBUTE in points.data.attributes,
+                  old_vertices=len(points.data.vertices))
+    bpy.ops.wm.save_as_mainfile(filepath=os.path.join(tmp, "old.blend"))
+
+    bpy.ops.wm.open_mainfile(filepath=os.path.join(tmp, "old.blend"))
+    scene = bpy.context.scene
+    settings = scene.cinemagraph.active.cinemagraph
+    mesh = settings.points.data
+    result.update(reopened_has_copy=scene_objects.COPY_ATTRIBUTE in mesh.attributes,
+                  reopened_vertices=len(mesh.vertices), reopened_materials=[m.name for m in mesh.materials])
+    scene.frame_set(settings.loop_start + 3)
+    result["renders_as_new"] = bool(np.array_equal(_render(bpy, os.path.join(tmp, "reopened.png")), fresh))
     return result
 
 
