@@ -232,6 +232,8 @@ def test_cycles_cross_fades_the_two_clouds_without_a_jump(tmp_path, extension_zi
     assert r["frame_n_equals_frame_0"]
     # Cycles composites the two clouds with the render's weights, (1 - t) forward + t backward.
     assert r["blend_psnr"] >= 35.0 and r["blend_psnr"] > r["forward_alone_psnr"] + 3.0
+    # Seen from within the safe zone mid-loop, the half-transparent moving part shows no world.
+    assert r["moved_mid_world_pixels"] == 0
 
 
 def test_surfaces_saved_before_the_crossfade_get_it_when_played(tmp_path, extension_zip, photo_dir):
@@ -815,6 +817,9 @@ def scenario_crossfade(arguments: dict) -> dict:
     scene = bpy.context.scene
     settings = _import_with_depth(bpy, arguments)
     _use_cycles(scene)
+    if arguments.get("eevee"):  # measured by hand: EEVEE renders in software here, slowly
+        scene.render.engine = "BLENDER_EEVEE"
+        scene.eevee.taa_render_samples = arguments["eevee"]
     num_frames = settings.loop_frames
     frames = []
     for frame in range(num_frames + 1):  # loop frames 0 .. N - 1, then frame 0 again
@@ -848,6 +853,25 @@ def scenario_crossfade(arguments: dict) -> dict:
     state.crossfade = rule
     expected = (1 - time) * alone[0] + time * alone[1]
     result.update(blend_psnr=_psnr(blended, expected), forward_alone_psnr=_psnr(blended, alone[0]))
+
+    # Mid-loop from a camera moved diagonally to 80 % of the safe zone's radius: the world shows
+    # through nowhere (behind the half-transparent moving part there is always the copy).
+    from mathutils import Matrix, Vector
+
+    source = settings.source_camera
+    radius = settings.safe_zone.empty_display_size * points.matrix_world.to_scale()[0]
+    offset = source.matrix_world.to_3x3() @ Vector((1.0, 1.0, 0.0)).normalized() * 0.8 * radius
+    moved = bpy.data.objects.new("Moved", source.data)
+    moved.matrix_world = Matrix.Translation(offset) @ source.matrix_world
+    scene.collection.objects.link(moved)
+    scene.camera = moved
+    scene.render.film_transparent = True
+    scene.render.image_settings.color_mode = "RGBA"
+    scene.frame_set(settings.loop_start + num_frames // 2)
+    scene.render.filepath = os.path.join(tmp, "moved_mid.png")
+    bpy.ops.render.render(write_still=True)
+    alpha = cv2.imread(os.path.join(tmp, "moved_mid.png"), cv2.IMREAD_UNCHANGED)[:, :, 3]
+    result["moved_mid_world_pixels"] = int((alpha < 255).sum())
     return result
 
 
