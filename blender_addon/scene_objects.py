@@ -84,8 +84,9 @@ def _find_marked(collection, kind: str):
 
 
 def surface_material() -> bpy.types.Material:
-    """The shared material of all cinemagraph surfaces: each vertex glows with its photo colour,
-    interpolated linearly across the triangles between pixel centres.
+    """The shared material of all cinemagraph surfaces (their still part and their cross-fade
+    copies; the moving part uses :func:`crossfade_material`): each vertex glows with its photo
+    colour, interpolated linearly across the triangles between pixel centres.
 
     Emission rather than a lit surface: the photo already contains its lighting, and with the
     Standard view transform an emission of the colour renders as exactly that colour.
