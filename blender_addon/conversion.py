@@ -143,9 +143,10 @@ def lift(u: float, v: float, depth: float, k: PixelIntrinsics) -> Vector:
     return Vector(((u - k.cx) / k.fx * depth, (v - k.cy) / k.fy * depth, depth))
 
 
-def lift_pixels(pixels: np.ndarray, depth: np.ndarray, k: PixelIntrinsics) -> np.ndarray:
-    """(N, 3) float32 core world points of ``pixels`` (N, 2) at ``depth`` (N,): :func:`lift` for arrays."""
-    points = np.empty((len(depth), 3), np.float32)
+def lift_pixels(pixels: np.ndarray, depth: np.ndarray, k: PixelIntrinsics, out: np.ndarray | None = None) -> np.ndarray:
+    """(N, 3) float32 core world points of ``pixels`` (N, 2) at ``depth`` (N,): :func:`lift` for
+    arrays; written into ``out`` (N, 3) float32 when given."""
+    points = np.empty((len(depth), 3), np.float32) if out is None else out
     points[:, 0] = (pixels[:, 0] - k.cx) * (depth / k.fx)
     points[:, 1] = (pixels[:, 1] - k.cy) * (depth / k.fy)
     points[:, 2] = depth

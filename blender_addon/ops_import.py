@@ -344,7 +344,7 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         playback.refresh(context.scene, wait=True)
         show_point_colours(context)
         width, height = result.scene.size
-        self.report({"INFO"}, f"Imported {result.name}: {width}x{height} pixels, {result.points.count:,} "
+        self.report({"INFO"}, f"Imported {result.name}: {width}x{height} pixels, {result.points.num_surface:,} "
                               f"points in {len(result.scene.layered.layers)} layer(s), "
                               f"depth: {result.scene.info['stages']['depth']}"
                               + (f"; motion: {result.found_motion}" if result.found_motion else ""))

@@ -92,7 +92,7 @@ class VIEW3D_PT_cinemagraph_import(CinemagraphPanel, bpy.types.Panel):
         column = layout.column(align=True)
         column.label(text=f"{os.path.basename(bpy.path.abspath(settings.photo_path))}: "
                           f"{settings.width} x {settings.height} px", icon="IMAGE_RGB")
-        column.label(text=f"{len(settings.points.data.vertices):,} points, "
+        column.label(text=f"{len(settings.points.data.vertices):,} vertices, "
                           f"{len(settings.points.data.polygons):,} triangles", icon="MESH_DATA")
         column.label(text=f"Nearest point {length_text(context, settings.nearest_depth, settings)} from the "
                           f"camera", icon="DRIVER_DISTANCE")

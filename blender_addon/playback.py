@@ -4,10 +4,16 @@ A ``frame_change_post`` handler writes the positions of the frame's points into 
 with one ``foreach_set``. Only the moving points change between frames, so their static
 neighbours stay in a reused array and a frame costs a few array operations on the moving points.
 
-The render engine blends a forward- and a backward-moving copy of every point for a seamless
-loop; points cannot blend, so the viewport shows the copy that weighs more at that moment
-(forward in the first half of the loop, backward in the second): the same motion as the render,
-with a jump at mid-loop where the render cross-fades.
+The render engine cross-fades a forward- and a backward-moving copy of every moving point for a
+seamless loop. The mesh has a second copy of its moving part just behind the surface
+(:mod:`cine_core.surface_mesh`): the handler puts the cloud that weighs more at that moment
+on the surface, made transparent by the other cloud's weight through the object's
+``cinemagraph_see_through`` property, and the other cloud on the copy behind, as the core's
+:func:`~cine_core.surface_mesh.crossfade` says. Material Preview, EEVEE and Cycles composite
+the two into the render's blend, with no jump at mid-loop.
+
+Surfaces imported before the cross-fade copy existed get it when they are first played: the
+handler rebuilds their mesh from the prepared scene.
 """
 from __future__ import annotations
 
@@ -39,6 +45,9 @@ class _Playback:
     forward_depth: np.ndarray  # (N + 1, M) depths of the forward-moving copy
     backward_depth: np.ndarray  # (N + 1, M) ... and of the backward-moving copy
     intrinsics: conversion.PixelIntrinsics
+    copy_start: int  # the cross-fade copy's vertices of the M moving points, in their order, start here
+    behind: float  # the copy's distance factor (cine_core.surface_mesh.CROSSFADE_BEHIND)
+    crossfade: list  # per frame in [0, N]: (the surface shows the backward cloud, its see-through)
     frame_written: int = -1
 
 
@@ -64,30 +73,74 @@ def _state(collection, wait: bool) -> _Playback | None:
     cloud = runtime.animated_cloud(path, settings.loop_frames, wait=wait)
     if cloud is None:
         return None  # being computed in a thread; poll_pending updates the frame when it is ready
-    k = runtime.prepared_scene(path).intrinsics
+    cine_core = runtime.core()
+    prepared = runtime.prepared_scene(path)
+    k = prepared.intrinsics
     intrinsics = conversion.PixelIntrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height)
     rest_uv = cloud.rest_uv.numpy()
+    points = settings.points
+    copy_of = scene_objects.copy_sources(points.data)
+    if copy_of is None:
+        copy_of = _add_crossfade_copy(collection, prepared, cloud)
     # The still points and the skirt beyond the photo never move: take them from the mesh once.
-    positions = scene_objects.read_positions(collection.cinemagraph.points.data)
+    positions = scene_objects.read_positions(points.data)
     moving = slice(cloud.num_static, len(rest_uv))
     positions[moving] = conversion.lift_pixels(rest_uv[moving], cloud.depth.numpy()[moving], intrinsics)
+    # The copy begins with the moving points in the cloud's order (cine_core.surface_mesh.crossfade_copy).
+    copy_start = int(np.argmax(copy_of >= 0)) if (copy_of >= 0).any() else len(copy_of)
+    if not np.array_equal(copy_of[copy_start:copy_start + len(rest_uv) - cloud.num_static],
+                          np.arange(cloud.num_static, len(rest_uv))):
+        raise AddonError(f"{points.name} no longer has the imported points; import the photo again to animate it")
+    num_frames = settings.loop_frames
     state = _Playback(key, positions, cloud.num_static, rest_uv[cloud.num_static:], cloud.forward.numpy(),
-                      cloud.backward.numpy(), cloud.forward_depth.numpy(), cloud.backward_depth.numpy(), intrinsics)
+                      cloud.backward.numpy(), cloud.forward_depth.numpy(), cloud.backward_depth.numpy(), intrinsics,
+                      copy_start,
+                      float(cine_core.surface_mesh.CROSSFADE_BEHIND),
+                      [cine_core.surface_mesh.crossfade(frame, num_frames) for frame in range(num_frames + 1)])
     _states[collection.name] = state
     return state
 
 
+def _add_crossfade_copy(collection, prepared, cloud) -> np.ndarray:
+    """Give a surface imported before the cross-fade copy existed a new mesh with it (the same
+    surface, rebuilt from the prepared scene); the copy's sources."""
+    points = collection.cinemagraph.points
+    data = scene_objects.surface_data(prepared, cloud)
+    if len(points.data.vertices) != data.num_surface:
+        raise AddonError(f"{points.name} no longer has the imported points; "
+                         f"import the photo again to animate it")
+    scene_objects.replace_surface(points, collection.name, data)
+    return data.copy_of
+
+
 def _frame_positions(state: _Playback, frame: int) -> np.ndarray:
+    """The mesh's positions at ``frame`` in [0, N]: the cloud that weighs more on the surface,
+    the other on the cross-fade copy behind it."""
     if state.rest.size:
-        num_frames = state.forward.shape[0] - 1
-        if frame / num_frames < 0.5:
-            displacement, depth = state.forward[frame], state.forward_depth[frame]
-        else:
-            displacement, depth = state.backward[frame], state.backward_depth[frame]
-        # A moving point takes the depth of its surface where it arrives, as in the render.
-        moving = slice(state.num_static, state.num_static + len(state.rest))
-        state.positions[moving] = conversion.lift_pixels(state.rest + displacement, depth, state.intrinsics)
+        shows_backward, _ = state.crossfade[frame]
+        clouds = [(state.forward, state.forward_depth), (state.backward, state.backward_depth)]
+        (front, front_depth), (back, back_depth) = clouds[::-1] if shows_backward else clouds
+        num_moving = len(state.rest)
+        # A moving point takes the depth of its surface where it arrives, as in the render; the
+        # copy lies `behind` times as far along the same ray.
+        conversion.lift_pixels(state.rest + front[frame], front_depth[frame], state.intrinsics,
+                               out=state.positions[state.num_static:state.num_static + num_moving])
+        conversion.lift_pixels(state.rest + back[frame], back_depth[frame] * np.float32(state.behind),
+                               state.intrinsics, out=state.positions[state.copy_start:state.copy_start + num_moving])
     return state.positions
+
+
+def show_frame(points: bpy.types.Object, state: _Playback, frame: int) -> None:
+    """Write loop frame ``frame`` in [0, N] into the surface object ``points``."""
+    mesh = points.data
+    if state.frame_written != frame or mesh.get("cinemagraph_frame") != frame:
+        scene_objects.write_positions(mesh, _frame_positions(state, frame))
+        state.frame_written = frame
+        mesh["cinemagraph_frame"] = frame  # undo restores old positions with their frame number
+    see_through = state.crossfade[frame][1] if state.rest.size else 0.0
+    if points.get(scene_objects.SEE_THROUGH_PROPERTY) != see_through:
+        points[scene_objects.SEE_THROUGH_PROPERTY] = see_through
+        points.update_tag()
 
 
 def update_points(collection, scene, wait: bool) -> bool:
@@ -108,14 +161,10 @@ def update_points(collection, scene, wait: bool) -> bool:
         if state is None:
             return True
         frame = 0
-    mesh = points.data
-    if len(mesh.vertices) != state.positions.shape[0]:
+    if len(points.data.vertices) != state.positions.shape[0]:
         raise AddonError(f"{points.name} no longer has the imported points; "
                          f"import the photo again to animate it")
-    if state.frame_written != frame or mesh.get("cinemagraph_frame") != frame:
-        scene_objects.write_positions(mesh, _frame_positions(state, frame))
-        state.frame_written = frame
-        mesh["cinemagraph_frame"] = frame  # undo restores old positions with their frame number
+    show_frame(points, state, frame)
     return True
 
 

@@ -100,8 +100,8 @@ class CinemagraphSettings(bpy.types.PropertyGroup):
         description="How far the camera path moves, relative to the published path (1: the original motion)")
     animate_viewport: BoolProperty(
         name="Animate Points", default=True, update=_refresh_playback,
-        description="Move the points when the frame changes (a preview of the motion; renders with the "
-                    "Cinemagraph engine blend two copies of the points for a seamless loop)")
+        description="Move the points when the frame changes, cross-fading the forward- and the "
+                    "backward-moving copy as the Cinemagraph engine does (Material Preview, EEVEE, Cycles)")
 
     @property
     def is_valid(self) -> bool:

@@ -16,40 +16,64 @@ from .errors import AddonError
 #: Point attributes of the surface mesh (point domain).
 COLOR_ATTRIBUTE = "Color"  # the photo's colour of each vertex (sRGB bytes)
 PIXEL_ATTRIBUTE = "photo_pixel"  # where the vertex lies in the photo (x, y), for mask selection
+#: The surface vertex a vertex of the cross-fade copy repeats; -1 on the surface itself.
+#: Surfaces imported before the cross-fade lack it (see ``playback``).
+COPY_ATTRIBUTE = "cinemagraph_copy_of"
+#: Object property: how transparent the moving part of the surface is at the current frame
+#: (the cross-fade copy shows through it); read by the cross-fade material, 0 when missing.
+SEE_THROUGH_PROPERTY = "cinemagraph_see_through"
 #: Marks the material this add-on made, so imports share it.
 MARKER = "cinemagraph"
 
 
 @dataclass
 class SurfaceData:
-    """The core's layered surface of one scene, as arrays for Blender: ``P`` vertices (the
+    """The core's layered surface of one scene, as arrays for Blender: ``V`` vertices (the
     animated cloud's points in its order, one per layer pixel, then the skirt beyond the photo's
-    border) and ``F`` triangles."""
+    border, then the cross-fade copy of the moving part) and ``F`` triangles (the surface's,
+    then the copy's)."""
 
-    positions: np.ndarray  # (P, 3) float32 core world coordinates
-    colors: np.ndarray  # (P, 3) float32 sRGB in [0, 1]
-    pixels: np.ndarray  # (P, 2) float32 photo pixel (x, y)
+    positions: np.ndarray  # (V, 3) float32 core world coordinates
+    colors: np.ndarray  # (V, 3) float32 sRGB in [0, 1]
+    pixels: np.ndarray  # (V, 2) float32 photo pixel (x, y)
     triangles: np.ndarray  # (F, 3) int32 vertex indices
+    copy_of: np.ndarray  # (V,) int32 the surface vertex a copy vertex repeats, -1 on the surface
+    translucent: np.ndarray  # (F,) bool the surface's moving triangles (the cross-fade material)
 
     @property
     def count(self) -> int:
         return int(self.positions.shape[0])
 
+    @property
+    def num_surface(self) -> int:
+        """Vertices of the surface itself (points and skirt), without the cross-fade copy."""
+        return int((self.copy_of < 0).sum())
+
 
 def surface_data(scene, cloud) -> SurfaceData:
     """The core's layered surface as arrays for the mesh, whose coordinates are core coordinates:
-    the cloud's points, then the skirt vertices beyond the photo's border."""
+    the cloud's points, then the skirt vertices beyond the photo's border, then the cross-fade
+    copy of the moving part, just behind the surface."""
     cine_core = runtime.core()
     k = scene.intrinsics
     surfaces = cine_core.surface_mesh.layer_surfaces(scene, cloud)
     intrinsics = conversion.PixelIntrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height)
     positions = conversion.lift_pixels(cloud.rest_uv.numpy(), cloud.depth.numpy(), intrinsics)
     colors = cloud.values[:, :3].numpy()
+    positions = np.concatenate([positions, surfaces.skirt_world.numpy()])
+    colors = np.concatenate([colors, colors[surfaces.skirt_source.numpy()]])
+    pixels = np.concatenate([cloud.rest_uv.numpy(), surfaces.skirt_pixels.numpy()])
+    source = surfaces.copy.source.numpy()
+    behind = np.float32(cine_core.surface_mesh.CROSSFADE_BEHIND)
+    copy_of = np.concatenate([np.full(len(positions), -1, np.int32), source.astype(np.int32)])
+    triangles = surfaces.triangles.numpy()
     return SurfaceData(
-        positions=np.concatenate([positions, surfaces.skirt_world.numpy()]),
-        colors=np.concatenate([colors, colors[surfaces.skirt_source.numpy()]]),
-        pixels=np.concatenate([cloud.rest_uv.numpy(), surfaces.skirt_pixels.numpy()]),
-        triangles=surfaces.triangles.numpy())
+        positions=np.concatenate([positions, positions[source] * behind]),
+        colors=np.concatenate([colors, colors[source]]),
+        pixels=np.concatenate([pixels, pixels[source]]),
+        triangles=np.concatenate([triangles, surfaces.copy.triangles.numpy()]),
+        copy_of=copy_of,
+        translucent=np.concatenate([surfaces.copy.faces.numpy(), np.zeros(len(surfaces.copy.triangles), bool)]))
 
 
 def _find_marked(collection, kind: str):
@@ -60,8 +84,9 @@ def _find_marked(collection, kind: str):
 
 
 def surface_material() -> bpy.types.Material:
-    """The shared material of all cinemagraph surfaces: each vertex glows with its photo colour,
-    interpolated linearly across the triangles between pixel centres.
+    """The shared material of all cinemagraph surfaces (their still part and their cross-fade
+    copies; the moving part uses :func:`crossfade_material`): each vertex glows with its photo
+    colour, interpolated linearly across the triangles between pixel centres.
 
     Emission rather than a lit surface: the photo already contains its lighting, and with the
     Standard view transform an emission of the colour renders as exactly that colour.
@@ -87,6 +112,44 @@ def surface_material() -> bpy.types.Material:
     return material
 
 
+def crossfade_material() -> bpy.types.Material:
+    """The shared material of the surfaces' moving part: the photo's colours as in
+    :func:`surface_material`, transparent by the object's :data:`SEE_THROUGH_PROPERTY`, which
+    the frame-change handler sets each frame (the cross-fade copy behind shows through)."""
+    material = _find_marked(bpy.data.materials, "crossfade")
+    if material is not None:
+        return material
+    material = bpy.data.materials.new("Cinemagraph Cross-fade")
+    material[MARKER] = "crossfade"
+    material.use_nodes = True
+    if hasattr(material, "surface_render_method"):
+        material.surface_render_method = "DITHERED"  # EEVEE: depth-tested, converges to the blend
+    nodes, links = material.node_tree.nodes, material.node_tree.links
+    nodes.clear()
+    attribute = nodes.new("ShaderNodeAttribute")
+    attribute.attribute_type = "GEOMETRY"
+    attribute.attribute_name = COLOR_ATTRIBUTE
+    attribute.location = (-400, 0)
+    see_through = nodes.new("ShaderNodeAttribute")
+    see_through.attribute_type = "OBJECT"
+    see_through.attribute_name = SEE_THROUGH_PROPERTY
+    see_through.location = (-400, 250)
+    emission = nodes.new("ShaderNodeEmission")
+    emission.location = (-150, 0)
+    transparent = nodes.new("ShaderNodeBsdfTransparent")
+    transparent.location = (-150, -150)
+    mix = nodes.new("ShaderNodeMixShader")
+    mix.location = (80, 0)
+    output = nodes.new("ShaderNodeOutputMaterial")
+    output.location = (300, 0)
+    links.new(attribute.outputs["Color"], emission.inputs["Color"])
+    links.new(see_through.outputs["Fac"], mix.inputs["Fac"])
+    links.new(emission.outputs["Emission"], mix.inputs[1])
+    links.new(transparent.outputs["BSDF"], mix.inputs[2])
+    links.new(mix.outputs["Shader"], output.inputs["Surface"])
+    return material
+
+
 def write_positions(mesh: bpy.types.Mesh, positions: np.ndarray) -> None:
     """Set every vertex position (core coordinates) in one call; the viewport updates."""
     mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(positions, np.float32).ravel())
@@ -107,11 +170,25 @@ def surface_mesh(name: str, data: SurfaceData) -> bpy.types.Mesh:
         "color_srgb", np.ascontiguousarray(rgba, np.float32).ravel())
     mesh.attributes.new(PIXEL_ATTRIBUTE, "FLOAT2", "POINT").data.foreach_set(
         "vector", np.ascontiguousarray(data.pixels, np.float32).ravel())
+    mesh.attributes.new(COPY_ATTRIBUTE, "INT", "POINT").data.foreach_set(
+        "value", np.ascontiguousarray(data.copy_of, np.int32))
     mesh.color_attributes.active_color_name = COLOR_ATTRIBUTE
     mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(data.positions, np.float32).ravel())
+    mesh.polygons.foreach_set("material_index", data.translucent.astype(np.int32))
     mesh.update(calc_edges=True)
     mesh.materials.append(surface_material())
+    mesh.materials.append(crossfade_material())
     return mesh
+
+
+def copy_sources(mesh: bpy.types.Mesh) -> np.ndarray | None:
+    """(V,) int32 :data:`COPY_ATTRIBUTE` of ``mesh``, or None for a surface without a cross-fade copy."""
+    attribute = mesh.attributes.get(COPY_ATTRIBUTE)
+    if attribute is None:
+        return None
+    values = np.empty(len(mesh.vertices), np.int32)
+    attribute.data.foreach_get("value", values)
+    return values
 
 
 def create_surface(name: str, data: SurfaceData) -> bpy.types.Object:

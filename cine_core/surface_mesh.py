@@ -15,6 +15,12 @@ camera sees exactly that pixel's colour.
 Beyond the photo's border each sheet continues in a skirt: its border pixels repeated
 outwards, as wide as the strip a camera inside the safe zone uncovers
 (:mod:`cine_core.safe_zone`), so such a camera never sees past the sheet's edge.
+
+A renderer cross-fades the forward- and the backward-moving cloud (:mod:`cine_core.render`);
+triangles cannot blend, so the part of the surface that moves has a second copy, the
+cross-fade copy, just behind it (:data:`CROSSFADE_BEHIND`). The surface shows the cloud that
+weighs more at that moment with its weight as opacity, the copy shows the other cloud opaque,
+and over-compositing the two gives the render's blend (:func:`crossfade`).
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from .animation import AnimatedPointCloud
-from .render import lift_to_world
+from .render import frame_time, lift_to_world
 from .safe_zone import BORDER_FRACTION
 from .scene import PreparedScene
 
@@ -77,22 +83,81 @@ def layer_triangles(scene: PreparedScene, cloud: AnimatedPointCloud, layers: tor
     return torch.cat(triangles) if triangles else torch.zeros(0, 3, dtype=torch.long)
 
 
+#: The cross-fade copy lies this factor farther from the source camera than the surface: far
+#: enough that a ray always meets the surface first where the two coincide (the photo's
+#: triangles sample one layer surface in both copies), well within the 3 % at which the
+#: renderer merges surfaces (:data:`~cine_core.splat.SURFACE_TOLERANCE`) and the 6 % behind
+#: which hidden layers lie (:data:`~cine_core.layering.BEHIND_FACTOR`). Scaling about the
+#: source camera keeps every point on its ray: the source camera sees no difference.
+CROSSFADE_BEHIND = 1.005
+
+
 @dataclass
-class LayerSurfaces:
-    """The layers as one triangle mesh: the cloud's ``P`` points, then ``S`` skirt vertices.
+class CrossfadeCopy:
+    """The second copy of the surface's moving part: every triangle with a moving vertex, on
+    copies of its vertices numbered after the surface's ``V`` vertices.
 
     Attributes:
-        triangles: (F, 3) int64 vertex indices in [0, P + S).
+        source: (B,) int64 the surface vertex each copy vertex repeats: first every moving
+            point in the cloud's order (so a renderer writes the copy's moving points as one
+            block), then the other vertices of the copied triangles, ascending.
+        triangles: (T, 3) int64 the copied triangles, vertex indices in [V, V + B).
+        faces: (F,) bool which of the surface's triangles have a copy (they move).
+    """
+
+    source: torch.Tensor
+    triangles: torch.Tensor
+    faces: torch.Tensor
+
+
+def crossfade_copy(triangles: torch.Tensor, num_static: int, num_points: int, num_vertices: int) -> CrossfadeCopy:
+    """The cross-fade copy of the triangles touching a moving point (a cloud point in
+    [``num_static``, ``num_points``)); the still part of the surface has no copy."""
+    moves = (triangles >= num_static) & (triangles < num_points)
+    faces = moves.any(dim=1)
+    used = torch.unique(triangles[faces])
+    source = torch.cat([torch.arange(num_static, num_points), used[(used < num_static) | (used >= num_points)]])
+    number = torch.full((num_vertices,), -1, dtype=torch.long)
+    number[source] = torch.arange(num_vertices, num_vertices + source.numel())
+    return CrossfadeCopy(source, number[triangles[faces]].reshape(-1, 3), faces)
+
+
+def crossfade(frame: int, num_frames: int) -> tuple[bool, float]:
+    """How the surface and its cross-fade copy show frame ``frame`` in [0, N].
+
+    The render weighs the forward cloud by 1 - t and the backward one by t (t:
+    :func:`~cine_core.render.frame_time`). The surface shows the heavier cloud with its weight
+    as opacity and the copy behind it shows the other one opaque: w * front + (1 - w) * back is
+    then exactly the render's (1 - t) * forward + t * backward, the still part of the surface
+    stays opaque, and t = 0 (t = 1) is the forward (backward) cloud alone. Which cloud is in
+    front swaps at mid-loop, where both weigh one half, so nothing jumps.
+
+    Returns:
+        (whether the surface shows the backward cloud, the transparency 1 - w of its moving part).
+    """
+    time = frame_time(frame, num_frames)
+    return time > 0.5, min(time, 1.0 - time)
+
+
+@dataclass
+class LayerSurfaces:
+    """The layers as one triangle mesh: the cloud's ``P`` points, then ``S`` skirt vertices,
+    then the ``B`` vertices of the cross-fade copy.
+
+    Attributes:
+        triangles: (F, 3) int64 vertex indices in [0, P + S): the surface.
         skirt_source: (S,) int64 the cloud point each skirt vertex repeats (colour, depth).
         skirt_pixels: (S, 2) float32 where the skirt vertices lie in the photo's pixel grid
             (outside the photo).
         skirt_world: (S, 3) float32 their world positions (the source point's depth).
+        copy: the cross-fade copy of the moving part (:func:`crossfade_copy`).
     """
 
     triangles: torch.Tensor
     skirt_source: torch.Tensor
     skirt_pixels: torch.Tensor
     skirt_world: torch.Tensor
+    copy: CrossfadeCopy
 
 
 def skirt_width(scene: PreparedScene) -> float:
@@ -144,10 +209,13 @@ def _skirt(scene: PreparedScene, cloud: AnimatedPointCloud, layers: torch.Tensor
 
 
 def layer_surfaces(scene: PreparedScene, cloud: AnimatedPointCloud) -> LayerSurfaces:
-    """The layers' triangles (:func:`layer_triangles`) with their skirts beyond the photo."""
+    """The layers' triangles (:func:`layer_triangles`) with their skirts beyond the photo, and
+    the cross-fade copy of their moving part."""
     layers = point_layers(scene, cloud)
-    skirt_source, skirt_pixels, skirt_triangles = _skirt(scene, cloud, layers, cloud.depth.shape[0])
+    num_points = cloud.depth.shape[0]
+    skirt_source, skirt_pixels, skirt_triangles = _skirt(scene, cloud, layers, num_points)
     depth = cloud.depth.cpu()[skirt_source]
     triangles = torch.cat([layer_triangles(scene, cloud, layers), skirt_triangles])
+    copy = crossfade_copy(triangles, cloud.num_static, num_points, num_points + skirt_source.numel())
     return LayerSurfaces(triangles, skirt_source, skirt_pixels.float(),
-                         lift_to_world(skirt_pixels.float(), depth, scene.intrinsics).float())
+                         lift_to_world(skirt_pixels.float(), depth, scene.intrinsics).float(), copy)

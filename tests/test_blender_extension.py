@@ -81,7 +81,7 @@ def test_import_render_save_reopen_and_render_elsewhere(tmp_path, extension_zip,
     # Objects: one collection with the layered surface (a vertex per layer pixel, triangles
     # between neighbours, an emission material of the vertex colours), the source camera as its
     # child, the labelme motion as a mask image and one hint arrow.
-    assert r["points"] >= 96 * 64 and r["attributes"] >= ["Color", "photo_pixel"]
+    assert r["points"] >= 96 * 64 and set(r["attributes"]) >= {"Color", "photo_pixel"}
     assert r["triangles"] > 2 * 90 * 60
     assert r["material_uses_color"]
     assert r["camera"]["lens"] == pytest.approx(36.0) and r["camera"]["sensor_fit"] == "HORIZONTAL"
@@ -216,6 +216,35 @@ def test_cycles_shows_the_surface_and_composites_by_depth(tmp_path, extension_zi
     # An object between the far and the near layer: hidden behind the near one, in front of the far one.
     assert r["object_far_rows_red"] > 0.95 and r["object_near_rows_red"] < 0.02
     assert r["object_near_rows_psnr"] >= 30.0
+
+
+def test_cycles_cross_fades_the_two_clouds_without_a_jump(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("crossfade", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"),
+                     depth=os.path.join(photo_dir, "depth.npy"))
+    steps, mid = r["steps"], r["mid"]
+    # Mean change between consecutive loop frames (the last step is frame N - 1 to frame N, which
+    # shows frame 0 again): the step into mid-loop, where the render hands over from the forward
+    # to the backward cloud, is no larger than the steps elsewhere.
+    assert min(steps) > 0.1 and max(steps) > 1.0, steps  # every frame moves
+    assert steps[mid] <= max(steps[:mid] + steps[mid + 1:]), steps
+    # t = 0 is the photo; t = 1 (frame N) is exactly frame 0.
+    assert r["psnr_t0"] >= 35.0
+    assert r["frame_n_equals_frame_0"]
+    # Cycles composites the two clouds with the render's weights, (1 - t) forward + t backward.
+    assert r["blend_psnr"] >= 35.0 and r["blend_psnr"] > r["forward_alone_psnr"] + 3.0
+    # Seen from within the safe zone mid-loop, the half-transparent moving part shows no world.
+    assert r["moved_mid_world_pixels"] == 0
+
+
+def test_surfaces_saved_before_the_crossfade_get_it_when_played(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("old_surface", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"),
+                     depth=os.path.join(photo_dir, "depth.npy"))
+    # A .blend whose surface has no cross-fade copy (as imported before it existed) opens with
+    # that surface, which the handler rebuilds with the copy: it renders as a new import does.
+    assert r["old_has_copy"] is False and r["old_vertices"] < r["new_vertices"]
+    assert r["reopened_has_copy"] and r["reopened_vertices"] == r["new_vertices"]
+    assert r["reopened_materials"] == ["Cinemagraph Surface", "Cinemagraph Cross-fade"]
+    assert r["renders_as_new"]
 
 
 def test_engine_writes_depth_and_alpha(tmp_path, extension_zip, photo_dir):
@@ -783,6 +812,117 @@ def scenario_blender_renderers(arguments: dict) -> dict:
     is_red = (image[..., 0] > 200) & (image[..., 1] < 40) & (image[..., 2] < 40)
     result.update(object_far_rows_red=float(is_red[4:24].mean()), object_near_rows_red=float(is_red[40:60].mean()),
                   object_near_rows_psnr=_psnr(image[40:60], photo[40:60]))
+    return result
+
+
+def scenario_crossfade(arguments: dict) -> dict:
+    """Cycles from the source camera over one loop: frame to frame changes, t = 0 and t = 1, and
+    one frame against the blend of the two clouds rendered alone."""
+    import cv2
+    import numpy as np
+
+    bpy = _start(arguments)
+    tmp = arguments["tmp"]
+    photo = cv2.imread(arguments["photo"])[:, :, ::-1]
+    scene = bpy.context.scene
+    settings = _import_with_depth(bpy, arguments)
+    _use_cycles(scene)
+    if arguments.get("eevee"):  # measured by hand: EEVEE renders in software here, slowly
+        scene.render.engine = "BLENDER_EEVEE"
+        scene.eevee.taa_render_samples = arguments["eevee"]
+    num_frames = settings.loop_frames
+    frames = []
+    for frame in range(num_frames + 1):  # loop frames 0 .. N - 1, then frame 0 again
+        scene.frame_set(settings.loop_start + frame)
+        frames.append(_render(bpy, os.path.join(tmp, f"loop_{frame}.png")).astype(np.float64))
+    steps = [float(np.abs(b - a).mean()) for a, b in zip(frames[:-1], frames[1:])]
+    result = {"steps": steps, "mid": num_frames // 2 - 1, "psnr_t0": _psnr(frames[0], photo)}
+
+    playback = _addon_module("playback")
+    state, points = playback._states[settings.id_data.name], settings.points
+
+    def render_loop_frame(frame: int, name: str):
+        # Rendering runs the frame-change handler, which would show the scene frame's moment.
+        bpy.app.handlers.frame_change_post.remove(playback.on_frame_change)
+        try:
+            state.frame_written = -1
+            playback.show_frame(points, state, frame)
+            return _render(bpy, os.path.join(tmp, name)).astype(np.float64)
+        finally:
+            bpy.app.handlers.frame_change_post.append(playback.on_frame_change)
+
+    result["frame_n_equals_frame_0"] = bool(np.array_equal(render_loop_frame(num_frames, "frame_n.png"), frames[0]))
+    # Frame 3 of 8 (t = 3/8) against each cloud rendered alone (opaque, on the surface).
+    frame, time = 3, 3 / num_frames
+    blended = render_loop_frame(frame, "blend.png")
+    rule = state.crossfade
+    alone = []
+    for shows_backward in (False, True):
+        state.crossfade = [(shows_backward, 0.0)] * (num_frames + 1)
+        alone.append(render_loop_frame(frame, f"alone_{int(shows_backward)}.png"))
+    state.crossfade = rule
+    expected = (1 - time) * alone[0] + time * alone[1]
+    result.update(blend_psnr=_psnr(blended, expected), forward_alone_psnr=_psnr(blended, alone[0]))
+
+    # Mid-loop from a camera moved diagonally to 80 % of the safe zone's radius: the world shows
+    # through nowhere (behind the half-transparent moving part there is always the copy).
+    from mathutils import Matrix, Vector
+
+    source = settings.source_camera
+    radius = settings.safe_zone.empty_display_size * points.matrix_world.to_scale()[0]
+    offset = source.matrix_world.to_3x3() @ Vector((1.0, 1.0, 0.0)).normalized() * 0.8 * radius
+    moved = bpy.data.objects.new("Moved", source.data)
+    moved.matrix_world = Matrix.Translation(offset) @ source.matrix_world
+    scene.collection.objects.link(moved)
+    scene.camera = moved
+    scene.render.film_transparent = True
+    scene.render.image_settings.color_mode = "RGBA"
+    scene.frame_set(settings.loop_start + num_frames // 2)
+    scene.render.filepath = os.path.join(tmp, "moved_mid.png")
+    bpy.ops.render.render(write_still=True)
+    alpha = cv2.imread(os.path.join(tmp, "moved_mid.png"), cv2.IMREAD_UNCHANGED)[:, :, 3]
+    result["moved_mid_world_pixels"] = int((alpha < 255).sum())
+    return result
+
+
+def scenario_old_surface(arguments: dict) -> dict:
+    import numpy as np
+
+    bpy = _start(arguments)
+    tmp = arguments["tmp"]
+    scene = bpy.context.scene
+    settings = _import_with_depth(bpy, arguments)
+    _use_cycles(scene)
+    scene.frame_set(settings.loop_start + 3)
+    points = settings.points
+    fresh = _render(bpy, os.path.join(tmp, "fresh.png"))
+    result = {"new_vertices": len(points.data.vertices)}
+
+    # The surface as the add-on built it before the cross-fade copy: the same vertices and
+    # triangles without the copy, one material, no see-through property.
+    scene_objects, runtime = _addon_module("scene_objects"), _addon_module("runtime")
+    path = bpy.path.abspath(settings.cache_path)
+    data = scene_objects.surface_data(runtime.prepared_scene(path), runtime.animated_cloud(path, settings.loop_frames))
+    surface, faces = data.num_surface, int((data.triangles < data.num_surface).all(axis=1).sum())
+    old = scene_objects.SurfaceData(data.positions[:surface], data.colors[:surface], data.pixels[:surface],
+                                    data.triangles[:faces], data.copy_of[:surface], data.translucent[:faces] & False)
+    scene_objects.replace_surface(points, settings.id_data.name, old)
+    points.data.attributes.remove(points.data.attributes[scene_objects.COPY_ATTRIBUTE])
+    points.data.materials.pop()
+    bpy.data.materials.remove(scene_objects.crossfade_material())
+    del points[scene_objects.SEE_THROUGH_PROPERTY]
+    result.update(old_has_copy=scene_objects.COPY_ATTRIBUTE in points.data.attributes,
+                  old_vertices=len(points.data.vertices))
+    bpy.ops.wm.save_as_mainfile(filepath=os.path.join(tmp, "old.blend"))
+
+    bpy.ops.wm.open_mainfile(filepath=os.path.join(tmp, "old.blend"))
+    scene = bpy.context.scene
+    settings = scene.cinemagraph.active.cinemagraph
+    mesh = settings.points.data
+    result.update(reopened_has_copy=scene_objects.COPY_ATTRIBUTE in mesh.attributes,
+                  reopened_vertices=len(mesh.vertices), reopened_materials=[m.name for m in mesh.materials])
+    scene.frame_set(settings.loop_start + 3)
+    result["renders_as_new"] = bool(np.array_equal(_render(bpy, os.path.join(tmp, "reopened.png")), fresh))
     return result
 
 

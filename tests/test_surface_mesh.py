@@ -10,7 +10,7 @@ from cine_core.layering import DepthLayer, LayeredScene
 from cine_core.render import FrameRenderer
 from cine_core.render_passes import depth_and_alpha
 from cine_core.safe_zone import BORDER_FRACTION, safe_camera_radius
-from cine_core.surface_mesh import layer_surfaces, skirt_width
+from cine_core.surface_mesh import crossfade, layer_surfaces, skirt_width
 from conftest import textured_image
 from test_geometry import make_scene
 
@@ -47,6 +47,36 @@ def test_one_layer_is_one_sheet_with_a_skirt():
     assert abs(float(surfaces.skirt_pixels[:, 1].max()) - (11 + reach)) < 1e-5
     # Skirt vertices keep their source point's depth.
     assert torch.allclose(surfaces.skirt_world[:, 2], cloud.depth[surfaces.skirt_source])
+
+
+def test_the_moving_part_has_a_crossfade_copy():
+    flow = torch.zeros(2, 12, 20)
+    flow[0, 4:9, 5:15] = 1.0  # a box moving right
+    scene = make_scene(textured_image(20, 12), np.full((12, 20), 2.0, np.float32), flow)
+    cloud = animate_points(scene, 4)
+    surfaces = layer_surfaces(scene, cloud)
+    copy, triangles = surfaces.copy, surfaces.triangles
+    num_points, num_vertices = cloud.depth.numel(), cloud.depth.numel() + surfaces.skirt_source.numel()
+    moving = (triangles >= cloud.num_static) & (triangles < num_points)
+    # Exactly the triangles with a moving vertex are copied, onto new vertices after the surface's.
+    assert torch.equal(copy.faces, moving.any(1)) and 0 < int(copy.faces.sum()) < triangles.shape[0]
+    assert int(copy.triangles.min()) == num_vertices and int(copy.triangles.max()) == num_vertices + copy.source.numel() - 1
+    assert torch.equal(copy.source[copy.triangles - num_vertices], triangles[copy.faces])
+    # Every moving point has a copy, the first ones in the cloud's order; points far from the box have none.
+    assert torch.equal(copy.source[:num_points - cloud.num_static], torch.arange(cloud.num_static, num_points))
+    assert len(set(copy.source.tolist())) == copy.source.numel()
+    assert copy.source.numel() < num_points // 2
+
+
+def test_crossfade_puts_the_heavier_cloud_in_front():
+    # (the surface shows the backward cloud, its see-through): over-compositing the surface
+    # (opacity 1 - see-through) on the copy (the other cloud) gives (1 - t) forward + t backward.
+    for frame in range(9):
+        time = frame / 8
+        backward_in_front, see_through = crossfade(frame, 8)
+        weight_of_backward = (1 - see_through) if backward_in_front else see_through
+        assert abs(weight_of_backward - time) < 1e-12 and see_through <= 0.5
+    assert crossfade(0, 8) == (False, 0.0) and crossfade(8, 8) == (True, 0.0)
 
 
 def test_layers_are_separate_sheets():
