@@ -331,7 +331,10 @@ class FrameRenderer:
         grid = uv.permute(0, 2, 3, 1) * scale - 1.0
         texture = self.fluid_texture.expand(colours.shape[0], -1, -1, -1)
         sharp = F.grid_sample(texture, grid, mode="bicubic", padding_mode="border", align_corners=True)
-        return colours + fluid * (sharp - colours)
+        # Where the fluid sits on its own pixel (at rest: loop time 0 from the source camera)
+        # the splatted colour already is the photo's; the resampling would only add rounding.
+        moved = ((uv - uv.round()).abs().amax(1, keepdim=True) > 1e-3).to(colours.dtype)
+        return colours + (fluid * moved) * (sharp - colours)
 
     def render(self, frame: int, camera: Camera) -> torch.Tensor:
         """The colour image of ``frame`` in [0, N] (time frame / N) from ``camera``.

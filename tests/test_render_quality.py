@@ -171,6 +171,9 @@ def test_frame_n_equals_frame_0_exactly_for_both_renderers(tmp_path):
             first, last = renderer.render(0, camera), renderer.render(frames, camera)
             assert torch.equal(first, last), (type(renderer).__name__, preset)
             assert not torch.equal(first, renderer.render(frames // 2, camera))
+    # Loop time 0 from the source camera is the photo itself, to the last 8-bit level.
+    still = renderers[0].render(0, Camera.source(scene.intrinsics))
+    assert torch.equal(to_uint8(still), to_uint8(scene.photo))
 
 
 def test_fine_stripes_flowing_under_a_push_in_show_no_moire():
