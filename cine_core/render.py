@@ -115,7 +115,8 @@ def restore_contrast(colours: torch.Tensor, weights: torch.Tensor, fluid: torch.
 
     A weighted mean of two unrelated textures has less variance than either (w0^2 + w1^2 times
     it, one half at mid-loop): the fluid looks washed out. As in Heitz & Neyret (2018), the
-    blend's deviation from its local mean is scaled back to the renderings' own variance. The
+    blend's deviation from its local mean is scaled back to the renderings' own variance, in
+    brightness only (a factor on the blended colour, which keeps its hue). The
     factor is measured, not assumed: sqrt((w0 V0 + w1 V1) / V) with V the local variances
     around the blend's local mean, so where the two renderings agree (slow fluid near the
     border, still content) it is 1 and nothing changes; it never exceeds the independent case
@@ -144,13 +145,18 @@ def restore_contrast(colours: torch.Tensor, weights: torch.Tensor, fluid: torch.
     factor = (own / variances[2].clamp(min=1e-8)).sqrt().clamp(min=1.0)
     factor = torch.minimum(factor, independent)
     both = torch.minimum(fluid[0, 0], fluid[1, 0])
-    added = ((factor - 1.0) * both)[None] * (blend - mean)
-    # Clipping each channel on its own would shift the hue of highlights (golden glints turn
-    # white-blue); instead the added deviation shrinks, for all channels of a pixel alike, until
-    # every channel stays in [0, 1].
-    room = torch.where(added > 0, (1.0 - blend) / added.clamp(min=1e-8),
-                       torch.where(added < 0, blend / (-added).clamp(min=1e-8), torch.ones_like(added)))
-    return blend + added * room.amin(0, keepdim=True).clamp(0.0, 1.0)
+    gain = 1.0 + (factor - 1.0) * both
+    # The contrast comes back in brightness only, as a factor on the blended colour: scaling its
+    # deviation from the local mean in every channel would move colours along the direction
+    # away from the mean, which for a glint on golden water is towards blue-grey.
+    brightness = blend.mean(0)
+    mean_brightness = local_mean(brightness[None, None], window)[0, 0]
+    target = mean_brightness + gain * (brightness - mean_brightness)
+    scale = (target / brightness.clamp(min=1e-4)).clamp(min=0.0)
+    # Kept within what the brightest channel allows, so no channel clips (which shifts hue).
+    scale = torch.minimum(scale, 1.0 / blend.amax(0).clamp(min=1e-4))
+    scale = torch.where(gain > 1.0, scale, torch.ones_like(scale))
+    return blend * scale[None]
 
 
 def saturated_coverage(coverage: torch.Tensor) -> torch.Tensor:
@@ -307,6 +313,13 @@ class FrameRenderer:
         sums = sums.T.reshape(channels + 1, source.height, source.width)
         return fill_holes(sums[:channels], sums[channels:])[None]
 
+    @cached_property
+    def fluid_texture_range(self) -> torch.Tensor:
+        """(1, 2 C, H - 1, W - 1) the least and then the greatest value of :attr:`fluid_texture`
+        over each 2 x 2 block of texels (the block a bilinear sample at that corner reads)."""
+        texture = self.fluid_texture
+        return torch.cat([-F.max_pool2d(-texture, 2, stride=1), F.max_pool2d(texture, 2, stride=1)], dim=1)
+
     def sharpen_fluid(self, colours: torch.Tensor, fluid: torch.Tensor, fluid_uv: torch.Tensor) -> torch.Tensor:
         """Replace the splatted colour of the fluid by the photo sampled once where it came from.
 
@@ -331,6 +344,17 @@ class FrameRenderer:
         grid = uv.permute(0, 2, 3, 1) * scale - 1.0
         texture = self.fluid_texture.expand(colours.shape[0], -1, -1, -1)
         sharp = F.grid_sample(texture, grid, mode="bicubic", padding_mode="border", align_corners=True)
+        if source.width > 1 and source.height > 1:
+            # The cubic kernel overshoots next to strong edges, and each channel by its own amount
+            # (golden glints turned white-blue): keep the sample within the values of the four
+            # texels around it, as a bilinear sample would be.
+            block = (uv - 0.5).permute(0, 2, 3, 1) * torch.tensor(
+                [2.0 / max(source.width - 2, 1), 2.0 / max(source.height - 2, 1)],
+                device=uv.device, dtype=uv.dtype) - 1.0
+            bounds = F.grid_sample(self.fluid_texture_range.expand(colours.shape[0], -1, -1, -1), block,
+                                   mode="nearest", padding_mode="border", align_corners=True)
+            low, high = bounds.chunk(2, dim=1)
+            sharp = torch.minimum(torch.maximum(sharp, low), high)
         # Where the fluid sits on its own pixel (at rest: loop time 0 from the source camera)
         # the splatted colour already is the photo's; the resampling would only add rounding.
         moved = ((uv - uv.round()).abs().amax(1, keepdim=True) > 1e-3).to(colours.dtype)
