@@ -366,7 +366,7 @@ def show_point_colours(context) -> None:
 
 
 def menu_import(self, context):
-    self.layout.operator(CINEMAGRAPH_OT_import_image.bl_idname, text="Photo as Cinemagraph (.png, .jpg)")
+    self.layout.operator(CINEMAGRAPH_OT_import_image.bl_idname, text="Photo as Cinemagraph")
 
 
 classes = (CINEMAGRAPH_OT_import_image,)

@@ -93,8 +93,9 @@ def pending_motion_changes(settings) -> list[str]:
 
 
 def hints_outside(mask: np.ndarray | None, hints: list) -> list[int]:
-    """1-based numbers of the arrows whose start lies outside the moving region ``mask``: they
-    move nothing (a region takes its velocity from the arrows that start inside it)."""
+    """1-based numbers of the arrows whose start lies outside the moving region ``mask``: a
+    region takes its velocity from the arrows that start inside it, so they only steer regions
+    without arrows of their own."""
     if mask is None:
         return []
     height, width = mask.shape
@@ -199,8 +200,9 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
                               f"({result.cloud.moving.numel():,} points)")
         if self.outside:
             numbers = ", ".join(str(n) for n in self.outside)
-            self.report({"WARNING"}, f"Hint arrow {numbers} starts outside the moving region and moves nothing; "
-                                     f"move it onto the white area or paint the region under it")
+            self.report({"WARNING"}, f"Hint arrow {numbers} starts outside the moving region and only steers regions "
+                                     f"without arrows of their own; move it onto the white area or paint the region "
+                                     f"under it")
         return {"FINISHED"}
 
     def discard_job(self, result: MotionResult) -> None:

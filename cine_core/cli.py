@@ -134,7 +134,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         number("--focus-depth", args.focus_depth, 0.0, 1000.0, above=True)
     if args.size is not None:
         integer("--size", args.size, 16, 65536)
-    number("--flow-scale", args.flow_scale, -100.0, 100.0)
+    number("--flow-scale", args.flow_scale, 0.0, 100.0)
     integer("--layers", args.layers, 1, MAX_LAYERS)
     integer("--seed", args.seed, 0, 2**63 - 1)
     integer("--motion-size", args.motion_size, 256, 4096)
@@ -147,6 +147,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise CineError("--start-crop and --end-crop shape the ken-burns path; add --camera ken-burns")
     if args.input.lower().endswith(".cine"):
         given = [f"--{name.replace('_', '-')}" for name in _PREPARE_OPTIONS if getattr(args, name)]
+        if args.flow_scale != 1.0:  # the speed is part of the prepared flow
+            given.append("--flow-scale")
         if given:
             raise CineError(f"{', '.join(given)} prepare a photo, but {printable(args.input)} is a prepared "
                             f"scene; give the photo instead")
