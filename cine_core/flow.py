@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import scipy.ndimage
 import torch
 
 from .annotations import MotionAnnotation
@@ -175,7 +176,8 @@ def feather_flow(flow: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
     At full speed up to the border the region slides as a rigid block and its outline travels
     with the fluid (the published method multiplies by the mask and box-blurs for the same
     reason). The weight is a smoothstep of the distance to the nearest still pixel over
-    :data:`FEATHER_FRACTION` of the long side, so it scales with the resolution. The photo's
+    :data:`FEATHER_FRACTION` of the long side, so it scales with the resolution, or over half
+    the region's inradius when that is less. The photo's
     frame is not a border (water falls out of the picture), nor is the line between two
     touching regions.
 
@@ -192,7 +194,11 @@ def feather_flow(flow: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
     width = max(2.0, FEATHER_FRACTION * max(moving.shape))
     # Distance to the nearest zero pixel; without any zero pixel OpenCV returns a huge value.
     distance = cv2.distanceTransform(moving, cv2.DIST_L2, 5)
-    ramp = np.clip(distance / width, 0.0, 1.0)
+    # A region narrower than twice the ramp would never reach its speed (a thin waterfall moved
+    # at half of it): its ramp is at most half its own inradius.
+    labels = regions.numpy()
+    inradius = np.asarray(scipy.ndimage.maximum(distance, labels, np.arange(int(labels.max()) + 1)))
+    ramp = np.clip(distance / np.clip(0.5 * inradius[labels], 1.0, width), 0.0, 1.0)
     weight = torch.from_numpy((ramp * ramp * (3.0 - 2.0 * ramp)).astype(np.float32))
     return flow * weight
 

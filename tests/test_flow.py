@@ -100,3 +100,14 @@ def test_a_region_drawn_just_short_of_the_frame_reaches_it():
     assert float(flow[0, 150, 0]) == pytest.approx(1.0, abs=0.02)
     assert float(flow[0, 0, 200]) == pytest.approx(1.0, abs=0.02)
     assert float(flow[:, :, 360:].abs().max()) == 0.0 and float(flow[0, 150, 359]) < 0.05
+
+
+def test_a_narrow_region_still_reaches_its_speed():
+    """A fall 16 px wide in a 400 px photo (the ramp would be 12 px from each side) moves at the
+    arrows' speed along its middle; the ramp shrinks to half its inradius."""
+    mask = np.zeros((300, 400), bool)
+    mask[20:280, 192:208] = True
+    annotation = MotionAnnotation((400, 300), mask, [HintArrow((200, 30), (200, 30 + UNIT))])
+    flow = feather_flow(eulerian_flow(annotation), torch.from_numpy(motion_regions(annotation)))
+    assert float(flow[1, 150, 199:201].min()) == pytest.approx(1.0, abs=0.02)
+    assert float(flow[1, 150, 192]) < 0.5  # still feathered at its edge
