@@ -83,6 +83,26 @@ def _find_marked(collection, kind: str):
     return None
 
 
+def _glowing_material(kind: str, name: str):
+    """A new material marked ``kind`` whose nodes are an Emission of the vertices' photo colour
+    and the Material Output at its right; returns the material and those two nodes."""
+    material = bpy.data.materials.new(name)
+    material[MARKER] = kind
+    material.use_nodes = True
+    nodes, links = material.node_tree.nodes, material.node_tree.links
+    nodes.clear()
+    attribute = nodes.new("ShaderNodeAttribute")
+    attribute.attribute_type = "GEOMETRY"
+    attribute.attribute_name = COLOR_ATTRIBUTE
+    attribute.location = (-400, 0)
+    emission = nodes.new("ShaderNodeEmission")
+    emission.location = (-150, 0)
+    output = nodes.new("ShaderNodeOutputMaterial")
+    output.location = (300, 0)
+    links.new(attribute.outputs["Color"], emission.inputs["Color"])
+    return material, emission, output
+
+
 def surface_material() -> bpy.types.Material:
     """The shared material of all cinemagraph surfaces (their still part and their cross-fade
     copies; the moving part uses :func:`crossfade_material`): each vertex glows with its photo
@@ -94,21 +114,8 @@ def surface_material() -> bpy.types.Material:
     material = _find_marked(bpy.data.materials, "surface")
     if material is not None:
         return material
-    material = bpy.data.materials.new("Cinemagraph Surface")
-    material[MARKER] = "surface"
-    material.use_nodes = True
-    nodes, links = material.node_tree.nodes, material.node_tree.links
-    nodes.clear()
-    attribute = nodes.new("ShaderNodeAttribute")
-    attribute.attribute_type = "GEOMETRY"
-    attribute.attribute_name = COLOR_ATTRIBUTE
-    attribute.location = (-400, 0)
-    emission = nodes.new("ShaderNodeEmission")
-    emission.location = (-150, 0)
-    output = nodes.new("ShaderNodeOutputMaterial")
-    output.location = (100, 0)
-    links.new(attribute.outputs["Color"], emission.inputs["Color"])
-    links.new(emission.outputs["Emission"], output.inputs["Surface"])
+    material, emission, output = _glowing_material("surface", "Cinemagraph Surface")
+    material.node_tree.links.new(emission.outputs["Emission"], output.inputs["Surface"])
     return material
 
 
@@ -119,30 +126,18 @@ def crossfade_material() -> bpy.types.Material:
     material = _find_marked(bpy.data.materials, "crossfade")
     if material is not None:
         return material
-    material = bpy.data.materials.new("Cinemagraph Cross-fade")
-    material[MARKER] = "crossfade"
-    material.use_nodes = True
+    material, emission, output = _glowing_material("crossfade", "Cinemagraph Cross-fade")
     if hasattr(material, "surface_render_method"):
         material.surface_render_method = "DITHERED"  # EEVEE: depth-tested, converges to the blend
     nodes, links = material.node_tree.nodes, material.node_tree.links
-    nodes.clear()
-    attribute = nodes.new("ShaderNodeAttribute")
-    attribute.attribute_type = "GEOMETRY"
-    attribute.attribute_name = COLOR_ATTRIBUTE
-    attribute.location = (-400, 0)
     see_through = nodes.new("ShaderNodeAttribute")
     see_through.attribute_type = "OBJECT"
     see_through.attribute_name = SEE_THROUGH_PROPERTY
     see_through.location = (-400, 250)
-    emission = nodes.new("ShaderNodeEmission")
-    emission.location = (-150, 0)
     transparent = nodes.new("ShaderNodeBsdfTransparent")
     transparent.location = (-150, -150)
     mix = nodes.new("ShaderNodeMixShader")
     mix.location = (80, 0)
-    output = nodes.new("ShaderNodeOutputMaterial")
-    output.location = (300, 0)
-    links.new(attribute.outputs["Color"], emission.inputs["Color"])
     links.new(see_through.outputs["Fac"], mix.inputs["Fac"])
     links.new(emission.outputs["Emission"], mix.inputs[1])
     links.new(transparent.outputs["BSDF"], mix.inputs[2])
