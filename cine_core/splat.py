@@ -214,8 +214,7 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
         if underlay_sum is not None:
             # Hidden only where the group's points are at least 2 px away: magnified or
             # stretched points leave gaps that are not holes.
-            own = total[:cells, -1].reshape(1, 1, height, width)
-            own = F.max_pool2d(F.max_pool2d(own, (1, 5), stride=1, padding=(0, 2)), (5, 1), stride=1, padding=(2, 0))
+            own = _max_within(total[:cells, -1].reshape(height, width), 2)
             keep = torch.cat([(1.0 - 4.0 * own.reshape(-1)).clamp(min=0.0), own.new_zeros(1)])
             total = _add_narrower(total, underlay_sum, keep)
         if shared_sum is not None:
@@ -226,6 +225,19 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     stacked = torch.stack(sums).reshape(len(groups), height, width, -1).permute(0, 3, 1, 2)
     weight = stacked[:, -1:]
     return Splatted(stacked[:, :-1] / weight.clamp(min=1e-8), weight.clamp(max=1.0))
+
+
+def _max_within(image: torch.Tensor, radius: int) -> torch.Tensor:
+    """(H, W) the largest value within ``radius`` pixels (a square) of each pixel: running maxima
+    of shifted views, cheaper on the CPU than a max pool, which also computes indices."""
+    result = image
+    for axis in (0, 1):
+        padded = F.pad(result[None], (0, 0, radius, radius) if axis == 0 else (radius, radius), value=float("-inf"))[0]
+        size = result.shape[axis]
+        result = padded.narrow(axis, 0, size)
+        for shift in range(1, 2 * radius + 1):
+            result = torch.maximum(result, padded.narrow(axis, shift, size))
+    return result
 
 
 def _add_narrower(total: torch.Tensor, part: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
