@@ -779,8 +779,11 @@ def test_ctrl_c_or_kill_while_writing(scene, tmp_path, out_name, signum):
     else:
         out.write_bytes(b"earlier")
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_WAIT_POLICY="PASSIVE")
+    # A test run started in the background (CI, `cmd &`) inherits an ignored SIGINT, which the
+    # tool would keep; a user's Ctrl-C reaches a tool started in the foreground, as here.
     process = subprocess.Popen([sys.executable, "-m", "cine_core", "render", scene, "--out", str(out),
                                 "--frames", "1000", "--quiet"], cwd=ROOT, env=env, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not any(n.startswith(PARTIAL_PREFIX) for n in os.listdir(tmp_path)) and process.poll() is None:
