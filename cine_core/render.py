@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from .animation import FLUID, UNDER_FLUID, AnimatedPointCloud
 from .camera import Camera, Intrinsics
-from .splat import PointSet, Splatted, fill_holes, project_points, splat_groups, surface_weight
+from .splat import PointSet, Splatted, fill_holes, max_filter, project_points, splat_groups, surface_weight
 
 #: Side of the window of the local statistics in :func:`restore_contrast`, as a fraction of the
 #: image's long side (at least 8 pixels: a texture's variance needs a few of its periods).
@@ -74,13 +74,12 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
     return weights
 
 
-def box_filter(image: torch.Tensor, size: int, pool) -> torch.Tensor:
-    """(B, C, H, W) ``pool`` (``F.avg_pool2d`` or ``F.max_pool2d``) over ``size`` x ``size``
-    pixels around each pixel, as two 1-D passes (the 2-D kernels cost size^2 per pixel)."""
+def box_mean(image: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, C, H, W) mean over ``size`` x ``size`` pixels around each pixel (fewer at the image's
+    edge), as two 1-D passes (the 2-D kernel costs size^2 per pixel)."""
     pad = size // 2
-    extra = {"count_include_pad": False} if pool is F.avg_pool2d else {}
-    rows = pool(image, (1, size), stride=1, padding=(0, pad), **extra)
-    return pool(rows, (size, 1), stride=1, padding=(pad, 0), **extra)
+    rows = F.avg_pool2d(image, (1, size), stride=1, padding=(0, pad), count_include_pad=False)
+    return F.avg_pool2d(rows, (size, 1), stride=1, padding=(pad, 0), count_include_pad=False)
 
 
 def gap_distance_weight(coverage: torch.Tensor, window: int) -> torch.Tensor:
@@ -92,8 +91,8 @@ def gap_distance_weight(coverage: torch.Tensor, window: int) -> torch.Tensor:
     step = max(1, window // 8)
     small = F.avg_pool2d(coverage, step, ceil_mode=True) if step > 1 else coverage
     size = max(3, round(window / step) | 1)
-    eroded = -box_filter(-small, size, F.max_pool2d)
-    ramp = box_filter(eroded, size, F.avg_pool2d)
+    eroded = -max_filter(-small, size // 2)
+    ramp = box_mean(eroded, size)
     if step > 1:
         ramp = F.interpolate(ramp, size=coverage.shape[-2:], mode="bilinear", align_corners=False)
     return ramp

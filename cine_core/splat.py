@@ -214,7 +214,7 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
         if underlay_sum is not None:
             # Hidden only where the group's points are at least 2 px away: magnified or
             # stretched points leave gaps that are not holes.
-            own = _max_within(total[:cells, -1].reshape(height, width), 2)
+            own = max_filter(total[:cells, -1].reshape(height, width), 2)
             keep = torch.cat([(1.0 - 4.0 * own.reshape(-1)).clamp(min=0.0), own.new_zeros(1)])
             total = _add_narrower(total, underlay_sum, keep)
         if shared_sum is not None:
@@ -227,12 +227,13 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     return Splatted(stacked[:, :-1] / weight.clamp(min=1e-8), weight.clamp(max=1.0))
 
 
-def _max_within(image: torch.Tensor, radius: int) -> torch.Tensor:
-    """(H, W) the largest value within ``radius`` pixels (a square) of each pixel: running maxima
-    of shifted views, cheaper on the CPU than a max pool, which also computes indices."""
+def max_filter(image: torch.Tensor, radius: int) -> torch.Tensor:
+    """(..., H, W) the largest value within ``radius`` pixels (a square) of each pixel: running
+    maxima of shifted views, cheaper on the CPU than a max pool, which also computes indices."""
     result = image
-    for axis in (0, 1):
-        padded = F.pad(result[None], (0, 0, radius, radius) if axis == 0 else (radius, radius), value=float("-inf"))[0]
+    for axis in (-2, -1):
+        pad = (0, 0, radius, radius) if axis == -2 else (radius, radius)
+        padded = F.pad(result, pad, value=float("-inf"))
         size = result.shape[axis]
         result = padded.narrow(axis, 0, size)
         for shift in range(1, 2 * radius + 1):

@@ -1118,16 +1118,21 @@ def _farm_check_expression() -> str:
     return text[start:text.index('"', start)]
 
 
-def scenario_farm(arguments: dict) -> dict:
-    import cv2
-    import numpy as np
-
+def _imported_with_circle_path(arguments: dict):
+    """The photo imported with an 8-frame loop and a circle camera path, PNG output."""
     bpy = _start(arguments)
-    tmp = arguments["tmp"]
     scene = bpy.context.scene
     bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)
     bpy.ops.cinemagraph.add_camera_path(preset="circle")
     scene.render.image_settings.file_format = "PNG"
+    return bpy, scene, arguments["tmp"]
+
+
+def scenario_farm(arguments: dict) -> dict:
+    import cv2
+    import numpy as np
+
+    bpy, scene, tmp = _imported_with_circle_path(arguments)
     project = os.path.join(tmp, "project")
     os.makedirs(project)
     bpy.ops.wm.save_as_mainfile(filepath=os.path.join(project, "farm.blend"))
@@ -1155,12 +1160,7 @@ def scenario_farm(arguments: dict) -> dict:
 
 
 def scenario_camera_warning(arguments: dict) -> dict:
-    bpy = _start(arguments)
-    tmp = arguments["tmp"]
-    scene = bpy.context.scene
-    bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)
-    bpy.ops.cinemagraph.add_camera_path(preset="circle")
-    scene.render.image_settings.file_format = "PNG"
+    bpy, scene, tmp = _imported_with_circle_path(arguments)
     scene.render.filepath = os.path.join(tmp, "preset", "frame_")
     bpy.ops.cinemagraph.render_animation()
     # Key the path camera far sideways at frame 5: the photo's edge comes into view there.
