@@ -114,10 +114,10 @@ def _taps(points: PointSet, height: int, width: int) -> _Taps:
     valid = torch.stack([inside_x[0] & inside_y[0], inside_x[1] & inside_y[0],
                          inside_x[0] & inside_y[1], inside_x[1] & inside_y[1]]) & usable
     first = y0 * width + x0
-    pixel = torch.where(valid, torch.stack([first, first + 1, first + width, first + width + 1]),
-                        torch.full_like(first, height * width))
-    weight = torch.where(valid, weight, torch.zeros_like(weight))
-    tap_z = torch.where(valid, z.expand(4, -1), torch.full_like(weight, float("inf")))
+    # Python scalars for the invalid taps: no tensor of (4, N) fill values to write first.
+    pixel = torch.where(valid, torch.stack([first, first + 1, first + width, first + width + 1]), height * width)
+    weight = torch.where(valid, weight, 0.0)
+    tap_z = torch.where(valid, z, float("inf"))
     return _Taps(pixel.reshape(-1), weight.reshape(-1), tap_z.reshape(-1), points.values)
 
 
@@ -129,12 +129,12 @@ def _nearest_depth(taps: _Taps, cells: int) -> torch.Tensor:
     (a surface the camera came closer to) reach some pixels only with weak taps, and a farther
     surface then showed through as a regular pattern of dots.
     """
-    inf = torch.full_like(taps.z, float("inf"))
-    nearest = torch.full((cells + 1,), float("inf"), device=taps.z.device, dtype=taps.z.dtype)
+    inf = float("inf")
+    nearest = torch.full((cells + 1,), inf, device=taps.z.device, dtype=taps.z.dtype)
     strong = torch.where(taps.weight >= _MIN_OWNER_WEIGHT, taps.z, inf)
     nearest.scatter_reduce_(0, taps.pixel, strong, reduce="amin", include_self=True)
     # The nearest surface of any weight, and how much of the pixel it covers in all.
-    any_near = torch.full_like(nearest, float("inf"))
+    any_near = torch.full_like(nearest, inf)
     any_near.scatter_reduce_(0, taps.pixel, torch.where(taps.weight > 0, taps.z, inf), reduce="amin",
                              include_self=True)
     # Only taps of that very surface (within SURFACE_SAME) count: a neighbour's tap of weight
@@ -155,16 +155,19 @@ def surface_weight(gap: torch.Tensor) -> torch.Tensor:
 
 
 def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int) -> torch.Tensor:
-    """(cells + 1, C + 1): sums of weighted values and, last, of weights."""
+    """(C + 1, cells + 1): sums of weighted values and, last, of weights, channel-first."""
     # Pixels reached only by weak taps have no owner (inf): z / inf - 1 = -1 keeps them all.
     weight = taps.weight * surface_weight(taps.z / nearest[taps.pixel] - 1.0)
-    channels = taps.values.shape[1]
-    contribution = (taps.values.unsqueeze(0) * weight.reshape(4, -1, 1)).reshape(-1, channels)
-    # The weights go into the last column by a second pass (appending a ones channel to the
-    # values instead costs a copy of every point's values per frame).
-    total = torch.zeros(cells + 1, channels + 1, device=weight.device, dtype=weight.dtype)
-    total[:, :channels].index_add_(0, taps.pixel, contribution)
-    total[:, channels].index_add_(0, taps.pixel, weight)
+    values = taps.values.T.contiguous()
+    total = weight.new_zeros(values.shape[0] + 1, cells + 1)
+    # One channel at a time: a (4, N) product per channel stays in cache and adds along one
+    # dimension, twice as fast on the CPU as one (4 N, C) product added row by row, and the
+    # channel-first sums are the layout the images need (the per-pixel order of the additions,
+    # hence the sums, is the same).
+    taps_weight = weight.reshape(4, -1)
+    for channel, row in enumerate(values):
+        total[channel].index_add_(0, taps.pixel, (taps_weight * row).reshape(-1))
+    total[-1].index_add_(0, taps.pixel, weight)
     return total
 
 
@@ -204,8 +207,8 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
         if shared_nearest is not None:
             underlay_nearest = torch.minimum(underlay_nearest, shared_nearest)
         underlay_sum = _accumulate(underlay_taps, underlay_nearest, cells)
-    sums = []
-    for points in groups:
+    sums = weight_sums = None
+    for index, points in enumerate(groups):
         taps = _taps(points, height, width)
         nearest = _nearest_depth(taps, cells)
         if shared_nearest is not None:
@@ -214,17 +217,20 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
         if underlay_sum is not None:
             # Hidden only where the group's points are at least 2 px away: magnified or
             # stretched points leave gaps that are not holes.
-            own = max_filter(total[:cells, -1].reshape(height, width), 2)
+            own = max_filter(total[-1, :cells].reshape(height, width), 2)
             keep = torch.cat([(1.0 - 4.0 * own.reshape(-1)).clamp(min=0.0), own.new_zeros(1)])
             total = _add_narrower(total, underlay_sum, keep)
         if shared_sum is not None:
             gap = shared_nearest / nearest - 1.0
             keep = torch.where(torch.isfinite(shared_nearest), surface_weight(gap), torch.ones_like(gap))
             total = _add_narrower(total, shared_sum, keep)
-        sums.append(total[:cells])
-    stacked = torch.stack(sums).reshape(len(groups), height, width, -1).permute(0, 3, 1, 2)
-    weight = stacked[:, -1:]
-    return Splatted(stacked[:, :-1] / weight.clamp(min=1e-8), weight.clamp(max=1.0))
+        if sums is None:
+            sums = total.new_empty(len(groups), total.shape[0] - 1, height, width)
+            weight_sums = total.new_empty(len(groups), 1, height, width)
+        torch.div(total[:-1, :cells].reshape(-1, height, width), total[-1, :cells].reshape(height, width).clamp(min=1e-8),
+                  out=sums[index])
+        weight_sums[index, 0] = total[-1, :cells].reshape(height, width)
+    return Splatted(sums, weight_sums.clamp_(max=1.0))
 
 
 def max_filter(image: torch.Tensor, radius: int) -> torch.Tensor:
@@ -242,14 +248,14 @@ def max_filter(image: torch.Tensor, radius: int) -> torch.Tensor:
 
 
 def _add_narrower(total: torch.Tensor, part: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """``total + part * keep`` where ``part`` (cells, K + 2: K values, the last value, the
-    weight) may lack channels of ``total`` (cells, C + 2) between its first K and its last.
+    """``total + part * keep`` where ``part`` (K + 2, cells: K values, the last value, the
+    weight) may lack channels of ``total`` (C + 2, cells) between its first K and its last.
     ``total`` is updated in place (the splatter's own sums)."""
-    if part.shape[1] == total.shape[1]:
-        return total.add_(part * keep[:, None])
-    first = part.shape[1] - 2
-    total[:, :first] += part[:, :first] * keep[:, None]
-    total[:, -2:] += part[:, -2:] * keep[:, None]
+    if part.shape[0] == total.shape[0]:
+        return total.add_(part * keep)
+    first = part.shape[0] - 2
+    total[:first] += part[:first] * keep
+    total[-2:] += part[-2:] * keep
     return total
 
 
