@@ -33,7 +33,8 @@ def lift_to_world(uv: torch.Tensor, depth: torch.Tensor, source: Intrinsics) -> 
 
 
 def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
-                  seam: torch.Tensor | None = None, under: torch.Tensor | None = None) -> torch.Tensor:
+                  seam: torch.Tensor | None = None, under: torch.Tensor | None = None,
+                  fluid: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric-animation weights of the forward (0) and backward (1) renderings.
 
     W_f = (1 - t) A_f V_f and W_b = t A_b V_b: early in the loop the forward cloud dominates,
@@ -48,6 +49,12 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
     part of each rendering is that surface: a cloud showing it yields to a cloud showing fluid,
     and only where both show it (the camera looks past the fluid) does it appear.
 
+    Fluid does not yield to fluid (``fluid``): where moving points of a nearer layer have flowed
+    in front of a farther layer's fluid (smoke rising past smoke behind it) one cloud shows the
+    one and the other cloud the other, and neither sees through a hole. The depth test would
+    hand that band to the nearer cloud whatever its time weight, until the frame where that
+    weight reaches 0: the band vanished in one step as the loop restarted.
+
     Args:
         time: t in [0, 1].
         coverage: (2, 1, H, W) A per cloud.
@@ -55,6 +62,7 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
         seam: (2, 1, H, W) composited seam weights (see :func:`~cine_core.animation.seam_weights`).
         under: (2, 1, H, W) fraction of each rendering made of
             :data:`~cine_core.animation.UNDER_FLUID` points.
+        fluid: (2, 1, H, W) fraction of each rendering made of moving points.
 
     Returns:
         (2, 1, H, W) unnormalised weights.
@@ -63,6 +71,8 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
     active = factors > 0
     nearest = torch.where(active, disparity, torch.zeros_like(disparity)).amax(0, keepdim=True)
     visibility = surface_weight(nearest / disparity.clamp(min=1e-8) - 1.0)
+    if fluid is not None:
+        visibility = torch.maximum(visibility, fluid)
     weights = factors * visibility
     if seam is not None:
         weights = weights * seam
@@ -390,7 +400,7 @@ class FrameRenderer:
         # plain time blend where both clouds are sparse).
         long_side = max(camera.intrinsics.width, camera.intrinsics.height)
         density = gap_distance_weight(coverage, max(5, round(DENSITY_WINDOW * long_side))).clamp(min=1e-2) * coverage
-        weights = blend_weights(time, density, disparity, seam, under)
+        weights = blend_weights(time, density, disparity, seam, under, fluid)
         total = weights.sum(0)
         window = max(8, round(CONTRAST_WINDOW * long_side))
         image = restore_contrast(colours, weights, fluid, window)
