@@ -16,9 +16,9 @@ disparity. No corner is divided by its depth: triangles reaching behind the came
 without clipping. Only each triangle's pixel bounding box comes from projected corners, those
 of the triangle clipped at the near plane.
 
-Pixels are visited box by box. Triangles are grouped by box size (powers of two), every group
-evaluates its edge functions on one padded grid by broadcasting, and the nearest hit per pixel
-wins through ``scatter_reduce`` (the largest disparity).
+Pixels are visited box by box. Triangles are grouped by box size (rounded up to 1, 2, 3, 4, 6,
+8, 12...), every group evaluates its edge functions on one padded grid by broadcasting, and the
+nearest hit per pixel wins through ``scatter_reduce`` (the largest disparity).
 """
 from __future__ import annotations
 
@@ -196,6 +196,8 @@ def _draw_group(disparity: torch.Tensor, coefficients: torch.Tensor, boxes: torc
         values = [torch.addcmul(b[:, k] * dv + c[:, k], a[:, k], du) for k in range(4)]  # (n, rows, columns)
         hit = values[3]
         threshold = hit * -EDGE_SLACK
+        # No test of hit > 0 is needed: three edges above a positive threshold cannot sum to a
+        # negative hit, and a hit of 0 leaves the zero-initialised z-buffer as it is.
         inside = hit < 1.0 / near
         for edge in values[:3]:
             inside &= edge >= threshold
