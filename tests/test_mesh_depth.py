@@ -139,7 +139,9 @@ def test_small_batches_give_the_same_image(monkeypatch):
     corners = np.concatenate([random_soup(40, 3), quad((-50, -50, 8), (50, -50, 8), (50, 50, 8), (-50, 50, 8))])
     whole = draw(corners)
     monkeypatch.setattr(mesh_raster, "CANDIDATES_PER_BATCH", 7)
-    np.testing.assert_array_equal(draw(corners), whole)
+    monkeypatch.setattr(mesh_raster, "TRIANGLES_PER_BATCH", 5)
+    # Other batches put some grids at other origins: float32 rounding differs by an ulp or so.
+    np.testing.assert_allclose(draw(corners), whole, rtol=1e-6)
 
 
 def test_pixel_boxes_hold_the_covered_pixels_only_within_the_image():

@@ -32,24 +32,21 @@ NEAR = 1e-9
 #: Slack of the inside test in barycentric coordinates: pixel centres on an edge shared by two
 #: triangles are drawn although rounding puts them a hair outside both.
 EDGE_SLACK = 1e-5
+#: Triangles set up at once (their float64 set-up takes about 1 kB each); bounds the memory.
+TRIANGLES_PER_BATCH = 1 << 18
 #: Pixel candidates (triangles x padded box pixels) evaluated at once; bounds the memory.
 CANDIDATES_PER_BATCH = 1 << 20
 
 
-def camera_corners(vertices: torch.Tensor, triangles: torch.Tensor, world_to_camera: torch.Tensor) -> torch.Tensor:
-    """Triangle corners in camera space (OpenCV axes), in float64 for the set-up below.
+def to_camera(points: torch.Tensor, world_to_camera: torch.Tensor) -> torch.Tensor:
+    """(N, 3) world ``points`` in camera space (OpenCV axes), in float64 for the set-up below.
 
     Args:
-        vertices: (V, 3) world positions.
-        triangles: (T, 3) vertex indices.
+        points: (N, 3) world positions.
         world_to_camera: (4, 4) world-to-camera matrix.
-
-    Returns:
-        (T, 3, 3) corners: triangle, corner, xyz.
     """
-    matrix = world_to_camera.to(vertices.device, torch.float64)
-    camera = vertices.to(torch.float64) @ matrix[:3, :3].T + matrix[:3, 3]
-    return camera[triangles]
+    matrix = world_to_camera.to(points.device, torch.float64)
+    return points.to(torch.float64) @ matrix[:3, :3].T + matrix[:3, 3]
 
 
 def edge_functions(corners: torch.Tensor, intrinsics: Intrinsics) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,16 +130,18 @@ def rasterize_disparity(vertices: torch.Tensor, triangles: torch.Tensor, world_t
     """
     width, height = intrinsics.width, intrinsics.height
     disparity = torch.zeros(height * width, dtype=torch.float32, device=vertices.device)
-    corners = camera_corners(vertices, triangles, world_to_camera)
-    corners = corners[(corners[..., 2] >= near).any(1)]  # a triangle wholly behind the near plane is never hit
-    coefficients, valid = edge_functions(corners, intrinsics)
-    boxes = pixel_boxes(corners, intrinsics, near)
-    sizes = boxes[:, 2:] - boxes[:, :2] + 1  # (T, 2) columns, rows
-    drawn = valid & (sizes > 0).all(1)
-    coefficients, boxes, sizes = coefficients[drawn], boxes[drawn], sizes[drawn]
-    for group in _box_size_groups(sizes):
-        grid = [int(v) for v in sizes[group].amax(0).tolist()]
-        _draw_group(disparity, coefficients[group], boxes[group], grid, width, near)
+    camera = to_camera(vertices, world_to_camera)
+    for first in range(0, len(triangles), TRIANGLES_PER_BATCH):
+        corners = camera[triangles[first:first + TRIANGLES_PER_BATCH]]  # (T, 3, 3)
+        corners = corners[(corners[..., 2] >= near).any(1)]  # one wholly behind the near plane is never hit
+        coefficients, valid = edge_functions(corners, intrinsics)
+        boxes = pixel_boxes(corners, intrinsics, near)
+        sizes = boxes[:, 2:] - boxes[:, :2] + 1  # (T, 2) columns, rows
+        drawn = valid & (sizes > 0).all(1)
+        coefficients, boxes, sizes = coefficients[drawn], boxes[drawn], sizes[drawn]
+        for group in _box_size_groups(sizes):
+            grid = [int(v) for v in sizes[group].amax(0).tolist()]
+            _draw_group(disparity, coefficients[group], boxes[group], grid, width, near)
     return disparity.view(height, width)
 
 
