@@ -29,7 +29,7 @@ STAGE_LABELS = {
     "flow": "Computing the motion",
     "motion": "Animating the points",
     "save": "Saving the prepared scene",
-    "raycast": "Measuring the scene's depth",
+    "meshes": "Measuring the scene's depth",
 }
 
 

@@ -266,15 +266,15 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         options.auto_motion = False
         loop_frames, scale, focal_length = self.loop_frames, self.scale, self.focal_length
         placement = None
-        depth_rays = None
+        depth_view = None
         if self.depth_source == "FILE":
             options.depth_kind = self.depth_kind.lower()
             if not self.depth_file or not os.path.isfile(bpy.path.abspath(self.depth_file)):
                 raise AddonError("Choose the depth map file of the photo")
             inputs.depth = bpy.path.abspath(self.depth_file)
         elif self.depth_source == "MESHES":
-            depth_rays = self._depth_rays(context, cine_core, photo, options)
-            placement = depth_rays[1]
+            depth_view = self._depth_view(context, cine_core, photo, options)
+            placement = depth_view[1]
             options.depth_kind = "disparity"
 
         def work(progress):
@@ -290,10 +290,10 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
                 found, _ = cine_core.pipeline.find_motion(source.rgb, annotation_now.hints, None, backend)
                 annotation_now = inputs.motion = found.annotation
             start = 0.0
-            if depth_rays is not None:
-                tree, camera_world, k = depth_rays
-                disparity = scene_depth.cast_disparity(tree, camera_world, k,
-                                                       lambda f: progress("raycast", 0.3 * f))
+            if depth_view is not None:
+                meshes, camera_world, k = depth_view
+                progress("meshes", 0.0)
+                disparity = scene_depth.mesh_disparity(meshes, camera_world, k, options.device)
                 inputs.depth_values = disparity
                 options.metric_depth = True  # true distances: keep their ratios
                 options.focal = k.fx
@@ -304,8 +304,8 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
             progress("motion", 0.5)
             cloud = cine_core.animation.animate_points(prepared, loop_frames)
             actual_scale = scale
-            if depth_rays is not None:
-                # Keep the meshes' size: Blender units per core unit, where rays hit something.
+            if depth_view is not None:
+                # Keep the meshes' size: Blender units per core unit, where pixels see a mesh.
                 hit = disparity > 0
                 actual_scale = float(np.median(1.0 / disparity[hit] / prepared.depth.numpy()[hit]))
             surface = scene_objects.surface_data(prepared, cloud)
@@ -318,8 +318,8 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
 
         return work
 
-    def _depth_rays(self, context, cine_core, photo, options):
-        """Main thread part of depth from meshes: the camera, its intrinsics, the triangles."""
+    def _depth_view(self, context, cine_core, photo, options):
+        """Main thread part of depth from meshes: the triangles, the camera, its intrinsics."""
         name = self.depth_camera
         camera = context.scene.objects.get(name) if name else context.scene.camera
         if camera is None or camera.type != "CAMERA":
@@ -333,8 +333,8 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         k = conversion.intrinsics_from_projection(
             evaluated.calc_matrix_camera(depsgraph, x=width, y=height), width, height)
         excluded = {c.cinemagraph.points.name for c in cinemagraphs_in(context.scene)}
-        tree = scene_depth.gather_triangles(depsgraph, excluded)
-        return tree, evaluated.matrix_world.copy(), k
+        meshes = scene_depth.gather_meshes(depsgraph, excluded)
+        return meshes, evaluated.matrix_world.copy(), k
 
     def finish_job(self, context, result: ImportResult):
         build_cinemagraph(context, result, self.loop_frames, cache.stored(bpy.path.abspath(self.filepath)),

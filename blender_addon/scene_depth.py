@@ -1,15 +1,15 @@
 """Depth of the scene's meshes as seen from a camera, for artists who model rough proxy geometry.
 
-The triangles are gathered on the main thread (Blender data); the rays are cast in the job's
-thread against a BVH tree, which holds no Blender data.
+The evaluated meshes are read as arrays on the main thread (Blender data, ``foreach_get``); the
+core rasterises them in the job's thread (``cine_core.depth.mesh_raster``), which holds no
+Blender data.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import NamedTuple
 
 import numpy as np
-from mathutils import Matrix, Vector
-from mathutils.bvhtree import BVHTree
+from mathutils import Matrix
 
 from . import conversion
 from .conversion import PixelIntrinsics
@@ -18,9 +18,17 @@ from .errors import AddonError
 _SOLID_TYPES = {"MESH", "CURVE", "SURFACE", "FONT", "META"}
 
 
-def gather_triangles(depsgraph, excluded: set[str]) -> BVHTree:
-    """A BVH tree of every visible evaluated solid in world space (instances included), except
-    the objects named in ``excluded`` (the surfaces of other cinemagraphs)."""
+class SceneMeshes(NamedTuple):
+    """Every triangle of the scene's solids in one soup, in Blender world units."""
+
+    vertices: np.ndarray  # (V, 3) float64 world positions
+    triangles: np.ndarray  # (T, 3) int64 indices into vertices
+
+
+def gather_meshes(depsgraph, excluded: set[str]) -> SceneMeshes:
+    """The triangles of every visible evaluated solid in world space (modifiers applied,
+    instances included), except the objects named in ``excluded`` (the surfaces of other
+    cinemagraphs)."""
     vertices: list[np.ndarray] = []
     triangles: list[np.ndarray] = []
     offset = 0
@@ -34,12 +42,12 @@ def gather_triangles(depsgraph, excluded: set[str]) -> BVHTree:
             count = len(mesh.vertices)
             if count == 0 or len(mesh.loop_triangles) == 0:
                 continue
-            local = np.empty(count * 3, np.float64)
+            local = np.empty(count * 3, np.float32)
             mesh.vertices.foreach_get("co", local)
-            local = local.reshape(-1, 3)
+            local = local.reshape(-1, 3).astype(np.float64)
             matrix = np.array(instance.matrix_world, dtype=np.float64)
             vertices.append(local @ matrix[:3, :3].T + matrix[:3, 3])
-            corners = np.empty(len(mesh.loop_triangles) * 3, np.int64)
+            corners = np.empty(len(mesh.loop_triangles) * 3, np.int32)
             mesh.loop_triangles.foreach_get("vertices", corners)
             triangles.append(corners.reshape(-1, 3) + offset)
             offset += count
@@ -48,28 +56,27 @@ def gather_triangles(depsgraph, excluded: set[str]) -> BVHTree:
     if not triangles:
         raise AddonError("Depth from scene meshes needs visible meshes in front of the camera; "
                          "model rough proxy geometry first or choose another depth source")
-    return BVHTree.FromPolygons(np.concatenate(vertices).tolist(), np.concatenate(triangles).tolist())
+    return SceneMeshes(np.concatenate(vertices), np.concatenate(triangles).astype(np.int64))
 
 
-def cast_disparity(tree: BVHTree, camera_world: Matrix, intrinsics: PixelIntrinsics,
-                   progress: Callable[[float], None]) -> np.ndarray:
-    """(H, W) disparity 1 / z of the first surface through every pixel centre (z along the
-    camera's axis); 0 where a ray hits nothing (infinitely far, like the sky)."""
-    pose = conversion.unit_scale(camera_world)
-    origin = pose.translation
-    # Core camera directions -> Blender camera axes -> world.
-    rotation = np.array((pose @ conversion.CAMERA_AXES).to_3x3(), dtype=np.float64)
-    directions = conversion.ray_directions(intrinsics) @ rotation.T
-    forward = Vector(rotation[:, 2])
-    disparity = np.zeros((intrinsics.height, intrinsics.width), np.float32)
-    for row in range(intrinsics.height):
-        for column, direction in enumerate(directions[row]):
-            hit = tree.ray_cast(origin, Vector(direction))[0]
-            if hit is not None:
-                depth = (hit - origin).dot(forward)
-                if depth > 1e-9:
-                    disparity[row, column] = 1.0 / depth
-        progress((row + 1) / intrinsics.height)
+def mesh_disparity(meshes: SceneMeshes, camera_world: Matrix, intrinsics: PixelIntrinsics,
+                   device: str) -> np.ndarray:
+    """(H, W) float32 disparity 1 / z of the first surface through every pixel centre (z along
+    the camera's axis, in Blender units); 0 where nothing is hit (infinitely far, like the sky).
+
+    Runs in any thread; ``device`` is where PyTorch rasterises.
+    """
+    import torch
+
+    from ..cine_core.camera import Intrinsics
+    from ..cine_core.depth.mesh_raster import rasterize_disparity
+
+    # The core camera at the Blender camera (scale 1: core units are Blender units here).
+    camera_to_world = conversion.points_world_for_camera(camera_world, 1.0)
+    world_to_camera = torch.tensor(np.array(camera_to_world.inverted(), dtype=np.float64))
+    disparity = rasterize_disparity(torch.from_numpy(meshes.vertices).to(device),
+                                    torch.from_numpy(meshes.triangles).to(device), world_to_camera,
+                                    Intrinsics(*intrinsics)).cpu().numpy()
     if not disparity.any():
         raise AddonError("No scene mesh is in view of the camera; aim it at the proxy geometry")
     return disparity

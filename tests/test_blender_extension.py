@@ -186,6 +186,20 @@ def test_depth_from_scene_meshes(tmp_path, extension_zip, photo_dir):
     assert r["wall_distance"] == pytest.approx(10.0, rel=0.1)
 
 
+def test_depth_from_scene_meshes_matches_blenders_ray_cast(tmp_path, extension_zip):
+    r = run_scenario("mesh_depth_against_ray_cast", tmp_path, extension_zip)
+    # Every pixel centre away from silhouettes sees the first surface Blender's own ray cast
+    # hits: the subdivided sphere as its modifier shapes it, the floor reaching behind the
+    # camera, nothing of the hidden object; the sky stays 0.
+    assert r["hidden_seen_by_ray_cast"] is False
+    assert r["interior_pixels"] > 0.8 * r["pixels"] and r["sky_pixels"] > 100
+    assert r["interior_hit_mismatches"] == 0
+    assert r["interior_max_relative_error"] < 1e-5
+    assert r["silhouette_hit_mismatches"] <= 0.01 * r["pixels"]
+    assert r["errors"]["looking_up"].startswith("No scene mesh is in view of the camera")
+    assert r["errors"]["all_excluded"].startswith("Depth from scene meshes needs visible meshes")
+
+
 def test_published_decoder_renders_frames(tmp_path, extension_zip, photo_dir):
     from test_neural_backend import write_official_files
 
@@ -1397,6 +1411,78 @@ def scenario_depth_from_meshes(arguments: dict) -> dict:
     result["box_distance"] = distance_at(47.5, 40)
     result["wall_distance"] = distance_at(10, 10)
     return result
+
+
+def scenario_mesh_depth_against_ray_cast(arguments: dict) -> dict:
+    import numpy as np
+
+    bpy = _start(arguments)
+    from mathutils import Euler, Matrix, Vector
+
+    scene = bpy.context.scene
+    width, height = 160, 90
+    scene.render.resolution_x, scene.render.resolution_y = width, height
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    camera.location, camera.rotation_euler = (0.5, -8.0, 2.5), Euler((np.radians(78), 0.0, np.radians(4)))
+    camera.data.lens, camera.data.shift_x = 30.0, 0.05
+    scene.collection.objects.link(camera)
+    bpy.ops.mesh.primitive_plane_add(size=40)  # the floor, reaching behind the camera
+    bpy.ops.mesh.primitive_cube_add(size=2, location=(-1.5, 0, 1), rotation=(0, 0, 0.4))
+    bpy.ops.mesh.primitive_uv_sphere_add(segments=12, ring_count=6, radius=1.2, location=(1.6, 1, 1.2))
+    bpy.context.object.modifiers.new("Subdivision", "SUBSURF").levels = 2
+    bpy.ops.mesh.primitive_cube_add(size=1, location=(0.5, -5, 2.5))  # right in front of the camera
+    bpy.context.object.hide_set(True)
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+
+    scene_depth, conversion = _addon_module("scene_depth"), _addon_module("conversion")
+    k = conversion.intrinsics_from_projection(
+        camera.evaluated_get(depsgraph).calc_matrix_camera(depsgraph, x=width, y=height), width, height)
+    disparity = scene_depth.mesh_disparity(scene_depth.gather_meshes(depsgraph, set()), camera.matrix_world, k, "cpu")
+
+    # The reference: Blender's ray cast through every pixel centre of Blender's own camera frame.
+    frame = camera.data.view_frame(scene=scene)  # corners in camera space: top right first
+    right, top = frame[0].x, frame[0].y
+    left, bottom, plane_z = frame[2].x, frame[2].y, frame[0].z
+    rotation, origin = camera.matrix_world.to_3x3(), camera.matrix_world.translation
+    expected = np.zeros((height, width))
+    hit_object = np.full((height, width), "", dtype=object)
+    for row in range(height):
+        for column in range(width):
+            local = Vector((left + (column + 0.5) / width * (right - left),
+                            top - (row + 0.5) / height * (top - bottom), plane_z))
+            hit, location, _, _, obj, _ = scene.ray_cast(depsgraph, origin, rotation @ local)
+            if hit:
+                expected[row, column] = -1.0 / (rotation.transposed() @ (location - origin)).z
+                hit_object[row, column] = obj.name
+    # Silhouettes: a pixel whose 3x3 neighbourhood sees more than one object or the sky.
+    padded = np.pad(hit_object, 1, mode="edge")
+    silhouette = np.zeros((height, width), bool)
+    for dy in range(3):
+        for dx in range(3):
+            silhouette |= padded[dy:dy + height, dx:dx + width] != hit_object
+    interior = ~silhouette
+    hits, expected_hits = disparity > 0, expected > 0
+    both = interior & hits & expected_hits
+    error = np.abs(disparity[both] - expected[both]) / expected[both]
+
+    def failure(call) -> str:
+        try:
+            call()
+        except Exception as exc:  # noqa: BLE001 - the message is what is checked
+            return str(exc)
+        return ""
+
+    meshes = scene_depth.gather_meshes(depsgraph, set())
+    up = Matrix.LocRotScale(camera.location, Euler((np.radians(170), 0, 0)), None)  # at the sky, over everything
+    errors = {"looking_up": failure(lambda: scene_depth.mesh_disparity(meshes, up, k, "cpu")),
+              "all_excluded": failure(lambda: scene_depth.gather_meshes(
+                  depsgraph, {o.name for o in scene.objects if o.type == "MESH"}))}
+    return {"errors": errors, "pixels": width * height, "interior_pixels": int(interior.sum()),
+            "sky_pixels": int((interior & ~expected_hits).sum()),
+            "hidden_seen_by_ray_cast": bool((hit_object == "Cube.001").any()),
+            "interior_hit_mismatches": int((interior & (hits != expected_hits)).sum()),
+            "interior_max_relative_error": float(error.max()),
+            "silhouette_hit_mismatches": int((silhouette & (hits != expected_hits)).sum())}
 
 
 def scenario_conversions(arguments: dict) -> dict:
