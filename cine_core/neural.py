@@ -87,7 +87,8 @@ class NeuralBackend:
         ckpts_dir: folder (or list of folders) with the weight files; default the project's
             ``ckpts/``. The Blender add-on passes the folder of its preferences.
         device: where the networks run.
-        motion_size: grid of the motion network (multiple of 256; the reference uses 768).
+        motion_size: grid of the motion network (multiple of 256; the reference uses
+            :data:`MOTION_SIZE`).
         inpaint_max_side: the inpainting nets run on the hole's neighbourhood, downscaled when
             its long side exceeds this (memory and time; 1280 keeps a 720p photo at full size).
     """

@@ -25,7 +25,7 @@ from .flow import eulerian_flow, extend_flow, feather_flow, motion_regions
 from .image_io import PHOTO_EXTENSIONS, Photo, load_photo
 from .layering import build_layers, classical_inpaint
 from .motion_detect import AutoMotion, auto_annotation, detect_motion, found_regions
-from .neural import (MotionPredictor, NetworkInpainter, NeuralBackend, dpt_disparity, neural_flow,
+from .neural import (MOTION_SIZE, MotionPredictor, NetworkInpainter, NeuralBackend, dpt_disparity, neural_flow,
                      segment_motion_kinds)
 from .neural_render import NeuralFrameRenderer
 from .render import FrameRenderer
@@ -90,8 +90,8 @@ class PrepareOptions:
     ckpts_dir: str | None = None
     #: where the networks run ("cpu", "cuda", ...)
     device: str = "cpu"
-    #: grid of the motion network: a multiple of 256, 768 as it was trained
-    motion_size: int = 768
+    #: grid of the motion network: a multiple of 256, by default the size it was trained at
+    motion_size: int = MOTION_SIZE
     #: The given depth holds true distances up to one scale (e.g. rendered from proxy geometry):
     #: keep its ratios instead of stretching its range (see ``condition_depth``).
     metric_depth: bool = False
