@@ -37,8 +37,9 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 TORCH = "torch==2.13.0"
-#: Runtime packages of cine_core; numpy stays below 2 because bpy 5.0 is built against 1.x.
-RUNTIME = [TORCH, "numpy<2", "opencv-python-headless>=4.8", "scipy>=1.10", "kornia>=0.7",
+#: Runtime packages of cine_core; numpy stays below 2 because bpy 5.0 is built against 1.x;
+#: kornia 0.9 is the first whose guided_blur has separable windows.
+RUNTIME = [TORCH, "numpy<2", "opencv-python-headless>=4.8", "scipy>=1.10", "kornia>=0.9",
            "imageio>=2.31", "imageio-ffmpeg>=0.4.9"]
 TESTING = ["bpy==5.0.1", "pytest>=7"]
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"

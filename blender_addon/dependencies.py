@@ -36,8 +36,8 @@ PACKAGES = (
     Package("numpy", "NumPy", ("numpy",), True),
     Package("cv2", "OpenCV", ("opencv-python-headless", "opencv-python", "opencv-contrib-python"), True),
     Package("PIL", "Pillow", ("pillow", "Pillow"), True),
-    Package("scipy", "SciPy", ("scipy",), False),
-    Package("kornia", "Kornia", ("kornia",), False),
+    Package("scipy", "SciPy", ("scipy",), True),
+    Package("kornia", "Kornia", ("kornia",), True),
     Package("imageio", "imageio", ("imageio",), False),
 )
 

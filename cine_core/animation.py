@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 import torch
 
+from .filters import fill_holes
 from .flow import motion_mask
 from .integrate import loop_displacements, sample_bilinear
 from .layering import BEHIND_FACTOR, DepthLayer
 from .scene import PreparedScene
-from .splat import fill_holes
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder with the official weight files (default: ckpts/ in the project; "
                              "python install_deps.py --models downloads them)")
     render.add_argument("--motion-size", type=int, default=MOTION_SIZE,
-                        help="grid of the motion network, a multiple of 256 (it was trained at 768)")
+                        help="grid of the motion network, a multiple of 256 (default %(default)s, the size it "
+                             "was trained at)")
     render.add_argument("--half", action="store_true",
                         help="float16 image decoder on CUDA (faster; check it against float32 first)")
     render.add_argument("--save-scene", help="also write the prepared scene (.cine) for reuse")

@@ -33,6 +33,7 @@ import os
 from dataclasses import dataclass
 
 import cv2
+import kornia
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -86,7 +87,8 @@ class NeuralBackend:
         ckpts_dir: folder (or list of folders) with the weight files; default the project's
             ``ckpts/``. The Blender add-on passes the folder of its preferences.
         device: where the networks run.
-        motion_size: grid of the motion network (multiple of 256; the reference uses 768).
+        motion_size: grid of the motion network (multiple of 256; the reference uses
+            :data:`MOTION_SIZE`).
         inpaint_max_side: the inpainting nets run on the hole's neighbourhood, downscaled when
             its long side exceeds this (memory and time; 1280 keeps a 720p photo at full size).
     """
@@ -290,7 +292,7 @@ class NetworkInpainter:
         filled_log = self.depth_net.inpaint(holes, known, zero_mean, edge) + mean
         # Reference post-processing: context kept, then a 3x3 Gaussian (sigma 1.5) on the depth.
         filled_depth = torch.where(known > 0.5, depth, filled_log).exp()
-        filled_depth = _gaussian3(filled_depth)
+        filled_depth = kornia.filters.gaussian_blur2d(filled_depth, (3, 3), (1.5, 1.5))
         filled_log = torch.where(known > 0.5, depth, filled_depth.clamp(min=1e-6).log())
         filled_rgb = self.color_net.inpaint(holes, known, colour * known, edge).clamp(0, 1)
 
@@ -304,15 +306,6 @@ class NetworkInpainter:
         out_rgb[crop] = result_rgb
         out_log[crop] = result_log
         return out_rgb, out_log
-
-
-def _gaussian3(image: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
-    """3x3 Gaussian blur with reflected borders (kornia's ``gaussian_blur2d`` default)."""
-    offsets = torch.tensor([-1.0, 0.0, 1.0], dtype=image.dtype, device=image.device)
-    kernel = torch.exp(-offsets ** 2 / (2 * sigma ** 2))
-    kernel = kernel / kernel.sum()
-    kernel2d = (kernel[:, None] * kernel[None, :])[None, None].repeat(image.shape[1], 1, 1, 1)
-    return F.conv2d(F.pad(image, (1, 1, 1, 1), mode="reflect"), kernel2d, groups=image.shape[1])
 
 
 # ---------------------------------------------------------------------------------- motion

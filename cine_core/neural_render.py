@@ -1,7 +1,7 @@
 """Rendering with the official feature encoder and image decoder (``model_150000.pth``).
 
-Per frame, as the reference renders (reference-method.md, section 6), with this project's splatter
-in place of PyTorch3D:
+Per frame, as the published method (3D Cinemagraphy) renders with these two networks, with this
+project's splatter in place of PyTorch3D:
 
 1. once per clip, the feature net encodes every LDI layer (premultiplied RGBA, all layers in one
    batch: its BatchNorm uses the batch's statistics) into 32 channels at 1/4 size, upsampled

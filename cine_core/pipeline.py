@@ -25,7 +25,7 @@ from .flow import eulerian_flow, extend_flow, feather_flow, motion_regions
 from .image_io import PHOTO_EXTENSIONS, Photo, load_photo
 from .layering import build_layers, classical_inpaint
 from .motion_detect import AutoMotion, auto_annotation, detect_motion, found_regions
-from .neural import (MotionPredictor, NetworkInpainter, NeuralBackend, dpt_disparity, neural_flow,
+from .neural import (MOTION_SIZE, MotionPredictor, NetworkInpainter, NeuralBackend, dpt_disparity, neural_flow,
                      segment_motion_kinds)
 from .neural_render import NeuralFrameRenderer
 from .render import FrameRenderer
@@ -90,8 +90,8 @@ class PrepareOptions:
     ckpts_dir: str | None = None
     #: where the networks run ("cpu", "cuda", ...)
     device: str = "cpu"
-    #: grid of the motion network: a multiple of 256, 768 as it was trained
-    motion_size: int = 768
+    #: grid of the motion network: a multiple of 256, by default the size it was trained at
+    motion_size: int = MOTION_SIZE
     #: The given depth holds true distances up to one scale (e.g. rendered from proxy geometry):
     #: keep its ratios instead of stretching its range (see ``condition_depth``).
     metric_depth: bool = False
@@ -302,14 +302,17 @@ def make_renderer(scene: PreparedScene, num_frames: int, models: NeuralBackend, 
 def render_frames(scene: PreparedScene, path: CameraPath, *, integrator: str = "rk4",
                   device: str = "cpu", progress: Progress = _no_progress,
                   backend: NeuralBackend | str = "auto", ckpts_dir: str | None = None,
-                  half: bool = False) -> Iterator[np.ndarray]:
-    """Yield the clip's frames as (H, W, 3) uint8 RGB; frame m shows loop time m / len(path).
+                  half: bool = False, loop_frames: int | None = None) -> Iterator[np.ndarray]:
+    """Yield one frame per camera of ``path`` as (H, W, 3) uint8 RGB; frame m shows loop time
+    m / N, N = ``loop_frames`` or ``len(path)``.
 
-    ``backend``/``ckpts_dir`` choose the renderer: the feature net + image decoder of
-    ``model_150000.pth`` when it is used (see :mod:`cine_core.neural`), else splatting with the
-    soft blend; ``scene.info["stages"]["render"]`` says which. ``half``: float16 decoder on CUDA.
+    ``loop_frames``: the loop's length when the path is longer than it (the evaluation renders
+    frame N, t = 1, to see the loop close). ``backend``/``ckpts_dir`` choose the renderer: the
+    feature net + image decoder of ``model_150000.pth`` when it is used (see
+    :mod:`cine_core.neural`), else splatting with the soft blend;
+    ``scene.info["stages"]["render"]`` says which. ``half``: float16 decoder on CUDA.
     """
-    num_frames = len(path)
+    num_frames = loop_frames or len(path)
     progress("motion", 0.0)
     models = NeuralBackend.coerce(backend, ckpts_dir, device)
     renderer = make_renderer(scene, num_frames, models, integrator=integrator, device=device, half=half)
@@ -317,8 +320,8 @@ def render_frames(scene: PreparedScene, path: CameraPath, *, integrator: str = "
     if models.notes:
         scene.info["notes"] = list(dict.fromkeys(scene.info.get("notes", []) + models.notes))
     with torch.inference_mode():
-        for frame in range(num_frames):
-            progress("render", frame / num_frames)
+        for frame in range(len(path)):
+            progress("render", frame / len(path))
             image = renderer.render(frame, path[frame])
             yield (image.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
     progress("render", 1.0)

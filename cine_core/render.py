@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from .animation import FLUID, UNDER_FLUID, AnimatedPointCloud
 from .camera import Camera, Intrinsics
-from .splat import PointSet, Splatted, fill_holes, max_filter, project_points, splat_groups, surface_weight
+from .filters import fill_holes
+from .splat import PointSet, Splatted, max_filter, project_points, splat_groups, surface_weight
 
 #: Side of the window of the local statistics in :func:`restore_contrast`, as a fraction of the
 #: image's long side (at least 8 pixels: a texture's variance needs a few of its periods).

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from .camera import Camera
+from .filters import fill_holes
 from .render import FrameRenderer, frame_confidence, frame_time, saturated_coverage
-from .splat import PointSet, fill_holes, splat_groups
+from .splat import PointSet, splat_groups
 
 
 def _carrying_inverse_depth(points: PointSet) -> PointSet:

@@ -17,9 +17,10 @@ words: ``--direction`` for every scene, else the scene's entry in :data:`SCENE_D
 
 For each scene it prepares the scene with the core's ``prepare_scene`` (``--backend classical``
 by default) and renders N frames (those of gt.mp4, else ``--frames``, default 60) with the
-static camera and the splatting ``FrameRenderer`` (frame m shows loop time m / N, as ``python -m
-cine_core render --camera static --frames N --backend classical`` does). The reference is the
-real video, or the photo repeated when there is none. ``region`` is the annotated moving region.
+static camera and the core's ``render_frames`` (frame m shows loop time m / N), the very loop
+``python -m cine_core render --camera static --frames N --backend classical`` runs; the backend
+picks the renderer as in the CLI. The reference is the real video, or the photo repeated when
+there is none. ``region`` is the annotated moving region.
 Computed for ``ours`` (the renderer), ``still`` (the photo repeated; with a video only) and
 ``warp2d`` (the photo warped in 2-D by the same Eulerian flow, see :mod:`eval.baselines`):
 
@@ -75,15 +76,13 @@ import cv2
 import numpy as np
 import torch
 
-from cine_core.animation import animate_points
 from cine_core.annotations import parse_hint
-from cine_core.camera import Camera
+from cine_core.camera import camera_path
 from cine_core.errors import CineError
 from cine_core.image_io import PHOTO_EXTENSIONS
 from bench.run import (DEFAULT_DIRECTION, _table, code_version, direction_used, finite_or_none, machine_info,
                        resolve_device)
-from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene
-from cine_core.render import FrameRenderer
+from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene, render_frames
 from cine_core.video_io import read_video, write_video
 from eval.baselines import WARP_MODES, still_frames, warp_frames
 from eval.contact_sheet import contact_sheet, crop_box, sheet_frames
@@ -211,15 +210,10 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
     log(f"[eval] {name}: {width}x{height}, {count} frames, {'real video' if real is not None else 'no video'}, "
         f"direction {worded or 'from hint arrows'}")
 
-    # The renderer's loop exactly as render_frames runs it, plus frame index N (t = 1.0).
-    camera = Camera.source(scene.intrinsics)
+    # The core's render loop, as the CLI runs it, one frame past the loop: frame N (t = 1.0).
     start = time.perf_counter()
-    renderer = FrameRenderer(animate_points(scene, count, integrator, device=device), scene.intrinsics)
-    ours = []
-    with torch.inference_mode():
-        for frame in range(count + 1):
-            image = renderer.render(frame, camera)
-            ours.append((image.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8))
+    ours = list(render_frames(scene, camera_path("static", scene.intrinsics, count + 1), loop_frames=count,
+                              integrator=integrator, device=device, backend=backend))
     timings["render_s"] = time.perf_counter() - start
     photo = (scene.photo.permute(1, 2, 0).clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
     start = time.perf_counter()
@@ -265,7 +259,7 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
         "frames": count, "fps": fps, "device": device, "integrator": integrator,
         "real_video": real is not None, "reference": checks["texture_reference"],
         "direction": worded, "hints": list(hints), "flow_scale": flow_scale, "warp_mode": warp_mode,
-        "backend": backend, "renderer": "classical FrameRenderer (splatting + soft blend)",
+        "backend": backend, "renderer": scene.info["stages"]["render"],
         "scene_info": scene.info, "mask_fraction": float(mask.mean()),
         "real_frame0_vs_photo_psnr": psnr(real[0], photo) if real is not None else None,
         "reprojection": reprojection, "checks": checks, "methods": results, "timings": timings,
@@ -359,8 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "tracing the negated flow")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     parser.add_argument("--backend", default="classical", choices=("classical", "auto", "neural"),
-                        help="prepare_scene's network backend (auto/neural need the weight files in "
-                             "ckpts/); frames are rendered by the splatting FrameRenderer")
+                        help="the network backend of prepare_scene and render_frames, as the CLI's "
+                             "(auto/neural need the weight files in ckpts/)")
     parser.add_argument("--panels", default="ours,real",
                         help="panels of the side-by-side video (ours, real, still, warp2d)")
     parser.add_argument("--out-dir", default=os.path.join(REPO, "eval", "results"),

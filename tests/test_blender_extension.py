@@ -8,6 +8,7 @@ scenario's name. The scenario prints its measurements as JSON; the tests here as
 """
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -28,14 +29,19 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason=
 # The pytest side
 # --------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def extension_zip(tmp_path_factory) -> str:
+def build_extension():
+    """The ``tools/build_extension.py`` module."""
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     try:
         import build_extension
     finally:
         sys.path.pop(0)
-    return build_extension.build(str(tmp_path_factory.mktemp("dist")))
+    return build_extension
+
+
+@pytest.fixture(scope="module")
+def extension_zip(tmp_path_factory) -> str:
+    return build_extension().build(str(tmp_path_factory.mktemp("dist")))
 
 
 @pytest.fixture
@@ -57,15 +63,91 @@ def run_scenario(name: str, tmp_path, extension_zip: str, timeout: float = 240, 
     return dict(json.loads(lines[-1][len("RESULT "):]), stdout=result.stdout)
 
 
-def test_zip_holds_the_addon_and_the_core_only(extension_zip):
+#: What the extension runs: these root files and every module of these packages (the manifest
+#: goes in by Blender's rule; install_deps.py is what Install Dependencies runs).
+SHIPPED_FILES = {"blender_manifest.toml", "__init__.py", "install_deps.py"}
+SHIPPED_PACKAGES = ("blender_addon", "cine_core")
+#: Where the code the zip holds starts running: the add-on (Blender imports the root package) and
+#: the core's command line (``python -m cine_core``).
+ENTRY_POINTS = ("__init__.py", "cine_core/__main__.py")
+
+
+def package_files(root: str) -> set[str]:
+    """Files of :data:`SHIPPED_PACKAGES` under ``root`` ("/"-separated), without caches and
+    hidden files."""
+    found = set()
+    for package in SHIPPED_PACKAGES:
+        for folder, folders, files in os.walk(os.path.join(root, package)):
+            folders[:] = [f for f in folders if f != "__pycache__" and not f.startswith(".")]
+            relative = os.path.relpath(folder, root).replace(os.sep, "/")
+            found |= {f"{relative}/{f}" for f in files if not f.startswith(".") and not f.endswith(".pyc")}
+    return found
+
+
+def imported_files(root: str, entry_points) -> set[str]:
+    """The ``.py`` files under ``root`` that ``entry_points`` import, directly or not, through
+    relative imports (the only kind the add-on and the core use for their own modules)."""
+    def module_file(module: str) -> str | None:
+        path = module.replace(".", "/")
+        for candidate in (path + ".py", path + "/__init__.py"):
+            if os.path.isfile(os.path.join(root, candidate)):
+                return candidate
+        return None
+
+    # Module names: "" is the root package (the extension), "cine_core.__main__" a module in it.
+    todo = [path.removesuffix(".py").removesuffix("__init__").rstrip("/").replace("/", ".") for path in entry_points]
+    found: dict[str, str] = {}
+    while todo:
+        module = todo.pop()
+        path = "__init__.py" if module == "" else module_file(module)
+        if path is None or module in found:
+            continue
+        found[module] = path
+        package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+        with open(os.path.join(root, path)) as handle:
+            tree = ast.parse(handle.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                parts = package.split(".") if package else []
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else []))
+                # ``from . import x`` may name a module; so may each package on the way to ``base``.
+                todo += [".".join(base.split(".")[:i]) for i in range(1, base.count(".") + 2) if base]
+                todo += [f"{base}.{alias.name}" if base else alias.name for alias in node.names]
+    return set(found.values())
+
+
+def test_zip_holds_exactly_what_the_extension_runs(extension_zip):
     with zipfile.ZipFile(extension_zip) as archive:
-        names = archive.namelist()
+        names = set(archive.namelist())
         manifest = archive.read("blender_manifest.toml").decode()
-    top = {name.split("/")[0] for name in names}
-    assert top == {"blender_manifest.toml", "__init__.py", "install_deps.py", "blender_addon", "cine_core"}
-    assert not [n for n in names if n.endswith((".pyc", ".pt", ".pth", ".ckpt", ".cine")) or "__pycache__" in n]
+    assert names == SHIPPED_FILES | package_files(ROOT)
     assert "blender_addon/engine.py" in names and "cine_core/pipeline.py" in names
+    # No module that nothing runs (test helpers, leftovers): each is imported from an entry point.
+    assert {n for n in names if n.endswith(".py")} - {"install_deps.py"} == imported_files(ROOT, ENTRY_POINTS)
     assert 'id = "cinemagraph"' in manifest and 'blender_version_min = "4.2.0"' in manifest
+
+
+def test_the_manifest_rule_keeps_the_rest_of_a_checkout_out(tmp_path):
+    """A checkout full of other things (tests, docs, weights, videos, caches, a virtual
+    environment, editor files) gives the same zip: the manifest's rule alone decides."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    for name in SHIPPED_FILES:
+        shutil.copy2(os.path.join(ROOT, name), checkout / name)
+    for package in SHIPPED_PACKAGES:
+        shutil.copytree(os.path.join(ROOT, package), checkout / package,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
+    expected = SHIPPED_FILES | package_files(str(checkout))
+    junk = ["README.md", "lake-falls.mp4", "tests/test_x.py", "tests/synthetic_weights.py", "docs/models.md",
+            "eval/run.py", "bench/run.py", "tools/build_extension.py", "samples/lake-falls/image.png",
+            "ckpts/model_150000.pth", "dist/cinemagraph-0.1.0.zip", ".venv/lib/site.py", ".gitignore",
+            "cine_core/__pycache__/pipeline.cpython-311.pyc", "cine_core/nets/__pycache__/dpt.cpython-311.pyc",
+            "blender_addon/.engine.py.swp", "cine_core/.pytest_cache/v"]
+    for name in junk:
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_bytes(b"not shipped")
+    with zipfile.ZipFile(build_extension().build(str(tmp_path / "dist"), str(checkout))) as archive:
+        assert set(archive.namelist()) == expected
 
 
 def test_import_render_save_reopen_and_render_elsewhere(tmp_path, extension_zip, photo_dir):

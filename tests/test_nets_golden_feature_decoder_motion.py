@@ -1,9 +1,9 @@
 """Golden tests: FeatureNet, ImageDecoder and MotionNet against the reference networks' outputs.
 
 The reference networks (3D Cinemagraphy) were loaded with deterministic synthetic weights (the "weight rule",
-``cine_core.nets.synthetic_weights``) and run on fixed inputs; ``tests/data/golden/<net>/`` holds copies of
+``tests/synthetic_weights.py``) and run on fixed inputs; ``tests/data/golden/<net>/`` holds copies of
 those inputs, the float64 reference outputs (``@f64``) and the per-tensor checksums of the weights
-(``weights_check.pt``). See ``specs/golden/README.md`` of the project specs for how they were made.
+(``weights_check.pt``: the state-dict keys in order, each tensor's float64 sum and its first four values).
 
 Acceptance: a float64 model matches ``@f64`` to ~1e-9 relative (max |diff| / max |ref|), only summation order
 differs; a float32 model matches ``@f64`` to 1e-4 relative.
@@ -21,7 +21,8 @@ from torch import Tensor, nn
 from cine_core.nets.feature_net import FeatureNet
 from cine_core.nets.img_decoder import ImageDecoder, blend_renderings
 from cine_core.nets.motion_net import MotionNet
-from cine_core.nets.synthetic_weights import state_dict_fingerprint, synthetic_state_dict
+
+from synthetic_weights import state_dict_fingerprint, synthetic_state_dict
 
 GOLDEN_DIR = Path(__file__).parent / "data" / "golden"
 F64_REL_TOL = 1e-9

@@ -2,13 +2,13 @@
 
 The reference networks (3D Photo Inpainting ``Inpaint_Depth_Net`` / ``Inpaint_Color_Net``, MiDaS
 ``DPTDepthModel`` with the ``vitb_rn50_384`` backbone) were loaded with deterministic synthetic weights and
-run on fixed inputs (specs/golden/README.md). Here the own implementations get the same weights
-(``cine_core.nets.synthetic_weights``) and must reproduce the stored ``@f64`` outputs:
+run on fixed inputs (the rule is in ``tests/synthetic_weights.py``). Here the own implementations get the same
+weights and must reproduce the stored ``@f64`` outputs:
 
 * float64 model vs ``@f64``: relative error (max |diff| / max |ref|) <= 1e-9 (only summation order differs);
 * float32 model vs ``@f64``: relative error <= 1e-4 (float32 rounding; observed ~1e-5).
 
-Data under ``tests/data/golden/`` is a subset of specs/golden:
+Data under ``tests/data/golden/`` is a subset of the full set of golden vectors made for the project:
 
 * ``inpaint_depth/``, ``inpaint_color/``: only the inputs each net consumes and the ``@f64`` outputs;
 * ``dpt_hybrid/``: input, ``head_pre_relu@f64`` and the four ``debug_layer_J_channel_mean@f64`` for the
@@ -30,7 +30,8 @@ import torch
 
 from cine_core.nets.dpt import DPTHybrid, DPTSegmentation
 from cine_core.nets.inpaint_nets import ColorInpaintNet, DepthInpaintNet, inpaint_padded
-from cine_core.nets.synthetic_weights import synthetic_state_dict
+
+from synthetic_weights import synthetic_state_dict
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 

@@ -176,6 +176,21 @@ def test_frame_n_equals_frame_0_exactly_for_both_renderers(tmp_path):
     assert torch.equal(to_uint8(still), to_uint8(scene.photo))
 
 
+def test_render_frames_past_the_loop_repeats_the_loop(tmp_path):
+    """The loop the CLI runs, given a path longer than the loop (as the evaluation renders frame
+    N): its first N frames are the CLI's clip and frame N is frame 0 again."""
+    from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene, render_frames
+
+    scene = prepare_scene(SceneInputs.find(write_scene(str(tmp_path / "scene"))), PrepareOptions(backend="classical"))
+    frames = 4
+    clip = list(render_frames(scene, camera_path("static", scene.intrinsics, frames), backend="classical"))
+    longer = list(render_frames(scene, camera_path("static", scene.intrinsics, frames + 1), backend="classical",
+                                loop_frames=frames))
+    assert len(longer) == frames + 1
+    assert all(np.array_equal(a, b) for a, b in zip(clip, longer))
+    assert np.array_equal(longer[frames], longer[0]) and not np.array_equal(longer[frames // 2], longer[0])
+
+
 def test_fine_stripes_flowing_under_a_push_in_show_no_moire():
     # Vertical stripes of 3.3 px period flow diagonally while the camera magnifies 1.5x: moved
     # points no longer lie on the pixel grid, and 1-2 px footprints used to print a cross-hatch

@@ -3,29 +3,23 @@
 
     .venv/bin/python tools/build_extension.py [--output-dir dist]
 
-It stages exactly what the extension needs (the manifest, the root ``__init__.py``, the
-``blender_addon`` and ``cine_core`` packages and ``install_deps.py``) and runs Blender's own
-extension builder on it, the ``blender_ext.py`` that ships inside the ``bpy`` wheel (and inside
-every Blender >= 4.2), so the zip is validated exactly as Blender will validate it on install.
-Staging an allow-list keeps whatever else lies in the checkout (tests, weights, samples,
-virtual environments, videos) out of the zip. Blender itself can build the same zip from the
-repository root: ``blender --command extension build`` (the manifest's exclude list applies).
+It runs Blender's own extension builder, the ``blender_ext.py`` that ships inside the ``bpy``
+wheel (and inside every Blender >= 4.2), on the repository root, so the zip is validated exactly
+as Blender will validate it on install. What goes in is decided by one rule only, the manifest's
+``[build] paths_exclude_pattern`` (the root ``__init__.py``, ``blender_addon``, ``cine_core`` and
+``install_deps.py`` beside the manifest; no caches): ``blender --command extension build`` in the
+repository root builds the same zip.
 """
 from __future__ import annotations
 
 import argparse
 import glob
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-#: What the extension ships, relative to the repository root.
-CONTENTS = ("blender_manifest.toml", "__init__.py", "blender_addon", "cine_core", "install_deps.py")
-_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
 
 
 def find_extension_builder() -> str:
@@ -49,26 +43,19 @@ def find_extension_builder() -> str:
                      "(python install_deps.py) or set BLENDER_EXT_BUILDER to its blender_ext.py")
 
 
-def build(output_dir: str) -> str:
-    """Build the zip into ``output_dir`` and return its path."""
+def build(output_dir: str, source_dir: str = ROOT) -> str:
+    """Build the zip of ``source_dir`` (a checkout's root) into ``output_dir``; return its path."""
     builder = find_extension_builder()
-    with open(os.path.join(ROOT, "blender_manifest.toml"), "rb") as handle:
+    with open(os.path.join(source_dir, "blender_manifest.toml"), "rb") as handle:
         manifest = tomllib.load(handle)
     os.makedirs(output_dir, exist_ok=True)
     output = os.path.join(output_dir, f"{manifest['id']}-{manifest['version']}.zip")
-    with tempfile.TemporaryDirectory(prefix="cinemagraph-build-") as staging:
-        for name in CONTENTS:
-            source = os.path.join(ROOT, name)
-            if os.path.isdir(source):
-                shutil.copytree(source, os.path.join(staging, name), ignore=_IGNORED)
-            else:
-                shutil.copy2(source, staging)
-        # The builder needs only the standard library, so this interpreter can run it.
-        result = subprocess.run([sys.executable, builder, "build", "--source-dir", staging,
-                                 "--output-filepath", output],
-                                capture_output=True, text=True)
-        if result.returncode != 0:
-            raise SystemExit(f"error: the extension builder failed:\n{result.stdout}{result.stderr}")
+    # The builder needs only the standard library, so this interpreter can run it.
+    result = subprocess.run([sys.executable, builder, "build", "--source-dir", source_dir,
+                             "--output-filepath", output],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"error: the extension builder failed:\n{result.stdout}{result.stderr}")
     return output
 
 

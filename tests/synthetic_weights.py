@@ -1,9 +1,9 @@
 """Deterministic synthetic weights for checking network re-implementations without the real checkpoints.
 
-The golden test vectors (``specs/golden/README.md``, section "Weight rule") were produced by loading the
-reference networks with weights that are a pure function of each state-dict key and tensor shape. This module
-re-implements that rule, so any network whose state-dict keys match the official checkpoint can be given the
-very same weights and compared output for output.
+The golden test vectors (``tests/data/golden/``) were produced by loading the reference networks with
+weights that are a pure function of each state-dict key and tensor shape. This module (used by the tests
+only) re-implements that rule, so any network whose state-dict keys match the official checkpoint can be
+given the very same weights and compared output for output.
 
 The rule, per ``(key, tensor)``:
 
