@@ -8,11 +8,11 @@ Run from the repository root (not part of the test run)::
     .venv/bin/python -m bench.run --help
 
 For every (device, long side) configuration a fresh Python process runs one clip the way
-``python -m cine_core render`` does: the core's own :func:`cine_core.pipeline.prepare_scene`
+``python -m cine_core render`` does: the core's own :func:`cine_core.pipeline.run.prepare_scene`
 (timed stage by stage through the progress events it reports), then the body of
-:func:`~cine_core.pipeline.render_frames` (``animate_points``, ``FrameRenderer``; the splatting
+:func:`~cine_core.pipeline.run.render_frames` (``animate_points``, ``FrameRenderer``; the splatting
 renderer, whatever ``--backend`` chose for preparation) written out by
-:func:`~cine_core.video_io.write_video`:
+:func:`~cine_core.io.video.write_video`:
 
 =============  ===============================================================================
 load           ``load_photo`` + the annotation (labelme JSON / mask image / hints), timed by a
@@ -183,7 +183,7 @@ def default_scene() -> str:
 
 def resolve_device(name: str) -> str:
     """The core's device choice; a device that is not there ends the command."""
-    from cine_core.devices import resolve_device as core_resolve_device
+    from cine_core.pipeline.devices import resolve_device as core_resolve_device
     from cine_core.errors import CineError
 
     try:
@@ -216,7 +216,7 @@ def scene_inputs(scene_dir: str, long_side: int, workdir: str):
     core maps them to the photo's size). Returns (inputs, original (w, h))."""
     import cv2
 
-    from cine_core.pipeline import SceneInputs
+    from cine_core.pipeline.run import SceneInputs
 
     inputs = SceneInputs.find(scene_dir)
     image = cv2.imread(inputs.photo, cv2.IMREAD_COLOR)
@@ -240,7 +240,7 @@ def direction_used(scene, words: str) -> str | None:
 
 def prepare_timed(inputs, long_side: int, direction: str | None, timings: dict, rss: dict,
                   hints=(), flow_scale: float = 1.0, backend: str = "classical"):
-    """Run the core's own :func:`cine_core.pipeline.prepare_scene` and time its stages.
+    """Run the core's own :func:`cine_core.pipeline.run.prepare_scene` and time its stages.
 
     The stages are delimited by the first progress event ``prepare_scene`` reports for each
     stage: [start, "depth") = load + annotation + flow field, ["depth", "layers") = depth,
@@ -251,10 +251,10 @@ def prepare_timed(inputs, long_side: int, direction: str | None, timings: dict, 
     Also times the classical depth estimate alone (``depth_estimate_s``), what a user without a
     depth file pays. Returns the :class:`~cine_core.scene.PreparedScene`.
     """
-    from cine_core.depth_conditioning import condition_depth
-    from cine_core.depth_estimate import estimate_disparity
-    from cine_core.image_io import load_photo
-    from cine_core.pipeline import PrepareOptions, load_annotation, prepare_scene
+    from cine_core.depth.conditioning import condition_depth
+    from cine_core.depth.estimate import estimate_disparity
+    from cine_core.io.images import load_photo
+    from cine_core.pipeline.run import PrepareOptions, load_annotation, prepare_scene
 
     start = time.perf_counter()
     photo = load_photo(inputs.photo, long_side)
@@ -306,10 +306,10 @@ def run_pipeline(scene_dir: str, long_side: int, num_frames: int, device: str, *
     import numpy as np
     import torch
 
-    from cine_core.animation import animate_points
-    from cine_core.camera import camera_path
-    from cine_core.render import FrameRenderer
-    from cine_core.video_io import write_video
+    from cine_core.motion.animation import animate_points
+    from cine_core.cameras.paths import camera_path
+    from cine_core.rendering.frames import FrameRenderer
+    from cine_core.io.video import write_video
 
     own_workdir = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="cine-bench-")
@@ -395,7 +395,7 @@ def subsample_cloud(cloud, fraction: float, seed: int = 0):
     stay first and the kept moving points keep their trajectories."""
     import torch
 
-    from cine_core.animation import AnimatedPointCloud
+    from cine_core.motion.animation import AnimatedPointCloud
 
     total = int(cloud.depth.shape[0])
     count = max(1, int(round(total * fraction)))
@@ -433,9 +433,9 @@ def run_cost_model(scene_dir: str, long_side: int, device: str, *, frames: int =
                    direction: str | None = None, backend: str = "classical", integrator: str = "rk4") -> dict:
     """Render time against point count (subsampled cloud, output = photo size) and against
     output resolution (full cloud, output = photo size x scale)."""
-    from cine_core.animation import animate_points
-    from cine_core.camera import camera_path
-    from cine_core.render import FrameRenderer
+    from cine_core.motion.animation import animate_points
+    from cine_core.cameras.paths import camera_path
+    from cine_core.rendering.frames import FrameRenderer
 
     workdir = tempfile.mkdtemp(prefix="cine-cost-")
     try:

@@ -13,7 +13,7 @@ from . import (cache, dependencies, engine, jobs, ops_camera, ops_import, ops_mo
 
 _CLASSES = (*properties.classes, *jobs.classes, *preferences.classes, *ops_import.classes,
             *ops_motion.classes, *ops_camera.classes, *ops_render.classes, *panels.classes)
-_HANDLERS = (*cache.handlers(), *playback.handlers())
+_HANDLERS = (*cache.handlers(), *playback.handlers(), *engine.handlers())
 
 
 def register():

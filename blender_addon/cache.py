@@ -19,6 +19,7 @@ import uuid
 import bpy
 from bpy.app.handlers import persistent
 
+from . import runtime
 from .errors import AddonError
 
 EXTENSION = ".cine"
@@ -69,9 +70,9 @@ def _in_session_temp(path: str) -> bool:
 def relocate_on_save(blend_path: str, *_args) -> None:
     """``save_pre``: keep every cinemagraph's prepared scene reachable from the file being written.
 
-    Files still in the session's temporary folder are copied beside it; the others stay where
-    they are and their paths are made relative to its location (like Blender's own "Remap
-    Relative" for images on Save As).
+    Files still in the session's temporary folder are copied beside it (what was computed from
+    them in memory serves the copies); the others stay where they are and their paths are made
+    relative to its location (like Blender's own "Remap Relative" for images on Save As).
     """
     if not blend_path:
         return
@@ -85,6 +86,7 @@ def relocate_on_save(blend_path: str, *_args) -> None:
             target = os.path.join(folder, os.path.basename(current))
             if not os.path.exists(target):
                 shutil.copy2(current, target)
+            runtime.same_content(target, current)
             current = target
         settings.cache_path = stored(current, blend_path)
 

@@ -1,6 +1,6 @@
 """The one conversion between the core's conventions and Blender's.
 
-Core (see ``cine_core.camera``): world space is the source camera's space with OpenCV axes
+Core (see ``cine_core.cameras.paths``): world space is the source camera's space with OpenCV axes
 (x right, y down, z forward); the unit is the depth of the nearest scene point; pixel centres
 sit at integer coordinates, rows top to bottom.
 
@@ -13,7 +13,7 @@ per core unit) places the core world in the Blender scene. So
 
 * the surface needs no conversion at all (vertex = core point),
 * the source camera is the surface's child at :func:`source_camera_local`,
-* hint arrows are its children too, and project to photo pixels with :func:`project`,
+* hint arrows are its children too, and project to photo pixels with :func:`hint_pixel`,
 * any Blender camera converts to a core camera with :func:`camera_to_core` and back with
   :func:`camera_from_core`, and its lens/sensor/shift to pixel intrinsics with
   :func:`intrinsics_from_projection`.
@@ -24,34 +24,16 @@ By default the source camera stands at the 3D cursor looking along +Y with +Z up
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
-
 import numpy as np
 from mathutils import Matrix, Vector
 
+from ..cine_core.cameras.intrinsics import FULL_FRAME_MM, Intrinsics, lift, project
 from .errors import AddonError
 
 #: Core camera axes (x right, y down, z forward) -> Blender camera axes (x right, y up, z back).
 CAMERA_AXES = Matrix.Rotation(math.pi, 4, "X")
 #: A Blender camera at the origin looking along +Y with +Z up.
 LOOKING_ALONG_Y = Matrix.Rotation(math.pi / 2.0, 4, "X")
-#: Sensor size Blender cameras get, the full-frame width: a 36 mm lens is the core's default view.
-SENSOR_MM = 36.0
-
-
-class PixelIntrinsics(NamedTuple):
-    """Pinhole intrinsics in pixels of an image ``width`` x ``height`` (core convention).
-
-    The same fields as ``cine_core.camera.Intrinsics``, kept free of torch here because the
-    add-on draws its UI and edits motion before the dependencies are installed.
-    """
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    width: int
-    height: int
 
 
 def unit_scale(matrix: Matrix) -> Matrix:
@@ -99,7 +81,7 @@ def to_core(points_world: Matrix, location: Vector) -> Vector:
     return points_world.inverted() @ Vector(location)
 
 
-def intrinsics_from_projection(projection: Matrix, width: int, height: int) -> PixelIntrinsics:
+def intrinsics_from_projection(projection: Matrix, width: int, height: int) -> Intrinsics:
     """Pixel intrinsics of a Blender camera from its projection matrix
     (``Object.calc_matrix_camera``), which already accounts for lens, sensor fit, shift and
     pixel aspect.
@@ -114,13 +96,13 @@ def intrinsics_from_projection(projection: Matrix, width: int, height: int) -> P
     fy = 0.5 * height * projection[1][1]
     cx = 0.5 * width * (1.0 - projection[0][2]) - 0.5
     cy = 0.5 * height * (1.0 + projection[1][2]) - 0.5
-    return PixelIntrinsics(fx, fy, cx, cy, int(width), int(height))
+    return Intrinsics(fx, fy, cx, cy, int(width), int(height))
 
 
-def camera_lens_settings(intrinsics: PixelIntrinsics) -> dict[str, object]:
+def camera_lens_settings(intrinsics: Intrinsics) -> dict[str, object]:
     """Blender camera data settings that reproduce ``intrinsics`` at its own image size.
 
-    The sensor is fitted to the long side, so the framing survives a render resolution of
+    The sensor is full frame, fitted to the long side, so the framing survives a render resolution of
     another aspect ratio. The inverse of :func:`intrinsics_from_projection`.
     """
     k = intrinsics
@@ -130,40 +112,34 @@ def camera_lens_settings(intrinsics: PixelIntrinsics) -> dict[str, object]:
     return {
         "type": "PERSP",
         "sensor_fit": "HORIZONTAL" if horizontal else "VERTICAL",
-        "sensor_width": SENSOR_MM,
-        "sensor_height": SENSOR_MM,
-        "lens": focal * SENSOR_MM / fit_pixels,
+        "sensor_width": FULL_FRAME_MM,
+        "sensor_height": FULL_FRAME_MM,
+        "lens": focal * FULL_FRAME_MM / fit_pixels,
         "shift_x": ((k.width - 1) / 2.0 - k.cx) / fit_pixels,
         "shift_y": (k.cy - (k.height - 1) / 2.0) / fit_pixels,
     }
 
 
-def lift(u: float, v: float, depth: float, k: PixelIntrinsics) -> Vector:
-    """The core world point of pixel (u, v) at ``depth`` (the source camera's K^-1 [u, v, 1] z)."""
-    return Vector(((u - k.cx) / k.fx * depth, (v - k.cy) / k.fy * depth, depth))
-
-
-def lift_pixels(pixels: np.ndarray, depth: np.ndarray, k: PixelIntrinsics, out: np.ndarray | None = None) -> np.ndarray:
-    """(N, 3) float32 core world points of ``pixels`` (N, 2) at ``depth`` (N,): :func:`lift` for
-    arrays; written into ``out`` (N, 3) float32 when given."""
+def lift_points(pixels: np.ndarray, depth: np.ndarray, k: Intrinsics, out: np.ndarray | None = None) -> np.ndarray:
+    """(N, 3) float32 core world points of ``pixels`` (N, 2) at ``depth`` (N,) (the core's
+    :func:`~cine_core.cameras.intrinsics.lift`), written into ``out`` (N, 3) when given: the
+    viewport writes every frame's positions into one array."""
     points = np.empty((len(depth), 3), np.float32) if out is None else out
-    points[:, 0] = (pixels[:, 0] - k.cx) * (depth / k.fx)
-    points[:, 1] = (pixels[:, 1] - k.cy) * (depth / k.fy)
-    points[:, 2] = depth
+    points[:, 0], points[:, 1], points[:, 2] = lift(pixels[:, 0], pixels[:, 1], depth, k)
     return points
 
 
-def project(point: Vector, k: PixelIntrinsics) -> tuple[float, float]:
-    """Photo pixel of a core world point (in front of the source camera)."""
+def lift_point(u: float, v: float, depth: float, k: Intrinsics) -> Vector:
+    """The core world point of pixel (u, v) at ``depth``, as a Blender vector."""
+    return Vector(lift(u, v, depth, k))
+
+
+def hint_pixel(point: Vector, k: Intrinsics) -> tuple[float, float]:
+    """Photo pixel of a core world point (a hint arrow's end), which must lie in front of the
+    source camera."""
     if point.z <= 1e-6:
         raise AddonError("A hint arrow lies behind the source camera; move it in front of the photo")
-    return k.fx * point.x / point.z + k.cx, k.fy * point.y / point.z + k.cy
-
-
-def ray_directions(k: PixelIntrinsics) -> np.ndarray:
-    """(H, W, 3) core-space directions through every pixel centre, with z = 1."""
-    us, vs = np.meshgrid(np.arange(k.width, dtype=np.float64), np.arange(k.height, dtype=np.float64))
-    return np.stack([(us - k.cx) / k.fx, (vs - k.cy) / k.fy, np.ones_like(us)], axis=-1)
+    return project(point.x, point.y, point.z, k)
 
 
 def image_rows_to_blender(rows_top_first: np.ndarray) -> np.ndarray:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import bpy
 import numpy as np
+from bpy.app.handlers import persistent
 
-from . import cache, conversion, runtime
+from . import cache, conversion, playback, runtime
 from .errors import AddonError
 from .playback import loop_frame
 from .preferences import addon_preferences, compute_device, weights_folder
@@ -34,7 +35,7 @@ def core_camera(depsgraph, camera, width: int, height: int):
                                            scale_y=render.pixel_aspect_y)
     k = conversion.intrinsics_from_projection(projection, width, height)
     pose = conversion.camera_to_core(points_world, camera.matrix_world)
-    return cine_core.Camera(cine_core.Intrinsics(*k), torch.from_numpy(pose))
+    return cine_core.Camera(k, torch.from_numpy(pose))
 
 
 def content_warning(cameras, path: str, first_frame: int) -> str | None:
@@ -77,10 +78,10 @@ def render_pixels(depsgraph, width: int, height: int, camera=None,
         image = renderer.render(frame, view)
         if with_depth or render.film_transparent:
             splatting = runtime.splatting_renderer(path, settings.loop_frames, device)
-            depth, alpha = cine_core.render_passes.depth_and_alpha(splatting, frame, view)
+            depth, alpha = cine_core.rendering.passes.depth_and_alpha(splatting, frame, view)
             depth = depth.cpu().numpy() * conversion.core_scale(points_world)
             alpha = alpha.cpu().numpy()
-    rgb = conversion.srgb_to_linear(image.permute(1, 2, 0).cpu().numpy())
+    rgb = conversion.srgb_to_linear(cine_core.io.images.to_numpy_image(image))
     if render.film_transparent:
         rgb = rgb * alpha[:, :, None]  # Blender's render results are premultiplied
     else:
@@ -128,6 +129,26 @@ class CinemagraphRenderEngine(bpy.types.RenderEngine):
         self.register_pass(scene, renderlayer, "Combined", 4, "RGBA", "COLOR")
         if renderlayer.use_pass_z:
             self.register_pass(scene, renderlayer, "Depth", 1, "Z", "VALUE")
+
+
+@persistent
+def on_render_init(_scene, *_args) -> None:
+    """A render starts: when this engine draws every scene that holds a cinemagraph, nothing
+    draws the surfaces (the engine renders from the core), so they need not follow the frames.
+    Any other engine (Cycles, EEVEE, also through a scene the compositor or sequencer pulls in)
+    draws them, and then the frame-change handler moves them as during playback."""
+    playback.hold(all(scene.render.engine == CinemagraphRenderEngine.bl_idname
+                      for scene in bpy.data.scenes if playback.cinemagraphs_in(scene)))
+
+
+@persistent
+def on_render_end(_scene, *_args) -> None:
+    playback.hold(False)
+
+
+def handlers() -> list[tuple[list, object]]:
+    return [(bpy.app.handlers.render_init, on_render_init), (bpy.app.handlers.render_complete, on_render_end),
+            (bpy.app.handlers.render_cancel, on_render_end)]
 
 
 def compatible_panels():

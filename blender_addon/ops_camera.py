@@ -4,6 +4,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty
 
+from ..cine_core.cameras import presets
 from . import cache, conversion, runtime
 from .properties import CAMERA_PRESETS, active_settings, active_settings_for_poll
 
@@ -46,14 +47,14 @@ class CINEMAGRAPH_OT_add_camera_path(bpy.types.Operator):
             prepared = runtime.prepared_scene(cache.resolve(settings.cache_path))
             points_world = settings.points.matrix_world.copy()
             conversion.core_scale(points_world)
-            magnitude = cine_core.camera.DEFAULT_MAGNITUDE[self.preset] * self.strength
+            magnitude = presets.DEFAULT_MAGNITUDE[self.preset] * self.strength
             path = cine_core.camera_path(self.preset, prepared.intrinsics, settings.loop_frames,
                                          magnitude=magnitude, focus_depth=prepared.focus_depth(), loop=True,
                                          outline=prepared.content_outline())
         except runtime.user_errors() as exc:
             self.report({"ERROR"}, runtime.describe(exc))
             return {"CANCELLED"}
-        label = dict((key, name) for key, name, _ in CAMERA_PRESETS)[self.preset]
+        label = next(preset.label for preset in presets.CAMERA_PRESETS if preset.key == self.preset)
         name = f"{settings.id_data.name} {label} Camera"
         data = settings.source_camera.data.copy()
         data.name = name

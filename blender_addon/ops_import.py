@@ -12,10 +12,11 @@ from bpy_extras.io_utils import ImportHelper
 from mathutils import Matrix, Vector
 
 from . import cache, conversion, ops_motion, playback, runtime, scene_depth, scene_objects
+from ..cine_core.cameras.intrinsics import focal_from_lens
 from .errors import AddonError
 from .jobs import JobOperator
 from .preferences import addon_preferences, compute_device, weights_folder
-from .properties import RELATIVE_PATH, cinemagraphs_in
+from .properties import RELATIVE_PATH
 
 PHOTO_GLOB = "*.png;*.jpg;*.jpeg;*.webp;*.tif;*.tiff"
 #: Width of the pixel filter Set Up Scene gives Cycles and EEVEE (see docs/blender.md for the
@@ -31,11 +32,6 @@ def sidecar_annotation(photo: str) -> str | None:
     return candidate if os.path.isfile(candidate) else None
 
 
-def _scaled(progress, low: float, high: float):
-    """A progress callback mapping a stage's 0..1 onto ``low``..``high`` of the whole job."""
-    return lambda stage, fraction: progress(stage, low + (high - low) * fraction)
-
-
 @dataclass
 class ImportResult:
     name: str
@@ -47,7 +43,7 @@ class ImportResult:
     hints: list  # the annotation's arrows at working size
     placement: Matrix | None  # world matrix of the source camera; None: at the 3D cursor
     scale: float
-    safe_radius: float  # core units: how far the camera may move (see cine_core.safe_zone)
+    safe_radius: float  # core units: how far the camera may move (see cine_core.cameras.safe_zone)
     found_motion: str = ""  # what the motion detection found (the core's summary), if it ran
 
 
@@ -74,8 +70,7 @@ def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_pat
     created on the way is removed again, so a failed import leaves the file as it was.
     """
     scene = result.scene
-    k = conversion.PixelIntrinsics(scene.intrinsics.fx, scene.intrinsics.fy, scene.intrinsics.cx,
-                                   scene.intrinsics.cy, scene.intrinsics.width, scene.intrinsics.height)
+    k = scene.intrinsics
     before = _snapshot()
     try:
         collection = bpy.data.collections.new(result.name)
@@ -279,15 +274,15 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
 
         def work(progress):
             progress("load", 0.0)
-            source = cine_core.image_io.load_photo(photo, options.max_side)
+            source = cine_core.io.images.load_photo(photo, options.max_side)
             # The annotation as the core reads it, at working size: it becomes the editable
             # moving-region image and hint arrows.
-            annotation_now = cine_core.pipeline.load_annotation(inputs, source, []).at_size(*source.size)
+            annotation_now = cine_core.pipeline.run.load_annotation(inputs, source, []).at_size(*source.size)
             found = None
             if detect and annotation_now.mask is None:
                 progress("detect", 0.0)
-                backend = cine_core.neural.NeuralBackend("auto", options.ckpts_dir, options.device)
-                found, _ = cine_core.pipeline.find_motion(source.rgb, annotation_now.hints, None, backend)
+                backend = cine_core.pipeline.backend.NeuralBackend("auto", options.ckpts_dir, options.device)
+                found, _ = cine_core.pipeline.run.find_motion(source.rgb, annotation_now.hints, None, backend)
                 annotation_now = inputs.motion = found.annotation
             start = 0.0
             if depth_view is not None:
@@ -299,17 +294,15 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
                 options.focal = k.fx
                 start = 0.3
             else:
-                options.focal = focal_length / conversion.SENSOR_MM * max(source.size)
-            prepared = cine_core.prepare_scene(inputs, options, _scaled(progress, start, start + 0.4 * (1 - start)))
-            progress("motion", 0.5)
-            cloud = cine_core.animation.animate_points(prepared, loop_frames)
+                options.focal = focal_from_lens(focal_length, *source.size)
+            run = cine_core.pipeline.run
+            prepared, cloud = run.prepare_animated(inputs, options, loop_frames,
+                                                   run.scaled_progress(progress, start, 0.9), photo=source)
             actual_scale = scale
-            if depth_view is not None:
-                # Keep the meshes' size: Blender units per core unit, where pixels see a mesh.
-                hit = disparity > 0
-                actual_scale = float(np.median(1.0 / disparity[hit] / prepared.depth.numpy()[hit]))
+            if depth_view is not None:  # keep the meshes' size: Blender units per core unit
+                actual_scale = cine_core.depth.conditioning.metric_scale(disparity, prepared.depth)
             surface = scene_objects.surface_data(prepared, cloud)
-            safe_radius = cine_core.safe_zone.safe_camera_radius(prepared)
+            safe_radius = cine_core.cameras.safe_zone.safe_camera_radius(prepared)
             progress("save", 0.9)
             prepared.save(cache_path)  # last: nothing after it can fail and leave the file behind
             return ImportResult(name, cache_path, prepared, cloud, surface, annotation_now.mask,
@@ -327,12 +320,14 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         if abs(camera.data.shift_x) > 1e-6 or abs(camera.data.shift_y) > 1e-6:
             raise AddonError(f"Set the lens shift of {camera.name} to 0: the photo's camera looks through "
                              f"the image centre")
-        width, height = cine_core.image_io.load_photo(photo, options.max_side).size
+        # The header gives the working size: the photo itself is decoded once, in the job.
+        header = cine_core.io.images.read_photo_header(photo)
+        width, height = cine_core.io.images.working_size(*header.upright_size, options.max_side)
         depsgraph = context.evaluated_depsgraph_get()
         evaluated = camera.evaluated_get(depsgraph)
         k = conversion.intrinsics_from_projection(
             evaluated.calc_matrix_camera(depsgraph, x=width, y=height), width, height)
-        excluded = {c.cinemagraph.points.name for c in cinemagraphs_in(context.scene)}
+        excluded = {c.cinemagraph.points.name for c in playback.cinemagraphs_in(context.scene)}
         meshes = scene_depth.gather_meshes(depsgraph, excluded)
         return meshes, evaluated.matrix_world.copy(), k
 

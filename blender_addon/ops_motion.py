@@ -16,6 +16,7 @@ from bpy_extras.io_utils import ImportHelper
 from gpu_extras.batch import batch_for_shader
 from mathutils import Vector
 
+from ..cine_core.io import motion_rules
 from . import cache, conversion, playback, runtime, scene_objects
 from .errors import AddonError
 from .jobs import JobOperator
@@ -30,14 +31,9 @@ def hint_objects(settings) -> list[bpy.types.Object]:
     return sorted((o for o in settings.hints.objects if o.type == "EMPTY"), key=lambda o: o.name)
 
 
-def _has_length(start: tuple[float, float], end: tuple[float, float]) -> bool:
-    """Whether an arrow is long enough to give a direction (half a photo pixel)."""
-    return bool(np.hypot(end[0] - start[0], end[1] - start[1]) >= 0.5)
-
-
 def add_hint(settings, start: tuple[float, float], end: tuple[float, float]) -> bpy.types.Object:
     """A new arrow from photo pixel ``start`` to ``end``, floating just in front of the surface."""
-    if not _has_length(start, end):
+    if not motion_rules.has_length(start, end):
         raise AddonError("A hint arrow needs a length: drag from where the motion starts to where it goes")
     if settings.hints is None:
         settings.hints = bpy.data.collections.new(f"{settings.id_data.name} Hints")
@@ -98,13 +94,8 @@ def hints_outside(mask: np.ndarray | None, hints: list) -> list[int]:
     without arrows of their own."""
     if mask is None:
         return []
-    height, width = mask.shape
-    outside = []
-    for number, hint in enumerate(hints, start=1):
-        column, row = int(round(hint.start[0])), int(round(hint.start[1]))
-        if not (0 <= column < width and 0 <= row < height) or not mask[row, column]:
-            outside.append(number)
-    return outside
+    return [number for number, hint in enumerate(hints, start=1)
+            if not motion_rules.starts_inside(hint.start, mask)]
 
 
 @dataclass
@@ -142,21 +133,22 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
         hints = []
         for arrow in hint_objects(settings):
             start, end = scene_objects.hint_pixels(arrow, settings.points, settings.intrinsics())
-            if _has_length(start, end):
-                hints.append(cine_core.annotations.HintArrow(start, end))
+            if motion_rules.has_length(start, end):
+                hints.append(cine_core.io.annotations.HintArrow(start, end))
         direction = settings.direction.strip() or None
-        if mask is None and not hints and direction is None:
-            raise AddonError("Nothing moves yet: paint or select the moving region, or draw hint arrows")
-        if mask is not None and not mask.any():
+        problem = motion_rules.motion_problem(mask, len(hints), direction is not None)
+        if problem == motion_rules.NOTHING_MOVES:
+            raise AddonError("Nothing moves yet: paint or select the moving region, or draw hint arrows"
+                             if direction is None else
+                             "A direction in words moves the moving region: paint or select where the "
+                             "picture moves first")
+        if problem == motion_rules.EMPTY_REGION:
             raise AddonError("The moving region is empty: paint it white where the picture should move")
-        if mask is not None and not hints and direction is None:
+        if problem is not None:
             raise AddonError("The moving region needs hint arrows or a direction (e.g. 'left to right') "
                              "to know where it moves")
-        if mask is None and not hints:
-            raise AddonError("A direction in words moves the moving region: paint or select where the "
-                             "picture moves first")
         mask_size = size if mask is None else (mask.shape[1], mask.shape[0])
-        annotation = cine_core.annotations.MotionAnnotation(
+        annotation = cine_core.io.annotations.MotionAnnotation(
             mask_size, mask, [h.scaled(mask_size[0] / size[0], mask_size[1] / size[1]) for h in hints])
         self.outside = hints_outside(mask, annotation.hints)
         self.applied = json.dumps(motion_inputs(settings))
@@ -166,12 +158,9 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
         weights, device = weights_folder(preferences), compute_device(preferences)
 
         def work(progress):
-            progress("flow", 0.0)
-            scene = cine_core.pipeline.with_motion(runtime.prepared_scene(old_path), annotation,
-                                                   direction=direction, flow_scale=speed,
-                                                   ckpts_dir=weights, device=device)
-            progress("motion", 0.3)
-            cloud = cine_core.animation.animate_points(scene, loop_frames)
+            scene, cloud = cine_core.pipeline.run.with_motion_animated(
+                runtime.prepared_scene(old_path), annotation, loop_frames, direction=direction, flow_scale=speed,
+                ckpts_dir=weights, device=device, progress=cine_core.pipeline.run.scaled_progress(progress, 0.0, 0.9))
             progress("save", 0.9)
             surface = scene_objects.surface_data(scene, cloud)
             scene.save(new_path)
@@ -232,9 +221,9 @@ class CINEMAGRAPH_OT_load_motion(bpy.types.Operator, ImportHelper):
             cine_core = runtime.core()
             size = (settings.width, settings.height)
             if path.lower().endswith(".json"):
-                annotation = cine_core.annotations.read_arrows_json(path, size)
+                annotation = cine_core.io.annotations.read_arrows_json(path, size)
             else:
-                annotation = cine_core.annotations.read_mask_image(path, size)
+                annotation = cine_core.io.annotations.read_mask_image(path, size)
             annotation = annotation.at_size(*size)
             if annotation.mask is None and not annotation.hints:
                 raise AddonError(f"{os.path.basename(path)} holds no moving region and no hint arrows")
@@ -271,8 +260,8 @@ class CINEMAGRAPH_OT_detect_motion(bpy.types.Operator):
         try:
             cine_core = runtime.core()
             prepared = runtime.prepared_scene(cache.resolve(settings.cache_path))
-            backend = cine_core.neural.NeuralBackend("auto", weights_folder(preferences), compute_device(preferences))
-            found, method = cine_core.pipeline.find_motion(prepared.photo, [], None, backend)
+            backend = cine_core.pipeline.backend.NeuralBackend("auto", weights_folder(preferences), compute_device(preferences))
+            found, method = cine_core.pipeline.run.find_motion(prepared.photo, [], None, backend)
             if found.annotation.mask is None:
                 self.report({"WARNING"}, "No sky or water found: paint the moving region and draw arrows by hand")
                 return {"CANCELLED"}
@@ -383,7 +372,7 @@ class CINEMAGRAPH_OT_draw_hints(bpy.types.Operator):
         distance = (self._focus - origin_core.z) / direction_core.z
         if distance <= 0:
             raise AddonError("Look towards the photo to draw arrows over it")
-        return conversion.project(origin_core + distance * direction_core, settings.intrinsics())
+        return conversion.hint_pixel(origin_core + distance * direction_core, settings.intrinsics())
 
     def modal(self, context, event):
         context.area.tag_redraw()

@@ -7,6 +7,7 @@ import textwrap
 
 import bpy
 
+from ..cine_core.cameras import presets
 from . import dependencies, jobs, playback, runtime
 from .engine import CinemagraphRenderEngine
 from .ops_motion import hint_objects, pending_motion_changes
@@ -182,8 +183,8 @@ class VIEW3D_PT_cinemagraph_camera(PhotoSubPanel, bpy.types.Panel):
         column.use_property_split = True
         column.prop(settings, "path_preset")
         column.prop(settings, "path_strength")
-        if settings.safe_zone is not None and not dependencies.missing_required():
-            reach = runtime.core().camera.DEFAULT_MAGNITUDE[settings.path_preset] * settings.path_strength
+        if settings.safe_zone is not None:
+            reach = presets.DEFAULT_MAGNITUDE[settings.path_preset] * settings.path_strength
             zone = settings.safe_zone.empty_display_size
             row = layout.row()
             row.alert = reach > zone

@@ -6,10 +6,10 @@ neighbours stay in a reused array and a frame costs a few array operations on th
 
 The render engine cross-fades a forward- and a backward-moving copy of every moving point for a
 seamless loop. The mesh has a second copy of its moving part just behind the surface
-(:mod:`cine_core.surface_mesh`): the handler puts the cloud that weighs more at that moment
+(:mod:`cine_core.rendering.surface_mesh`): the handler puts the cloud that weighs more at that moment
 on the surface, made transparent by the other cloud's weight through the object's
 ``cinemagraph_see_through`` property, and the other cloud on the copy behind, as the core's
-:func:`~cine_core.surface_mesh.crossfade` says. Material Preview, EEVEE and Cycles composite
+:func:`~cine_core.rendering.surface_mesh.crossfade` says. Material Preview, EEVEE and Cycles composite
 the two into the render's blend, with no jump at mid-loop.
 
 Surfaces imported before the cross-fade copy existed get it when they are first played: the
@@ -23,9 +23,9 @@ import bpy
 import numpy as np
 from bpy.app.handlers import persistent
 
+from ..cine_core.cameras.intrinsics import Intrinsics
 from . import cache, conversion, runtime, scene_objects
 from .errors import AddonError
-from .properties import cinemagraphs_in
 
 
 @dataclass
@@ -36,7 +36,8 @@ class _Playback:
     while other processes compete for the cores (PyTorch's thread pool does not).
     """
 
-    key: tuple
+    key: tuple  # (prepared scene's content, loop length) the arrays were made from
+    source: tuple  # (stored cache path, .blend path, loop length) last resolved to ``key``
     positions: np.ndarray  # (V, 3) core positions of the mesh's vertices; the moving points change per frame
     num_static: int  # P - M
     rest: np.ndarray  # (M, 2) photo pixels of the moving points
@@ -44,9 +45,9 @@ class _Playback:
     backward: np.ndarray  # (N + 1, M, 2) ... and of the backward-moving copy
     forward_depth: np.ndarray  # (N + 1, M) depths of the forward-moving copy
     backward_depth: np.ndarray  # (N + 1, M) ... and of the backward-moving copy
-    intrinsics: conversion.PixelIntrinsics
+    intrinsics: Intrinsics
     copy_start: int  # the cross-fade copy's vertices of the M moving points, in their order, start here
-    behind: float  # the copy's distance factor (cine_core.surface_mesh.CROSSFADE_BEHIND)
+    behind: float  # the copy's distance factor (cine_core.rendering.surface_mesh.CROSSFADE_BEHIND)
     crossfade: list  # per frame in [0, N]: (the surface shows the backward cloud, its see-through)
     frame_written: int = -1
 
@@ -54,6 +55,20 @@ class _Playback:
 _states: dict[str, _Playback] = {}
 #: Why a cinemagraph cannot play (collection name -> sentence), shown in the Motion panel.
 problems: dict[str, str] = {}
+#: Whether the surfaces stay as they are while the frame changes (see :func:`hold`).
+_held = False
+
+
+def cinemagraphs_in(scene):
+    """The scene's cinemagraph collections (linked anywhere below its master collection)."""
+    return [c for c in scene.collection.children_recursive if c.cinemagraph.is_valid]
+
+
+def hold(held: bool) -> None:
+    """Stop (True) or resume (False) moving the surfaces with the frame: a render that does not
+    draw them (the Cinemagraph engine renders from the core) needs no positions per frame."""
+    global _held
+    _held = held
 
 
 def loop_frame(settings, frame: int) -> int:
@@ -65,18 +80,24 @@ def loop_frame(settings, frame: int) -> int:
 
 def _state(collection, wait: bool) -> _Playback | None:
     settings = collection.cinemagraph
-    path = cache.resolve(settings.cache_path)
-    key = (path, settings.loop_frames)
+    # Checked every frame: the stored path is resolved (a look at the disk) only when it, the
+    # .blend's location or the loop changed, and saving, which copies the file or makes its path
+    # relative, keeps the state because the content stays the same.
+    source = (settings.cache_path, bpy.data.filepath, settings.loop_frames)
     state = _states.get(collection.name)
+    if state is not None and state.source == source:
+        return state
+    path = cache.resolve(settings.cache_path)
+    key = (runtime.content_path(path), settings.loop_frames)
     if state is not None and state.key == key:
+        state.source = source
         return state
     cloud = runtime.animated_cloud(path, settings.loop_frames, wait=wait)
     if cloud is None:
         return None  # being computed in a thread; poll_pending updates the frame when it is ready
     cine_core = runtime.core()
     prepared = runtime.prepared_scene(path)
-    k = prepared.intrinsics
-    intrinsics = conversion.PixelIntrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height)
+    intrinsics = prepared.intrinsics
     rest_uv = cloud.rest_uv.numpy()
     points = settings.points
     copy_of = scene_objects.copy_sources(points.data)
@@ -85,18 +106,18 @@ def _state(collection, wait: bool) -> _Playback | None:
     # The still points and the skirt beyond the photo never move: take them from the mesh once.
     positions = scene_objects.read_positions(points.data)
     moving = slice(cloud.num_static, len(rest_uv))
-    positions[moving] = conversion.lift_pixels(rest_uv[moving], cloud.depth.numpy()[moving], intrinsics)
-    # The copy begins with the moving points in the cloud's order (cine_core.surface_mesh.crossfade_copy).
+    positions[moving] = conversion.lift_points(rest_uv[moving], cloud.depth.numpy()[moving], intrinsics)
+    # The copy begins with the moving points in the cloud's order (cine_core.rendering.surface_mesh.crossfade_copy).
     copy_start = int(np.argmax(copy_of >= 0)) if (copy_of >= 0).any() else len(copy_of)
     if not np.array_equal(copy_of[copy_start:copy_start + len(rest_uv) - cloud.num_static],
                           np.arange(cloud.num_static, len(rest_uv))):
         raise AddonError(f"{points.name} no longer has the imported points; import the photo again to animate it")
     num_frames = settings.loop_frames
-    state = _Playback(key, positions, cloud.num_static, rest_uv[cloud.num_static:], cloud.forward.numpy(),
+    state = _Playback(key, source, positions, cloud.num_static, rest_uv[cloud.num_static:], cloud.forward.numpy(),
                       cloud.backward.numpy(), cloud.forward_depth.numpy(), cloud.backward_depth.numpy(), intrinsics,
                       copy_start,
-                      float(cine_core.surface_mesh.CROSSFADE_BEHIND),
-                      [cine_core.surface_mesh.crossfade(frame, num_frames) for frame in range(num_frames + 1)])
+                      float(cine_core.rendering.surface_mesh.CROSSFADE_BEHIND),
+                      [cine_core.rendering.surface_mesh.crossfade(frame, num_frames) for frame in range(num_frames + 1)])
     _states[collection.name] = state
     return state
 
@@ -123,9 +144,9 @@ def _frame_positions(state: _Playback, frame: int) -> np.ndarray:
         num_moving = len(state.rest)
         # A moving point takes the depth of its surface where it arrives, as in the render; the
         # copy lies `behind` times as far along the same ray.
-        conversion.lift_pixels(state.rest + front[frame], front_depth[frame], state.intrinsics,
+        conversion.lift_points(state.rest + front[frame], front_depth[frame], state.intrinsics,
                                out=state.positions[state.num_static:state.num_static + num_moving])
-        conversion.lift_pixels(state.rest + back[frame], back_depth[frame] * np.float32(state.behind),
+        conversion.lift_points(state.rest + back[frame], back_depth[frame] * np.float32(state.behind),
                                state.intrinsics, out=state.positions[state.copy_start:state.copy_start + num_moving])
     return state.positions
 
@@ -205,7 +226,8 @@ def poll_pending() -> float | None:
 
 @persistent
 def on_frame_change(scene, _depsgraph=None) -> None:
-    refresh(scene)
+    if not _held:
+        refresh(scene)
 
 
 @persistent
@@ -213,6 +235,7 @@ def on_load(_filepath, *_args) -> None:
     """A file was opened: free the previous file's surfaces and show this one's frame."""
     _states.clear()
     problems.clear()
+    hold(False)
     runtime.forget_all()
     for scene in bpy.data.scenes:
         refresh(scene)

@@ -12,28 +12,18 @@ import bpy
 from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty, PointerProperty,
                        StringProperty)
 
-from .conversion import PixelIntrinsics
+from ..cine_core.cameras import presets
+from ..cine_core.cameras.intrinsics import Intrinsics
+from . import playback
 
-#: The core's presets (``cine_core.camera.PRESETS``), listed here because the add-on registers
-#: before PyTorch may be importable.
-CAMERA_PRESETS = [
-    ("circle", "Circle", "A small circle in the image plane with a gentle push in"),
-    ("swing", "Swing", "An arc around the subject, always aimed at it"),
-    ("up-down", "Up-Down", "Rise and sink"),
-    ("side", "Side", "Slide left and right"),
-    ("zoom-in", "Zoom In", "Move towards the scene and back"),
-    ("dolly-zoom", "Dolly Zoom", "Move in while widening the lens: the subject keeps its size, the background stretches"),
-    ("ken-burns", "Ken Burns", "Push in from the whole photo to a centred crop and back"),
-    ("static", "Static", "The source camera's view, keyed, as a start for your own path"),
-]
+#: The core's camera presets as enum items (the core lists them without PyTorch).
+CAMERA_PRESETS = [(preset.key, preset.label, preset.description) for preset in presets.CAMERA_PRESETS]
 
 #: Blender 4.5+ warns unless a path property declares that it may hold a "//" relative path.
 RELATIVE_PATH = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
 
 
 def _refresh_playback(self, context) -> None:
-    from . import playback  # playback imports these settings: import when first needed
-
     playback.refresh(context.scene)
 
 
@@ -122,9 +112,9 @@ class CinemagraphSettings(bpy.types.PropertyGroup):
             return {}
         return methods if isinstance(methods, dict) else {}
 
-    def intrinsics(self) -> PixelIntrinsics:
+    def intrinsics(self) -> Intrinsics:
         fx, fy, cx, cy = self.pixel_intrinsics
-        return PixelIntrinsics(fx, fy, cx, cy, self.width, self.height)
+        return Intrinsics(fx, fy, cx, cy, self.width, self.height)
 
 
 def _is_cinemagraph(_self, collection) -> bool:
@@ -152,11 +142,6 @@ def active_settings_for_poll(operator_class, context) -> CinemagraphSettings | N
     if settings is None:
         operator_class.poll_message_set("Import a photo as a cinemagraph first")
     return settings
-
-
-def cinemagraphs_in(scene):
-    """The scene's cinemagraph collections (linked anywhere below its master collection)."""
-    return [c for c in scene.collection.children_recursive if c.cinemagraph.is_valid]
 
 
 classes = (CinemagraphSettings, SceneCinemagraphSettings)

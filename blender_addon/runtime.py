@@ -2,7 +2,9 @@
 
 Nothing here touches Blender data, so background jobs and the render thread may call it.
 Prepared scenes are immutable files (a new motion writes a new file), so a path names one
-content and the caches never go stale; they are keyed by absolute path.
+content and the caches never go stale; they are keyed by absolute path, a copy's by its
+original's path (:func:`same_content`), so saving, which copies new files beside the .blend,
+recomputes nothing.
 """
 from __future__ import annotations
 
@@ -19,12 +21,18 @@ _lock = threading.Lock()
 _entries: OrderedDict[tuple, Future] = OrderedDict()
 _MAX_ENTRIES = 8  # a few scenes with their point clouds and renderers
 _computing: set[str] = set()  # kinds of value (a key's first item) being computed in a thread
+_originals: dict[str, str] = {}  # copy's absolute path -> the path its content is cached under
 
 
 def core():
     """The ``cine_core`` package; :class:`DependenciesMissing` when PyTorch & co are missing."""
     try:
         from .. import cine_core
+        # The modules the add-on reaches as attributes (cine_core.rendering.passes...): the
+        # pipeline imports every stage; these it does not.
+        from ..cine_core.cameras import safe_zone  # noqa: F401
+        from ..cine_core.pipeline import devices, run  # noqa: F401
+        from ..cine_core.rendering import passes, surface_mesh  # noqa: F401
     except ImportError as exc:
         missing = dependencies.missing_required() or [getattr(exc, "name", None) or str(exc)]
         raise DependenciesMissing(
@@ -146,14 +154,29 @@ def forget_all() -> None:
     """Free everything (another file was opened)."""
     with _lock:
         _entries.clear()
+        _originals.clear()
+
+
+def same_content(copy: str, original: str) -> None:
+    """The file at ``copy`` (absolute) is a copy of the prepared scene at ``original``: what is
+    computed for either serves both."""
+    with _lock:
+        _originals[copy] = _originals.get(original, original)
+
+
+def content_path(path: str) -> str:
+    """The path the caches know the prepared scene at ``path`` (absolute) by: its original's
+    when it is a copy (:func:`same_content`), else its own."""
+    with _lock:
+        return _originals.get(path, path)
 
 
 def scene_key(path: str) -> tuple:
-    return ("scene", path)
+    return ("scene", content_path(path))
 
 
 def cloud_key(path: str, num_frames: int) -> tuple:
-    return ("cloud", path, num_frames)
+    return ("cloud", content_path(path), num_frames)
 
 
 def prepared_scene(path: str, wait: bool = True):
@@ -164,7 +187,7 @@ def prepared_scene(path: str, wait: bool = True):
 
 def content_outline(path: str):
     """The edge of what the scene at ``path`` can show (the core's ``content_outline``)."""
-    return _cached(("outline", path), lambda: prepared_scene(path).content_outline(), True)
+    return _cached(("outline", content_path(path)), lambda: prepared_scene(path).content_outline(), True)
 
 
 def animated_cloud(path: str, num_frames: int, wait: bool = True):
@@ -173,7 +196,7 @@ def animated_cloud(path: str, num_frames: int, wait: bool = True):
     cine_core = core()
 
     def compute():
-        return cine_core.animation.animate_points(prepared_scene(path), num_frames)
+        return cine_core.motion.animation.animate_points(prepared_scene(path), num_frames)
 
     return _cached(cloud_key(path, num_frames), compute, wait)
 
@@ -184,15 +207,15 @@ def splatting_renderer(path: str, num_frames: int, device: str):
     cine_core = core()
 
     def compute():
-        return cine_core.render.FrameRenderer(animated_cloud(path, num_frames).to(device),
+        return cine_core.rendering.frames.FrameRenderer(animated_cloud(path, num_frames).to(device),
                                               prepared_scene(path).intrinsics)
 
-    return _cached(("splatting", path, num_frames, device), compute, True)
+    return _cached(("splatting", content_path(path), num_frames, device), compute, True)
 
 
 def render_method(device: str, weights: str | None) -> str:
     """Which renderer :func:`frame_renderer` picks with these preferences, as the core reports it."""
-    return core().neural.NeuralBackend("auto", weights, device).render_method()
+    return core().pipeline.backend.NeuralBackend("auto", weights, device).render_method()
 
 
 def frame_renderer(path: str, num_frames: int, device: str, weights: str | None):
@@ -201,12 +224,12 @@ def frame_renderer(path: str, num_frames: int, device: str, weights: str | None)
     points that viewport playback uses too). Weight files that appear later (Download Model
     Weights, or copied by hand) are picked up: the renderer is cached per renderer choice."""
     cine_core = core()
-    backend = cine_core.neural.NeuralBackend("auto", weights, device)
+    backend = cine_core.pipeline.backend.NeuralBackend("auto", weights, device)
     method = backend.render_method()
 
     def compute():
         cloud = None if backend.uses("render") else animated_cloud(path, num_frames)
-        return cine_core.pipeline.make_renderer(prepared_scene(path), num_frames, backend, device=device,
+        return cine_core.pipeline.run.make_renderer(prepared_scene(path), num_frames, backend, device=device,
                                                 cloud=cloud)
 
-    return _cached(("renderer", path, num_frames, device, weights, method), compute, True)
+    return _cached(("renderer", content_path(path), num_frames, device, weights, method), compute, True)

@@ -12,7 +12,7 @@ import numpy as np
 from mathutils import Matrix
 
 from . import conversion
-from .conversion import PixelIntrinsics
+from ..cine_core.cameras.intrinsics import Intrinsics
 from .errors import AddonError
 
 _SOLID_TYPES = {"MESH", "CURVE", "SURFACE", "FONT", "META"}
@@ -59,7 +59,7 @@ def gather_meshes(depsgraph, excluded: set[str]) -> SceneMeshes:
     return SceneMeshes(np.concatenate(vertices), np.concatenate(triangles).astype(np.int64))
 
 
-def mesh_disparity(meshes: SceneMeshes, camera_world: Matrix, intrinsics: PixelIntrinsics,
+def mesh_disparity(meshes: SceneMeshes, camera_world: Matrix, intrinsics: Intrinsics,
                    device: str) -> np.ndarray:
     """(H, W) float32 disparity 1 / z of the first surface through every pixel centre (z along
     the camera's axis, in Blender units); 0 where nothing is hit (infinitely far, like the sky).
@@ -68,7 +68,6 @@ def mesh_disparity(meshes: SceneMeshes, camera_world: Matrix, intrinsics: PixelI
     """
     import torch
 
-    from ..cine_core.camera import Intrinsics
     from ..cine_core.depth.mesh_raster import rasterize_disparity
 
     # The core camera at the Blender camera (scale 1: core units are Blender units here).
@@ -76,7 +75,7 @@ def mesh_disparity(meshes: SceneMeshes, camera_world: Matrix, intrinsics: PixelI
     world_to_camera = torch.tensor(np.array(camera_to_world.inverted(), dtype=np.float64))
     disparity = rasterize_disparity(torch.from_numpy(meshes.vertices).to(device),
                                     torch.from_numpy(meshes.triangles).to(device), world_to_camera,
-                                    Intrinsics(*intrinsics)).cpu().numpy()
+                                    intrinsics).cpu().numpy()
     if not disparity.any():
         raise AddonError("No scene mesh is in view of the camera; aim it at the proxy geometry")
     return disparity

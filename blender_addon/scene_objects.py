@@ -10,7 +10,7 @@ import bpy
 from mathutils import Matrix, Vector
 
 from . import conversion, runtime
-from .conversion import PixelIntrinsics
+from ..cine_core.cameras.intrinsics import Intrinsics
 from .errors import AddonError
 
 #: Point attributes of the surface mesh (point domain).
@@ -56,15 +56,14 @@ def surface_data(scene, cloud) -> SurfaceData:
     copy of the moving part, just behind the surface."""
     cine_core = runtime.core()
     k = scene.intrinsics
-    surfaces = cine_core.surface_mesh.layer_surfaces(scene, cloud)
-    intrinsics = conversion.PixelIntrinsics(k.fx, k.fy, k.cx, k.cy, k.width, k.height)
-    positions = conversion.lift_pixels(cloud.rest_uv.numpy(), cloud.depth.numpy(), intrinsics)
+    surfaces = cine_core.rendering.surface_mesh.layer_surfaces(scene, cloud)
+    positions = conversion.lift_points(cloud.rest_uv.numpy(), cloud.depth.numpy(), k)
     colors = cloud.values[:, :3].numpy()
     positions = np.concatenate([positions, surfaces.skirt_world.numpy()])
     colors = np.concatenate([colors, colors[surfaces.skirt_source.numpy()]])
     pixels = np.concatenate([cloud.rest_uv.numpy(), surfaces.skirt_pixels.numpy()])
     source = surfaces.copy.source.numpy()
-    behind = np.float32(cine_core.surface_mesh.CROSSFADE_BEHIND)
+    behind = np.float32(cine_core.rendering.surface_mesh.CROSSFADE_BEHIND)
     copy_of = np.concatenate([np.full(len(positions), -1, np.int32), source.astype(np.int32)])
     triangles = surfaces.triangles.numpy()
     return SurfaceData(
@@ -205,7 +204,7 @@ def read_positions(mesh: bpy.types.Mesh) -> np.ndarray:
     return positions.reshape(-1, 3)
 
 
-def create_source_camera(name: str, intrinsics: PixelIntrinsics, points: bpy.types.Object, scale: float,
+def create_source_camera(name: str, intrinsics: Intrinsics, points: bpy.types.Object, scale: float,
                          far: float) -> bpy.types.Object:
     """The camera that took the photo, a child of the surface at the core's origin.
 
@@ -269,12 +268,12 @@ def read_mask(image: bpy.types.Image) -> np.ndarray:
     return conversion.image_rows_to_blender(brightness > 0.5)
 
 
-def create_hint(name: str, hints: bpy.types.Collection, points: bpy.types.Object, intrinsics: PixelIntrinsics,
+def create_hint(name: str, hints: bpy.types.Collection, points: bpy.types.Object, intrinsics: Intrinsics,
                 start: tuple[float, float], end: tuple[float, float], depth: float) -> bpy.types.Object:
     """An arrow empty from photo pixel ``start`` to ``end``, placed at ``depth`` in front of the
     source camera (a child of the surface, so its local coordinates are core coordinates)."""
-    tail = conversion.lift(start[0], start[1], depth, intrinsics)
-    head = conversion.lift(end[0], end[1], depth, intrinsics)
+    tail = conversion.lift_point(start[0], start[1], depth, intrinsics)
+    head = conversion.lift_point(end[0], end[1], depth, intrinsics)
     direction = head - tail
     arrow = bpy.data.objects.new(name, None)
     arrow.empty_display_type = "SINGLE_ARROW"
@@ -299,9 +298,9 @@ def hint_depth(depth: np.ndarray, pixel: tuple[float, float]) -> float:
 
 
 def hint_pixels(arrow: bpy.types.Object, points: bpy.types.Object,
-                intrinsics: PixelIntrinsics) -> tuple[tuple[float, float], tuple[float, float]]:
+                intrinsics: Intrinsics) -> tuple[tuple[float, float], tuple[float, float]]:
     """Photo pixels of an arrow's tail and tip, projected through the source camera."""
     tail = arrow.matrix_world @ Vector((0.0, 0.0, 0.0))
     tip = arrow.matrix_world @ Vector((0.0, 0.0, arrow.empty_display_size))
-    return (conversion.project(conversion.to_core(points.matrix_world, tail), intrinsics),
-            conversion.project(conversion.to_core(points.matrix_world, tip), intrinsics))
+    return (conversion.hint_pixel(conversion.to_core(points.matrix_world, tail), intrinsics),
+            conversion.hint_pixel(conversion.to_core(points.matrix_world, tip), intrinsics))

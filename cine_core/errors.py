@@ -1,6 +1,6 @@
 """The one exception type the core raises for problems a user can fix, and what running out of
-memory looks like."""
-import torch
+memory looks like. Imports no PyTorch: the Blender add-on uses it before that is installed."""
+import sys
 
 
 class CineError(Exception):
@@ -19,6 +19,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` means that memory ran out: RAM (MemoryError, or the RuntimeError of
     PyTorch's CPU allocator) or the GPU's (torch.OutOfMemoryError). Callers report it as a
     sentence, not a traceback."""
-    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")  # not loaded: none of its errors can exist
+    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
         return True
     return isinstance(exc, RuntimeError) and "DefaultCPUAllocator" in str(exc)

@@ -11,12 +11,14 @@ import cv2
 import numpy as np
 import torch
 
-from .camera import Intrinsics, content_outline
-from .checks import parse_json, printable
+from .cameras.intrinsics import Intrinsics
+from .cameras.paths import content_outline
 from .errors import CineError
-from .image_io import check_pixel_count
-from .layering import COLOUR_LEVELS, DepthLayer, LayeredScene
-from .outputs import atomic_file
+from .io.checks import parse_json, printable
+from .io.images import check_pixel_count
+from .io.motion_rules import motion_mask
+from .io.outputs import atomic_file
+from .layers.ldi import COLOUR_LEVELS, DepthLayer, LayeredScene
 
 FORMAT_VERSION = 1
 #: Most depth layers cut at depth valleys (the CLI's --layers is capped at this); a scene may
@@ -33,7 +35,7 @@ class PreparedScene:
 
     Attributes:
         photo: (3, H, W) colours in [0, 1] at working resolution.
-        intrinsics: the source camera (pose = identity, see :mod:`cine_core.camera`).
+        intrinsics: the source camera (pose = identity, see :mod:`cine_core.cameras.paths`).
         depth: (H, W) conditioned depth (nearest = 1).
         layered: the layered depth image.
         flow: (2, H, W) Eulerian flow of the visible surface, pixels per frame.
@@ -60,7 +62,7 @@ class PreparedScene:
     @property
     def motion_mask(self) -> torch.Tensor:
         """(H, W) bool: visible pixels that move."""
-        return self.flow.abs().sum(0) > 0
+        return motion_mask(self.flow)
 
     def motion_regions(self) -> torch.Tensor:
         """(H, W) int32 region numbers: :attr:`regions`, or the connected parts of the motion."""
@@ -76,7 +78,7 @@ class PreparedScene:
         return float(values.median())
 
     def content_outline(self) -> tuple[torch.Tensor, ...]:
-        """The edge of what the scene can show (:func:`~cine_core.camera.content_outline`)."""
+        """The edge of what the scene can show (:func:`~cine_core.cameras.paths.content_outline`)."""
         return content_outline(self.depth, self.intrinsics)
 
     def save(self, path: str) -> None:

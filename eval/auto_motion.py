@@ -7,7 +7,7 @@ Run from the repository root (not part of the test run)::
     .venv/bin/python -m eval.auto_motion --backend auto         # the ADE20K network when present
 
 1. **Annotated scenes** (folders with ``image.png|jpg`` and ``image.json`` and/or ``mask.png``):
-   the detector sees the photo only (``prepare_scene``'s :func:`~cine_core.pipeline.find_motion`,
+   the detector sees the photo only (``prepare_scene``'s :func:`~cine_core.pipeline.run.find_motion`,
    at ``--detect-size``, 1280 by default); its regions are compared with the labelled moving
    region: intersection over union, the share of the label found (recall) and the share of the
    found region inside the label (precision). The labels mark only what their author chose to
@@ -36,12 +36,12 @@ import cv2
 import numpy as np
 import torch
 
-from cine_core.camera import camera_path
-from cine_core.flow import eulerian_flow
-from cine_core.image_io import PHOTO_EXTENSIONS, load_photo
-from cine_core.motion_detect import KINDS
-from cine_core.neural import NeuralBackend
-from cine_core.pipeline import (PrepareOptions, SceneInputs, find_motion, load_annotation, make_renderer,
+from cine_core.cameras.paths import camera_path
+from cine_core.motion.flow import eulerian_flow
+from cine_core.io.images import PHOTO_EXTENSIONS, load_photo
+from cine_core.motion.detect import KINDS
+from cine_core.pipeline.backend import NeuralBackend
+from cine_core.pipeline.run import (PrepareOptions, SceneInputs, find_motion, load_annotation, make_renderer,
                                 prepare_scene)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -4,7 +4,7 @@
 * **2D warp**: the photo warped in the image plane by the same Eulerian flow field the core
   animates (no depth, no layers, no symmetric blending): frame m is the photo backward-warped
   by the integrated displacement of m frames, using the core's own integrator
-  (:func:`cine_core.integrate.integrate_positions`).
+  (:func:`cine_core.motion.integrate.integrate_positions`).
 """
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from cine_core.flow import motion_mask
-from cine_core.integrate import integrate_positions, sample_bilinear
+from cine_core.io.images import to_uint8_image
+from cine_core.io.motion_rules import motion_mask
+from cine_core.motion.integrate import integrate_positions, sample_bilinear
 
 WARP_MODES = ("forward", "inverse")
 
@@ -52,7 +53,7 @@ def warp_frames(photo: torch.Tensor, flow: torch.Tensor, num_frames: int, *, int
     ys, xs = torch.nonzero(moving, as_tuple=True)
     start = torch.stack([xs, ys], dim=1).to(torch.float32)
     field = flow if mode == "forward" else -flow
-    base = (photo.clamp(0, 1).permute(1, 2, 0) * 255.0 + 0.5).to(torch.uint8).numpy()
+    base = to_uint8_image(photo)
     current = start
     for frame in range(num_frames):
         if frame > 0:

@@ -76,14 +76,14 @@ import cv2
 import numpy as np
 import torch
 
-from cine_core.annotations import parse_hint
-from cine_core.camera import camera_path
+from cine_core.io.annotations import parse_hint
+from cine_core.cameras.paths import camera_path
 from cine_core.errors import CineError
-from cine_core.image_io import PHOTO_EXTENSIONS
+from cine_core.io.images import PHOTO_EXTENSIONS, to_uint8_image
 from bench.run import (DEFAULT_DIRECTION, _table, code_version, direction_used, finite_or_none, machine_info,
                        resolve_device)
-from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene, render_frames
-from cine_core.video_io import read_video, write_video
+from cine_core.pipeline.run import PrepareOptions, SceneInputs, prepare_scene, render_frames
+from cine_core.io.video import read_video, write_video
 from eval.baselines import WARP_MODES, still_frames, warp_frames
 from eval.contact_sheet import contact_sheet, crop_box, sheet_frames
 from eval.metrics import (STILL_MARGIN, flicker, flow_agreement, grown_mask, largest_change, loop_seam,
@@ -215,7 +215,7 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
     ours = list(render_frames(scene, camera_path("static", scene.intrinsics, count + 1), loop_frames=count,
                               integrator=integrator, device=device, backend=backend))
     timings["render_s"] = time.perf_counter() - start
-    photo = (scene.photo.permute(1, 2, 0).clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
+    photo = to_uint8_image(scene.photo)
     start = time.perf_counter()
     warped = list(warp_frames(scene.photo, scene.flow, count + 1, integrator=integrator, mode=warp_mode))
     timings["warp2d_s"] = time.perf_counter() - start

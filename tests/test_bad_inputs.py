@@ -2,7 +2,7 @@
 ``error: ...`` and exit code 2, in under 2 s, before any stage does real work, and an earlier
 output stays exactly as it was. Outputs appear complete or not at all.
 
-The command line runs in-process (``cine_core.cli.main``: the real argument parsing, checks and
+The command line runs in-process (``cine_core.pipeline.cli.main``: the real argument parsing, checks and
 pipeline) so the suite stays fast; a few cases run it as a subprocess to see the exit code and
 the absence of a traceback as a user sees them.
 """
@@ -29,11 +29,11 @@ import numpy as np
 import pytest
 import torch
 
-from cine_core.cli import main
+from cine_core.pipeline.cli import main
 from cine_core.errors import CineError
-from cine_core.outputs import PARTIAL_PREFIX
+from cine_core.io.outputs import PARTIAL_PREFIX
 from cine_core.scene import PreparedScene
-from cine_core.video_io import write_video
+from cine_core.io.video import write_video
 
 from conftest import ROOT, run_cli, textured_image, write_scene
 
@@ -225,7 +225,7 @@ def test_scene_folder_whose_image_is_a_folder(capsys, tmp_path, earlier):
 
 
 def test_jpeg_is_decoded_reduced_under_size(tmp_path):
-    from cine_core.image_io import load_photo
+    from cine_core.io.images import load_photo
 
     rgb = cv2.resize(textured_image(96, 64), (768, 512), interpolation=cv2.INTER_CUBIC)
     path = str(tmp_path / "big.jpg")
@@ -358,7 +358,7 @@ def test_bad_depth_files(capsys, scene, tmp_path, earlier):
 
 
 def test_extreme_depth_values_stay_finite(tmp_path):
-    from cine_core.depth_conditioning import condition_depth, raw_to_disparity
+    from cine_core.depth.conditioning import condition_depth, raw_to_disparity
 
     raw = np.linspace(-3e38, 3e38, 64 * 96, dtype=np.float32).reshape(64, 96)
     raw[0, :10] = np.inf
@@ -371,7 +371,7 @@ def test_extreme_depth_values_stay_finite(tmp_path):
 def test_exr_depth_is_read_after_its_header_is_checked(tmp_path):
     """docs/blender.md promises EXR depth maps; OpenCV reads them only when
     its OpenEXR decoder is enabled, which reading an .exr depth file does."""
-    from cine_core.depth_io import read_depth_file
+    from cine_core.io.depth_files import read_depth_file
 
     values = np.linspace(1.0, 40.0, 64 * 96, dtype=np.float32).reshape(64, 96)
     os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")  # for writing the test file
@@ -827,7 +827,7 @@ def test_exr_written_by_blender_is_read(tmp_path):
         "settings.file_format, settings.color_mode, settings.color_depth = 'OPEN_EXR', 'BW', '32'\n"
         f"image.save_render({path!r}, scene=bpy.context.scene)\n")
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=120)
-    from cine_core.depth_io import read_depth_file
+    from cine_core.io.depth_files import read_depth_file
 
     depth = read_depth_file(path)
     assert depth.shape == (32, 48)

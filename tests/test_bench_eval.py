@@ -241,7 +241,7 @@ def tiny_scene(tmp_path_factory):
 
 def test_subsample_cloud_keeps_moving_points_consistent(tiny_scene):
     from bench.run import prepare_timed, scene_inputs
-    from cine_core.animation import animate_points
+    from cine_core.motion.animation import animate_points
 
     folder, _ = tiny_scene
     inputs, _ = scene_inputs(str(folder), 48, str(folder))
@@ -281,7 +281,7 @@ def test_evaluate_scene_on_a_still_video(tiny_scene, tmp_path):
     0 reproduces the photo, and the report has every metric."""
     import shutil
 
-    from cine_core.video_io import write_video
+    from cine_core.io.video import write_video
     from eval.run import evaluate_scene
 
     folder, image = tiny_scene

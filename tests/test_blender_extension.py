@@ -121,7 +121,7 @@ def test_zip_holds_exactly_what_the_extension_runs(extension_zip):
         names = set(archive.namelist())
         manifest = archive.read("blender_manifest.toml").decode()
     assert names == SHIPPED_FILES | package_files(ROOT)
-    assert "blender_addon/engine.py" in names and "cine_core/pipeline.py" in names
+    assert "blender_addon/engine.py" in names and "cine_core/pipeline/run.py" in names
     # No module that nothing runs (test helpers, leftovers): each is imported from an entry point.
     assert {n for n in names if n.endswith(".py")} - {"install_deps.py"} == imported_files(ROOT, ENTRY_POINTS)
     assert 'id = "cinemagraph"' in manifest and 'blender_version_min = "4.2.0"' in manifest
@@ -268,6 +268,16 @@ def test_depth_from_scene_meshes(tmp_path, extension_zip, photo_dir):
     assert r["wall_distance"] == pytest.approx(10.0, rel=0.1)
 
 
+def test_an_import_decodes_the_photo_once_and_the_core_prepares_and_animates(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("decoded_once", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
+    assert r["imports"] == [["FINISHED"], ["FINISHED"]] and r["update"] == ["FINISHED"]
+    # Estimated depth and depth from meshes (which needs the working size before the job): one
+    # decoding of the photo each.
+    assert r["decodings"] == {"estimate": 1, "meshes": 1}
+    # The scene and its animated points come from one core call, for the import and Update Motion.
+    assert r["core_calls"] == ["prepare_animated", "prepare_animated", "with_motion_animated"]
+
+
 def test_depth_from_scene_meshes_matches_blenders_ray_cast(tmp_path, extension_zip):
     r = run_scenario("mesh_depth_against_ray_cast", tmp_path, extension_zip)
     # Every pixel centre away from silhouettes sees the first surface Blender's own ray cast
@@ -408,6 +418,63 @@ def test_camera_conversions_round_trip(tmp_path, extension_zip):
     assert r["presets_match_core"]
 
 
+def test_saving_keeps_the_computed_motion_and_the_handler_does_only_needed_work(tmp_path, extension_zip, photo_dir):
+    r = run_scenario("runtime_caches", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
+    # The engine converts its frame with the core's function (once), to the levels render_frames gives.
+    assert r["engine_frame"]["conversions"] == [[3, 64, 96]], r["engine_frame"]
+    assert r["engine_frame"]["largest_difference"] <= 1, r["engine_frame"]
+    # Playing frames the surface already has a state for looks nothing up on disk.
+    assert r["playing"]["resolve"] == 0 and r["playing"]["writes"] == 8
+    # The first save copies the prepared scene beside the .blend (a new absolute path) and Save
+    # As makes the path relative to another folder: neither loads nor animates anything again,
+    # and playback keeps its state.
+    assert r["first_save"]["cache_path"].startswith("//cinemagraph_first/")
+    assert r["first_save"]["load"] == 0 and r["first_save"]["animate"] == 0 and r["first_save"]["same_state"]
+    assert r["save_as"]["cache_path"].startswith("//../saved/cinemagraph_first/"), r["save_as"]
+    assert r["save_as"]["load"] == 0 and r["save_as"]["animate"] == 0 and r["save_as"]["same_state"]
+    # The Cinemagraph engine renders from the core: the surface is not written during its
+    # animation render, and follows the frame again afterwards, also after a render that
+    # failed to start.
+    assert r["engine_animation"]["writes"] == 0 and r["engine_animation"]["frames"] == 3
+    assert r["after_engine"]["writes"] == 1
+    assert r["after_failed_render"]["writes"] == 1
+    # Cycles draws the surface: each frame it renders has that frame's positions.
+    assert r["cycles_animation"]["frames"] == [2, 3, 4]
+    assert r["cycles_animation"]["positions_match"] == [True, True, True]
+    assert r["cycles_animation"]["moved_between_frames"]
+    # The core's weights of the two clouds decide what the surface shows (no copy of the rule).
+    assert r["reversed_rule"]["state"] == [True, pytest.approx(1 / 9)]
+    assert r["reversed_rule"]["see_through"] == pytest.approx(1 / 9)
+
+
+def test_the_addon_modules_import_each_other_without_a_cycle():
+    """Every relative import between the add-on's modules, at the top or inside a function,
+    points one way: a module never needs one that needs it back."""
+    folder = os.path.join(ROOT, "blender_addon")
+    imports = {}
+    for name in sorted(f[:-3] for f in os.listdir(folder) if f.endswith(".py")):
+        with open(os.path.join(folder, f"{name}.py")) as handle:
+            tree = ast.parse(handle.read())
+        imports[name] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                imports[name] |= {node.module} if node.module else {alias.name for alias in node.names}
+    cycles = []
+
+    def visit(name: str, path: list[str]) -> None:
+        for imported in sorted(imports.get(name, ())):
+            if imported in path:
+                cycles.append(path[path.index(imported):] + [imported])
+            elif imported in imports and imported not in done:
+                visit(imported, path + [imported])
+        done.add(name)
+
+    done: set[str] = set()
+    for name in imports:
+        visit(name, [name])
+    assert not cycles, cycles
+
+
 # --------------------------------------------------------------------------------------------
 # The Blender side: scenarios run in their own process
 # --------------------------------------------------------------------------------------------
@@ -476,7 +543,7 @@ def scenario_end_to_end(arguments: dict) -> dict:
         depsgraph, x=96, y=64), 96, 64)
     forward = camera.matrix_world.to_3x3() @ Vector((0, 0, -1))
     result["camera"] = {"lens": camera.data.lens, "sensor_fit": camera.data.sensor_fit,
-                        "parent_is_points": camera.parent == points, "intrinsics": list(k[:4]),
+                        "parent_is_points": camera.parent == points, "intrinsics": [k.fx, k.fy, k.cx, k.cy],
                         "looks_along_y": forward.y > 0.9999}
     scene_objects, ops_motion = _addon_module("scene_objects"), _addon_module("ops_motion")
     arrows = ops_motion.hint_objects(settings)
@@ -1434,7 +1501,7 @@ def scenario_threads(arguments: dict) -> dict:
 
     # Dragging Loop Length asks for one length after another: one thread integrates at a time,
     # and a length asked for meanwhile is computed when asked again after it.
-    animation = runtime.core().animation
+    animation = runtime.core().motion.animation
     animate, integrations = animation.animate_points, []
 
     def counted_animate(*args, **kwargs):
@@ -1452,6 +1519,120 @@ def scenario_threads(arguments: dict) -> dict:
     animation.animate_points = animate
     result["drag_requests"] = [first, second]
     result["integrations_after"] = integrations
+    return result
+
+
+def scenario_runtime_caches(arguments: dict) -> dict:
+    import numpy as np
+
+    bpy = _start(arguments)
+    cache, playback, runtime, scene_objects = (_addon_module(n) for n in ("cache", "playback", "runtime",
+                                                                          "scene_objects"))
+    tmp = arguments["tmp"]
+    result = {}
+    bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)
+    scene = bpy.context.scene
+    collection = scene.cinemagraph.active
+    settings = collection.cinemagraph
+    scene.render.engine = "CINEMAGRAPH"
+    scene.render.dither_intensity = 0.0
+    # The engine's frame is the core's, through the core's one tensor-to-array conversion: the
+    # 8-bit file (Standard view transform) holds the levels render_frames gives.
+    images, engine = runtime.core().io.images, _addon_module("engine")
+    to_numpy_image, conversions = images.to_numpy_image, []
+    images.to_numpy_image = lambda image: conversions.append(image.shape) or to_numpy_image(image)
+    engine_png = _render(bpy, os.path.join(tmp, "before_save.png")).astype(int)  # the renderer is cached too
+    images.to_numpy_image = to_numpy_image
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    view = engine.core_camera(depsgraph, scene.camera, engine_png.shape[1], engine_png.shape[0])
+    renderer = runtime.frame_renderer(cache.resolve(settings.cache_path), settings.loop_frames, "cpu", None)
+    core_levels = images.to_uint8_image(renderer.render(playback.loop_frame(settings, scene.frame_current), view))
+    result["engine_frame"] = {"conversions": [list(shape) for shape in conversions],
+                              "largest_difference": int(np.abs(engine_png - core_levels).max())}
+
+    # Count what costs time: loading and animating a prepared scene, looking up its file, writing
+    # the surface.
+    counts = {}
+    cine_core = runtime.core()
+    scene_class, animation = cine_core.PreparedScene, cine_core.motion.animation
+    load, animate, resolve, write = (scene_class.load, animation.animate_points, cache.resolve,
+                                     scene_objects.write_positions)
+
+    def counted(name, function):
+        def call(*args, **kwargs):
+            counts[name] += 1
+            return function(*args, **kwargs)
+        return call
+
+    scene_class.load = counted("load", load)
+    animation.animate_points = counted("animate", animate)
+    cache.resolve = counted("resolve", resolve)
+    scene_objects.write_positions = counted("writes", write)
+
+    def measure(action) -> dict:
+        counts.update(load=0, animate=0, resolve=0, writes=0)
+        action()
+        return dict(counts)
+
+    result["playing"] = measure(lambda: [scene.frame_set(frame) for frame in range(2, 10)])
+    state = playback._states[collection.name]
+
+    def save_and_play(path: str) -> dict:
+        def action():
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            bpy.ops.wm.save_as_mainfile(filepath=path)
+            scene.frame_set(3)
+            _render(bpy, os.path.join(tmp, "after_save.png"))
+        measured = measure(action)
+        return dict(measured, cache_path=settings.cache_path, same_state=playback._states[collection.name] is state)
+
+    result["first_save"] = save_and_play(os.path.join(tmp, "saved", "first.blend"))
+    result["save_as"] = save_and_play(os.path.join(tmp, "other", "second.blend"))
+
+    scene.frame_start, scene.frame_end = 2, 4
+    scene.render.filepath = os.path.join(tmp, "engine", "frame_")
+    rendered = []
+
+    def on_render_post(rendered_scene, *_args):
+        rendered.append((rendered_scene.frame_current, _positions(settings.points.data)))
+
+    bpy.app.handlers.render_post.append(on_render_post)
+    result["engine_animation"] = dict(measure(lambda: bpy.ops.render.render(animation=True)), frames=len(rendered))
+    result["after_engine"] = measure(lambda: scene.frame_set(5))
+    camera, scene.camera = scene.camera, None
+
+    def failed_render():
+        try:
+            bpy.ops.render.render(animation=True)
+        except RuntimeError:
+            pass  # no camera: the render stops before its first frame
+        scene.frame_set(6)
+
+    result["after_failed_render"] = measure(failed_render)
+    scene.camera = camera
+
+    _use_cycles(scene)
+    scene.cycles.samples = 1
+    scene.render.resolution_percentage = 25
+    scene.render.filepath = os.path.join(tmp, "cycles", "frame_")
+    rendered.clear()
+    bpy.ops.render.render(animation=True)
+    expected = []
+    for frame, _ in rendered:
+        scene.frame_set(frame)
+        expected.append(_positions(settings.points.data))
+    result["cycles_animation"] = {
+        "frames": [frame for frame, _ in rendered],
+        "positions_match": [bool(np.array_equal(p, e)) for (_, p), e in zip(rendered, expected)],
+        "moved_between_frames": bool(len(rendered) == 3 and not np.array_equal(rendered[0][1], rendered[1][1]))}
+
+    # Which cloud weighs more is the core's rule alone: reversed there, the surface follows.
+    surface_mesh = runtime.core().rendering.surface_mesh
+    surface_mesh.cloud_weights = lambda time: (time, 1.0 - time)
+    settings.loop_frames = 9  # a new playback state, made with the reversed rule
+    scene.frame_set(settings.loop_start + 1)
+    result["reversed_rule"] = {"state": list(playback._states[collection.name].crossfade[1]),
+                               "see_through": settings.points[scene_objects.SEE_THROUGH_PROPERTY]}
     return result
 
 
@@ -1492,6 +1673,49 @@ def scenario_depth_from_meshes(arguments: dict) -> dict:
     # Pixel (47.5, 40) sees the box's front face (y = 4); pixel (10, 10) the wall (y = 10).
     result["box_distance"] = distance_at(47.5, 40)
     result["wall_distance"] = distance_at(10, 10)
+    return result
+
+
+def scenario_decoded_once(arguments: dict) -> dict:
+    import cv2
+    import numpy as np
+
+    bpy = _start(arguments)
+    from mathutils import Matrix
+
+    decode, decodings = cv2.imdecode, []
+
+    def counted_decode(*args, **kwargs):
+        decodings.append(1)
+        return decode(*args, **kwargs)
+
+    run, core_calls = _addon_module("runtime").core().pipeline.run, []
+
+    def counted(name: str):
+        original = getattr(run, name)
+
+        def call(*args, **kwargs):
+            core_calls.append(name)
+            return original(*args, **kwargs)
+        return call
+
+    cv2.imdecode = counted_decode
+    run.prepare_animated, run.with_motion_animated = counted("prepare_animated"), counted("with_motion_animated")
+    result = {"imports": [sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=4))],
+              "decodings": {"estimate": len(decodings)}}
+    scene = bpy.context.scene
+    camera = bpy.data.objects.new("Photo Camera", bpy.data.cameras.new("Photo Camera"))
+    camera.matrix_world = Matrix.Rotation(np.pi / 2, 4, "X")
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    bpy.ops.mesh.primitive_plane_add(size=40, location=(0, 10, 0), rotation=(np.pi / 2, 0, 0))
+    decodings.clear()
+    result["imports"].append(sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=4,
+                                                                      depth_source="MESHES")))
+    result["decodings"]["meshes"] = len(decodings)
+    cv2.imdecode = decode
+    result["update"] = sorted(bpy.ops.cinemagraph.update_motion())
+    result["core_calls"] = core_calls
     return result
 
 
@@ -1583,14 +1807,14 @@ def scenario_conversions(arguments: dict) -> dict:
     errors = []
     random.seed(3)
     for width, height in ((96, 64), (64, 96), (1280, 720), (500, 500)):
-        k = conversion.PixelIntrinsics(random.uniform(0.5, 2) * width, 0, random.uniform(0.3, 0.7) * width,
-                                       random.uniform(0.3, 0.7) * height, width, height)
-        k = k._replace(fy=k.fx)
+        focal = random.uniform(0.5, 2) * width
+        k = conversion.Intrinsics(focal, focal, random.uniform(0.3, 0.7) * width,
+                                  random.uniform(0.3, 0.7) * height, width, height)
         for key, value in conversion.camera_lens_settings(k).items():
             setattr(camera.data, key, value)
         back = conversion.intrinsics_from_projection(
             camera.evaluated_get(depsgraph).calc_matrix_camera(depsgraph, x=width, y=height), width, height)
-        errors.append(max(abs(a - b) for a, b in zip(back[:4], k[:4])))
+        errors.append(max(abs(getattr(back, key) - getattr(k, key)) for key in ("fx", "fy", "cx", "cy")))
     points_world = Matrix.LocRotScale(Vector((1, 2, 3)), Euler((0.3, -0.2, 1.1)), Vector((2.5,) * 3))
     pose_errors = []
     for _ in range(5):
@@ -1602,7 +1826,7 @@ def scenario_conversions(arguments: dict) -> dict:
     # The source camera's place is the core's identity pose.
     source = points_world @ conversion.source_camera_local(2.5)
     pose_errors.append(float(np.abs(conversion.camera_to_core(points_world, source) - np.eye(4)).max()))
-    core_presets = __import__(f"{ADDON}.cine_core.camera", fromlist=["PRESETS"]).PRESETS
+    core_presets = __import__(f"{ADDON}.cine_core.cameras.paths", fromlist=["PRESETS"]).PRESETS
     return {"intrinsics_error": max(errors), "pose_error": max(pose_errors),
             "presets_match_core": sorted(p[0] for p in _addon_module("ops_camera").CAMERA_PRESETS)
             == sorted(core_presets)}

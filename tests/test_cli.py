@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import torch
 
-from cine_core.video_io import read_video
+from cine_core.io.video import read_video
 
 from conftest import run_cli, textured_image
 

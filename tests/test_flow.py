@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from cine_core.annotations import HintArrow, MotionAnnotation
+from cine_core.io.annotations import HintArrow, MotionAnnotation
 from cine_core.errors import CineError
-from cine_core.flow import (ARROW_PIXELS_PER_FRAME_UNIT, dense_hint, eulerian_flow, extend_flow, feather_flow,
+from cine_core.motion.flow import (ARROW_PIXELS_PER_FRAME_UNIT, dense_hint, eulerian_flow, extend_flow, feather_flow,
                             motion_regions)
-from cine_core.integrate import loop_displacements
+from cine_core.motion.integrate import loop_displacements
 
 
 #: The length of an arrow that means one pixel per frame.

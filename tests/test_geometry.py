@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from cine_core.animation import animate_points
-from cine_core.camera import PRESETS, Camera, CropWindow, Intrinsics, camera_path
-from cine_core.depth_conditioning import DepthMap
+from cine_core.motion.animation import animate_points
+from cine_core.cameras.paths import PRESETS, Camera, CropWindow, Intrinsics, camera_path
+from cine_core.depth.conditioning import DepthMap
 from cine_core.errors import CineError
 from cine_core.filters import fill_holes
-from cine_core.integrate import integrate_positions, loop_displacements
-from cine_core.layering import BEHIND_FACTOR, DepthLayer, LayeredScene, build_layers, choose_depth_edges
-from cine_core.render import FrameRenderer, lift_to_world
+from cine_core.motion.integrate import integrate_positions, loop_displacements
+from cine_core.layers.ldi import BEHIND_FACTOR, DepthLayer, LayeredScene, build_layers, choose_depth_edges
+from cine_core.cameras.paths import lift_to_world
+from cine_core.rendering.frames import FrameRenderer
 from cine_core.scene import PreparedScene
-from cine_core.splat import splat_points
+from cine_core.rendering.splat import splat_points
 
 from conftest import textured_image
 

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cine_core.annotations import parse_hint, read_arrows_json, read_labelme, read_mask_image
-from cine_core.depth_conditioning import condition_depth, raw_to_disparity
-from cine_core.depth_io import read_depth_file
-from cine_core.directions import parse_direction
+from cine_core.io.annotations import parse_hint, read_arrows_json, read_labelme, read_mask_image
+from cine_core.depth.conditioning import condition_depth, raw_to_disparity
+from cine_core.io.depth_files import read_depth_file
+from cine_core.motion.directions import parse_direction
 from cine_core.errors import CineError
-from cine_core.image_io import load_photo
+from cine_core.io.images import load_photo
 
 from conftest import textured_image
 
@@ -129,8 +129,12 @@ def test_bad_annotations(tmp_path):
         read_labelme(str(broken_points), (96, 64))
     zero = tmp_path / "e.json"
     zero.write_text(json.dumps({"shapes": [{"label": "hint0", "points": [[1, 1], [1, 1]]}]}))
-    with pytest.raises(CineError, match="zero length"):
+    with pytest.raises(CineError, match="shorter than 0.5 pixel"):
         read_labelme(str(zero), (96, 64))
+    short = tmp_path / "e2.json"  # a click, not a drag: the add-on's drawing refuses it too
+    short.write_text(json.dumps({"shapes": [{"label": "hint0", "points": [[1, 1], [1.3, 1.2]]}]}))
+    with pytest.raises(CineError, match="shorter than 0.5 pixel"):
+        read_labelme(str(short), (96, 64))
     arrows = tmp_path / "f.json"
     arrows.write_text(json.dumps([{"start": [1, 2], "end": [3, 4]}, "bad"]))
     with pytest.raises(CineError, match="arrow"):

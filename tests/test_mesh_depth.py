@@ -1,5 +1,6 @@
 """Known-answer tests of the mesh rasteriser (depth from scene meshes), against geometry and a
-brute-force ray cast through every pixel centre."""
+brute-force ray cast through every pixel centre, and of the metric scale that keeps the meshes'
+size."""
 from __future__ import annotations
 
 import math
@@ -8,9 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from cine_core.camera import Intrinsics, look_at
+from cine_core.cameras.intrinsics import Intrinsics
+from cine_core.cameras.paths import look_at
 from cine_core.depth import mesh_raster
+from cine_core.depth.conditioning import condition_depth, metric_scale
 from cine_core.depth.mesh_raster import rasterize_disparity
+from cine_core.errors import CineError
 
 K = Intrinsics(fx=50.0, fy=55.0, cx=31.7, cy=23.2, width=64, height=48)  # off-centre, non-square pixels
 
@@ -168,3 +172,28 @@ def test_cuda_draws_what_the_cpu_draws():
     on_gpu = rasterize_disparity(vertices.cuda(), triangles.cuda(), torch.eye(4).cuda(), K)
     assert on_gpu.is_cuda
     torch.testing.assert_close(on_gpu.cpu(), on_cpu, rtol=1e-6, atol=0)
+
+
+def test_metric_scale_recovers_the_length_of_a_scene_unit():
+    # Distances that are exactly 2.5 length units per unit of conditioned depth; the sky (0) is
+    # left out.
+    depth = torch.linspace(1.0, 50.0, 12 * 16, dtype=torch.float32).reshape(12, 16)
+    disparity = (1.0 / (2.5 * depth)).numpy()
+    disparity[:3] = 0.0
+    assert metric_scale(disparity, depth) == pytest.approx(2.5, rel=1e-6)
+    # Through the depth stage: a box 4 m away in front of a wall 10 m away, under a sky. The
+    # conditioned depth puts the nearest point at 1, so a scene unit is 4 m.
+    distances = np.full((40, 60), 10.0, np.float32)
+    distances[20:, 20:40] = 4.0
+    disparity = 1.0 / distances
+    disparity[:8] = 0.0
+    conditioned = condition_depth(disparity, (60, 40), metric=True)
+    assert metric_scale(disparity, conditioned.depth) == pytest.approx(4.0, rel=1e-3)
+
+
+def test_metric_scale_refuses_maps_it_cannot_compare():
+    depth = torch.ones(8, 8)
+    with pytest.raises(CineError, match=r"the distances \(8x6\) and the conditioned depth \(8x8\)"):
+        metric_scale(np.ones((8, 6), np.float32), depth)
+    with pytest.raises(CineError, match="no pixel sees anything"):
+        metric_scale(np.zeros((8, 8), np.float32), depth)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from cine_core.annotations import HintArrow
-from cine_core.directions import parse_direction
-from cine_core.motion_detect import KINDS, auto_annotation, detect_motion
+from cine_core.io.annotations import HintArrow
+from cine_core.motion.directions import parse_direction
+from cine_core.motion.detect import KINDS, auto_annotation, detect_motion
 from conftest import run_cli
 
 WIDTH, HEIGHT = 480, 270

@@ -30,7 +30,7 @@ from cine_core.nets.feature_net import FeatureNet
 from cine_core.nets.img_decoder import ImageDecoder
 from cine_core.nets.inpaint_nets import ColorInpaintNet, DepthInpaintNet
 from cine_core.nets.motion_net import MotionNet
-from cine_core.neural import MotionPredictor, NeuralBackend, dpt_input_size
+from cine_core.pipeline.backend import MotionPredictor, NeuralBackend, dpt_input_size
 
 from conftest import ROOT, run_cli, write_scene
 
@@ -280,9 +280,9 @@ def test_motion_predictor_is_repeatable_and_stays_in_training_mode(official):
 # ------------------------------------------------------------------ stages in the pipeline
 
 def test_auto_picks_per_stage_in_prepare_and_render(tmp_path, official):
-    from cine_core.camera import camera_path
-    from cine_core.image_io import load_photo
-    from cine_core.pipeline import (PrepareOptions, SceneInputs, load_annotation, prepare_scene, render_frames,
+    from cine_core.cameras.paths import camera_path
+    from cine_core.io.images import load_photo
+    from cine_core.pipeline.run import (PrepareOptions, SceneInputs, load_annotation, prepare_scene, render_frames,
                                     with_motion)
 
     folder, _ = official
@@ -314,9 +314,9 @@ def test_auto_motion_with_the_segmentation_and_motion_networks(tmp_path, officia
     """A photo alone: the ADE20K network finds the regions when its file is there, and the motion
     network predicts guessed regions from the photo alone (zero hint channels)."""
     import cv2
-    from cine_core.image_io import load_photo
-    from cine_core.flow import feather_flow
-    from cine_core.pipeline import PrepareOptions, SceneInputs, find_motion, prepare_scene
+    from cine_core.io.images import load_photo
+    from cine_core.motion.flow import feather_flow
+    from cine_core.pipeline.run import PrepareOptions, SceneInputs, find_motion, prepare_scene
     from test_motion_detect import landscape
 
     folder, _ = official
@@ -348,7 +348,7 @@ def test_auto_motion_with_the_segmentation_and_motion_networks(tmp_path, officia
 
 
 def test_neural_prepare_inpaints_with_the_networks(tmp_path, official):
-    from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene
+    from cine_core.pipeline.run import PrepareOptions, SceneInputs, prepare_scene
 
     folder, _ = official
     scene_dir = write_scene(str(tmp_path / "scene"))  # depth.npy: two layers, so a hidden band
@@ -368,7 +368,7 @@ def test_neural_prepare_inpaints_with_the_networks(tmp_path, official):
 
 def test_cli_neural_end_to_end(tmp_path, official):
     """Every stage runs its network: the scene has no depth file, so DPT estimates it."""
-    from cine_core.video_io import read_video
+    from cine_core.io.video import read_video
 
     folder, _ = official
     scene_dir = write_scene(str(tmp_path / "scene"))
@@ -560,10 +560,10 @@ def test_camera_disparity_channel_matches_direct_splat(tmp_path):
     motion, all points as the reference normalises): the per-pixel conversion of the splatted world disparity must match splatting 1/z' directly."""
     from dataclasses import replace
 
-    from cine_core.camera import camera_path
-    from cine_core.neural_render import NeuralFrameRenderer
-    from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene
-    from cine_core.render import lift_to_world
+    from cine_core.cameras.paths import camera_path
+    from cine_core.rendering.decoder import NeuralFrameRenderer
+    from cine_core.pipeline.run import PrepareOptions, SceneInputs, prepare_scene
+    from cine_core.cameras.paths import lift_to_world
 
     scene = prepare_scene(SceneInputs.find(write_scene(str(tmp_path / "scene"))), PrepareOptions(backend="classical"))
     # A depth ramp on one surface, and no motion: both clouds are the same points.
@@ -595,10 +595,10 @@ def test_camera_disparity_channel_matches_direct_splat(tmp_path):
 def test_decoder_render_loop_reads_nothing_back_from_the_device(tmp_path):
     """As the splatting loop (tests/test_geometry.py): every frame runs on the meta device,
     where any host read-back raises, so on CUDA the frames queue without waiting."""
-    from cine_core.camera import camera_path
-    from cine_core.neural_render import NeuralFrameRenderer
-    from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene
-    from cine_core.render import FrameRenderer
+    from cine_core.cameras.paths import camera_path
+    from cine_core.rendering.decoder import NeuralFrameRenderer
+    from cine_core.pipeline.run import PrepareOptions, SceneInputs, prepare_scene
+    from cine_core.rendering.frames import FrameRenderer
 
     scene = prepare_scene(SceneInputs.find(write_scene(str(tmp_path / "scene"))), PrepareOptions(backend="classical"))
     renderer = NeuralFrameRenderer(scene, 4, FeatureNet().eval(), ImageDecoder().eval())
@@ -612,9 +612,9 @@ def test_decoder_render_loop_reads_nothing_back_from_the_device(tmp_path):
 
 
 def test_large_frames_are_decoded_downscaled(tmp_path):
-    from cine_core.camera import camera_path
-    from cine_core.neural_render import NeuralFrameRenderer
-    from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene
+    from cine_core.cameras.paths import camera_path
+    from cine_core.rendering.decoder import NeuralFrameRenderer
+    from cine_core.pipeline.run import PrepareOptions, SceneInputs, prepare_scene
 
     scene = prepare_scene(SceneInputs.find(write_scene(str(tmp_path / "scene"))), PrepareOptions(backend="classical"))
     path = camera_path("circle", scene.intrinsics, 3)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from cine_core.animation import animate_points
-from cine_core.camera import PRESETS, Camera, Intrinsics, camera_path, content_outline, content_warning
-from cine_core.depth_conditioning import DepthMap
-from cine_core.flow import feather_flow
-from cine_core.layering import DepthLayer, LayeredScene, build_layers
-from cine_core.render import FrameRenderer
+from cine_core.motion.animation import animate_points
+from cine_core.cameras.paths import PRESETS, Camera, Intrinsics, camera_path, content_outline, content_warning
+from cine_core.depth.conditioning import DepthMap
+from cine_core.motion.flow import feather_flow
+from cine_core.layers.ldi import DepthLayer, LayeredScene, build_layers
+from cine_core.rendering.frames import FrameRenderer
 from cine_core.scene import PreparedScene
 
 from conftest import textured_image, write_scene
@@ -157,8 +157,8 @@ def test_mid_loop_fluid_keeps_the_photos_gradient_energy():
 def test_frame_n_equals_frame_0_exactly_for_both_renderers(tmp_path):
     from cine_core.nets.feature_net import FeatureNet
     from cine_core.nets.img_decoder import ImageDecoder
-    from cine_core.neural_render import NeuralFrameRenderer
-    from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene
+    from cine_core.rendering.decoder import NeuralFrameRenderer
+    from cine_core.pipeline.run import PrepareOptions, SceneInputs, prepare_scene
 
     scene = prepare_scene(SceneInputs.find(write_scene(str(tmp_path / "scene"))), PrepareOptions(backend="classical"))
     frames = 6
@@ -179,7 +179,7 @@ def test_frame_n_equals_frame_0_exactly_for_both_renderers(tmp_path):
 def test_render_frames_past_the_loop_repeats_the_loop(tmp_path):
     """The loop the CLI runs, given a path longer than the loop (as the evaluation renders frame
     N): its first N frames are the CLI's clip and frame N is frame 0 again."""
-    from cine_core.pipeline import PrepareOptions, SceneInputs, prepare_scene, render_frames
+    from cine_core.pipeline.run import PrepareOptions, SceneInputs, prepare_scene, render_frames
 
     scene = prepare_scene(SceneInputs.find(write_scene(str(tmp_path / "scene"))), PrepareOptions(backend="classical"))
     frames = 4
@@ -285,7 +285,7 @@ def test_a_surface_seen_closer_hides_the_one_behind_it_at_every_pixel():
     # Points of a near surface 1.3 px apart (the camera came closer) over a farther surface
     # with a point at every pixel: some pixels get only weak taps from the near points, and
     # the far surface must not show there (a regular pattern of dots on the near surface).
-    from cine_core.splat import splat_points
+    from cine_core.rendering.splat import splat_points
 
     size = 40
     ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),

@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cine_core.animation import animate_points
-from cine_core.camera import Camera
-from cine_core.layering import DepthLayer, LayeredScene
-from cine_core.render import FrameRenderer
-from cine_core.render_passes import depth_and_alpha
-from cine_core.safe_zone import BORDER_FRACTION, safe_camera_radius
-from cine_core.surface_mesh import crossfade, layer_surfaces, skirt_width
+from cine_core.motion.animation import animate_points
+from cine_core.cameras.paths import Camera
+from cine_core.layers.ldi import DepthLayer, LayeredScene
+from cine_core.rendering.frames import FrameRenderer
+from cine_core.rendering.passes import depth_and_alpha
+from cine_core.cameras.safe_zone import BORDER_FRACTION, safe_camera_radius
+from cine_core.rendering.surface_mesh import crossfade, layer_surfaces, skirt_width
 from conftest import textured_image
 from test_geometry import make_scene
 

@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import blender_child  # tools/, this script's folder
 
 
 def measure(arguments: dict) -> dict:
@@ -70,25 +68,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=500_000)
     parser.add_argument("--moving", type=float, default=0.3, help="fraction of the photo that moves")
-    parser.add_argument("--measure", help=argparse.SUPPRESS)  # the child process's arguments
+    parser.add_argument(blender_child.CHILD_OPTION, help=argparse.SUPPRESS)  # the child process's arguments
     args = parser.parse_args()
     if args.measure:
-        print("RESULT " + json.dumps(measure(json.loads(args.measure))), flush=True)
-        os._exit(0)  # skip Blender's slow teardown
-    sys.path.insert(0, os.path.join(ROOT, "tools"))
-    import build_extension
-
-    with tempfile.TemporaryDirectory(prefix="cinemagraph-playback-") as tmp:
-        arguments = {"zip": build_extension.build(tmp), "tmp": tmp, "points": args.points, "moving": args.moving}
-        env = dict(os.environ, BLENDER_USER_RESOURCES=os.path.join(tmp, "blender-user"))
-        result = subprocess.run([sys.executable, __file__, "--measure", json.dumps(arguments)], env=env,
-                                capture_output=True, text=True)
-        lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-        if not lines:
-            sys.stderr.write(result.stdout[-3000:] + result.stderr[-3000:])
-            return 1
-        print(json.dumps(json.loads(lines[-1][7:]), indent=2))
-    return 0
+        blender_child.answer(measure, args.measure)
+    return blender_child.measure_in_blender(__file__, {"points": args.points, "moving": args.moving})
 
 
 if __name__ == "__main__":

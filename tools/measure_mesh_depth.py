@@ -17,15 +17,11 @@ on those rows is compared with the rasteriser's.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import blender_child  # tools/, this script's folder
 
 
 def ray_cast_rows(meshes, camera_world, k, rows) -> tuple[object, float]:
@@ -35,11 +31,14 @@ def ray_cast_rows(meshes, camera_world, k, rows) -> tuple[object, float]:
     from mathutils import Vector
     from mathutils.bvhtree import BVHTree
 
-    conversion = sys.modules["bl_ext.user_default.cinemagraph.blender_addon.conversion"]
+    extension = "bl_ext.user_default.cinemagraph"
+    conversion = sys.modules[f"{extension}.blender_addon.conversion"]
+    lift = sys.modules[f"{extension}.cine_core.cameras.intrinsics"].lift
     tree = BVHTree.FromPolygons(meshes.vertices.tolist(), meshes.triangles.tolist())
     pose = conversion.points_world_for_camera(camera_world, 1.0)  # the core camera in the world
     rotation = np.array(pose.to_3x3(), dtype=np.float64)
-    directions = conversion.ray_directions(k)[rows] @ rotation.T
+    us, vs = np.meshgrid(np.arange(k.width, dtype=np.float64), rows.astype(np.float64))
+    directions = np.stack(lift(us, vs, np.ones_like(us), k), axis=-1) @ rotation.T  # through pixel centres, z = 1
     origin, forward = pose.translation, Vector(rotation[:, 2])
     disparity = np.zeros((len(rows), k.width), np.float32)
     started = time.perf_counter()
@@ -97,26 +96,12 @@ def main() -> int:
     parser.add_argument("--size", default="1280x720", help="image WIDTHxHEIGHT")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ray-cast-rows", type=int, default=90, help="rows the per-pixel ray cast is timed on")
-    parser.add_argument("--measure", help=argparse.SUPPRESS)  # the child process's arguments
+    parser.add_argument(blender_child.CHILD_OPTION, help=argparse.SUPPRESS)  # the child process's arguments
     args = parser.parse_args()
     if args.measure:
-        print("RESULT " + json.dumps(measure(json.loads(args.measure))), flush=True)
-        os._exit(0)  # skip Blender's slow teardown
-    sys.path.insert(0, os.path.join(ROOT, "tools"))
-    import build_extension
-
-    with tempfile.TemporaryDirectory(prefix="cinemagraph-mesh-depth-") as tmp:
-        arguments = {"zip": build_extension.build(tmp), "tmp": tmp, "size": [int(v) for v in args.size.split("x")],
-                     "repeats": args.repeats, "ray_cast_rows": args.ray_cast_rows}
-        env = dict(os.environ, BLENDER_USER_RESOURCES=os.path.join(tmp, "blender-user"))
-        result = subprocess.run([sys.executable, __file__, "--measure", json.dumps(arguments)], env=env,
-                                capture_output=True, text=True)
-        lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-        if not lines:
-            sys.stderr.write(result.stdout[-3000:] + result.stderr[-3000:])
-            return 1
-        print(json.dumps(json.loads(lines[-1][7:]), indent=2))
-    return 0
+        blender_child.answer(measure, args.measure)
+    return blender_child.measure_in_blender(__file__, {"size": [int(v) for v in args.size.split("x")], "repeats": args.repeats,
+                                                 "ray_cast_rows": args.ray_cast_rows})
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from ..camera import Intrinsics
+from ..cameras.intrinsics import Intrinsics
 
 #: Nearest camera-space z that counts as a hit (the vertices' unit), as a ray cast from the
 #: camera centre ignores hits at the centre itself.
@@ -116,7 +116,7 @@ def rasterize_disparity(vertices: torch.Tensor, triangles: torch.Tensor, world_t
     camera's axis, in the vertices' unit); 0 where no triangle is hit, like the sky.
 
     Triangles count from both sides. Pixel (row i, column j) is the ray through (u, v) = (j, i)
-    (``cine_core.camera`` conventions).
+    (``cine_core.cameras.paths`` conventions).
 
     Args:
         vertices: (V, 3) world positions.

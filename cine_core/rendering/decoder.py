@@ -7,7 +7,7 @@ project's splatter in place of PyTorch3D:
    batch: its BatchNorm uses the batch's statistics) into 32 channels at 1/4 size, upsampled
    bilinearly (``align_corners=True``) to full size; each point carries [r, g, b, 1, 32 features];
 2. both clouds (forward- and backward-displaced) are projected with
-   :meth:`~cine_core.render.FrameRenderer.point_sets`, which appends the disparity, and splatted;
+   :meth:`~cine_core.rendering.frames.FrameRenderer.point_sets`, which appends the disparity, and splatted;
 3. the 37-channel maps are assembled as PyTorch3D's compositor leaves them: every channel
    premultiplied by the rendered opacity (channel 3), the last channel the camera-space disparity
    1/z normalised to [0, 1] over every point at its place in the photo (the reference takes the
@@ -21,11 +21,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .animation import animate_points
-from .camera import Camera
-from .nets.img_decoder import MIN_SIZE as DECODER_MIN_SIDE
-from .render import FrameRenderer, frame_time, lift_to_world
-from .scene import PreparedScene
+from ..cameras.paths import Camera
+from ..cameras.paths import lift_to_world
+from ..motion.animation import animate_points
+from ..nets.img_decoder import MIN_SIZE as DECODER_MIN_SIDE
+from ..scene import PreparedScene
+from .frames import FrameRenderer, frame_time
 
 FEATURE_CHANNELS = 32
 #: Above this many pixels the feature net and the decoder work on a downscaled image (same field

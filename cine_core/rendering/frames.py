@@ -6,9 +6,10 @@ from functools import cached_property
 import torch
 import torch.nn.functional as F
 
-from .animation import FLUID, UNDER_FLUID, AnimatedPointCloud
-from .camera import Camera, Intrinsics
-from .filters import fill_holes
+from ..cameras.intrinsics import Intrinsics
+from ..cameras.paths import Camera, lift_to_world
+from ..filters import fill_holes
+from ..motion.animation import FLUID, UNDER_FLUID, AnimatedPointCloud
 from .splat import PointSet, Splatted, max_filter, project_points, splat_groups, surface_weight
 
 #: Side of the window of the local statistics in :func:`restore_contrast`, as a fraction of the
@@ -26,11 +27,11 @@ def frame_time(frame: int, num_frames: int) -> float:
     return frame / num_frames
 
 
-def lift_to_world(uv: torch.Tensor, depth: torch.Tensor, source: Intrinsics) -> torch.Tensor:
-    """(N, 3) world points K^-1 [u, v, 1] * z of pixels ``uv`` (N, 2) at ``depth`` (N,)."""
-    x = (uv[:, 0] - source.cx) / source.fx * depth
-    y = (uv[:, 1] - source.cy) / source.fy * depth
-    return torch.stack([x, y, depth], dim=1)
+def cloud_weights(time: float) -> tuple[float, float]:
+    """How much the forward and the backward cloud weigh at loop time ``time`` (t): 1 - t and
+    t, so the loop starts on the forward cloud alone and ends on the backward one alone. Every
+    blend of the two (the render, its passes, the surface's cross-fade) takes these."""
+    return 1.0 - time, time
 
 
 def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
@@ -60,15 +61,16 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
         time: t in [0, 1].
         coverage: (2, 1, H, W) A per cloud.
         disparity: (2, 1, H, W) composited disparity per cloud (larger = nearer).
-        seam: (2, 1, H, W) composited seam weights (see :func:`~cine_core.animation.seam_weights`).
+        seam: (2, 1, H, W) composited seam weights (see :func:`~cine_core.motion.animation.seam_weights`).
         under: (2, 1, H, W) fraction of each rendering made of
-            :data:`~cine_core.animation.UNDER_FLUID` points.
+            :data:`~cine_core.motion.animation.UNDER_FLUID` points.
         fluid: (2, 1, H, W) fraction of each rendering made of moving points.
 
     Returns:
         (2, 1, H, W) unnormalised weights.
     """
-    factors = torch.stack([coverage[0] * (1.0 - time), coverage[1] * time])  # (1 - t) A_f, t A_b
+    forward, backward = cloud_weights(time)
+    factors = torch.stack([coverage[0] * forward, coverage[1] * backward])  # (1 - t) A_f, t A_b
     active = factors > 0
     nearest = torch.where(active, disparity, torch.zeros_like(disparity)).amax(0, keepdim=True)
     visibility = surface_weight(nearest / disparity.clamp(min=1e-8) - 1.0)
@@ -239,16 +241,16 @@ class FrameRenderer:
             values: (P, C) per-point values to carry instead of the cloud's own.
             still_channels, under_channels: the still points and those under the fluid carry
                 only this many of the first channels (the rest are zero for them; see
-                :func:`~cine_core.splat.splat_groups`); default all C.
+                :func:`~cine_core.rendering.splat.splat_groups`); default all C.
 
         Returns:
-            (static, underlay, [forward, backward]) :class:`~cine_core.splat.PointSet`; each point
+            (static, underlay, [forward, backward]) :class:`~cine_core.rendering.splat.PointSet`; each point
             carries its channels + 1, the last the disparity (nearest point of the scene = 1).
         """
         cloud = self.cloud
         values = cloud.values if values is None else values
         world_to_cam = camera.world_to_cam().to(self.device, self.static_world.dtype)
-        calibration = camera.intrinsics.matrix().to(self.device)
+        calibration = torch.tensor(camera.intrinsics.matrix(), device=self.device)
         zoom = camera.intrinsics.fx / self.source.fx
         # Only a camera that may magnify points to 2 pixels or more needs their footprints (and
         # the splatter's exact check, which reads back from the device); the usual camera
@@ -290,7 +292,7 @@ class FrameRenderer:
             still_channels, under_channels: see :meth:`point_sets`.
 
         Returns:
-            :class:`~cine_core.splat.Splatted` with 2 groups (forward, backward); the last of
+            :class:`~cine_core.rendering.splat.Splatted` with 2 groups (forward, backward); the last of
             its C + 1 channels is the disparity, nearest point of the scene = 1.
         """
         shared, underlay, groups = self.point_sets(frame, camera, values, still_channels, under_channels)

@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 import torch
 
-from .filters import fill_holes
-from .flow import motion_mask
+from ..filters import fill_holes
+from ..io.motion_rules import motion_mask
+from ..layers.ldi import BEHIND_FACTOR, DepthLayer
+from ..scene import PreparedScene
 from .integrate import loop_displacements, sample_bilinear
-from .layering import BEHIND_FACTOR, DepthLayer
-from .scene import PreparedScene
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class CloudExtent:
     """Box holding every position a cloud's points take over the loop: pixels and depths.
 
     Plain floats, read once when the cloud is made, so that per-frame decisions about the whole
-    cloud (see :meth:`~cine_core.render.FrameRenderer.splat_clouds`) need no read-back from the
+    cloud (see :meth:`~cine_core.rendering.frames.FrameRenderer.splat_clouds`) need no read-back from the
     device in the render loop.
     """
 
@@ -178,7 +178,7 @@ def layer_surface(layer: DepthLayer) -> torch.Tensor:
 def farthest_under(depth: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """(...) the largest of ``depth`` (H, W) over the pixels a bilinear splat of each point
     (..., 2) (x, y) gives weight (one pixel at a pixel centre, up to four between; positions
-    clamped to the image as :func:`~cine_core.integrate.sample_bilinear` does)."""
+    clamped to the image as :func:`~cine_core.motion.integrate.sample_bilinear` does)."""
     height, width = depth.shape
     limit = torch.tensor([width - 1, height - 1], dtype=points.dtype, device=points.device)
     points = torch.minimum(points.clamp(min=0.0), limit)

@@ -10,18 +10,19 @@ import time
 
 import torch
 
-from .annotations import MAX_HINTS, parse_hint
-from .camera import DEFAULT_MAGNITUDE, PRESETS, CropWindow, camera_path
-from .checks import integer, number, printable
+from ..cameras.paths import CropWindow, camera_path
+from ..cameras.presets import DEFAULT_MAGNITUDE, PRESETS
+from ..errors import CineError, is_out_of_memory
+from ..io.annotations import MAX_HINTS, parse_hint
+from ..io.checks import integer, number, printable
+from ..io.images import read_photo_header
+from ..io.outputs import check_output_file
+from ..io.video import check_video_output, write_video
+from ..motion.integrate import INTEGRATORS
+from ..scene import MAX_LAYERS, PreparedScene
+from .backend import BACKENDS, MOTION_SIZE, NeuralBackend
 from .devices import resolve_device
-from .errors import CineError, is_out_of_memory
-from .image_io import read_photo_header
-from .integrate import INTEGRATORS
-from .neural import BACKENDS, MOTION_SIZE, NeuralBackend
-from .outputs import check_output_file
-from .pipeline import PrepareOptions, SceneInputs, prepare_scene, render_frames
-from .scene import MAX_LAYERS, PreparedScene
-from .video_io import check_video_output, write_video
+from .run import PrepareOptions, SceneInputs, prepare_scene, render_frames
 
 EXIT_BAD_INPUT = 2
 #: Longest loop: the trajectories of every moving point are kept for each frame.

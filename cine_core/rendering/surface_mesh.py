@@ -5,7 +5,7 @@ The vertices are exactly the animated cloud's points (one per layer pixel, in th
 order), so a renderer moving the cloud's points moves the mesh. Each layer is a sheet: the
 pixel grid of its points, triangulated between neighbouring pixels of that layer. The sheets
 are cut where the layering cut the scene, at its depth discontinuities
-(:mod:`cine_core.layering`), and what a layer hides behind nearer layers is inpainted, so
+(:mod:`cine_core.layers.ldi`), and what a layer hides behind nearer layers is inpainted, so
 nothing shows through where a sheet ends. Within a layer nothing is cut: its inpainted band
 meets its visible part at another depth, and a cut there would open a crack exactly where a
 moving camera looks behind the edge. Colours interpolate linearly between pixel centres, as a
@@ -14,9 +14,9 @@ camera sees exactly that pixel's colour.
 
 Beyond the photo's border each sheet continues in a skirt: its border pixels repeated
 outwards, as wide as the strip a camera inside the safe zone uncovers
-(:mod:`cine_core.safe_zone`), so such a camera never sees past the sheet's edge.
+(:mod:`cine_core.cameras.safe_zone`), so such a camera never sees past the sheet's edge.
 
-A renderer cross-fades the forward- and the backward-moving cloud (:mod:`cine_core.render`);
+A renderer cross-fades the forward- and the backward-moving cloud (:mod:`cine_core.rendering.frames`);
 triangles cannot blend, so the part of the surface that moves has a second copy, the
 cross-fade copy, just behind it (:data:`CROSSFADE_BEHIND`). The surface shows the cloud that
 weighs more at that moment with its weight as opacity, the copy shows the other cloud opaque,
@@ -28,10 +28,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .animation import AnimatedPointCloud
-from .render import frame_time, lift_to_world
-from .safe_zone import BORDER_FRACTION
-from .scene import PreparedScene
+from ..cameras.paths import lift_to_world
+from ..cameras.safe_zone import BORDER_FRACTION
+from ..motion.animation import AnimatedPointCloud
+from ..scene import PreparedScene
+from .frames import cloud_weights, frame_time
 
 
 def point_layers(scene: PreparedScene, cloud: AnimatedPointCloud) -> torch.Tensor:
@@ -86,8 +87,8 @@ def layer_triangles(scene: PreparedScene, cloud: AnimatedPointCloud, layers: tor
 #: The cross-fade copy lies this factor farther from the source camera than the surface: far
 #: enough that a ray always meets the surface first where the two coincide (the photo's
 #: triangles sample one layer surface in both copies), well within the 3 % at which the
-#: renderer merges surfaces (:data:`~cine_core.splat.SURFACE_TOLERANCE`) and the 6 % behind
-#: which hidden layers lie (:data:`~cine_core.layering.BEHIND_FACTOR`). Scaling about the
+#: renderer merges surfaces (:data:`~cine_core.rendering.splat.SURFACE_TOLERANCE`) and the 6 % behind
+#: which hidden layers lie (:data:`~cine_core.layers.ldi.BEHIND_FACTOR`). Scaling about the
 #: source camera keeps every point on its ray: the source camera sees no difference.
 CROSSFADE_BEHIND = 1.005
 
@@ -125,8 +126,9 @@ def crossfade_copy(triangles: torch.Tensor, num_static: int, num_points: int, nu
 def crossfade(frame: int, num_frames: int) -> tuple[bool, float]:
     """How the surface and its cross-fade copy show frame ``frame`` in [0, N].
 
-    The render weighs the forward cloud by 1 - t and the backward one by t (t:
-    :func:`~cine_core.render.frame_time`). The surface shows the heavier cloud with its weight
+    The render weighs the forward cloud by 1 - t and the backward one by t
+    (:func:`~cine_core.rendering.frames.cloud_weights` at
+    :func:`~cine_core.rendering.frames.frame_time`). The surface shows the heavier cloud with its weight
     as opacity and the copy behind it shows the other one opaque: w * front + (1 - w) * back is
     then exactly the render's (1 - t) * forward + t * backward, the still part of the surface
     stays opaque, and t = 0 (t = 1) is the forward (backward) cloud alone. Which cloud is in
@@ -135,8 +137,8 @@ def crossfade(frame: int, num_frames: int) -> tuple[bool, float]:
     Returns:
         (whether the surface shows the backward cloud, the transparency 1 - w of its moving part).
     """
-    time = frame_time(frame, num_frames)
-    return time > 0.5, min(time, 1.0 - time)
+    forward, backward = cloud_weights(frame_time(frame, num_frames))
+    return backward > forward, min(forward, backward)
 
 
 @dataclass

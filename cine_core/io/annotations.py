@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ..errors import CineError
 from .checks import printable, read_json
-from .errors import CineError
-from .image_io import IMAGE_FORMATS, check_pixel_count, read_image_header
+from .images import IMAGE_FORMATS, check_pixel_count, read_image_header
+from .motion_rules import MIN_ARROW_LENGTH, has_length
 
 #: More arrows than this make the flow interpolation crawl; real scenes use tens.
 MAX_HINTS = 1000
@@ -185,9 +186,9 @@ def read_labelme(path: str, image_size: tuple[int, int]) -> MotionAnnotation:
             points = _points(shape, name)
             check_points(name, f"shape {printable(shape.get('label'), 60)!r}", points, (width, height))
             start, end = points[0], points[-1]
-            if np.hypot(*(end - start)) < 1e-6:
-                raise CineError(f"{name}: hint {printable(shape.get('label'), 60)!r} has zero length; "
-                                f"draw it from where the motion starts to where it goes")
+            if not has_length(start, end):
+                raise CineError(f"{name}: hint {printable(shape.get('label'), 60)!r} is shorter than "
+                                f"{MIN_ARROW_LENGTH} pixel; draw it from where the motion starts to where it goes")
             hints.append(HintArrow((float(start[0]), float(start[1])), (float(end[0]), float(end[1]))))
     if len(hints) > MAX_HINTS:
         raise CineError(f"{name} has {len(hints)} hint arrows; use at most {MAX_HINTS}")
@@ -220,8 +221,9 @@ def parse_hint(text: str) -> HintArrow:
         raise CineError(f"--hint {printable(text, 60)!r}: expected four numbers x0,y0,x1,y1") from None
     if not np.isfinite([x0, y0, x1, y1]).all():
         raise CineError(f"--hint {printable(text, 60)!r}: the numbers must be finite")
-    if np.hypot(x1 - x0, y1 - y0) < 1e-6:
-        raise CineError(f"--hint {printable(text, 60)!r} has zero length")
+    if not has_length((x0, y0), (x1, y1)):
+        raise CineError(f"--hint {printable(text, 60)!r} is shorter than {MIN_ARROW_LENGTH} pixel; "
+                        f"give where the motion starts and where it goes")
     return HintArrow((x0, y0), (x1, y1))
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import scipy.ndimage
 import torch
 
-from .annotations import MotionAnnotation
-from .errors import CineError
+from ..errors import CineError
+from ..io.annotations import MotionAnnotation
+from ..io.motion_rules import EMPTY_REGION, NOTHING_MOVES, motion_mask, motion_problem, starts_inside
 
 #: Hint arrow length (original pixels) that means one pixel per frame: the fluid travels the
 #: length of its arrow in 200 frames (6.7 s at 30 fps). The published method uses 50; measured
@@ -119,9 +120,7 @@ def _region_velocity(annotation: MotionAnnotation, region: np.ndarray,
     """Velocity for one region: from the arrows that start inside it (all arrows if none do),
     else the worded direction."""
     width, height = annotation.size
-    inside = [h for h in annotation.hints
-              if region[min(max(int(round(h.start[1])), 0), height - 1),
-                        min(max(int(round(h.start[0])), 0), width - 1)] > 0]
+    inside = [h for h in annotation.hints if starts_inside(h.start, region)]
     arrows = inside or annotation.hints
     if arrows:
         return dense_hint(torch.tensor([[*h.start, *h.end] for h in arrows], dtype=torch.float32),
@@ -143,21 +142,22 @@ def eulerian_flow(annotation: MotionAnnotation, *, direction: tuple[float, float
 
     Args:
         annotation: mask and hints at working resolution.
-        direction: (dx, dy, speed) from :func:`cine_core.directions.parse_direction`.
+        direction: (dx, dy, speed) from :func:`cine_core.motion.directions.parse_direction`.
         flow_scale: speed multiplier.
 
     Returns:
         (2, H, W) float32 flow in pixels per frame; zero outside the mask.
     """
     width, height = annotation.size
-    if annotation.mask is None and not annotation.hints:
-        raise CineError("nothing moves: give a motion mask or hint arrows "
-                        "(image.json, --mask, --hint x0,y0,x1,y1)")
-    if annotation.mask is not None and not annotation.mask.any():
-        raise CineError("the motion mask is empty: mark the region that should move")
     if flow_scale < 0:
         raise CineError("--flow-scale must not be negative")
-    if not annotation.hints and direction is None:
+    problem = motion_problem(annotation.mask, len(annotation.hints), direction is not None)
+    if problem == NOTHING_MOVES:
+        raise CineError("nothing moves: give a motion mask or hint arrows "
+                        "(image.json, --mask, --hint x0,y0,x1,y1)")
+    if problem == EMPTY_REGION:
+        raise CineError("the motion mask is empty: mark the region that should move")
+    if problem is not None:
         raise CineError("the motion mask has no hint arrows: draw hints, pass "
                         "--hint x0,y0,x1,y1, or say the direction, e.g. --direction 'left to right'")
     regions = motion_regions(annotation)
@@ -201,11 +201,6 @@ def feather_flow(flow: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
     ramp = np.clip(distance / np.clip(0.5 * inradius[labels], 1.0, width), 0.0, 1.0)
     weight = torch.from_numpy((ramp * ramp * (3.0 - 2.0 * ramp)).astype(np.float32))
     return flow * weight
-
-
-def motion_mask(flow: torch.Tensor) -> torch.Tensor:
-    """(H, W) bool: pixels whose flow is not zero."""
-    return flow.abs().sum(0) > 0
 
 
 def extend_flow(flow: torch.Tensor, reach: int) -> torch.Tensor:

@@ -14,10 +14,13 @@ The safe radius is the smaller of the two (a sphere around the source camera).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 
-from .scene import PreparedScene
+if TYPE_CHECKING:  # only read here: the scene itself is built on the cameras' conventions
+    from ..scene import PreparedScene
 
 #: The strip beyond the photo's border a move may uncover, as a fraction of the short side.
 BORDER_FRACTION = 0.05

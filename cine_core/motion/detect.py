@@ -1,9 +1,9 @@
 """Weight-free detection of what moves in a landscape photo, and how (automatic motion, used by
-:func:`cine_core.pipeline.find_motion` when no motion mask is given).
+:func:`cine_core.pipeline.run.find_motion` when no motion mask is given).
 
 A photo given without any motion annotation still becomes a cinemagraph: this module finds the
-regions that plausibly move and turns each into a :class:`~cine_core.annotations.MotionAnnotation`
-region with synthetic hint arrows, so the one flow implementation (:mod:`cine_core.flow`) makes
+regions that plausibly move and turns each into a :class:`~cine_core.io.annotations.MotionAnnotation`
+region with synthetic hint arrows, so the one flow implementation (:mod:`cine_core.motion.flow`) makes
 the velocity field, and the arrows stay editable (the Blender add-on shows them as objects).
 
 Cues, all computed on a small copy of the photo (the regions are smooth; edges are refined at
@@ -37,8 +37,9 @@ import cv2
 import numpy as np
 import torch
 
-from .annotations import HintArrow, MotionAnnotation
-from .depth_estimate import sky_mask
+from ..depth.estimate import sky_mask
+from ..io.annotations import HintArrow, MotionAnnotation
+from ..io.motion_rules import starts_inside
 from .flow import ARROW_PIXELS_PER_FRAME_UNIT, motion_regions
 
 #: Long side of the copy the cues are computed on.
@@ -388,7 +389,7 @@ def auto_annotation(found: DetectedMotion, hints: list[HintArrow] | None = None,
     (:data:`KINDS`), longer where it is nearer the camera. ``hints`` (the user's arrows, at the
     same size) override the guess in the region they start in; a hint starting outside every
     region moves its own neighbourhood, as hints without a mask do. ``direction`` (words,
-    from :func:`~cine_core.directions.parse_direction`) replaces the guessed direction of every
+    from :func:`~cine_core.motion.directions.parse_direction`) replaces the guessed direction of every
     region without the user's arrows.
     """
     width, height = found.size
@@ -399,18 +400,13 @@ def auto_annotation(found: DetectedMotion, hints: list[HintArrow] | None = None,
     parts = []
     scale = width / 1280.0
 
-    def starts_in(h: HintArrow, region: np.ndarray) -> bool:
-        x = min(max(int(round(h.start[0])), 0), width - 1)
-        y = min(max(int(round(h.start[1])), 0), height - 1)
-        return bool(region[y, x])
-
     for index, kind in enumerate(KINDS, start=1):
         region = found.kinds == index
         if not region.any():
             continue
         label = int(regions.max()) + 1
         regions[region] = label
-        theirs = [h for h in hints if starts_in(h, region)]
+        theirs = [h for h in hints if starts_inside(h.start, region)]
         if theirs:
             arrows += theirs
             vector = np.mean([np.subtract(h.end, h.start) for h in theirs], axis=0)
@@ -426,7 +422,7 @@ def auto_annotation(found: DetectedMotion, hints: list[HintArrow] | None = None,
             length = _speed(kind, y, ys.min(), ys.max(), found.horizon) * factor * scale * ARROW_PIXELS_PER_FRAME_UNIT
             arrows.append(HintArrow((float(x), float(y)), (x + unit[0] * length, y + unit[1] * length)))
         parts.append(f"{kind} {100 * region.mean():.0f} % {_describe(kind, unit, direction is None)}")
-    outside = [h for h in hints if not starts_in(h, regions > 0)]
+    outside = [h for h in hints if not starts_inside(h.start, regions > 0)]
     if outside:
         around = motion_regions(MotionAnnotation((width, height), None, outside)) > 0
         regions[around & (regions == 0)] = int(regions.max()) + 1

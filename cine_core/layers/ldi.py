@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import torch
 
-from .depth_conditioning import DepthMap
+from ..depth.conditioning import DepthMap
 
 #: Depth of inpainted background relative to the visible surface in front of it; the renderer
 #: treats surfaces within 3% as one, so hidden content must lie clearly behind.

@@ -1,4 +1,5 @@
-"""Reading the still photo: PNG, JPEG, WebP, TIFF; 8 or 16 bit; grey, RGB or RGBA; EXIF orientation."""
+"""Reading the still photo: PNG, JPEG, WebP, TIFF; 8 or 16 bit; grey, RGB or RGBA; EXIF orientation.
+Also the one conversion of the core's (C, H, W) image tensors (photos, frames) to NumPy images."""
 from __future__ import annotations
 
 import os
@@ -8,7 +9,7 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import CineError
+from ..errors import CineError
 
 #: Refuse to decode images above this many pixels (a 16k x 12k panorama is still accepted).
 MAX_PIXELS = 200_000_000
@@ -52,7 +53,19 @@ class Photo:
 
     def uint8(self) -> np.ndarray:
         """The colours as an (H, W, 3) uint8 RGB array."""
-        return (self.rgb.permute(1, 2, 0).clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
+        return to_uint8_image(self.rgb)
+
+
+def to_numpy_image(image: torch.Tensor) -> np.ndarray:
+    """A (C, H, W) image tensor on any device as an (H, W, C) NumPy array of the same values
+    (NumPy, OpenCV and Blender keep the channels last)."""
+    return image.permute(1, 2, 0).cpu().numpy()
+
+
+def to_uint8_image(image: torch.Tensor) -> np.ndarray:
+    """A (C, H, W) image with values in [0, 1] as (H, W, C) uint8, each value rounded to the
+    nearest of the 256 levels (values outside [0, 1] are clamped rather than wrapped)."""
+    return (to_numpy_image(image.clamp(0, 1)) * 255.0 + 0.5).astype(np.uint8)
 
 
 #: What Pillow calls the formats a photo or a mask may be in (MPO: a JPEG from a phone).

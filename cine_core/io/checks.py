@@ -7,7 +7,7 @@ import math
 import os
 import unicodedata
 
-from .errors import CineError
+from ..errors import CineError
 
 #: Largest JSON file read (labelme files embed the photo as base64; 50 MP stays below this).
 MAX_JSON_BYTES = 256 * 1024 * 1024

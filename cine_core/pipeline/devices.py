@@ -5,8 +5,8 @@ import re
 
 import torch
 
-from .checks import printable
-from .errors import CineError
+from ..errors import CineError
+from ..io.checks import printable
 
 
 def resolve_device(name: str = "auto") -> str:

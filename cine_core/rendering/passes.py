@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from .camera import Camera
-from .filters import fill_holes
-from .render import FrameRenderer, frame_confidence, frame_time, saturated_coverage
+from ..cameras.paths import Camera
+from ..filters import fill_holes
+from .frames import FrameRenderer, cloud_weights, frame_confidence, frame_time, saturated_coverage
 from .splat import PointSet, splat_groups
 
 
@@ -33,7 +33,8 @@ def depth_and_alpha(renderer: FrameRenderer, frame: int, camera: Camera) -> tupl
                             shared=_carrying_inverse_depth(shared),
                             underlay=_carrying_inverse_depth(underlay) if renderer.cloud.num_underlay else None)
     time = frame_time(frame, renderer.cloud.num_frames)
-    shown = torch.stack([splatted.coverage[0] * (1.0 - time), splatted.coverage[1] * time]) > 0
+    forward, backward = cloud_weights(time)
+    shown = torch.stack([splatted.coverage[0] * forward, splatted.coverage[1] * backward]) > 0
     inverse_depth = torch.where(shown, splatted.values, torch.zeros_like(splatted.values)).amax(0)
     alpha = frame_confidence(time, saturated_coverage(splatted.coverage))
     inverse_depth = fill_holes(inverse_depth, alpha * (inverse_depth > 0))

@@ -16,7 +16,7 @@ stage      file(s)                                          what the network doe
 depth      ``dpt_hybrid-midas-501f0c75.pt``                 DPT-Hybrid disparity (only when no depth is
                                                             given as a file or array)
 inpaint    ``depth-model.pth`` + ``color-model.pth``        fills what each LDI layer hides (the
-                                                            :data:`~cine_core.layering.Inpainter`)
+                                                            :data:`~cine_core.layers.ldi.Inpainter`)
 motion     ``sceneflow_model.pth``                          the Eulerian flow from photo, mask and hints
 render     ``model_150000.pth``                             per-layer features, 37-channel splats, the
                                                             learned blend and the image decoder
@@ -38,11 +38,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import CineError
-from .nets.checkpoints import NETWORKS, checkpoint_dirs, find_checkpoint, load_networks
-from .layering import hole_window
-from .motion_detect import KINDS
-from .nets.inpaint_nets import UNIT_LENGTH
+from ..errors import CineError
+from ..io.motion_rules import motion_mask
+from ..layers.ldi import hole_window
+from ..motion.detect import KINDS
+from ..nets.checkpoints import NETWORKS, checkpoint_dirs, find_checkpoint, load_networks
+from ..nets.inpaint_nets import UNIT_LENGTH
 
 BACKENDS = ("auto", "classical", "neural")
 
@@ -74,7 +75,7 @@ DPT_SIZE, DPT_MULTIPLE = 384, 32
 #: The DPT segmentation script's input side (same resize rule).
 SEGMENT_SIZE = 480
 #: ADE20K output channels (0-based, objectInfo150 order) that move, and the kind of motion each
-#: gets (:data:`cine_core.motion_detect.KINDS`).
+#: gets (:data:`cine_core.motion.detect.KINDS`).
 ADE20K_KINDS = {2: "sky", 21: "sea", 26: "sea", 128: "lake", 60: "river", 113: "waterfall", 104: "fountain"}
 _KIND_OF_CLASS = {"lake": "sea", "fountain": "waterfall"}
 
@@ -161,7 +162,7 @@ class NeuralBackend:
         return f"{STAGE_LABELS[stage]} ({files})"
 
     def render_method(self) -> str:
-        """Report string of the renderer this backend picks (see :func:`~cine_core.pipeline.render_frames`)."""
+        """Report string of the renderer this backend picks (see :func:`~cine_core.pipeline.run.render_frames`)."""
         return self.label("render") if self.uses("render") else CLASSICAL_RENDER
 
 
@@ -219,7 +220,7 @@ def segment_motion_kinds(net: torch.nn.Module, rgb: torch.Tensor) -> np.ndarray:
         rgb: (3, H, W) photo in [0, 1].
 
     Returns:
-        (H, W) int32: 0 = still, else 1 + index into :data:`cine_core.motion_detect.KINDS`.
+        (H, W) int32: 0 = still, else 1 + index into :data:`cine_core.motion.detect.KINDS`.
     """
     height, width = rgb.shape[1:]
     size = dpt_input_size(width, height, SEGMENT_SIZE)
@@ -245,7 +246,7 @@ def segment_motion_kinds(net: torch.nn.Module, rgb: torch.Tensor) -> np.ndarray:
 
 @dataclass
 class NetworkInpainter:
-    """The 3D-Photo-Inpainting nets as a :data:`~cine_core.layering.Inpainter` for ``build_layers``.
+    """The 3D-Photo-Inpainting nets as a :data:`~cine_core.layers.ldi.Inpainter` for ``build_layers``.
 
     As the reference's ``Inpainter``: depth is inpainted in log space with the context mean
     subtracted, colour separately from the context colours, edges are zero, and the input is
@@ -381,7 +382,7 @@ def neural_flow(predictor: MotionPredictor, rgb: torch.Tensor, mask: np.ndarray 
     Returns:
         (2, H, W) flow in working pixels per frame.
     """
-    region = torch.from_numpy(np.asarray(mask, dtype=bool)) if mask is not None else hint_flow.abs().sum(0) > 0
+    region = torch.from_numpy(np.asarray(mask, dtype=bool)) if mask is not None else motion_mask(hint_flow)
     if flow_scale <= 0 or not bool(region.any()):
         return torch.zeros_like(hint_flow)
     hint = hint_flow / float(flow_scale) * region

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import re
 
-from .errors import CineError
+from ..errors import CineError
 
 # Image coordinates: x grows to the right, y grows downwards.
 _PHRASES = {

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import CineError
+from ..errors import CineError
 
 
 @dataclass(frozen=True)
@@ -99,3 +99,22 @@ def condition_depth(disparity_like: np.ndarray, size: tuple[int, int], *, max_de
     else:
         disparity = min_disparity + (1.0 - min_disparity) * np.clip(normalised, 0.0, 1.0)
     return DepthMap(depth=torch.from_numpy(1.0 / disparity.astype(np.float32)).clamp(1.0, max_depth))
+
+
+def metric_scale(disparity: np.ndarray, depth: torch.Tensor) -> float:
+    """Length units per scene unit of a depth conditioned from true inverse distances
+    (``condition_depth(..., metric=True)``): the median of distance / depth over the pixels that
+    see something, exact where the depth was neither filtered nor clipped.
+
+    Args:
+        disparity: (H, W) the given 1 / distance, in 1 / length units (e.g. 1 / metres); 0 where
+            nothing is seen (the sky).
+        depth: (H, W) the conditioned depth at the same size, in scene units.
+    """
+    if disparity.ndim != 2 or tuple(disparity.shape) != tuple(depth.shape):
+        raise CineError(f"the distances ({'x'.join(map(str, disparity.shape))}) and the conditioned depth "
+                        f"({'x'.join(map(str, depth.shape))}) must be (H, W) maps of the same size")
+    seen = np.isfinite(disparity) & (disparity > 0)
+    if not seen.any():
+        raise CineError("no pixel sees anything at a finite distance: the scale of the scene is unknown")
+    return float(np.median(1.0 / disparity[seen] / depth.numpy()[seen]))

@@ -12,8 +12,8 @@ import shutil
 import tempfile
 from typing import Iterator
 
+from ..errors import CineError
 from .checks import printable
-from .errors import CineError
 
 #: Prefix of the temporaries (hidden on Unix), so a crash's leftovers are recognisable.
 PARTIAL_PREFIX = ".partial-"

@@ -11,8 +11,8 @@ import re
 import cv2
 import numpy as np
 
-from .errors import CineError
-from .image_io import check_pixel_count, read_image_header
+from ..errors import CineError
+from .images import check_pixel_count, read_image_header
 
 DEPTH_EXTENSIONS = (".pfm", ".png", ".npy", ".tif", ".tiff", ".exr")
 #: Pillow's names of the image formats a depth map may be in, plus OpenEXR.

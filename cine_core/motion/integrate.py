@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .errors import CineError
+from ..errors import CineError
 
 INTEGRATORS = ("euler", "rk4")
 

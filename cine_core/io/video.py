@@ -1,7 +1,7 @@
 """Writing the clip: MP4 (H.264), WebM (VP9), GIF, or a folder of PNG frames.
 
 The destination is checked before any work (:func:`check_video_output`) and written through
-:mod:`cine_core.outputs`, so a failed or cancelled render never leaves a half-written file or
+:mod:`cine_core.io.outputs`, so a failed or cancelled render never leaves a half-written file or
 folder behind or destroys an earlier result.
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from ..errors import CineError
 from .checks import printable
-from .errors import CineError
 from .outputs import FRAME_PREFIX, FRAME_SUFFIX, atomic_file, atomic_folder, check_frame_folder, check_output_file
 
 VIDEO_FORMATS = (".mp4", ".webm", ".gif")

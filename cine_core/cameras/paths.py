@@ -14,45 +14,13 @@ Conventions, the one place they are defined:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
-from .errors import CineError
-
-
-@dataclass(frozen=True)
-class Intrinsics:
-    """Pinhole intrinsics in pixels for an image of ``width`` x ``height``."""
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    width: int
-    height: int
-
-    @classmethod
-    def for_photo(cls, width: int, height: int, focal: float | None = None) -> "Intrinsics":
-        """The published method's camera: focal length max(W, H) pixels (about 53 degrees across
-        the long side) unless ``focal`` is given, principal point at the image centre."""
-        f = float(focal if focal is not None else max(width, height))
-        return cls(f, f, (width - 1) / 2.0, (height - 1) / 2.0, width, height)
-
-    def matrix(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """The 3x3 calibration matrix K."""
-        return torch.tensor([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]],
-                            dtype=dtype)
-
-    def zoomed(self, factor: float) -> "Intrinsics":
-        """Same image size, focal length multiplied by ``factor``."""
-        return replace(self, fx=self.fx * factor, fy=self.fy * factor)
-
-    def resized(self, width: int, height: int) -> "Intrinsics":
-        """The same field of view for an image of another size."""
-        sx, sy = width / self.width, height / self.height
-        return Intrinsics(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5,
-                          (self.cy + 0.5) * sy - 0.5, width, height)
+from ..errors import CineError
+from .intrinsics import Intrinsics, lift
+from .presets import DEFAULT_MAGNITUDE, PRESETS
 
 
 @dataclass(frozen=True)
@@ -73,6 +41,12 @@ class Camera:
         inverse[:3, :3] = rotation.T
         inverse[:3, 3] = -rotation.T @ position
         return inverse
+
+
+def lift_to_world(uv: torch.Tensor, depth: torch.Tensor, source: Intrinsics) -> torch.Tensor:
+    """(N, 3) world points of the source camera's pixels ``uv`` (N, 2) at ``depth`` (N,):
+    :func:`~cine_core.cameras.intrinsics.lift` stacked."""
+    return torch.stack(lift(uv[:, 0], uv[:, 1], depth, source), dim=1)
 
 
 def look_at(position: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -141,8 +115,7 @@ def content_outline(depth: torch.Tensor, intrinsics: Intrinsics) -> tuple[torch.
     cols = torch.arange(width, dtype=torch.float32)
     edges = ((torch.zeros_like(rows), rows, depth[:, 0]), (torch.full_like(rows, width - 1.0), rows, depth[:, -1]),
              (cols, torch.zeros_like(cols), depth[0]), (cols, torch.full_like(cols, height - 1.0), depth[-1]))
-    return tuple(torch.stack([(u - intrinsics.cx) / intrinsics.fx * z, (v - intrinsics.cy) / intrinsics.fy * z, z], 1)
-                 for u, v, z in ((u, v, z.float()) for u, v, z in edges))
+    return tuple(torch.stack(lift(u, v, z.float(), intrinsics), 1) for u, v, z in edges)
 
 
 def content_zoom(camera: Camera, outline: tuple[torch.Tensor, ...]) -> float:
@@ -188,13 +161,6 @@ def content_warning(cameras, outline: tuple[torch.Tensor, ...], first_frame: int
            else f"zoom in by {100.0 * (worst - 1.0):.0f} %")
     return (f"the camera sees past the photo's edge at {len(frames)} frame(s) ({frames[0]}-{frames[-1]}): "
             f"{fix} or move it less")
-
-
-PRESETS = ("static", "up-down", "zoom-in", "side", "circle", "swing", "dolly-zoom", "ken-burns")
-
-#: Default magnitudes in scene units (the published paths' values, nearest depth = 1).
-DEFAULT_MAGNITUDE = {"static": 0.0, "up-down": 0.08, "zoom-in": 0.24, "side": 0.09, "circle": 0.09,
-                     "swing": 0.09, "dolly-zoom": 0.3, "ken-burns": 1.0}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,153 @@
+"""The shape of the code: no import cycle, the core's stages depend on each other one way, the
+core never touches Blender, and the conventions the add-on needs import without PyTorch.
+
+The graph is read from the source (every import statement, also those inside functions, except
+those under ``if TYPE_CHECKING:``), so a cycle hidden in a function-level import counts too.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+PACKAGES = ("cine_core", "blender_addon")
+
+
+def _modules() -> dict[str, str]:
+    """Dotted module name -> file, for every module of the core and the add-on."""
+    found = {}
+    for package in PACKAGES:
+        for folder, _, files in os.walk(os.path.join(ROOT, package)):
+            for name in files:
+                if name.endswith(".py"):
+                    parts = os.path.relpath(os.path.join(folder, name), ROOT)[:-3].split(os.sep)
+                    found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = os.path.join(folder, name)
+    return found
+
+
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                lines.update(range(child.lineno, child.end_lineno + 1))
+    return lines
+
+
+def _imports(modules: dict[str, str]) -> dict[str, set[str]]:
+    """Module -> the project modules it imports."""
+    graph = {}
+    for module, path in modules.items():
+        tree = ast.parse(open(path, encoding="utf-8").read())
+        skipped = _type_checking_lines(tree)
+        package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(tree):
+            if getattr(node, "lineno", None) in skipped:
+                continue
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    source = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    source = node.module or ""
+                # ``from x import y`` imports the module x.y when there is one.
+                named = [f"{source}.{alias.name}" for alias in node.names if f"{source}.{alias.name}" in modules]
+                targets.update(named or [source])
+        graph[module] = {t for t in targets if t in modules and t != module}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as a path that ends where it starts, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return path[path.index(target):] + [target]
+            if target not in state:
+                found = visit(target)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_no_module_imports_itself_back():
+    graph = _imports(_modules())
+    assert len(graph) > 60
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph))
+
+
+def test_the_core_stages_depend_on_each_other_one_way():
+    """Stage packages (and the core's top-level modules) as nodes: the data flows one way."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+
+    def stage(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    for module, targets in _imports(modules).items():
+        if module.startswith("cine_core.") and module != "cine_core":
+            graph.setdefault(stage(module), set()).update(
+                stage(t) for t in targets if t.startswith("cine_core.") and stage(t) != stage(module))
+    assert {"cine_core.io", "cine_core.depth", "cine_core.layers", "cine_core.motion", "cine_core.rendering",
+            "cine_core.cameras", "cine_core.pipeline", "cine_core.nets"} <= set(graph)
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph))
+    assert not graph["cine_core.io"] - {"cine_core.errors"}  # input/output depends on no stage
+    assert "cine_core.blender_addon" not in graph
+
+
+def test_the_core_never_imports_blender_and_imports_itself_relatively():
+    for module, path in _modules().items():
+        if not module.startswith("cine_core"):
+            continue
+        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in {"bpy", "mathutils", "gpu", "bpy_extras", "blender_addon"}, f"{module} imports {name}"
+                assert top != "cine_core", f"{module} imports {name} absolutely"
+
+
+def test_the_conventions_the_addon_needs_import_without_pytorch():
+    """With torch, OpenCV, SciPy and kornia unimportable (as in Blender before Install
+    Dependencies), the add-on's conventions still import and work."""
+    script = (
+        "import sys\n"
+        "for name in ('torch', 'cv2', 'scipy', 'kornia', 'imageio'):\n"
+        "    sys.modules[name] = None\n"
+        "import cine_core\n"
+        "from cine_core.cameras.intrinsics import Intrinsics, lift, project, focal_from_lens\n"
+        "from cine_core.cameras.presets import CAMERA_PRESETS, DEFAULT_MAGNITUDE\n"
+        "from cine_core.io.motion_rules import has_length, starts_inside, motion_problem\n"
+        "from cine_core.errors import CineError, is_out_of_memory\n"
+        "k = Intrinsics.for_photo(640, 480, focal_from_lens(36.0, 640, 480))\n"
+        "x, y, z = lift(10.0, 20.0, 2.0, k)\n"
+        "u, v = project(x, y, z, k)\n"
+        "assert abs(u - 10.0) < 1e-9 and abs(v - 20.0) < 1e-9 and k.fx == 640.0\n"
+        "assert DEFAULT_MAGNITUDE['circle'] > 0 and not has_length((1, 1), (1.2, 1.2))\n"
+        "assert is_out_of_memory(MemoryError()) and not is_out_of_memory(ValueError())\n"
+        "print(sorted(m for m in sys.modules if m.startswith('cine_core')))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    loaded = set(ast.literal_eval(result.stdout.strip()))
+    assert "cine_core.cameras.paths" not in loaded and "cine_core.pipeline.run" not in loaded

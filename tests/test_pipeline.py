@@ -1,0 +1,81 @@
+"""The pipeline's entry points for tools that show the motion at once (the Blender add-on):
+a prepared scene together with its animated points, from one call, with the photo decoded once."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from cine_core.errors import CineError
+from cine_core.io.annotations import HintArrow, MotionAnnotation
+from cine_core.io.images import load_photo
+from cine_core.motion.animation import animate_points
+from cine_core.pipeline import run
+from cine_core.pipeline.run import PrepareOptions, SceneInputs, prepare_animated, prepare_scene, with_motion
+
+from conftest import write_scene
+
+
+def assert_same_cloud(a, b) -> None:
+    for field in dataclasses.fields(a):
+        left, right = getattr(a, field.name), getattr(b, field.name)
+        assert torch.equal(left, right) if isinstance(left, torch.Tensor) else left == right, field.name
+
+
+def assert_same_scene(a, b) -> None:
+    for name in ("photo", "depth", "flow", "hidden_flow", "regions"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert a.info == b.info and a.intrinsics == b.intrinsics
+
+
+def test_prepare_animated_is_prepare_scene_then_the_loop(tmp_path):
+    inputs, options = SceneInputs.find(write_scene(str(tmp_path / "scene"))), PrepareOptions(backend="classical")
+    reports = []
+    scene, cloud = prepare_animated(inputs, options, 6, lambda stage, fraction: reports.append((stage, fraction)))
+    assert_same_scene(scene, prepare_scene(inputs, options))
+    assert_same_cloud(cloud, animate_points(scene, 6))
+    assert cloud.num_frames == 6
+    fractions = [fraction for _, fraction in reports]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert [stage for stage, _ in reports][-2:] == ["motion", "motion"]
+
+
+def test_a_loaded_photo_is_used_as_it_is(tmp_path, monkeypatch):
+    inputs = SceneInputs.find(write_scene(str(tmp_path / "scene")))
+    options = PrepareOptions(backend="classical", max_side=48)
+    photo = load_photo(inputs.photo, options.max_side)
+    reference = prepare_scene(inputs, options)
+    loads = []
+    monkeypatch.setattr(run, "load_photo", lambda *args: loads.append(args))
+    scene, _ = prepare_animated(inputs, options, 4, photo=photo)
+    assert loads == []  # not decoded again
+    assert_same_scene(scene, reference)
+
+
+def test_a_photo_that_does_not_match_the_inputs_is_refused(tmp_path):
+    inputs = SceneInputs.find(write_scene(str(tmp_path / "scene")))
+    other = write_scene(str(tmp_path / "other"))
+    with pytest.raises(CineError, match="48x32 pixels but full size makes it 96x64"):
+        prepare_scene(inputs, PrepareOptions(backend="classical"), photo=load_photo(inputs.photo, 48))
+    with pytest.raises(CineError, match="is not the scene's photo"):
+        prepare_scene(inputs, PrepareOptions(backend="classical"), photo=load_photo(SceneInputs.find(other).photo))
+
+
+def test_a_loop_of_one_frame_is_refused_before_any_stage_runs(tmp_path):
+    inputs = SceneInputs.find(write_scene(str(tmp_path / "scene")))
+    reports = []
+    with pytest.raises(CineError, match="a loop needs at least 2 frames, not 1"):
+        prepare_animated(inputs, PrepareOptions(backend="classical"), 1, lambda *report: reports.append(report))
+    assert reports == []
+
+
+def test_with_motion_animated_is_with_motion_then_the_loop(tmp_path):
+    scene = prepare_scene(SceneInputs.find(write_scene(str(tmp_path / "scene"))), PrepareOptions(backend="classical"))
+    annotation = MotionAnnotation((96, 64), None, [HintArrow((10, 10), (40, 20))])
+    reports = []
+    moved, cloud = run.with_motion_animated(scene, annotation, 5, flow_scale=2.0, backend="classical",
+                                            progress=lambda stage, fraction: reports.append((stage, fraction)))
+    assert_same_scene(moved, with_motion(scene, annotation, flow_scale=2.0, backend="classical"))
+    assert_same_cloud(cloud, animate_points(moved, 5))
+    assert reports[0] == ("flow", 0.0) and reports[-1] == ("motion", 1.0)
