@@ -303,11 +303,11 @@ def run_pipeline(scene_dir: str, long_side: int, num_frames: int, device: str, *
                  backend: str = "classical", fps: float = 30.0, workdir: str | None = None,
                  keep_video: str | None = None) -> dict:
     """Time every stage of one clip; returns a JSON-ready record (see the module docstring)."""
-    import numpy as np
     import torch
 
     from cine_core.motion.animation import animate_points
     from cine_core.cameras.paths import camera_path
+    from cine_core.io.images import to_uint8_image
     from cine_core.rendering.frames import FrameRenderer
     from cine_core.io.video import write_video
 
@@ -346,7 +346,7 @@ def run_pipeline(scene_dir: str, long_side: int, num_frames: int, device: str, *
                     image = renderer.render(frame, path[frame])
                     sync(device)
                     t1 = time.perf_counter()
-                    out = (image.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+                    out = to_uint8_image(image)
                     t2 = time.perf_counter()
                     render_times.append(t1 - t0)
                     readback_times.append(t2 - t1)

@@ -1,6 +1,6 @@
 """The one conversion between the core's conventions and Blender's.
 
-Core (see ``cine_core.cameras.paths``): world space is the source camera's space with OpenCV axes
+Core (see ``cine_core.cameras.intrinsics``): world space is the source camera's space with OpenCV axes
 (x right, y down, z forward); the unit is the depth of the nearest scene point; pixel centres
 sit at integer coordinates, rows top to bottom.
 

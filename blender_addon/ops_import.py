@@ -11,8 +11,8 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 from bpy_extras.io_utils import ImportHelper
 from mathutils import Matrix, Vector
 
+from ..cine_core.cameras.intrinsics import FULL_FRAME_MM, focal_from_lens
 from . import cache, conversion, ops_motion, playback, runtime, scene_depth, scene_objects
-from ..cine_core.cameras.intrinsics import focal_from_lens
 from .errors import AddonError
 from .jobs import JobOperator
 from .preferences import addon_preferences, compute_device, weights_folder
@@ -203,7 +203,7 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
     layers: IntProperty(name="Layers", default=3, min=1, max=8,
                         description="At most this many depth layers; hidden background is filled in behind each")
     focal_length: FloatProperty(
-        name="Focal Length", default=36.0, min=1.0, soft_max=300.0, subtype="DISTANCE_CAMERA", unit="CAMERA",
+        name="Focal Length", default=FULL_FRAME_MM, min=1.0, soft_max=300.0, subtype="DISTANCE_CAMERA", unit="CAMERA",
         description="The photo's focal length as on a 36 mm wide sensor (36 mm: about 53 degrees across)")
     scale: FloatProperty(
         name="Nearest Distance", default=3.0, min=1e-4, soft_max=100.0, subtype="DISTANCE", unit="LENGTH",

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from concurrent.futures import Future
 from typing import Any, Callable
 
+from ..cine_core.errors import CineError, is_out_of_memory
 from . import dependencies
 from .errors import AddonError, DependenciesMissing
 
@@ -43,18 +44,7 @@ def core():
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types whose message is a sentence for the user."""
-    try:
-        return AddonError, core().CineError
-    except DependenciesMissing:
-        return (AddonError,)
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` means that RAM or GPU memory ran out."""
-    try:
-        return core().is_out_of_memory(exc)
-    except DependenciesMissing:
-        return isinstance(exc, MemoryError)
+    return AddonError, CineError
 
 
 def is_reported(exc: BaseException) -> bool:

@@ -11,8 +11,8 @@ from typing import NamedTuple
 import numpy as np
 from mathutils import Matrix
 
-from . import conversion
 from ..cine_core.cameras.intrinsics import Intrinsics
+from . import conversion
 from .errors import AddonError
 
 _SOLID_TYPES = {"MESH", "CURVE", "SURFACE", "FONT", "META"}

@@ -9,8 +9,8 @@ import numpy as np
 import bpy
 from mathutils import Matrix, Vector
 
-from . import conversion, runtime
 from ..cine_core.cameras.intrinsics import Intrinsics
+from . import conversion, runtime
 from .errors import AddonError
 
 #: Point attributes of the surface mesh (point domain).

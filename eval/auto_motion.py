@@ -38,7 +38,7 @@ import torch
 
 from cine_core.cameras.paths import camera_path
 from cine_core.motion.flow import eulerian_flow
-from cine_core.io.images import PHOTO_EXTENSIONS, load_photo
+from cine_core.io.images import PHOTO_EXTENSIONS, load_photo, to_uint8_image
 from cine_core.motion.detect import KINDS
 from cine_core.pipeline.backend import NeuralBackend
 from cine_core.pipeline.run import (PrepareOptions, SceneInputs, find_motion, load_annotation, make_renderer,
@@ -96,10 +96,9 @@ def clip_check(path: str, backend: str, size: int, frames: int) -> tuple[dict, n
     path_ = camera_path("static", scene.intrinsics, frames)
     renderer = make_renderer(scene, frames, NeuralBackend(backend))
     with torch.inference_mode():
-        first = renderer.render(0, path_[0]).permute(1, 2, 0).numpy()
-        middle = renderer.render(frames // 2, path_[frames // 2]).permute(1, 2, 0).numpy()
-    first8, middle8 = (np.round(first * 255).astype(np.int16), np.round(middle * 255).astype(np.int16))
-    change = np.abs(middle8 - first8).max(axis=2)
+        first = to_uint8_image(renderer.render(0, path_[0]))
+        middle = to_uint8_image(renderer.render(frames // 2, path_[frames // 2]))
+    change = np.abs(middle.astype(np.int16) - first).max(axis=2)
     moving = scene.motion_mask.numpy()
     still = ~moving
     # The detector leaves a margin of still sky/water around what it animates (at 640 px one
@@ -114,7 +113,7 @@ def clip_check(path: str, backend: str, size: int, frames: int) -> tuple[dict, n
               "still_share_above_8": float((change[still] > 8).mean()) if still.any() else 0.0,
               "ground_max_change": int(change[ground].max()) if ground.any() else 0,
               "flow": scene.info["stages"]["flow"]}
-    return record, (first8.astype(np.uint8)), middle8.astype(np.uint8)
+    return record, first, middle
 
 
 def time_detection(folder: str, repeats: int = 3) -> dict:

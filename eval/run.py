@@ -37,7 +37,7 @@ Computed for ``ours`` (the renderer), ``still`` (the photo repeated; with a vide
 * reprojection: our frame 0 (static camera, time 0) against the photo: PSNR and the largest
   difference in 8-bit levels (a static camera should reproduce the photo exactly).
 
-and the checks of issue 9, under ``checks``:
+and the frame-quality checks, under ``checks``:
 
 * ``texture_kept``: strong-gradient density inside the region over the mid-loop frames (loop
   time 1/3 .. 2/3), ours divided by the reference's same frames (the real video, or the photo);
@@ -156,7 +156,7 @@ def mid_loop(count: int) -> list[int]:
 
 def scene_checks(ours: list[np.ndarray], real: list[np.ndarray] | None, photo: np.ndarray,
                  region: np.ndarray, field_speed: float) -> dict:
-    """The checks of issue 9 (see the module docstring) for frames 0 .. N-1 of one scene."""
+    """The frame-quality checks (see the module docstring) for frames 0 .. N-1 of one scene."""
     middle = mid_loop(len(ours))
     threshold = strong_gradient_threshold(photo, region)
     references = [real[m] for m in middle] if real is not None else [photo]
@@ -317,7 +317,7 @@ def print_table(records: list[dict], stream=sys.stdout) -> None:
 
 
 def print_checks(records: list[dict], stream=sys.stdout) -> None:
-    """The checks of issue 9, one row per scene."""
+    """The frame-quality checks, one row per scene."""
     rows = [("scene", "video", "texture", "flow cos", "flow ratio", "speed", "real speed", "still max",
              "dPSNR", "dPSNR mask", "dSSIM", "dSSIM mask")]
     for record in records:

@@ -1,6 +1,6 @@
 """The clip a user gets is byte for byte the one recorded in ``data/reference_frames.npz``.
 
-The reference was rendered before the core was split into stage packages (issue 13), so this
+The reference was rendered before the core was split into stage packages, so this
 proves the move changed no frame: photo -> prepared scene -> frames through the public entry
 points, once with the splatting renderer and once with the feature net + image decoder (random
 weights in the published file layout). A deliberate change of the rendering regenerates it::

@@ -1,4 +1,4 @@
-"""Known-answer tests of frame quality (issue 9): synthetic scenes whose right picture is known,
+"""Known-answer tests of frame quality: synthetic scenes whose right picture is known,
 one per defect a user sees in the clip."""
 from __future__ import annotations
 

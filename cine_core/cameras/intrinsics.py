@@ -2,8 +2,18 @@
 
 The Blender add-on uses this module to draw its interface and edit motion before the core's
 dependencies are installed, so it imports only the standard library. Its functions are plain
-arithmetic and take floats, NumPy arrays and PyTorch tensors alike. The conventions themselves
-are written out in :mod:`cine_core.cameras.paths`.
+arithmetic and take floats, NumPy arrays and PyTorch tensors alike.
+
+Conventions, the one place they are defined:
+
+* World space is the source camera's space: the photo was taken by a camera at the origin
+  looking along +z, with x to the right and y downwards (OpenCV convention). Units are "nearest
+  scene point at depth 1".
+* Pixel (row i, column j) has its centre at image coordinates (u, v) = (j, i); the principal
+  point of the source camera is the image centre ((W - 1) / 2, (H - 1) / 2).
+* A camera pose is a 4x4 camera-to-world matrix whose rotation columns are the camera's x, y, z
+  axes in world coordinates and whose last column is its position; the source camera is the
+  identity (:class:`cine_core.cameras.paths.Camera`).
 """
 from __future__ import annotations
 

@@ -1,15 +1,7 @@
 """Cameras and camera paths.
 
-Conventions, the one place they are defined:
-
-* World space is the source camera's space: the photo was taken by a camera at the origin
-  looking along +z, with x to the right and y downwards (OpenCV convention). Units are "nearest
-  scene point at depth 1".
-* Pixel (row i, column j) has its centre at image coordinates (u, v) = (j, i); the principal
-  point of the source camera is the image centre ((W - 1) / 2, (H - 1) / 2).
-* A :class:`Camera` holds intrinsics and a 4x4 camera-to-world matrix whose rotation columns are
-  the camera's x, y, z axes in world coordinates and whose last column is its position.
-  The source camera is the identity.
+Axes, units and pixel centres follow the conventions of :mod:`cine_core.cameras.intrinsics`: a
+:class:`Camera` holds intrinsics and a 4x4 camera-to-world matrix, the source camera the identity.
 """
 from __future__ import annotations
 
@@ -25,7 +17,7 @@ from .presets import DEFAULT_MAGNITUDE, PRESETS
 
 @dataclass(frozen=True)
 class Camera:
-    """A camera: intrinsics and a (4, 4) camera-to-world matrix (see module docstring)."""
+    """A camera: intrinsics and a (4, 4) camera-to-world matrix (conventions: :mod:`cine_core.cameras.intrinsics`)."""
 
     intrinsics: Intrinsics
     cam_to_world: torch.Tensor

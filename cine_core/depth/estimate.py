@@ -17,6 +17,8 @@ import kornia
 import numpy as np
 import torch
 
+from ..io.images import to_numpy_image
+
 _WORK_SIDE = 512  # the cues are smooth: estimate them small, then upsample
 
 
@@ -74,7 +76,7 @@ def estimate_disparity(rgb: torch.Tensor) -> np.ndarray:
     Returns:
         (H, W) float32 disparity in [0, 1].
     """
-    image = rgb.permute(1, 2, 0).numpy().astype(np.float32)
+    image = to_numpy_image(rgb).astype(np.float32)
     height, width = image.shape[:2]
     factor = min(1.0, _WORK_SIDE / max(height, width))
     small = cv2.resize(image, (max(8, round(width * factor)), max(8, round(height * factor))),

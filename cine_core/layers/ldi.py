@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..depth.conditioning import DepthMap
+from ..io.images import to_numpy_image
 
 #: Depth of inpainted background relative to the visible surface in front of it; the renderer
 #: treats surfaces within 3% as one, so hidden content must lie clearly behind.
@@ -219,7 +220,7 @@ def build_layers(rgb: torch.Tensor, depth: DepthMap, *, max_layers: int = 3, ban
     band = band if band is not None else max(4, round(0.06 * max(height, width)))
     edges = choose_depth_edges(disparity, max_layers)
     bounds = [np.inf, *edges, -np.inf]
-    image = rgb.permute(1, 2, 0).numpy().astype(np.float32)
+    image = to_numpy_image(rgb).astype(np.float32)
     log_depth = np.log(depth.depth.numpy().astype(np.float32))
     layers = []
     kernel3 = np.ones((3, 3), np.uint8)

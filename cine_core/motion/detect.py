@@ -39,6 +39,7 @@ import torch
 
 from ..depth.estimate import sky_mask
 from ..io.annotations import HintArrow, MotionAnnotation
+from ..io.images import to_numpy_image
 from ..io.motion_rules import starts_inside
 from .flow import ARROW_PIXELS_PER_FRAME_UNIT, motion_regions
 
@@ -272,7 +273,7 @@ def found_regions(rgb: torch.Tensor, kinds: np.ndarray) -> DetectedMotion:
         rgb: (3, H, W) photo in [0, 1].
         kinds: (H, W) int labels, 0 = still, else 1 + index into :data:`KINDS`.
     """
-    image = rgb.permute(1, 2, 0).numpy().astype(np.float32)
+    image = to_numpy_image(rgb).astype(np.float32)
     height, width = kinds.shape
     kinds = kinds.astype(np.int32).copy()
     grey = image.mean(axis=2)
@@ -307,7 +308,7 @@ def detect_motion(rgb: torch.Tensor) -> DetectedMotion:
     Returns:
         The regions at (W, H), each pixel labelled with its kind (see :data:`KINDS`).
     """
-    image = rgb.permute(1, 2, 0).numpy().astype(np.float32)
+    image = to_numpy_image(rgb).astype(np.float32)
     height, width = image.shape[:2]
     factor = min(1.0, WORK_SIDE / max(height, width))
     small = cv2.resize(image, (max(16, round(width * factor)), max(16, round(height * factor))),

@@ -21,7 +21,7 @@ motion     ``sceneflow_model.pth``                          the Eulerian flow fr
 render     ``model_150000.pth``                             per-layer features, 37-channel splats, the
                                                             learned blend and the image decoder
 segment    ``dpt_hybrid-ade20k-53898607.pt``                finds sky and water (only when no motion
-                                                            mask is given, see :mod:`.motion_detect`)
+                                                            mask is given, see :mod:`cine_core.motion.detect`)
 =========  ===============================================  ============================================
 
 The inputs each network gets follow the reference implementation exactly where the trained
@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CineError
+from ..io.images import to_numpy_image
 from ..io.motion_rules import motion_mask
 from ..layers.ldi import hole_window
 from ..motion.detect import KINDS
@@ -198,7 +199,7 @@ def dpt_disparity(net: torch.nn.Module, rgb: torch.Tensor) -> np.ndarray:
     """
     height, width = rgb.shape[1:]
     size = dpt_input_size(width, height)
-    image = cv2.resize(rgb.permute(1, 2, 0).cpu().numpy().astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+    image = cv2.resize(to_numpy_image(rgb).astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
     device = next(net.parameters()).device
     batch = torch.from_numpy((image - 0.5) / 0.5).permute(2, 0, 1)[None].to(device)
     prediction = net(batch)[:, None].float()
@@ -224,7 +225,7 @@ def segment_motion_kinds(net: torch.nn.Module, rgb: torch.Tensor) -> np.ndarray:
     """
     height, width = rgb.shape[1:]
     size = dpt_input_size(width, height, SEGMENT_SIZE)
-    image = cv2.resize(rgb.permute(1, 2, 0).cpu().numpy().astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+    image = cv2.resize(to_numpy_image(rgb).astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
     device = next(net.parameters()).device
     logits = net(torch.from_numpy((image - 0.5) / 0.5).permute(2, 0, 1)[None].to(device)).float()
     best = torch.full((height, width), -torch.inf, device=device)
@@ -299,7 +300,7 @@ class NetworkInpainter:
 
         out_rgb, out_log = rgb.copy(), log_depth.copy()
         full = (crop[1].stop - crop[1].start, crop[0].stop - crop[0].start)
-        result_rgb = filled_rgb[0].permute(1, 2, 0).float().cpu().numpy()
+        result_rgb = to_numpy_image(filled_rgb[0].float())
         result_log = filled_log[0, 0].float().cpu().numpy()
         if factor < 1.0:
             result_rgb = cv2.resize(result_rgb, full, interpolation=cv2.INTER_LINEAR)

@@ -29,8 +29,10 @@ def frame_time(frame: int, num_frames: int) -> float:
 
 def cloud_weights(time: float) -> tuple[float, float]:
     """How much the forward and the backward cloud weigh at loop time ``time`` (t): 1 - t and
-    t, so the loop starts on the forward cloud alone and ends on the backward one alone. Every
-    blend of the two (the render, its passes, the surface's cross-fade) takes these."""
+    t, so the loop starts on the forward cloud alone and ends on the backward one alone. The
+    splatting render, its passes, the surface's cross-fade and the add-on's playback take these;
+    the published decoder (:mod:`cine_core.nets.img_decoder`) weighs its two feature maps the same
+    way inside the network, whose computation must stay as published."""
     return 1.0 - time, time
 
 
