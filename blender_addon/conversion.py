@@ -24,6 +24,7 @@ By default the source camera stands at the 3D cursor looking along +Y with +Z up
 from __future__ import annotations
 
 import math
+
 import numpy as np
 from mathutils import Matrix, Vector
 

@@ -144,7 +144,7 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
                              "picture moves first")
         if problem == motion_rules.EMPTY_REGION:
             raise AddonError("The moving region is empty: paint it white where the picture should move")
-        if problem is not None:
+        if problem == motion_rules.NO_DIRECTION:
             raise AddonError("The moving region needs hint arrows or a direction (e.g. 'left to right') "
                              "to know where it moves")
         mask_size = size if mask is None else (mask.shape[1], mask.shape[0])

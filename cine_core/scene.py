@@ -35,7 +35,7 @@ class PreparedScene:
 
     Attributes:
         photo: (3, H, W) colours in [0, 1] at working resolution.
-        intrinsics: the source camera (pose = identity, see :mod:`cine_core.cameras.paths`).
+        intrinsics: the source camera (pose = identity, see :mod:`cine_core.cameras.intrinsics`).
         depth: (H, W) conditioned depth (nearest = 1).
         layered: the layered depth image.
         flow: (2, H, W) Eulerian flow of the visible surface, pixels per frame.

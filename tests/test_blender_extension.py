@@ -447,34 +447,6 @@ def test_saving_keeps_the_computed_motion_and_the_handler_does_only_needed_work(
     assert r["reversed_rule"]["see_through"] == pytest.approx(1 / 9)
 
 
-def test_the_addon_modules_import_each_other_without_a_cycle():
-    """Every relative import between the add-on's modules, at the top or inside a function,
-    points one way: a module never needs one that needs it back."""
-    folder = os.path.join(ROOT, "blender_addon")
-    imports = {}
-    for name in sorted(f[:-3] for f in os.listdir(folder) if f.endswith(".py")):
-        with open(os.path.join(folder, f"{name}.py")) as handle:
-            tree = ast.parse(handle.read())
-        imports[name] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                imports[name] |= {node.module} if node.module else {alias.name for alias in node.names}
-    cycles = []
-
-    def visit(name: str, path: list[str]) -> None:
-        for imported in sorted(imports.get(name, ())):
-            if imported in path:
-                cycles.append(path[path.index(imported):] + [imported])
-            elif imported in imports and imported not in done:
-                visit(imported, path + [imported])
-        done.add(name)
-
-    done: set[str] = set()
-    for name in imports:
-        visit(name, [name])
-    assert not cycles, cycles
-
-
 # --------------------------------------------------------------------------------------------
 # The Blender side: scenarios run in their own process
 # --------------------------------------------------------------------------------------------

@@ -116,7 +116,7 @@ def rasterize_disparity(vertices: torch.Tensor, triangles: torch.Tensor, world_t
     camera's axis, in the vertices' unit); 0 where no triangle is hit, like the sky.
 
     Triangles count from both sides. Pixel (row i, column j) is the ray through (u, v) = (j, i)
-    (``cine_core.cameras.paths`` conventions).
+    (``cine_core.cameras.intrinsics`` conventions).
 
     Args:
         vertices: (V, 3) world positions.

@@ -12,7 +12,7 @@ import torch
 
 from ..errors import CineError
 from ..io.annotations import MotionAnnotation
-from ..io.motion_rules import EMPTY_REGION, NOTHING_MOVES, motion_mask, motion_problem, starts_inside
+from ..io.motion_rules import EMPTY_REGION, NO_DIRECTION, NOTHING_MOVES, motion_mask, motion_problem, starts_inside
 
 #: Hint arrow length (original pixels) that means one pixel per frame: the fluid travels the
 #: length of its arrow in 200 frames (6.7 s at 30 fps). The published method uses 50; measured
@@ -157,7 +157,7 @@ def eulerian_flow(annotation: MotionAnnotation, *, direction: tuple[float, float
                         "(image.json, --mask, --hint x0,y0,x1,y1)")
     if problem == EMPTY_REGION:
         raise CineError("the motion mask is empty: mark the region that should move")
-    if problem is not None:
+    if problem == NO_DIRECTION:
         raise CineError("the motion mask has no hint arrows: draw hints, pass "
                         "--hint x0,y0,x1,y1, or say the direction, e.g. --direction 'left to right'")
     regions = motion_regions(annotation)

@@ -21,8 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..cameras.paths import Camera
-from ..cameras.paths import lift_to_world
+from ..cameras.paths import Camera, lift_to_world
 from ..motion.animation import animate_points
 from ..nets.img_decoder import MIN_SIZE as DECODER_MIN_SIDE
 from ..scene import PreparedScene
