@@ -32,7 +32,7 @@ import torch
 from cine_core.pipeline.cli import main
 from cine_core.errors import CineError
 from cine_core.io.outputs import PARTIAL_PREFIX
-from cine_core.scene import PreparedScene
+from cine_core.scene import PreparedScene, record_checksum
 from cine_core.io.video import write_video
 
 from conftest import ROOT, run_cli, textured_image, write_scene
@@ -390,8 +390,12 @@ def test_exr_depth_is_read_after_its_header_is_checked(tmp_path):
 # ---------------------------------------------------------------------------- prepared scenes
 
 def _tampered(saved: str, tmp_path, change) -> str:
+    """A scene file changed by ``change`` and signed again, as a crafted file would be: every
+    field is still checked (the checksum only proves that a file is as it was written)."""
     record = torch.load(saved, weights_only=True)
     change(record)
+    if "checksum" in record:
+        record["checksum"] = record_checksum(record)
     path = str(tmp_path / "tampered.cine")
     torch.save(record, path)
     return path

@@ -18,6 +18,7 @@ from ..cameras.paths import CameraPath
 from ..depth.conditioning import check_same_view, condition_depth, raw_to_disparity
 from ..depth.estimate import estimate_disparity
 from ..errors import CineError
+from ..io.checks import check_regular_file
 from ..io.annotations import HintArrow, MotionAnnotation, check_points, read_arrows_json, read_mask_image
 from ..io.depth_files import DEPTH_EXTENSIONS, read_depth_file
 from ..io.images import PHOTO_EXTENSIONS, Photo, load_photo, to_uint8_image, working_size
@@ -70,10 +71,9 @@ class SceneInputs:
     def find(cls, path: str) -> "SceneInputs":
         """Resolve a photo file or a folder holding ``image.*`` plus optional ``image.json``,
         ``mask.png`` and a depth file (``depth*.pfm|png|npy``)."""
-        if os.path.isfile(path):
-            return cls(photo=path)
         if not os.path.isdir(path):
-            raise CineError(f"input not found: {path}")
+            check_regular_file(path, "input")
+            return cls(photo=path)
         photos = [p for ext in PHOTO_EXTENSIONS for p in glob.glob(os.path.join(path, "image" + ext))
                   if os.path.isfile(p)]
         if not photos:
