@@ -31,6 +31,15 @@ MAX_REGIONS = 256
 _LAYER_FIELDS = ("rgb", "depth", "alpha", "hidden")
 
 
+class UnusableScene(CineError):
+    """A prepared scene file that cannot be used (damaged, foreign, another version): its
+    ``problem``, and the advice of the command line; the Blender add-on gives its own."""
+
+    def __init__(self, problem: str):
+        super().__init__(f"{problem}; prepare the scene again")
+        self.problem = problem
+
+
 @dataclass
 class PreparedScene:
     """Photo -> prepared scene, the input of rendering.
@@ -130,8 +139,8 @@ class PreparedScene:
         except CineError:
             raise
         except Exception:  # a damaged or foreign file: say so in one line, never crash
-            raise CineError(f"{name} is not a readable prepared scene (damaged, or not written by this "
-                            f"tool); prepare the scene again") from None
+            raise UnusableScene(f"{name} is not a readable prepared scene (damaged, or not written by this "
+                                f"tool)") from None
         return _scene_from_record(record, name)
 
 
@@ -142,20 +151,20 @@ def _check_archive(path: str) -> None:
         members = archive.infolist()
     if any(m.compress_type != zipfile.ZIP_STORED for m in members) or \
             sum(m.file_size for m in members) > os.path.getsize(path):
-        raise CineError(f"{os.path.basename(path)} is not a prepared scene written by this tool "
-                        f"(it holds compressed data); prepare the scene again")
+        raise UnusableScene(f"{os.path.basename(path)} is not a prepared scene written by this tool "
+                            f"(it holds compressed data)")
 
 
 def _scene_from_record(record: object, name: str) -> PreparedScene:
     """Check every field of a loaded record and build the scene (see :meth:`PreparedScene.load`)."""
     def refuse(what: str) -> CineError:
-        return CineError(f"{name} is not a valid prepared scene ({what}); prepare the scene again")
+        return UnusableScene(f"{name} is not a valid prepared scene ({what})")
 
     if not isinstance(record, dict) or not isinstance(record.get("format"), torch.Tensor):
         raise refuse("no format number")
     version = record["format"]
     if version.numel() != 1 or version.dtype != torch.int64 or int(version) != FORMAT_VERSION:
-        raise CineError(f"{name} was written by another version of the tool; prepare the scene again")
+        raise UnusableScene(f"{name} was written by another version of the tool")
     layer_count = 0
     while f"layer{layer_count}.rgb" in record:
         layer_count += 1
@@ -243,7 +252,7 @@ def _verify_checksum(record: dict, name: str) -> None:
     """Refuse a record whose entries do not give its stored checksum (a flipped bit on disk)."""
     stored = record["checksum"]
     if not isinstance(stored, str) or record_checksum(record) != stored:
-        raise CineError(f"{name} is damaged: its data does not match its checksum; prepare the scene again")
+        raise UnusableScene(f"{name} is damaged: its data does not match its checksum")
 
 
 def _intrinsics(values: dict, width: int, height: int, refuse) -> Intrinsics:

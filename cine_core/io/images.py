@@ -162,12 +162,16 @@ def read_image_header(path: str, formats: tuple[str, ...] = IMAGE_FORMATS, what:
 
 
 def working_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
-    """(width, height) after capping the long side at ``max_side`` (aspect kept).
+    """(width, height) after capping the long side at ``max_side`` (aspect kept; None or 0:
+    full size).
 
     Raises:
-        CineError: the cap would make the short side narrower than :data:`MIN_SIDE` pixels
-            (a 4000x16 panorama at ``--size 64``); the message names the least size that keeps it.
+        CineError: ``max_side`` is below :data:`MIN_SIDE`, or the cap would make the short side
+            narrower than :data:`MIN_SIDE` pixels (a 4000x16 panorama at ``--size 64``); the
+            message names the least size that keeps it.
     """
+    if max_side and max_side < MIN_SIDE:
+        raise CineError(f"--size {max_side} is too small; use at least {MIN_SIDE} pixels")
     if not max_side or max(width, height) <= max_side:
         return width, height
     factor = max_side / max(width, height)
@@ -219,8 +223,6 @@ def load_photo(path: str, max_side: int | None = None) -> Photo:
     composited over black (the transparent part has no colour to animate); 16-bit images keep
     their precision until the float conversion.
     """
-    if max_side is not None and max_side < MIN_SIDE:
-        raise CineError(f"--size {max_side} is too small; use at least {MIN_SIDE} pixels")
     header = read_photo_header(path)
     name = os.path.basename(path)
     width, height = header.upright_size

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 from ..errors import CineError
-from ..io.images import least_long_side, working_size
+from ..io.images import least_long_side, read_photo_header, working_size
 
 #: The default cap on the photo's long side (``--size``), the same as the Blender import's Size
 #: Limit. A 24 MP phone photo becomes 1024 x 683: measured peaks of a 60-frame loop are 1.0-1.2 GB
@@ -109,8 +109,8 @@ def available_bytes() -> int | None:
     return min(answers) if answers else None
 
 
-def _gigabytes(amount: int) -> str:
-    return f"{amount / (1 << 30):.1f} GB"
+def _in_words(amount: int) -> str:
+    return f"{amount / (1 << 30):.1f} GB" if amount >= 1 << 30 else f"{amount >> 20} MB"
 
 
 def check_memory(size: tuple[int, int], frames: int, photo_size: tuple[int, int] | None = None) -> int:
@@ -129,8 +129,8 @@ def check_memory(size: tuple[int, int], frames: int, photo_size: tuple[int, int]
     available = available_bytes()
     if available is None or estimate - BASE_BYTES <= available:
         return estimate
-    need = (f"about {_gigabytes(estimate)} of memory at {size[0]}x{size[1]} pixels with {frames} frames, "
-            f"but {_gigabytes(available)} is available")
+    need = (f"about {_in_words(estimate)} of memory at {size[0]}x{size[1]} pixels with {frames} frames, "
+            f"but {_in_words(available)} is available")
     fitting = _largest_fitting_side(photo_size, frames, available) if photo_size else None
     if fitting is not None:
         raise CineError(f"this run needs {need}; use --size {fitting} or less")
@@ -165,3 +165,13 @@ def _most_fitting_frames(size: tuple[int, int], available: int) -> int | None:
     pixels = size[0] * size[1]
     frames = (available - pixels * BYTES_PER_PIXEL) // max(1, pixels * BYTES_PER_PIXEL_FRAME) - 1
     return int(frames) if frames >= 2 else None
+
+
+def check_photo_memory(photo: str, max_side: int | None, frames: int) -> tuple[int, int]:
+    """:func:`check_memory` for preparing the photo file ``photo`` with its long side capped at
+    ``max_side`` (None: full size) and animating a loop of ``frames``; only its header is read.
+    Returns the working size (width, height)."""
+    photo_size = read_photo_header(photo).upright_size
+    size = working_size(*photo_size, max_side)
+    check_memory(size, frames, photo_size)
+    return size
