@@ -41,7 +41,8 @@ def _imports(modules: dict[str, str]) -> dict[str, set[str]]:
     """Module -> the project modules it imports."""
     graph = {}
     for module, path in modules.items():
-        tree = ast.parse(open(path, encoding="utf-8").read())
+        with open(path, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
         skipped = _type_checking_lines(tree)
         package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
         targets = set()
@@ -119,7 +120,9 @@ def test_the_core_never_imports_blender_and_imports_itself_relatively():
     for module, path in _modules().items():
         if not module.startswith("cine_core"):
             continue
-        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+        with open(path, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+        for node in ast.walk(tree):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
             for name in names:

@@ -5,8 +5,8 @@ docs/performance.md): the process's peak resident set size is a base (Python, Py
 plus a cost per working pixel (photo, depth, layers, flow, the renderer's buffers) plus a cost
 per pixel and loop frame (the trajectories of the moving points: forward and backward
 displacements and depths at every frame). Which pixels move is found only later, so the
-estimate assumes that every pixel moves: an upper bound, about 2.5 times the measured peak of a
-photo whose sky or water is a quarter of it. The video encoder's own process (ffmpeg, tens of
+estimate assumes that every pixel moves: an upper bound, about twice the measured peak of a
+photo a fifth of which moves. The video encoder's own process (ffmpeg, tens of
 MB) is not counted.
 
 Front ends call :func:`check_memory` before they read the photo's pixels: the command line and
@@ -20,10 +20,10 @@ from ..errors import CineError
 from ..io.images import least_long_side, read_photo_header, working_size
 
 #: The default cap on the photo's long side (``--size``), the same as the Blender import's Size
-#: Limit. A 24 MP phone photo becomes 1024 x 683: measured peaks of a 60-frame loop are 1.0-1.2 GB
-#: for a photo whose sky or water is a quarter of it, 1.6 GB if half of it moves and 2.5 GB if all
-#: of it does, within what a 16 GB laptop has beside other applications (1280 px: 1.4-3.6 GB;
-#: full size of that photo: tens of GB). ``--size`` sets any other cap, 0 keeps full size.
+#: Limit. A 24 MP phone photo becomes 1024 x 683: a 60-frame loop peaked at 1.1 GB measured on a
+#: photo a fifth of which moves, and at most 2.5 GB is estimated if all of it moves, within what a
+#: 16 GB laptop has beside other applications (1280 px: 1.4-3.7 GB; full size of that photo:
+#: tens of GB). ``--size`` sets any other cap, 0 keeps full size.
 DEFAULT_MAX_SIDE = 1024
 
 #: Fitted by least squares to the peaks measured by tools/measure_memory.py (11 runs, 320-1280
