@@ -945,3 +945,13 @@ def test_a_run_that_would_not_fit_in_memory_is_refused(capsys, tmp_path, earlier
     monkeypatch.setenv("CINE_CORE_MEMORY_LIMIT", "400M")
     out = tmp_path / "fits.gif"
     assert main(["render", str(photo), "--size", str(fitting), "--frames", "2", "--out", str(out), "--quiet"]) == 0
+
+
+def test_a_depth_file_matches_a_photo_shrunk_to_a_few_dozen_pixels():
+    """A depth map at the photo's 44x81 and the photo shrunk to 17x32: rounding to whole pixels
+    moves the aspect by 2.2 %, which is still the same view (the soak test found it refused)."""
+    from cine_core.depth.conditioning import check_same_view
+
+    check_same_view((81, 44), (17, 32))
+    with pytest.raises(CineError, match="the depth map is 44x81 but the photo is 20x32"):
+        check_same_view((81, 44), (20, 32))

@@ -232,7 +232,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
     # Every input file is read (and refused if bad) before any stage does real work.
     depth_file = read_depth_file(inputs.depth) if inputs.depth and inputs.depth_values is None else None
     if depth_file is not None:
-        check_same_view(depth_file.shape, photo.size)
+        check_same_view(depth_file.shape, photo.original_size)  # exact: the working size is rounded
     backend = NeuralBackend(options.backend, options.ckpts_dir, options.device,
                             motion_size=options.motion_size)
     no_depth_given = inputs.depth_values is None and not inputs.depth
