@@ -38,8 +38,6 @@ from cine_core.io.video import write_video
 
 from conftest import ROOT, run_cli, textured_image, write_scene
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory) -> str:
@@ -868,7 +866,8 @@ def test_exr_written_by_blender_is_read(tmp_path):
 def test_a_flipped_bit_in_a_scene_is_found(capsys, saved, tmp_path, earlier):
     """One bit of array data flipped on disk: the checksum refuses the file; an old file without a
     checksum still renders."""
-    data = bytearray(open(saved, "rb").read())
+    with open(saved, "rb") as handle:
+        data = bytearray(handle.read())
     with zipfile.ZipFile(saved) as archive:  # flip a bit in the middle of the depth's bytes
         record = torch.load(saved, weights_only=True)
         depth_bytes = record["depth"].numpy().tobytes()

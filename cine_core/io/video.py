@@ -126,14 +126,17 @@ def _encode(frames: Iterable[np.ndarray], path: str, ext: str, fps: float, out: 
                                         f"not {width}x{height} as the first")
                     encoder.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).data)
                     count += 1
-                encoder.stdin.close()
-            except BrokenPipeError:  # the encoder stopped early: its exit status says why
-                pass
-            status = encoder.wait()
+            finally:
+                # Closing ends the input; after a broken pipe it still frees the handle.
+                with contextlib.suppress(BrokenPipeError):
+                    encoder.stdin.close()
+        except BrokenPipeError:  # the encoder stopped early: its exit status says why
+            pass
         except BaseException:
             encoder.kill()
             encoder.wait()
             raise
+        status = encoder.wait()
         if status != 0:
             log.seek(0)
             why = _encoder_complaint(log.read().decode("utf-8", "replace"), status)
