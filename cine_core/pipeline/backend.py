@@ -13,8 +13,9 @@ Stages and the files they need (``cine_core.nets.checkpoints`` finds and loads t
 =========  ===============================================  ============================================
 stage      file(s)                                          what the network does here
 =========  ===============================================  ============================================
-depth      ``dpt_hybrid-midas-501f0c75.pt``                 DPT-Hybrid disparity (only when no depth is
-                                                            given as a file or array)
+depth      the chosen depth method's (``--depth-model``;    disparity (only when no depth is given as a
+           :mod:`cine_core.depth.methods`), by default      file or array)
+           ``dpt_hybrid-midas-501f0c75.pt``
 inpaint    ``depth-model.pth`` + ``color-model.pth``        fills what each LDI layer hides (the
                                                             :data:`~cine_core.layers.ldi.Inpainter`)
 motion     ``sceneflow_model.pth``                          the Eulerian flow from photo, mask and hints
@@ -38,6 +39,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..depth.dpt import dpt_batch
+from ..depth.methods import DEFAULT_LEARNED, METHODS, DepthMethod, depth_method
 from ..errors import CineError
 from ..io.images import to_numpy_image
 from ..io.motion_rules import motion_mask
@@ -49,8 +52,8 @@ from ..nets.inpaint_nets import UNIT_LENGTH
 BACKENDS = ("auto", "classical", "neural")
 
 #: stage -> networks it runs (see :data:`cine_core.nets.checkpoints.NETWORKS`).
+#: The depth stage's networks are those of the chosen depth method (:mod:`cine_core.depth.methods`).
 STAGE_NETWORKS: dict[str, tuple[str, ...]] = {
-    "depth": ("dpt",),
     "inpaint": ("inpaint_depth", "inpaint_color"),
     "motion": ("motion_net",),
     "render": ("feature_net", "img_decoder"),
@@ -58,7 +61,6 @@ STAGE_NETWORKS: dict[str, tuple[str, ...]] = {
 }
 #: what the stage reports when it ran its network(s).
 STAGE_LABELS = {
-    "depth": "neural: DPT-Hybrid",
     "inpaint": "neural: 3D-Photo inpainting nets",
     "motion": "neural: motion network",
     "render": "neural: feature net + image decoder",
@@ -71,8 +73,6 @@ CLASSICAL_RENDER = "classical (splatting + soft blend)"
 MOTION_SIZE = 768
 #: the reference's 15x15 box blur of the predicted flow, at MOTION_SIZE.
 MOTION_BLUR = 15
-#: DPT input: short side 384, sides multiples of 32 (MiDaS "minimal" resize).
-DPT_SIZE, DPT_MULTIPLE = 384, 32
 #: The DPT segmentation script's input side (same resize rule).
 SEGMENT_SIZE = 480
 #: ADE20K output channels (0-based, objectInfo150 order) that move, and the kind of motion each
@@ -93,13 +93,21 @@ class NeuralBackend:
             :data:`MOTION_SIZE`).
         inpaint_max_side: the inpainting nets run on the hole's neighbourhood, downscaled when
             its long side exceeds this (memory and time; 1280 keeps a 720p photo at full size).
+        depth_model: a name in :data:`cine_core.depth.methods.METHODS`, or ``"auto"``: the first
+            learned method whose files are found (none in ``classical`` mode), else the
+            classical estimate (``neural`` mode: the missing file of the default is an error).
     """
 
     def __init__(self, mode: str = "auto", ckpts_dir: str | list[str] | None = None,
                  device: str | torch.device = "cpu", *, motion_size: int = MOTION_SIZE,
-                 inpaint_max_side: int = 1280):
+                 inpaint_max_side: int = 1280, depth_model: str = "auto"):
         if mode not in BACKENDS:
             raise CineError(f"--backend must be one of {', '.join(BACKENDS)}, not {mode!r}")
+        if depth_model != "auto":
+            depth_method(depth_model)  # an unknown name is refused before anything is read
+            if mode == "classical" and METHODS[depth_model].learned:
+                raise CineError(f"--depth-model {depth_model} runs a network, which --backend classical "
+                                f"excludes; use --backend auto")
         if motion_size < 256 or motion_size % 256:
             raise CineError(f"the motion network's grid must be a multiple of 256, not {motion_size}")
         self.mode = mode
@@ -109,6 +117,23 @@ class NeuralBackend:
         self.inpaint_max_side = int(inpaint_max_side)
         #: remarks made while loading (e.g. training entries read as placeholders), one line each
         self.notes: list[str] = []
+        self.depth_model = depth_model
+
+    @property
+    def depth(self) -> DepthMethod:
+        """The depth method the depth stage runs (see ``depth_model``)."""
+        if self.depth_model != "auto":
+            return METHODS[self.depth_model]
+        if self.mode == "classical":
+            return METHODS["classical"]
+        for method in METHODS.values():
+            if method.learned and all(self._files(method.networks).values()):
+                return method
+        return METHODS[DEFAULT_LEARNED if self.mode == "neural" else "classical"]
+
+    def networks(self, stage: str) -> tuple[str, ...]:
+        """The networks ``stage`` runs when it is learned."""
+        return self.depth.networks if stage == "depth" else STAGE_NETWORKS[stage]
 
     @classmethod
     def coerce(cls, backend: "NeuralBackend | str | None", ckpts_dir: str | list[str] | None = None,
@@ -118,34 +143,41 @@ class NeuralBackend:
             return backend
         return cls(backend or "auto", ckpts_dir, device)
 
+    def _files(self, networks: tuple[str, ...]) -> dict[str, str | None]:
+        names = dict.fromkeys(NETWORKS[n].file for n in networks)
+        return {name: find_checkpoint(name, self.dirs) for name in names}
+
     def files(self, stage: str) -> dict[str, str | None]:
         """file name -> path found (None when missing), for the networks of ``stage``."""
-        names = dict.fromkeys(NETWORKS[n].file for n in STAGE_NETWORKS[stage])
-        return {name: find_checkpoint(name, self.dirs) for name in names}
+        return self._files(self.networks(stage))
 
     def uses(self, stage: str) -> bool:
         """Whether ``stage`` runs its network(s).
 
         Raises:
-            CineError: in ``neural`` mode, when a file of the stage is missing.
+            CineError: in ``neural`` mode, or for a depth model asked for by name, when a file
+                of the stage is missing.
         """
-        if self.mode == "classical":
+        if self.mode == "classical" or not self.networks(stage):
             return False
         self.check([stage])
         return all(self.files(stage).values())
 
     def check(self, stages: list[str]) -> None:
-        """In ``neural`` mode, fail before any work when a file of one of ``stages`` is missing
-        (one message naming every missing file); no-op otherwise."""
-        if self.mode != "neural":
+        """In ``neural`` mode (and for the depth stage of a depth model asked for by name), fail
+        before any work when a file of one of ``stages`` is missing (one message naming every
+        missing file); no-op otherwise."""
+        required = [stage for stage in stages
+                    if self.mode == "neural" or (stage == "depth" and self.depth_model != "auto")]
+        missing = [name for stage in required for name, path in self.files(stage).items() if path is None]
+        if not missing:
             return
-        missing = [name for stage in stages for name, path in self.files(stage).items() if path is None]
-        if missing:
-            where = " or ".join(self.dirs)
-            pronoun = "it" if len(set(missing)) == 1 else "them"
-            raise CineError(f"--backend neural needs {', '.join(dict.fromkeys(missing))}; put {pronoun} in "
-                            f"{where} (python install_deps.py --models downloads {pronoun}; see "
-                            f"docs/models.md), or use --backend auto")
+        where = " or ".join(self.dirs)
+        pronoun = "it" if len(set(missing)) == 1 else "them"
+        asked = "--backend neural" if self.mode == "neural" else f"--depth-model {self.depth_model}"
+        instead = ", or use --backend auto" if self.mode == "neural" else ""
+        raise CineError(f"{asked} needs {', '.join(dict.fromkeys(missing))}; put {pronoun} in {where} "
+                        f"(python install_deps.py --models downloads {pronoun}; see docs/models.md){instead}")
 
     def load(self, stage: str) -> dict[str, torch.nn.Module]:
         """Load the networks of ``stage`` (strictly, safely) onto the backend's device."""
@@ -153,66 +185,29 @@ class NeuralBackend:
         for filename, path in self.files(stage).items():
             if path is None:
                 raise CineError(f"{filename} not found in {' or '.join(self.dirs)}")
-            names = [name for name in STAGE_NETWORKS[stage] if NETWORKS[name].file == filename]
+            names = [name for name in self.networks(stage) if NETWORKS[name].file == filename]
             modules.update(load_networks(names, path, device=self.device, notes=self.notes))
         return modules
 
     def label(self, stage: str) -> str:
         """Report string of a stage that ran its networks: backend, network and file names."""
         files = ", ".join(os.path.basename(p) for p in self.files(stage).values() if p)
-        return f"{STAGE_LABELS[stage]} ({files})"
+        label = f"neural: {self.depth.title}" if stage == "depth" else STAGE_LABELS[stage]
+        return f"{label} ({files})"
 
     def render_method(self) -> str:
         """Report string of the renderer this backend picks (see :func:`~cine_core.pipeline.run.render_frames`)."""
         return self.label("render") if self.uses("render") else CLASSICAL_RENDER
 
 
-# ----------------------------------------------------------------------------------- depth
-
-def dpt_input_size(width: int, height: int, side: int = DPT_SIZE) -> tuple[int, int]:
-    """(width, height) the reference feeds DPT: MiDaS ``Resize(side, side, keep_aspect_ratio=True,
-    ensure_multiple_of=32, resize_method="minimal")`` (1280x720 -> 672x384 for the depth model's
-    384; the segmentation script uses 480)."""
-    scale_w, scale_h = side / width, side / height
-    # "minimal": scale as little as possible, i.e. take the factor closer to 1.
-    scale = scale_w if abs(1 - scale_w) < abs(1 - scale_h) else scale_h
-
-    def multiple(value: float) -> int:
-        return max(DPT_MULTIPLE, int(np.round(value / DPT_MULTIPLE) * DPT_MULTIPLE))
-
-    return multiple(scale * width), multiple(scale * height)
-
-
-@torch.inference_mode()
-def dpt_disparity(net: torch.nn.Module, rgb: torch.Tensor) -> np.ndarray:
-    """Relative inverse depth of the photo from DPT-Hybrid, at the photo's size.
-
-    Reference pre-processing: RGB in [0, 1] resized bicubically (OpenCV) to :func:`dpt_input_size`,
-    normalised with mean 0.5 and std 0.5; the output is resized back bicubically. Float32.
-
-    Args:
-        net: a loaded :class:`~cine_core.nets.dpt.DPTHybrid` in eval mode.
-        rgb: (3, H, W) photo in [0, 1].
-
-    Returns:
-        (H, W) float32, larger = nearer, unnormalised (the depth conditioning normalises it).
-    """
-    height, width = rgb.shape[1:]
-    size = dpt_input_size(width, height)
-    image = cv2.resize(to_numpy_image(rgb).astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
-    device = next(net.parameters()).device
-    batch = torch.from_numpy((image - 0.5) / 0.5).permute(2, 0, 1)[None].to(device)
-    prediction = net(batch)[:, None].float()
-    prediction = F.interpolate(prediction, size=(height, width), mode="bicubic", align_corners=False)
-    return prediction[0, 0].cpu().numpy().astype(np.float32)
-
+# ------------------------------------------------------------------------------ segmentation
 
 @torch.inference_mode()
 def segment_motion_kinds(net: torch.nn.Module, rgb: torch.Tensor) -> np.ndarray:
     """The moving kinds of each pixel from the DPT-Hybrid ADE20K segmentation.
 
-    Reference pre-processing (DPT's ``run_segmentation``): RGB in [0, 1] resized bicubically to
-    :func:`dpt_input_size` with side 480, normalised with mean 0.5 and std 0.5; the 150 logits are
+    Reference pre-processing (DPT's ``run_segmentation``): :func:`~cine_core.depth.dpt.dpt_batch`
+    at side 480 (bicubic, mean 0.5, std 0.5); the 150 logits are
     upsampled bicubically to the photo and the argmax taken (here in chunks of channels, which
     gives the same argmax without holding all 150 full-size maps at once).
 
@@ -224,10 +219,8 @@ def segment_motion_kinds(net: torch.nn.Module, rgb: torch.Tensor) -> np.ndarray:
         (H, W) int32: 0 = still, else 1 + index into :data:`cine_core.motion.detect.KINDS`.
     """
     height, width = rgb.shape[1:]
-    size = dpt_input_size(width, height, SEGMENT_SIZE)
-    image = cv2.resize(to_numpy_image(rgb).astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
     device = next(net.parameters()).device
-    logits = net(torch.from_numpy((image - 0.5) / 0.5).permute(2, 0, 1)[None].to(device)).float()
+    logits = net(dpt_batch(rgb, SEGMENT_SIZE, device)).float()
     best = torch.full((height, width), -torch.inf, device=device)
     classes = torch.zeros((height, width), dtype=torch.long, device=device)
     for start in range(0, logits.shape[1], 30):
