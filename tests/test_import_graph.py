@@ -115,6 +115,28 @@ def test_the_core_stages_depend_on_each_other_one_way():
     assert "cine_core.blender_addon" not in graph
 
 
+#: The core's packages and top-level modules in the order the data flows (docs/architecture.md):
+#: each may import only those before it. ``scene`` (the prepared scene) holds the layers, and
+#: motion and rendering receive it.
+CORE_ORDER = ("errors", "io", "cameras", "filters", "nets", "depth", "layers", "scene", "motion", "rendering",
+              "pipeline", "__main__")
+
+
+def test_each_part_of_the_core_imports_only_parts_before_it():
+    later_imports = []
+    for module, targets in _imports(_modules()).items():
+        if not module.startswith("cine_core."):
+            continue
+        part = module.split(".")[1]
+        for target in targets:
+            if target.startswith("cine_core.") and target.split(".")[1] != part:
+                other = target.split(".")[1]
+                assert part in CORE_ORDER and other in CORE_ORDER, (module, target)
+                if CORE_ORDER.index(other) > CORE_ORDER.index(part):
+                    later_imports.append(f"{module} -> {target}")
+    assert not later_imports, later_imports
+
+
 def test_the_core_never_imports_blender_and_imports_itself_relatively():
     for module, path in _modules().items():
         if not module.startswith("cine_core"):

@@ -32,7 +32,8 @@ from cine_core.nets.inpaint_nets import ColorInpaintNet, DepthInpaintNet
 from cine_core.nets.motion_net import MotionNet
 from cine_core.depth.dpt import dpt_input_size
 from cine_core.nets.depth_anything import DepthAnythingV2
-from cine_core.pipeline.backend import MotionPredictor, NeuralBackend
+from cine_core.motion.network import MotionPredictor
+from cine_core.pipeline.backend import NeuralBackend
 
 from conftest import ROOT, run_cli, write_scene
 

@@ -25,29 +25,22 @@ segment    ``dpt_hybrid-ade20k-53898607.pt``                finds sky and water 
                                                             mask is given, see :mod:`cine_core.motion.detect`)
 =========  ===============================================  ============================================
 
-The inputs each network gets follow the reference implementation exactly where the trained
-weights depend on them (``docs/models.md``); everything else is this project's own pipeline.
+Each stage package runs its own networks with the inputs the reference gives them, exactly where
+the trained weights depend on them (``docs/models.md``): :mod:`cine_core.depth.methods`,
+:mod:`cine_core.layers.inpaint_network`, :mod:`cine_core.motion.network`,
+:mod:`cine_core.motion.segmentation`, :mod:`cine_core.rendering.decoder`. This module only says
+which stages run them and loads their files.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
-import cv2
-import kornia
-import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..depth.dpt import dpt_batch
 from ..depth.methods import DEFAULT_LEARNED, METHODS, DepthMethod, depth_method
 from ..errors import CineError
-from ..io.images import to_numpy_image
-from ..io.motion_rules import motion_mask
-from ..layers.ldi import hole_window
-from ..motion.detect import KINDS
+from ..motion.network import MOTION_SIZE
 from ..nets.checkpoints import NETWORKS, checkpoint_dirs, find_checkpoint, load_networks
-from ..nets.inpaint_nets import UNIT_LENGTH
 
 BACKENDS = ("auto", "classical", "neural")
 
@@ -68,17 +61,6 @@ STAGE_LABELS = {
 }
 #: report string of the weight-free renderer.
 CLASSICAL_RENDER = "classical (splatting + soft blend)"
-
-#: side of the square grid the motion network runs on in the reference.
-MOTION_SIZE = 768
-#: the reference's 15x15 box blur of the predicted flow, at MOTION_SIZE.
-MOTION_BLUR = 15
-#: The DPT segmentation script's input side (same resize rule).
-SEGMENT_SIZE = 480
-#: ADE20K output channels (0-based, objectInfo150 order) that move, and the kind of motion each
-#: gets (:data:`cine_core.motion.detect.KINDS`).
-ADE20K_KINDS = {2: "sky", 21: "sea", 26: "sea", 128: "lake", 60: "river", 113: "waterfall", 104: "fountain"}
-_KIND_OF_CLASS = {"lake": "sea", "fountain": "waterfall"}
 
 
 class NeuralBackend:
@@ -198,186 +180,3 @@ class NeuralBackend:
     def render_method(self) -> str:
         """Report string of the renderer this backend picks (see :func:`~cine_core.pipeline.run.render_frames`)."""
         return self.label("render") if self.uses("render") else CLASSICAL_RENDER
-
-
-# ------------------------------------------------------------------------------ segmentation
-
-@torch.inference_mode()
-def segment_motion_kinds(net: torch.nn.Module, rgb: torch.Tensor) -> np.ndarray:
-    """The moving kinds of each pixel from the DPT-Hybrid ADE20K segmentation.
-
-    Reference pre-processing (DPT's ``run_segmentation``): :func:`~cine_core.depth.dpt.dpt_batch`
-    at side 480 (bicubic, mean 0.5, std 0.5); the 150 logits are
-    upsampled bicubically to the photo and the argmax taken (here in chunks of channels, which
-    gives the same argmax without holding all 150 full-size maps at once).
-
-    Args:
-        net: a loaded :class:`~cine_core.nets.dpt.DPTSegmentation` in eval mode.
-        rgb: (3, H, W) photo in [0, 1].
-
-    Returns:
-        (H, W) int32: 0 = still, else 1 + index into :data:`cine_core.motion.detect.KINDS`.
-    """
-    height, width = rgb.shape[1:]
-    device = next(net.parameters()).device
-    logits = net(dpt_batch(rgb, SEGMENT_SIZE, device)).float()
-    best = torch.full((height, width), -torch.inf, device=device)
-    classes = torch.zeros((height, width), dtype=torch.long, device=device)
-    for start in range(0, logits.shape[1], 30):
-        chunk = F.interpolate(logits[:, start:start + 30], size=(height, width), mode="bicubic", align_corners=False)
-        value, index = chunk[0].max(dim=0)
-        better = value > best
-        best = torch.where(better, value, best)
-        classes = torch.where(better, index + start, classes)
-    classes = classes.cpu().numpy()
-    kinds = np.zeros((height, width), np.int32)
-    for channel, name in ADE20K_KINDS.items():
-        kinds[classes == channel] = list(KINDS).index(_KIND_OF_CLASS.get(name, name)) + 1
-    return kinds
-
-
-# ------------------------------------------------------------------------------ inpainting
-
-@dataclass
-class NetworkInpainter:
-    """The 3D-Photo-Inpainting nets as a :data:`~cine_core.layers.ldi.Inpainter` for ``build_layers``.
-
-    As the reference's ``Inpainter``: depth is inpainted in log space with the context mean
-    subtracted, colour separately from the context colours, edges are zero, and the input is
-    zero-padded (centred) to multiples of 128. The nets run on the hole's bounding box grown by a
-    margin of context (the reference runs them on the whole photo; far context barely matters and
-    the crop saves time), downscaled when that box is longer than ``max_side``.
-
-    Args:
-        depth_net, color_net: loaded :class:`~cine_core.nets.inpaint_nets.DepthInpaintNet` and
-            :class:`~cine_core.nets.inpaint_nets.ColorInpaintNet`, eval mode.
-        max_side: longest side the nets see.
-    """
-
-    depth_net: torch.nn.Module
-    color_net: torch.nn.Module
-    max_side: int = 1280
-
-    @torch.inference_mode()
-    def __call__(self, rgb: np.ndarray, log_depth: np.ndarray, context: np.ndarray,
-                 hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rows, cols = np.nonzero(hole)
-        extent = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
-        # Context of half the hole's extent, at least one unit of the nets' sides.
-        crop, size, factor = hole_window(hole, max(UNIT_LENGTH, extent // 2), self.max_side)
-        device = next(self.depth_net.parameters()).device
-
-        def prepare(array: np.ndarray, nearest: bool = False) -> torch.Tensor:
-            array = np.ascontiguousarray(array[crop], dtype=np.float32)
-            if factor < 1.0:
-                array = cv2.resize(array, size, interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
-            tensor = torch.from_numpy(array)
-            tensor = tensor.permute(2, 0, 1) if tensor.ndim == 3 else tensor[None]
-            return tensor[None].to(device)
-
-        known = prepare(context.astype(np.float32), nearest=True)
-        holes = prepare(hole.astype(np.float32), nearest=True) * (1.0 - known)
-        depth = prepare(log_depth)
-        colour = prepare(rgb)
-        edge = torch.zeros_like(known)
-        if not bool((known > 0).any()):
-            return rgb.copy(), log_depth.copy()
-        mean = depth[known > 0].mean()
-        zero_mean = (depth - mean) * known
-        filled_log = self.depth_net.inpaint(holes, known, zero_mean, edge) + mean
-        # Reference post-processing: context kept, then a 3x3 Gaussian (sigma 1.5) on the depth.
-        filled_depth = torch.where(known > 0.5, depth, filled_log).exp()
-        filled_depth = kornia.filters.gaussian_blur2d(filled_depth, (3, 3), (1.5, 1.5))
-        filled_log = torch.where(known > 0.5, depth, filled_depth.clamp(min=1e-6).log())
-        filled_rgb = self.color_net.inpaint(holes, known, colour * known, edge).clamp(0, 1)
-
-        out_rgb, out_log = rgb.copy(), log_depth.copy()
-        full = (crop[1].stop - crop[1].start, crop[0].stop - crop[0].start)
-        result_rgb = to_numpy_image(filled_rgb[0].float())
-        result_log = filled_log[0, 0].float().cpu().numpy()
-        if factor < 1.0:
-            result_rgb = cv2.resize(result_rgb, full, interpolation=cv2.INTER_LINEAR)
-            result_log = cv2.resize(result_log, full, interpolation=cv2.INTER_LINEAR)
-        out_rgb[crop] = result_rgb
-        out_log[crop] = result_log
-        return out_rgb, out_log
-
-
-# ---------------------------------------------------------------------------------- motion
-
-class MotionPredictor:
-    """The motion network with the reference's input and output handling.
-
-    The network stays in training mode (the reference never switches it: spectral norm does one
-    power iteration per forward and updates its stored vectors). To give the same flow every
-    time, the vectors as loaded are restored before each prediction, so every call equals the
-    reference's first (and only) forward after loading.
-    """
-
-    def __init__(self, net: torch.nn.Module, size: int = MOTION_SIZE):
-        self.net = net
-        self.size = size
-        self._loaded = {k: v.detach().clone() for k, v in net.state_dict().items()
-                        if k.endswith(("weight_u", "weight_v"))}
-
-    @torch.no_grad()
-    def __call__(self, rgb: torch.Tensor, mask: torch.Tensor, hint: torch.Tensor) -> torch.Tensor:
-        """Dense flow from the photo, the moving-region mask and the dense hint.
-
-        Reference steps: inputs at ``size`` x ``size`` (RGB in [-1, 1], bicubic with
-        antialiasing as PIL; mask area-resized; hint bilinear with x scaled by size/W and y by
-        size/H); output * mask; one 15x15 box blur (zero padded); * mask; x scaled by W/size and
-        y by H/size; bilinear resize to H x W.
-
-        Args:
-            rgb: (3, H, W) in [0, 1].
-            mask: (H, W) moving region (bool or {0, 1}).
-            hint: (2, H, W) dense hint in pixels per frame (zero outside the mask).
-
-        Returns:
-            (2, H, W) float32 flow in pixels per frame.
-        """
-        height, width = rgb.shape[1:]
-        size = self.size
-        device = next(self.net.parameters()).device
-        image = F.interpolate(rgb[None].float().to(device), size=(size, size), mode="bicubic",
-                              align_corners=False, antialias=True).clamp(0, 1) * 2.0 - 1.0
-        grid_mask = F.interpolate(mask[None, None].float().to(device), size=(size, size), mode="area")
-        scale_in = torch.tensor([size / width, size / height], device=device).reshape(1, 2, 1, 1)
-        grid_hint = F.interpolate(hint[None].float().to(device) * scale_in, size=(size, size),
-                                  mode="bilinear", align_corners=False)
-        for name, buffer in self.net.named_buffers():
-            if name in self._loaded:
-                buffer.copy_(self._loaded[name])
-        self.net.train()  # never eval(): see the class docstring
-        flow = self.net(image, grid_mask, grid_hint) * grid_mask
-        kernel = max(3, round(MOTION_BLUR * size / MOTION_SIZE) | 1)
-        flow = F.avg_pool2d(flow, kernel, stride=1, padding=kernel // 2, count_include_pad=True)
-        flow = flow * grid_mask
-        scale_out = torch.tensor([width / size, height / size], device=device).reshape(1, 2, 1, 1)
-        flow = F.interpolate(flow * scale_out, size=(height, width), mode="bilinear", align_corners=False)
-        return flow[0].float().cpu()
-
-
-def neural_flow(predictor: MotionPredictor, rgb: torch.Tensor, mask: np.ndarray | None,
-                hint_flow: torch.Tensor, flow_scale: float) -> torch.Tensor:
-    """The pipeline's flow stage with the motion network.
-
-    Args:
-        predictor: the loaded network.
-        rgb: (3, H, W) photo.
-        mask: (H, W) bool moving region from the annotation, or None (then the support of the
-            hint field is the mask, as for hints given without a mask).
-        hint_flow: (2, H, W) the classical flow (dense hint kept in the mask), already
-            multiplied by ``flow_scale``; zero where the network should predict the motion from
-            the photo alone (regions found automatically).
-        flow_scale: the speed multiplier (ours: 2 = twice as fast; the reference divides).
-
-    Returns:
-        (2, H, W) flow in working pixels per frame.
-    """
-    region = torch.from_numpy(np.asarray(mask, dtype=bool)) if mask is not None else motion_mask(hint_flow)
-    if flow_scale <= 0 or not bool(region.any()):
-        return torch.zeros_like(hint_flow)
-    hint = hint_flow / float(flow_scale) * region
-    return predictor(rgb, region, hint) * float(flow_scale)

@@ -20,8 +20,9 @@ from ..io.images import read_photo_header
 from ..io.outputs import check_output_file
 from ..io.video import check_video_output, write_video
 from ..motion.integrate import INTEGRATORS
+from ..motion.network import MOTION_SIZE
 from ..scene import MAX_LAYERS, PreparedScene
-from .backend import BACKENDS, MOTION_SIZE, NeuralBackend
+from .backend import BACKENDS, NeuralBackend
 from .devices import resolve_device
 from .run import PrepareOptions, SceneInputs, prepare_scene, render_frames
 

@@ -22,16 +22,18 @@ from ..io.annotations import HintArrow, MotionAnnotation, check_points, read_arr
 from ..io.depth_files import DEPTH_EXTENSIONS, read_depth_file
 from ..io.images import PHOTO_EXTENSIONS, Photo, load_photo, to_uint8_image, working_size
 from ..io.motion_rules import motion_mask
+from ..layers.inpaint_network import NetworkInpainter
 from ..layers.ldi import build_layers, classical_inpaint
 from ..motion.animation import AnimatedPointCloud, animate_points
 from ..motion.detect import AutoMotion, auto_annotation, detect_motion, found_regions
 from ..motion.directions import parse_direction
 from ..motion.flow import eulerian_flow, extend_flow, feather_flow, motion_regions
+from ..motion.network import MOTION_SIZE, MotionPredictor, neural_flow
+from ..motion.segmentation import segment_motion_kinds
 from ..rendering.decoder import NeuralFrameRenderer
 from ..rendering.frames import FrameRenderer
 from ..scene import MAX_REGIONS, PreparedScene
-from .backend import (MOTION_SIZE, MotionPredictor, NetworkInpainter, NeuralBackend, neural_flow,
-                     segment_motion_kinds)
+from .backend import NeuralBackend
 
 Progress = Callable[[str, float], None]
 
