@@ -37,10 +37,21 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 TORCH = "torch==2.13.0"
-#: Runtime packages of cine_core; numpy stays below 2 because bpy 5.0 is built against 1.x;
-#: kornia 0.9 is the first whose guided_blur has separable windows.
-RUNTIME = [TORCH, "numpy<2", "opencv-python-headless>=4.8", "scipy>=1.10", "kornia>=0.9",
-           "imageio>=2.31", "imageio-ffmpeg>=0.4.9"]
+#: The runtime packages of cine_core: (pip requirement, module it is imported as, its name for
+#: people). The one list: this script installs it, and the Blender add-on reads it to tell the
+#: user what is missing. numpy stays below 2 because bpy 5.0 is built against 1.x; kornia 0.9 is
+#: the first whose guided_blur has separable windows.
+RUNTIME_PACKAGES: list[tuple[str, str, str]] = [
+    (TORCH, "torch", "PyTorch"),
+    ("numpy<2", "numpy", "NumPy"),
+    ("opencv-python-headless>=4.8", "cv2", "OpenCV"),
+    ("scipy>=1.10", "scipy", "SciPy"),
+    ("kornia>=0.9", "kornia", "Kornia"),
+    ("pillow>=10", "PIL", "Pillow"),
+    ("imageio>=2.31", "imageio", "imageio"),
+    ("imageio-ffmpeg>=0.4.9", "imageio_ffmpeg", "imageio-ffmpeg"),
+]
+RUNTIME = [requirement for requirement, _, _ in RUNTIME_PACKAGES]
 TESTING = ["bpy==5.0.1", "pytest>=7"]
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 #: bpy 5.0.1 (the tests' Blender) exists only as CPython 3.11 wheels.

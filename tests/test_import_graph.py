@@ -173,3 +173,22 @@ def test_the_conventions_the_addon_needs_import_without_pytorch():
     assert result.returncode == 0, result.stderr
     loaded = set(ast.literal_eval(result.stdout.strip()))
     assert "cine_core.cameras.paths" not in loaded and "cine_core.pipeline.run" not in loaded
+
+
+def test_every_package_the_core_imports_is_in_the_one_dependency_list():
+    """``install_deps.RUNTIME_PACKAGES`` is what the set-up installs and what the Blender add-on
+    checks for: a third-party import missing from it would fail only on a user's machine."""
+    import install_deps
+
+    listed = {module for _, module, _ in install_deps.RUNTIME_PACKAGES}
+    third_party = set()
+    for module, path in _modules().items():
+        if not module.startswith("cine_core"):
+            continue
+        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and not node.level else []
+            third_party.update(name.split(".")[0] for name in names
+                               if name.split(".")[0] not in sys.stdlib_module_names)
+    assert third_party <= listed, third_party - listed
+    assert listed - third_party == {"imageio_ffmpeg"}  # the ffmpeg that imageio's plugin runs for io/video
