@@ -162,6 +162,7 @@ def test_the_conventions_the_addon_needs_import_without_pytorch():
         "from cine_core.cameras.presets import CAMERA_PRESETS, DEFAULT_MAGNITUDE\n"
         "from cine_core.io.motion_rules import has_length, starts_inside, motion_problem\n"
         "from cine_core.errors import CineError, is_out_of_memory\n"
+        "from cine_core.io.accepted import MAX_LAYERS, PHOTO_EXTENSIONS\n"
         "k = Intrinsics.for_photo(640, 480, focal_from_lens(36.0, 640, 480))\n"
         "x, y, z = lift(10.0, 20.0, 2.0, k)\n"
         "u, v = project(x, y, z, k)\n"

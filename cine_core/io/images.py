@@ -10,10 +10,10 @@ import numpy as np
 import torch
 
 from ..errors import CineError
+from .accepted import PHOTO_EXTENSIONS
 
 #: Refuse to decode images above this many pixels (a 16k x 12k panorama is still accepted).
 MAX_PIXELS = 200_000_000
-PHOTO_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 
 # cv2.rotate / flip steps that undo each EXIF orientation value (TIFF tag 0x0112).
 _EXIF_FIX = {

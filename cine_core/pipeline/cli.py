@@ -14,6 +14,7 @@ from ..cameras.paths import CropWindow, camera_path
 from ..cameras.presets import DEFAULT_MAGNITUDE, PRESETS
 from ..depth.methods import METHODS as DEPTH_METHODS
 from ..errors import CineError, is_out_of_memory
+from ..io.accepted import MAX_LAYERS
 from ..io.annotations import MAX_HINTS, parse_hint
 from ..io.checks import integer, number, printable
 from ..io.images import read_photo_header
@@ -21,7 +22,7 @@ from ..io.outputs import check_output_file
 from ..io.video import check_video_output, write_video
 from ..motion.integrate import INTEGRATORS
 from ..motion.network import MOTION_SIZE
-from ..scene import MAX_LAYERS, PreparedScene
+from ..scene import PreparedScene
 from .backend import BACKENDS, NeuralBackend
 from .devices import resolve_device
 from .run import PrepareOptions, SceneInputs, prepare_scene, render_frames

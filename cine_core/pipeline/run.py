@@ -20,7 +20,8 @@ from ..depth.methods import METHODS, estimate_depth
 from ..errors import CineError
 from ..io.annotations import HintArrow, MotionAnnotation, check_points, read_arrows_json, read_mask_image
 from ..io.depth_files import DEPTH_EXTENSIONS, read_depth_file
-from ..io.images import PHOTO_EXTENSIONS, Photo, load_photo, to_uint8_image, working_size
+from ..io.accepted import PHOTO_EXTENSIONS
+from ..io.images import Photo, load_photo, to_uint8_image, working_size
 from ..io.motion_rules import motion_mask
 from ..layers.inpaint_network import NetworkInpainter
 from ..layers.ldi import build_layers, classical_inpaint
