@@ -38,10 +38,21 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 TORCH = "torch==2.13.0"
-#: Runtime packages of cine_core; numpy stays below 2 because bpy 5.0 is built against 1.x;
-#: kornia 0.9 is the first whose guided_blur has separable windows.
-RUNTIME = [TORCH, "numpy<2", "opencv-python-headless>=4.8", "scipy>=1.10", "kornia>=0.9",
-           "imageio>=2.31", "imageio-ffmpeg>=0.4.9"]
+#: The runtime packages of cine_core: (pip requirement, module it is imported as, its name for
+#: people). The one list: this script installs it, and the Blender add-on reads it to tell the
+#: user what is missing. numpy stays below 2 because bpy 5.0 is built against 1.x; kornia 0.9 is
+#: the first whose guided_blur has separable windows.
+RUNTIME_PACKAGES: list[tuple[str, str, str]] = [
+    (TORCH, "torch", "PyTorch"),
+    ("numpy<2", "numpy", "NumPy"),
+    ("opencv-python-headless>=4.8", "cv2", "OpenCV"),
+    ("scipy>=1.10", "scipy", "SciPy"),
+    ("kornia>=0.9", "kornia", "Kornia"),
+    ("pillow>=10", "PIL", "Pillow"),
+    ("imageio>=2.31", "imageio", "imageio"),
+    ("imageio-ffmpeg>=0.4.9", "imageio_ffmpeg", "imageio-ffmpeg"),
+]
+RUNTIME = [requirement for requirement, _, _ in RUNTIME_PACKAGES]
 TESTING = ["bpy==5.0.1", "pytest>=7"]
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 #: bpy 5.0.1 (the tests' Blender) exists only as CPython 3.11 wheels.
@@ -85,46 +96,23 @@ def venv_python(path: str) -> str:
 
 
 # ------------------------------------------------------------------------------ model weights
-#
-# Where the official files come from. Every URL below is copied from the original projects' own
-# code or README (quoted in docs/models.md); none could be fetched from the machine this was
-# written on, so they are unverified until a user's download succeeds. Hashes: only the DPT file
-# has one published, as the 8-hex-digit SHA-256 prefix in its name (torch.hub convention; MiDaS's
-# hubconf.py loads it with check_hash=True). No other hash or size is published, and none is made
-# up here: those files are checked for being complete (the server's length) and readable only.
 
-#: The 3D Cinemagraphy weights are one zip on Google Drive (README: "Download pretrained models
-#: from Google Drive, then unzip and put them in the directory ckpts"); its member layout is not
-#: documented, so members are matched by file name.
-CINEMAGRAPHY_DRIVE_ID = "1ROxvB7D-vNYl4eYmIzZ5Gitg84amMd19"
-CINEMAGRAPHY_ZIP = "3d-cinemagraphy-ckpts.zip"
 
-MODELS: list[dict] = [
-    {"file": "dpt_hybrid-midas-501f0c75.pt",
-     "urls": ["https://github.com/intel-isl/MiDaS/releases/download/v3/dpt_hybrid-midas-501f0c75.pt",
-              "https://github.com/intel-isl/DPT/releases/download/1_0/dpt_hybrid-midas-501f0c75.pt"],
-     "sha256_prefix": "501f0c75",
-     "page": "https://github.com/isl-org/MiDaS/releases/tag/v3"},
-    {"file": "dpt_hybrid-ade20k-53898607.pt",
-     "urls": ["https://github.com/intel-isl/DPT/releases/download/1_0/dpt_hybrid-ade20k-53898607.pt"],
-     "page": "https://github.com/isl-org/DPT (README, Segmentation)"},
-    {"file": "depth-model.pth",
-     "urls": ["https://filebox.ece.vt.edu/~jbhuang/project/3DPhoto/model/depth-model.pth"],
-     "page": "https://github.com/vt-vl-lab/3d-photo-inpainting (download.sh)"},
-    {"file": "color-model.pth",
-     "urls": ["https://filebox.ece.vt.edu/~jbhuang/project/3DPhoto/model/color-model.pth"],
-     "page": "https://github.com/vt-vl-lab/3d-photo-inpainting (download.sh)"},
-    {"file": "model_150000.pth", "archive": CINEMAGRAPHY_ZIP,
-     "page": f"https://drive.google.com/file/d/{CINEMAGRAPHY_DRIVE_ID}/view (3D Cinemagraphy README)"},
-    {"file": "sceneflow_model.pth", "archive": CINEMAGRAPHY_ZIP,
-     "page": f"https://drive.google.com/file/d/{CINEMAGRAPHY_DRIVE_ID}/view (3D Cinemagraphy README)"},
-]
-ARCHIVES: dict[str, dict] = {
-    CINEMAGRAPHY_ZIP: {
-        "urls": [f"https://drive.usercontent.google.com/download?id={CINEMAGRAPHY_DRIVE_ID}"
-                 f"&export=download&confirm=t"],
-        "page": f"https://drive.google.com/file/d/{CINEMAGRAPHY_DRIVE_ID}/view"},
-}
+def _weight_files():
+    """``cine_core/nets/weight_files.py``, the table of files ``--models`` downloads, read by
+    path: it imports nothing, so the installer needs no installed package to read it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "cine_weight_files", os.path.join(ROOT, "cine_core", "nets", "weight_files.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_WEIGHT_FILES = _weight_files()
+MODELS: list[dict] = _WEIGHT_FILES.MODELS
+ARCHIVES: dict[str, dict] = _WEIGHT_FILES.ARCHIVES
 #: Environment variable with a URL prefix that replaces every URL above (a mirror, or a local
 #: server in the tests): <prefix>/<file name>.
 URL_BASE_ENV = "CINE_MODELS_URL_BASE"

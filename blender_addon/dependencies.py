@@ -11,6 +11,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
+import re
 import sys
 from dataclasses import dataclass
 
@@ -27,19 +28,20 @@ INSTALL_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__
 class Package:
     module: str
     label: str
-    distributions: tuple[str, ...]
-    required: bool  # the core cannot prepare or render without it
+    distribution: str  # its name on the package index, for the version when it is not imported
 
 
-PACKAGES = (
-    Package("torch", "PyTorch", ("torch",), True),
-    Package("numpy", "NumPy", ("numpy",), True),
-    Package("cv2", "OpenCV", ("opencv-python-headless", "opencv-python", "opencv-contrib-python"), True),
-    Package("PIL", "Pillow", ("pillow", "Pillow"), True),
-    Package("scipy", "SciPy", ("scipy",), True),
-    Package("kornia", "Kornia", ("kornia",), True),
-    Package("imageio", "imageio", ("imageio",), False),
-)
+def _runtime_packages() -> tuple[Package, ...]:
+    """The core's packages as ``install_deps.py`` lists them (``RUNTIME_PACKAGES``), read by path:
+    it uses the standard library alone, so this works before anything is installed."""
+    spec = importlib.util.spec_from_file_location("cinemagraph_install_deps", INSTALL_SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return tuple(Package(module, label, re.split(r"[<>=!~\[ ]", requirement, maxsplit=1)[0])
+                 for requirement, module, label in script.RUNTIME_PACKAGES)
+
+
+PACKAGES = _runtime_packages()
 
 
 @dataclass(frozen=True)
@@ -84,12 +86,10 @@ def _version(package: Package) -> str | None:
             return None
     elif getattr(module, "__version__", None):
         return str(module.__version__)
-    for name in package.distributions:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "unknown version"
+    try:
+        return importlib.metadata.version(package.distribution)
+    except importlib.metadata.PackageNotFoundError:  # e.g. OpenCV from another distribution
+        return "unknown version"
 
 
 def status(refresh: bool = False) -> list[PackageStatus]:
@@ -102,8 +102,8 @@ def status(refresh: bool = False) -> list[PackageStatus]:
 
 
 def missing_required() -> list[str]:
-    """Labels of the required packages that are not importable."""
-    return [s.package.label for s in status() if s.package.required and not s.found]
+    """Labels of the core's packages that are not importable (the core imports every one)."""
+    return [s.package.label for s in status() if not s.found]
 
 
 def install_command(cuda: bool = False) -> list[str]:

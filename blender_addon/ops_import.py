@@ -12,13 +12,14 @@ from bpy_extras.io_utils import ImportHelper
 from mathutils import Matrix, Vector
 
 from ..cine_core.cameras.intrinsics import FULL_FRAME_MM, focal_from_lens
+from ..cine_core.io.accepted import MAX_LAYERS, PHOTO_EXTENSIONS
 from . import cache, conversion, ops_motion, playback, runtime, scene_depth, scene_objects
 from .errors import AddonError
 from .jobs import JobOperator
 from .preferences import addon_preferences, compute_device, weights_folder
 from .properties import RELATIVE_PATH
 
-PHOTO_GLOB = "*.png;*.jpg;*.jpeg;*.webp;*.tif;*.tiff"
+PHOTO_GLOB = ";".join(f"*{extension}" for extension in PHOTO_EXTENSIONS)
 #: Width of the pixel filter Set Up Scene gives Cycles and EEVEE (see docs/blender.md for the
 #: measurement: 1.5 px, the default, gives 29 dB against the photo, 0.01 px 43 dB).
 PHOTO_FILTER_PIXELS = 0.01
@@ -200,7 +201,7 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
                ("DEPTH", "Depth", "Larger values are farther (distances)")])
     depth_camera: StringProperty(
         name="Camera", description="The camera whose view the photo shows (default: the scene camera)")
-    layers: IntProperty(name="Layers", default=3, min=1, max=8,
+    layers: IntProperty(name="Layers", default=3, min=1, max=MAX_LAYERS,
                         description="At most this many depth layers; hidden background is filled in behind each")
     focal_length: FloatProperty(
         name="Focal Length", default=FULL_FRAME_MM, min=1.0, soft_max=300.0, subtype="DISTANCE_CAMERA", unit="CAMERA",

@@ -296,8 +296,7 @@ def draw_preferences(preferences, layout) -> None:
     header.operator(CINEMAGRAPH_OT_refresh_dependencies.bl_idname, text="", icon="FILE_REFRESH")
     grid = box.grid_flow(columns=2, even_columns=True)
     for item in dependencies.status():
-        label = item.package.label + ("" if item.package.required else " (optional)")
-        grid.label(text=label, icon="CHECKMARK" if item.found else "X")
+        grid.label(text=item.package.label, icon="CHECKMARK" if item.found else "X")
         grid.label(text=item.version or "not installed")
     row = box.row(align=True)
     row.scale_y = 1.4 if missing else 1.0

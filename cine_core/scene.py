@@ -18,14 +18,12 @@ from .errors import CineError
 from .io.checks import check_regular_file, parse_json, printable
 from .io.images import check_pixel_count
 from .io.motion_rules import motion_mask
+from .io.accepted import MAX_LAYERS
 from .io.integrity import check_complete
 from .io.outputs import atomic_file
 from .layers.ldi import COLOUR_LEVELS, DepthLayer, LayeredScene
 
 FORMAT_VERSION = 1
-#: Most depth layers cut at depth valleys (the CLI's --layers is capped at this); a scene may
-#: hold one more, of hidden surface behind the depth edges no cut follows.
-MAX_LAYERS = 16
 #: Most separately moving regions (each is integrated on its own, with a flow field of its own).
 MAX_REGIONS = 256
 _LAYER_FIELDS = ("rgb", "depth", "alpha", "hidden")

@@ -116,6 +116,28 @@ def test_the_core_stages_depend_on_each_other_one_way():
     assert "cine_core.blender_addon" not in graph
 
 
+#: The core's packages and top-level modules in the order the data flows (docs/architecture.md):
+#: each may import only those before it. ``scene`` (the prepared scene) holds the layers, and
+#: motion and rendering receive it.
+CORE_ORDER = ("errors", "io", "cameras", "filters", "nets", "depth", "layers", "scene", "motion", "rendering",
+              "pipeline", "__main__")
+
+
+def test_each_part_of_the_core_imports_only_parts_before_it():
+    later_imports = []
+    for module, targets in _imports(_modules()).items():
+        if not module.startswith("cine_core."):
+            continue
+        part = module.split(".")[1]
+        for target in targets:
+            if target.startswith("cine_core.") and target.split(".")[1] != part:
+                other = target.split(".")[1]
+                assert part in CORE_ORDER and other in CORE_ORDER, (module, target)
+                if CORE_ORDER.index(other) > CORE_ORDER.index(part):
+                    later_imports.append(f"{module} -> {target}")
+    assert not later_imports, later_imports
+
+
 def test_the_core_never_imports_blender_and_imports_itself_relatively():
     for module, path in _modules().items():
         if not module.startswith("cine_core"):
@@ -143,6 +165,7 @@ def test_the_conventions_the_addon_needs_import_without_pytorch():
         "from cine_core.cameras.presets import CAMERA_PRESETS, DEFAULT_MAGNITUDE\n"
         "from cine_core.io.motion_rules import has_length, starts_inside, motion_problem\n"
         "from cine_core.errors import CineError, is_out_of_memory\n"
+        "from cine_core.io.accepted import MAX_LAYERS, PHOTO_EXTENSIONS\n"
         "k = Intrinsics.for_photo(640, 480, focal_from_lens(36.0, 640, 480))\n"
         "x, y, z = lift(10.0, 20.0, 2.0, k)\n"
         "u, v = project(x, y, z, k)\n"
@@ -154,3 +177,22 @@ def test_the_conventions_the_addon_needs_import_without_pytorch():
     assert result.returncode == 0, result.stderr
     loaded = set(ast.literal_eval(result.stdout.strip()))
     assert "cine_core.cameras.paths" not in loaded and "cine_core.pipeline.run" not in loaded
+
+
+def test_every_package_the_core_imports_is_in_the_one_dependency_list():
+    """``install_deps.RUNTIME_PACKAGES`` is what the set-up installs and what the Blender add-on
+    checks for: a third-party import missing from it would fail only on a user's machine."""
+    import install_deps
+
+    listed = {module for _, module, _ in install_deps.RUNTIME_PACKAGES}
+    third_party = set()
+    for module, path in _modules().items():
+        if not module.startswith("cine_core"):
+            continue
+        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and not node.level else []
+            third_party.update(name.split(".")[0] for name in names
+                               if name.split(".")[0] not in sys.stdlib_module_names)
+    assert third_party <= listed, third_party - listed
+    assert listed - third_party == {"imageio_ffmpeg"}  # the ffmpeg that imageio's plugin runs for io/video

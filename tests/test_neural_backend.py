@@ -30,7 +30,10 @@ from cine_core.nets.feature_net import FeatureNet
 from cine_core.nets.img_decoder import ImageDecoder
 from cine_core.nets.inpaint_nets import ColorInpaintNet, DepthInpaintNet
 from cine_core.nets.motion_net import MotionNet
-from cine_core.pipeline.backend import MotionPredictor, NeuralBackend, dpt_input_size
+from cine_core.depth.dpt import dpt_input_size
+from cine_core.nets.depth_anything import DepthAnythingV2
+from cine_core.motion.network import MotionPredictor
+from cine_core.pipeline.backend import NeuralBackend
 
 from conftest import ROOT, run_cli, write_scene
 
@@ -73,7 +76,8 @@ def write_official_files(folder: str, files: tuple[str, ...] = FILES) -> dict[st
     for name, build, filename in (("inpaint_depth", DepthInpaintNet, "depth-model.pth"),
                                   ("inpaint_color", ColorInpaintNet, "color-model.pth"),
                                   ("dpt", DPTHybrid, "dpt_hybrid-midas-501f0c75.pt"),
-                                  ("dpt_ade20k", DPTSegmentation, "dpt_hybrid-ade20k-53898607.pt")):
+                                  ("dpt_ade20k", DPTSegmentation, "dpt_hybrid-ade20k-53898607.pt"),
+                                  ("depth_anything_v2_small", DepthAnythingV2, "depth_anything_v2_vits.pth")):
         if filename in files:
             written[name] = build().state_dict()
             torch.save(written[name], os.path.join(folder, filename))
@@ -82,7 +86,7 @@ def write_official_files(folder: str, files: tuple[str, ...] = FILES) -> dict[st
 
 @pytest.fixture(scope="module")
 def official(tmp_path_factory) -> tuple[str, dict]:
-    """A folder with all six files (written once per module: about 1.5 GB, a few seconds)."""
+    """A folder with all seven files (written once per module: about 1.6 GB, a few seconds)."""
     folder = str(tmp_path_factory.mktemp("ckpts"))
     return folder, write_official_files(folder)
 
@@ -90,10 +94,10 @@ def official(tmp_path_factory) -> tuple[str, dict]:
 # ------------------------------------------------------------------------------ loading
 
 def test_downloader_fetches_exactly_the_files_the_core_loads():
-    import install_deps  # standard library only, so it keeps its own list: the two must agree
+    import install_deps  # standard library only: it reads the table of cine_core/nets/weight_files.py
 
     assert sorted(model["file"] for model in install_deps.MODELS) == sorted(FILES)
-    assert len(FILES) == 6
+    assert len(FILES) == 7
 
 
 def test_official_layout_loads_strictly(official):
@@ -248,6 +252,64 @@ def test_backend_modes_per_stage(tmp_path, official):
     assert "color-model.pth" in message and str(partial) in message and "install_deps.py --models" in message
     with pytest.raises(CineError, match="--backend must be one of"):
         NeuralBackend("fast")
+
+
+def test_depth_model_auto_prefers_dpt_and_takes_the_file_found(tmp_path, official):
+    folder, _ = official
+
+    def only(*names: str) -> str:
+        partial = tmp_path / "-".join(names)
+        partial.mkdir()
+        for name in names:
+            os.symlink(os.path.join(folder, name), partial / name)
+        return str(partial)
+
+    assert NeuralBackend("auto", folder).depth.name == "dpt-hybrid"  # both found: the published method's
+    with_da = NeuralBackend("auto", only("depth_anything_v2_vits.pth"))
+    assert with_da.uses("depth") and with_da.depth.name == "depth-anything-v2-small"
+    assert with_da.label("depth") == "neural: Depth Anything V2 Small (depth_anything_v2_vits.pth)"
+    assert list(with_da.load("depth")) == ["depth_anything_v2_small"]
+    neither = only("sceneflow_model.pth")
+    assert not NeuralBackend("auto", neither).uses("depth")
+    assert NeuralBackend("classical", folder).depth.name == "classical"
+    chosen = NeuralBackend("auto", folder, depth_model="depth-anything-v2-small")
+    assert chosen.uses("depth") and chosen.depth.name == "depth-anything-v2-small"
+    assert not NeuralBackend("neural", folder, depth_model="classical").uses("depth")
+    with pytest.raises(CineError) as exc:  # asked for by name: its file is required
+        NeuralBackend("auto", neither, depth_model="depth-anything-v2-small").check(["depth"])
+    assert "depth_anything_v2_vits.pth" in _one_line(exc) and "--depth-model" in _one_line(exc)
+    with pytest.raises(CineError) as exc:  # neural without any depth file names the default's
+        NeuralBackend("neural", neither).check(["depth"])
+    assert "dpt_hybrid-midas-501f0c75.pt" in _one_line(exc)
+    with pytest.raises(CineError, match="--backend classical"):
+        NeuralBackend("classical", folder, depth_model="dpt-hybrid")
+    with pytest.raises(CineError, match="unknown depth model"):
+        NeuralBackend("auto", folder, depth_model="midas-v1")
+
+
+def test_depth_anything_input_size_follows_the_reference_lower_bound_resize():
+    from cine_core.depth.depth_anything import input_size
+
+    assert input_size(1280, 720) == (924, 518)
+    assert input_size(720, 1280) == (518, 924)
+    assert input_size(518, 518) == (518, 518)
+    width, height = input_size(96, 64)  # small photos are enlarged until the short side is 518
+    assert height == 518 and width % 14 == 0 and width >= 518 * 96 / 64
+
+
+def test_cli_depth_model_by_name(tmp_path, official):
+    """The depth a user asks for is the one the prepared scene holds, and says so."""
+    folder, _ = official
+    scene_dir = write_scene(str(tmp_path / "scene"))
+    os.remove(os.path.join(scene_dir, "depth.npy"))
+    saved = str(tmp_path / "scene.cine")
+    result = run_cli("render", scene_dir, "--out", str(tmp_path / "clip.mp4"), "--depth-model",
+                     "depth-anything-v2-small", "--ckpts", folder, "--frames", "2", "--quiet",
+                     "--save-scene", saved)
+    assert result.returncode == 0, result.stderr
+    assert "depth: neural: Depth Anything V2 Small (depth_anything_v2_vits.pth)" in result.stdout
+    result = run_cli("render", saved, "--out", str(tmp_path / "again.mp4"), "--depth-model", "classical")
+    assert result.returncode == 2 and "--depth-model" in result.stderr and "prepared scene" in result.stderr
 
 
 def test_dpt_input_size_follows_midas_minimal_resize():
@@ -552,7 +614,7 @@ def test_offline_message(tmp_path):
     assert result.returncode == 1
     assert "are you offline?" in result.stderr
     assert f"put it in {folder / 'color-model.pth'}" in result.stderr
-    assert "6 file(s) missing" in result.stdout
+    assert "7 file(s) missing" in result.stdout
 
 
 def test_camera_disparity_channel_matches_direct_splat(tmp_path):

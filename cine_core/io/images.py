@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import CineError
+from .accepted import PHOTO_EXTENSIONS
 from .checks import check_regular_file
 
 #: Fewest pixels on either side of a photo, as read and at working size (the layers, the
@@ -18,7 +19,6 @@ from .checks import check_regular_file
 MIN_SIDE = 16
 #: Refuse to decode images above this many pixels (a 16k x 12k panorama is still accepted).
 MAX_PIXELS = 200_000_000
-PHOTO_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 
 # cv2.rotate / flip steps that undo each EXIF orientation value (TIFF tag 0x0112).
 _EXIF_FIX = {

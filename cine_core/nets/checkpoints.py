@@ -1,6 +1,6 @@
 """Finding and safely loading the official checkpoint files.
 
-Six files, as the original projects publish them (``docs/models.md`` says where to get them):
+Seven files, as the original projects publish them (``docs/models.md`` says where to get them):
 
 ========================================  ===================================  ==========================
 file                                      network(s) and the entry they are in  stage
@@ -11,6 +11,7 @@ file                                      network(s) and the entry they are in  
 ``color-model.pth``                       whole file (plain state dict)         inpainting (colour)
 ``dpt_hybrid-midas-501f0c75.pt``          whole file (plain state dict)         depth
 ``dpt_hybrid-ade20k-53898607.pt``         whole file (plain state dict)         segment (what moves)
+``depth_anything_v2_vits.pth``            whole file (plain state dict)         depth (another model)
 ========================================  ===================================  ==========================
 
 A checkpoint is untrusted input: unpickling runs whatever callables the file names. Every file is
@@ -43,6 +44,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CineError
+from .depth_anything import DepthAnythingV2
 from .dpt import DPTHybrid, DPTSegmentation
 from .feature_net import FeatureNet
 from .img_decoder import ImageDecoder
@@ -91,6 +93,8 @@ NETWORKS: dict[str, NetworkSpec] = {spec.name: spec for spec in (
                 "DPT-Hybrid depth network"),
     NetworkSpec("dpt_ade20k", "dpt_hybrid-ade20k-53898607.pt", None,
                 lambda: DPTSegmentation(150, "std_plus_eps"), False, "DPT-Hybrid ADE20K segmentation network"),
+    NetworkSpec("depth_anything_v2_small", "depth_anything_v2_vits.pth", None, DepthAnythingV2, False,
+                "Depth Anything V2 Small network"),
 )}
 
 #: The distinct files, in the order of :data:`NETWORKS`.

@@ -275,23 +275,38 @@ class Mlp(nn.Module):
         return self.fc2(F.gelu(self.fc1(x)))
 
 
-class TransformerBlock(nn.Module):
-    """Pre-norm transformer block (LayerNorm eps 1e-6): ``x + attn(norm1(x))``, then ``x + mlp(norm2(x))``.
+class LayerScale(nn.Module):
+    """Per-channel scale of a residual branch (``gamma``), as in DINOv2 and CaiT."""
 
-    Shape:
-        - input / output: (N, T, 768)
-    """
-
-    def __init__(self, dim: int = VIT_DIM) -> None:
+    def __init__(self, dim: int) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim)
+        self.gamma = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        return x * self.gamma
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm transformer block (LayerNorm eps 1e-6): ``x + attn(norm1(x))``, then ``x + mlp(norm2(x))``;
+    with ``layer_scale`` (DINOv2) each branch is scaled per channel first (``ls1``, ``ls2``).
+
+    Shape:
+        - input / output: (N, T, dim)
+    """
+
+    def __init__(self, dim: int = VIT_DIM, num_heads: int = VIT_HEADS, layer_scale: bool = False) -> None:
+        super().__init__()
+        # Registered in the checkpoints' key order.
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, num_heads)
+        self.ls1 = LayerScale(dim) if layer_scale else nn.Identity()
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, 4 * dim)
+        self.ls2 = LayerScale(dim) if layer_scale else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.ls1(self.attn(self.norm1(x)))
+        return x + self.ls2(self.mlp(self.norm2(x)))
 
 
 class HybridVisionTransformer(nn.Module):
@@ -439,12 +454,13 @@ class ResidualConvUnit(nn.Module):
 
 
 class FusionBlock(nn.Module):
-    """RefineNet-style fusion: add the refined skip, refine, upsample x2 (bilinear, align_corners), 1x1 conv.
+    """RefineNet-style fusion: add the refined skip, refine, upsample (bilinear, align_corners) x2 or to
+    ``size``, 1x1 conv.
 
     Shape:
-        - coarse: (N, 256, H, W) (output of the previous fusion block, or the deepest map)
-        - skip: (N, 256, H, W) or None (the deepest block has no skip)
-        - output: (N, 256, 2H, 2W)
+        - coarse: (N, C, H, W) (output of the previous fusion block, or the deepest map)
+        - skip: (N, C, H, W) or None (the deepest block has no skip)
+        - output: (N, C, 2H, 2W), or (N, C, *size)
     """
 
     def __init__(self, channels: int = FEATURES, batch_norm: bool = False) -> None:
@@ -453,10 +469,13 @@ class FusionBlock(nn.Module):
         self.resConfUnit1 = ResidualConvUnit(channels, batch_norm)
         self.resConfUnit2 = ResidualConvUnit(channels, batch_norm)
 
-    def forward(self, coarse: Tensor, skip: Tensor | None = None) -> Tensor:
+    def forward(self, coarse: Tensor, skip: Tensor | None = None, size: tuple[int, int] | None = None) -> Tensor:
         x = coarse if skip is None else coarse + self.resConfUnit1(skip)
         x = self.resConfUnit2(x)
-        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
+        if size is None:
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
+        else:
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=True)
         return self.out_conv(x)
 
 

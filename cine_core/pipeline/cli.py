@@ -12,15 +12,18 @@ import torch
 
 from ..cameras.paths import CropWindow, camera_path
 from ..cameras.presets import DEFAULT_MAGNITUDE, PRESETS
+from ..depth.methods import METHODS as DEPTH_METHODS
 from ..errors import CineError, is_out_of_memory
+from ..io.accepted import MAX_LAYERS
 from ..io.annotations import MAX_HINTS, parse_hint
 from ..io.checks import integer, number, printable
 from ..io.images import MIN_SIDE, read_photo_header, working_size
 from ..io.outputs import check_output_file
 from ..io.video import check_video_output, write_video
 from ..motion.integrate import INTEGRATORS
-from ..scene import MAX_LAYERS, PreparedScene
-from .backend import BACKENDS, MOTION_SIZE, NeuralBackend
+from ..motion.network import MOTION_SIZE
+from ..scene import PreparedScene
+from .backend import BACKENDS, NeuralBackend
 from .devices import resolve_device
 from .memory import DEFAULT_MAX_SIDE, check_memory, max_side_for
 from .run import PrepareOptions, SceneInputs, prepare_scene, render_frames
@@ -118,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="networks: auto = each stage whose weight file is found runs its "
                              "network, classical = none, neural = all (a missing file is an error)")
+    render.add_argument("--depth-model", default="auto", choices=("auto", *DEPTH_METHODS),
+                        help="how the depth is estimated when no depth file is given: auto = the first "
+                             f"network whose weight file is found ({', '.join(m for m in DEPTH_METHODS if DEPTH_METHODS[m].learned)}), "
+                             "else the classical estimate")
     render.add_argument("--ckpts", default=None, metavar="DIR",
                         help="folder with the official weight files (default: ckpts/ in the project; "
                              "python install_deps.py --models downloads them)")
@@ -156,6 +163,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         given = [f"--{name.replace('_', '-')}" for name in _PREPARE_OPTIONS if getattr(args, name)]
         if args.flow_scale != 1.0:  # the speed is part of the prepared flow
             given.append("--flow-scale")
+        if args.depth_model != "auto":  # the depth is part of the prepared scene
+            given.append("--depth-model")
         if given:
             raise CineError(f"{', '.join(given)} prepare a photo, but {printable(args.input)} is a prepared "
                             f"scene; give the photo instead")
@@ -178,7 +187,8 @@ def run_render(args: argparse.Namespace) -> str:
     device = resolve_device(args.device)
     torch.manual_seed(args.seed)
     progress = ProgressBar(args.quiet)
-    backend = NeuralBackend(args.backend, args.ckpts, device, motion_size=args.motion_size)
+    backend = NeuralBackend(args.backend, args.ckpts, device, motion_size=args.motion_size,
+                            depth_model=args.depth_model)
     backend.check(["render"])  # fail before preparing, not after
     if args.input.lower().endswith(".cine"):
         scene = PreparedScene.load(args.input)
@@ -197,6 +207,7 @@ def run_render(args: argparse.Namespace) -> str:
                                  hints=hints, direction=args.direction,
                                  flow_scale=args.flow_scale, max_layers=args.layers,
                                  backend=args.backend, ckpts_dir=args.ckpts, device=device,
+                                 depth_model=args.depth_model,
                                  motion_size=args.motion_size, auto_motion=not args.no_auto_motion,
                                  require_motion=not args.no_auto_motion)
         scene = prepare_scene(inputs, options, progress)

@@ -16,23 +16,26 @@ import torch
 from ..cameras.intrinsics import Intrinsics
 from ..cameras.paths import CameraPath
 from ..depth.conditioning import check_same_view, condition_depth, raw_to_disparity
-from ..depth.estimate import estimate_disparity
+from ..depth.methods import METHODS, estimate_depth
 from ..errors import CineError
 from ..io.checks import check_regular_file
 from ..io.annotations import HintArrow, MotionAnnotation, check_points, read_arrows_json, read_mask_image
 from ..io.depth_files import DEPTH_EXTENSIONS, read_depth_file
-from ..io.images import PHOTO_EXTENSIONS, Photo, load_photo, to_uint8_image, working_size
+from ..io.accepted import PHOTO_EXTENSIONS
+from ..io.images import Photo, load_photo, to_uint8_image, working_size
 from ..io.motion_rules import motion_mask
+from ..layers.inpaint_network import NetworkInpainter
 from ..layers.ldi import build_layers, classical_inpaint
 from ..motion.animation import AnimatedPointCloud, animate_points
 from ..motion.detect import AutoMotion, auto_annotation, detect_motion, found_regions
 from ..motion.directions import parse_direction
 from ..motion.flow import eulerian_flow, extend_flow, feather_flow, motion_regions
+from ..motion.network import MOTION_SIZE, MotionPredictor, neural_flow
+from ..motion.segmentation import segment_motion_kinds
 from ..rendering.decoder import NeuralFrameRenderer
 from ..rendering.frames import FrameRenderer
 from ..scene import MAX_REGIONS, PreparedScene
-from .backend import (MOTION_SIZE, MotionPredictor, NetworkInpainter, NeuralBackend, dpt_disparity, neural_flow,
-                     segment_motion_kinds)
+from .backend import NeuralBackend
 
 Progress = Callable[[str, float], None]
 
@@ -104,6 +107,9 @@ class PrepareOptions:
     ckpts_dir: str | None = None
     #: where the networks run ("cpu", "cuda", ...)
     device: str = "cpu"
+    #: the depth stage's method: a name in :data:`cine_core.depth.methods.METHODS`, or "auto"
+    #: (the first learned one whose weight file is found, else the classical estimate)
+    depth_model: str = "auto"
     #: grid of the motion network: a multiple of 256, by default the size it was trained at
     motion_size: int = MOTION_SIZE
     #: The given depth holds true distances up to one scale (e.g. rendered from proxy geometry):
@@ -234,7 +240,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
     if depth_file is not None:
         check_same_view(depth_file.shape, photo.original_size)  # exact: the working size is rounded
     backend = NeuralBackend(options.backend, options.ckpts_dir, options.device,
-                            motion_size=options.motion_size)
+                            motion_size=options.motion_size, depth_model=options.depth_model)
     no_depth_given = inputs.depth_values is None and not inputs.depth
     finds_motion = options.auto_motion and annotation.mask is None
     moving = finds_motion or _asks_for_motion(annotation, options.direction, options.require_motion)
@@ -257,11 +263,11 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
         raw = raw_to_disparity(depth_file, options.depth_kind)
         depth_method = f"file {os.path.basename(inputs.depth)} ({options.depth_kind})"
     elif backend.uses("depth"):
-        raw = dpt_disparity(backend.load("depth")["dpt"], photo.rgb)
+        raw = estimate_depth(photo.rgb, backend.depth.name, backend.load("depth"))
         depth_method = backend.label("depth")
     else:
-        raw = estimate_disparity(photo.rgb)
-        depth_method = "classical estimate"
+        raw = estimate_depth(photo.rgb, "classical")
+        depth_method = METHODS["classical"].title
     depth = condition_depth(raw, photo.size, metric=options.metric_depth)
     progress("layers", 0.3)
     inpaint, layers_method = classical_inpaint, "classical (Telea inpainting)"
