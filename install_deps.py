@@ -49,7 +49,6 @@ RUNTIME_PACKAGES: list[tuple[str, str, str]] = [
     ("scipy>=1.10", "scipy", "SciPy"),
     ("kornia>=0.9", "kornia", "Kornia"),
     ("pillow>=10", "PIL", "Pillow"),
-    ("imageio>=2.31", "imageio", "imageio"),
     ("imageio-ffmpeg>=0.4.9", "imageio_ffmpeg", "imageio-ffmpeg"),
 ]
 RUNTIME = [requirement for requirement, _, _ in RUNTIME_PACKAGES]
