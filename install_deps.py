@@ -17,6 +17,7 @@ is the same, checked for size and, where published, sha256.
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import http.client
 import json
@@ -48,7 +49,6 @@ RUNTIME_PACKAGES: list[tuple[str, str, str]] = [
     ("scipy>=1.10", "scipy", "SciPy"),
     ("kornia>=0.9", "kornia", "Kornia"),
     ("pillow>=10", "PIL", "Pillow"),
-    ("imageio>=2.31", "imageio", "imageio"),
     ("imageio-ffmpeg>=0.4.9", "imageio_ffmpeg", "imageio-ffmpeg"),
 ]
 RUNTIME = [requirement for requirement, _, _ in RUNTIME_PACKAGES]
@@ -311,6 +311,8 @@ def _fetch(url: str, part: str, label: str, timeout: float, allow_http: bool = F
                 progress.advance(len(block))
                 if total is not None and progress.done > total:
                     break
+            handle.flush()
+            os.fsync(handle.fileno())  # a full disk shows here, not after the file is in place
         progress.finish()
         size = os.path.getsize(part)
         if total is not None and size > total:
@@ -333,6 +335,15 @@ def _describe_failure(url: str, exc: BaseException) -> str:
     return f"{url}: {reason}"
 
 
+#: What writing a file answers when the disk (or the user's quota, or file size limit) is full.
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _disk_full(name: str, path: str, exc: OSError) -> str:
+    return (f"no room to write {name} in {os.path.dirname(os.path.abspath(path))} ({exc.strerror}); nothing "
+            f"was kept. Free some space and run again")
+
+
 def _download_from(url: str, part: str, name: str, timeout: float, allow_http: bool = False,
                    hashed: bool = False) -> str | None:
     """Fetch ``url`` into ``part``, resuming after interruptions; None on success, else why not."""
@@ -345,6 +356,9 @@ def _download_from(url: str, part: str, name: str, timeout: float, allow_http: b
         except urllib.error.HTTPError as exc:
             return _describe_failure(url, exc)
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+                _remove(part, part + ".json")  # a retry cannot help, and the part holds the space
+                return _disk_full(name, part, exc)
             message = _describe_failure(url, exc)
             if "offline" in message or attempt == _ATTEMPTS - 1:
                 return message
@@ -406,7 +420,13 @@ def _extract(archive: str, wanted: list[str], folder: str) -> list[str]:
                     try:
                         with bundle.open(member) as source, open(part, "wb") as sink:
                             shutil.copyfileobj(source, sink, _CHUNK)
+                            sink.flush()
+                            os.fsync(sink.fileno())
                         os.replace(part, os.path.join(folder, base))
+                    except OSError as exc:
+                        if exc.errno not in _DISK_FULL:
+                            raise
+                        raise DownloadError(_disk_full(base, part, exc)) from None
                     finally:
                         _remove(part)
                     found.append(base)

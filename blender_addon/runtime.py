@@ -66,7 +66,8 @@ def describe(exc: BaseException) -> str:
 #: The core's messages name its command-line options; these are the same settings in Blender.
 _SETTING_NAMES = {"size": "Size Limit", "direction": "Direction", "flow-scale": "Speed", "hint": "Hint arrow",
                   "mask": "Moving Region", "depth-kind": "depth map Values", "device": "Device (in the "
-                  "add-on's preferences)", "backend": "weights", "fps": "Frame Rate", "out": "Output"}
+                  "add-on's preferences)", "backend": "weights", "fps": "Frame Rate", "out": "Output",
+                  "frames": "Loop Length"}
 
 
 def in_blender_words(message: str) -> str:
@@ -170,9 +171,18 @@ def cloud_key(path: str, num_frames: int) -> tuple:
 
 
 def prepared_scene(path: str, wait: bool = True):
-    """The core's ``PreparedScene`` stored at ``path`` (absolute)."""
+    """The core's ``PreparedScene`` stored at ``path`` (absolute); a file that cannot be used
+    (damaged, another version) is reported by its path, with how to make it again."""
     cine_core = core()
-    return _cached(scene_key(path), lambda: cine_core.PreparedScene.load(path), wait)
+
+    def load():
+        try:
+            return cine_core.PreparedScene.load(path)
+        except cine_core.scene.UnusableScene as exc:
+            raise AddonError(f"{exc.problem}: the prepared scene {path} cannot be used. Rebuild it: import "
+                             f"the photo again (File > Import > Photo as Cinemagraph)") from None
+
+    return _cached(scene_key(path), load, wait)
 
 
 def content_outline(path: str):

@@ -20,7 +20,7 @@ _API = {
     "PrepareOptions": ".pipeline.run", "SceneInputs": ".pipeline.run", "prepare_scene": ".pipeline.run",
     "render_frames": ".pipeline.run",
     "PreparedScene": ".scene",
-    "resolve_device": ".pipeline.devices",
+    "resolve_device": ".pipeline.devices", "check_photo_memory": ".pipeline.memory",
 }
 __all__ = list(_API)
 

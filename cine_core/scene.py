@@ -1,6 +1,7 @@
 """The prepared scene: everything computed once from the photo, before any frame is rendered."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -14,10 +15,11 @@ import torch
 from .cameras.intrinsics import Intrinsics
 from .cameras.paths import content_outline
 from .errors import CineError
-from .io.checks import parse_json, printable
+from .io.checks import check_regular_file, parse_json, printable
 from .io.images import check_pixel_count
 from .io.motion_rules import motion_mask
 from .io.accepted import MAX_LAYERS
+from .io.integrity import check_complete
 from .io.outputs import atomic_file
 from .layers.ldi import COLOUR_LEVELS, DepthLayer, LayeredScene
 
@@ -25,6 +27,15 @@ FORMAT_VERSION = 1
 #: Most separately moving regions (each is integrated on its own, with a flow field of its own).
 MAX_REGIONS = 256
 _LAYER_FIELDS = ("rgb", "depth", "alpha", "hidden")
+
+
+class UnusableScene(CineError):
+    """A prepared scene file that cannot be used (damaged, foreign, another version): its
+    ``problem``, and the advice of the command line; the Blender add-on gives its own."""
+
+    def __init__(self, problem: str):
+        super().__init__(f"{problem}; prepare the scene again")
+        self.problem = problem
 
 
 @dataclass
@@ -100,30 +111,34 @@ class PreparedScene:
             record[f"layer{index}.depth"] = layer.depth.float()
             record[f"layer{index}.alpha"] = layer.alpha
             record[f"layer{index}.hidden"] = layer.hidden
+        record["checksum"] = record_checksum(record)
         with atomic_file(path, ".cine") as temporary:
-            torch.save(record, temporary)
+            try:
+                torch.save(record, temporary)
+            except RuntimeError:  # PyTorch's zip writer reports a short write (a full disk) so
+                raise CineError(f"cannot write {printable(path)}: the file could not be completed; "
+                                f"is the disk full?") from None
+            check_complete(temporary, ".cine", path)
 
     @classmethod
     def load(cls, path: str) -> "PreparedScene":
         """Read a scene written by :meth:`save` (safe loader: tensors and plain containers only).
 
-        Everything in the file is checked (names, types, shapes, sizes consistent with each
-        other, finite values) before it is used: a damaged or crafted file is refused with one
-        line, and cannot make the renderer allocate more than the photo it holds.
+        Everything in the file is checked (its checksum when it has one, names, types, shapes,
+        sizes consistent with each other, finite values) before it is used: a damaged or crafted
+        file is refused with one line, and cannot make the renderer allocate more than the photo
+        it holds. Files written before the checksum existed are read without it.
         """
         name = os.path.basename(path)
-        if os.path.isdir(path):
-            raise CineError(f"prepared scene {printable(path)} is a folder, not a file")
-        if not os.path.isfile(path):
-            raise CineError(f"prepared scene not found: {printable(path)}")
+        check_regular_file(path, "prepared scene")
         try:
             _check_archive(path)
             record = torch.load(path, map_location="cpu", weights_only=True)
         except CineError:
             raise
         except Exception:  # a damaged or foreign file: say so in one line, never crash
-            raise CineError(f"{name} is not a readable prepared scene (damaged, or not written by this "
-                            f"tool); prepare the scene again") from None
+            raise UnusableScene(f"{name} is not a readable prepared scene (damaged, or not written by this "
+                                f"tool)") from None
         return _scene_from_record(record, name)
 
 
@@ -134,20 +149,20 @@ def _check_archive(path: str) -> None:
         members = archive.infolist()
     if any(m.compress_type != zipfile.ZIP_STORED for m in members) or \
             sum(m.file_size for m in members) > os.path.getsize(path):
-        raise CineError(f"{os.path.basename(path)} is not a prepared scene written by this tool "
-                        f"(it holds compressed data); prepare the scene again")
+        raise UnusableScene(f"{os.path.basename(path)} is not a prepared scene written by this tool "
+                            f"(it holds compressed data)")
 
 
 def _scene_from_record(record: object, name: str) -> PreparedScene:
     """Check every field of a loaded record and build the scene (see :meth:`PreparedScene.load`)."""
     def refuse(what: str) -> CineError:
-        return CineError(f"{name} is not a valid prepared scene ({what}); prepare the scene again")
+        return UnusableScene(f"{name} is not a valid prepared scene ({what})")
 
     if not isinstance(record, dict) or not isinstance(record.get("format"), torch.Tensor):
         raise refuse("no format number")
     version = record["format"]
     if version.numel() != 1 or version.dtype != torch.int64 or int(version) != FORMAT_VERSION:
-        raise CineError(f"{name} was written by another version of the tool; prepare the scene again")
+        raise UnusableScene(f"{name} was written by another version of the tool")
     layer_count = 0
     while f"layer{layer_count}.rgb" in record:
         layer_count += 1
@@ -156,8 +171,14 @@ def _scene_from_record(record: object, name: str) -> PreparedScene:
         raise refuse(f"{layer_count} layers")
     expected = {"format", "photo", "depth", "flow", "hidden_flow", "edges", "regions", "meta"}
     expected |= {f"layer{i}.{part}" for i in range(layer_count) for part in _LAYER_FIELDS}
-    if set(record) != expected:
+    if set(record) - {"checksum"} != expected:
         raise refuse(f"unexpected or missing entries: {printable(sorted(set(record) ^ expected), 80)}")
+    for key, value in record.items():
+        if isinstance(value, torch.Tensor) and \
+                value.untyped_storage().nbytes() < value.numel() * value.element_size():
+            raise refuse(f"{key} is a view of less data than it claims")  # e.g. strides of 0
+    if "checksum" in record:  # files written before it existed have none
+        _verify_checksum(record, name)
     photo = record["photo"]
     if not isinstance(photo, torch.Tensor) or photo.ndim != 3:
         raise refuse("photo")
@@ -170,8 +191,6 @@ def _scene_from_record(record: object, name: str) -> PreparedScene:
         value = record[key]
         if not isinstance(value, torch.Tensor) or value.dtype != dtype or tuple(value.shape) != shape:
             raise refuse(f"{key} is not {dtype} of shape {shape}")
-        if value.untyped_storage().nbytes() < value.numel() * value.element_size():
-            raise refuse(f"{key} is a view of less data than it claims")  # e.g. strides of 0
         if finite and not bool(torch.isfinite(value).all()):
             raise refuse(f"{key} holds NaN or infinite values")
         return value
@@ -210,6 +229,28 @@ def _scene_from_record(record: object, name: str) -> PreparedScene:
     return PreparedScene(photo=photo, intrinsics=_intrinsics(meta["intrinsics"], width, height, refuse),
                          depth=depth, layered=LayeredScene(layers, edges.tolist()), flow=flow,
                          hidden_flow=hidden_flow, info=_info(meta["info"], refuse), regions=regions)
+
+
+def record_checksum(record: dict) -> str:
+    """SHA-256 over every entry of a scene record but the checksum itself, in name order: each
+    name, then a tensor's dtype, shape and bytes in row-major order, or a string's UTF-8."""
+    digest = hashlib.sha256()
+    for key in sorted(set(record) - {"checksum"}):
+        value = record[key]
+        digest.update(key.encode("utf-8") + b"\0")
+        if isinstance(value, torch.Tensor):
+            digest.update(f"{value.dtype}{tuple(value.shape)}".encode("ascii"))
+            digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().data)
+        else:
+            digest.update(str(value).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _verify_checksum(record: dict, name: str) -> None:
+    """Refuse a record whose entries do not give its stored checksum (a flipped bit on disk)."""
+    stored = record["checksum"]
+    if not isinstance(stored, str) or record_checksum(record) != stored:
+        raise UnusableScene(f"{name} is damaged: its data does not match its checksum")
 
 
 def _intrinsics(values: dict, width: int, height: int, refuse) -> Intrinsics:

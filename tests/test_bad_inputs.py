@@ -13,6 +13,7 @@ import importlib.util
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -32,12 +33,10 @@ import torch
 from cine_core.pipeline.cli import main
 from cine_core.errors import CineError
 from cine_core.io.outputs import PARTIAL_PREFIX
-from cine_core.scene import PreparedScene
+from cine_core.scene import PreparedScene, record_checksum
 from cine_core.io.video import write_video
 
 from conftest import ROOT, run_cli, textured_image, write_scene
-
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 @pytest.fixture(scope="module")
@@ -390,8 +389,12 @@ def test_exr_depth_is_read_after_its_header_is_checked(tmp_path):
 # ---------------------------------------------------------------------------- prepared scenes
 
 def _tampered(saved: str, tmp_path, change) -> str:
+    """A scene file changed by ``change`` and signed again, as a crafted file would be: every
+    field is still checked (the checksum only proves that a file is as it was written)."""
     record = torch.load(saved, weights_only=True)
     change(record)
+    if "checksum" in record:
+        record["checksum"] = record_checksum(record)
     path = str(tmp_path / "tampered.cine")
     torch.save(record, path)
     return path
@@ -724,6 +727,30 @@ def test_wrong_size_is_deleted(tmp_path, mirror, models_cli):
     assert os.listdir(folder) == []
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE as on Linux")
+def test_a_full_disk_stops_the_download_and_keeps_nothing(tmp_path, mirror):
+    """The file-size limit makes writing the weights fail as a full disk does: no retry, the part
+    file deleted (it holds the space), an earlier weight file kept, one line saying why."""
+    import resource
+
+    base, handler, _, _ = mirror
+    handler.files = {"big.pth": os.urandom(300_000)}
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    (folder / "earlier.pth").write_bytes(b"earlier weights")
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "install_deps.py"), "--models", "--ckpts", str(folder), "--timeout", "10",
+         "--models-url-base", base, "--allow-http", "--models-manifest",
+         _manifest(tmp_path, {"file": "big.pth", "urls": ["x"]})],
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, hard)),
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert f"error: big.pth: no room to write big.pth in {folder} (File too large); nothing was kept" in result.stderr
+    assert "resuming" not in result.stderr and len(handler.log) == 1
+    assert sorted(os.listdir(folder)) == ["earlier.pth"] and (folder / "earlier.pth").read_bytes() == b"earlier weights"
+
+
 @pytest.mark.parametrize("name", ["../evil.pth", "/tmp/evil.pth", "sub/evil.pth", ".hidden", "a\\..\\b",
                                   "x" * 300, "", 7, "w.pth.part"])
 def test_file_names_that_would_leave_the_folder(tmp_path, mirror, models_cli, name):
@@ -832,3 +859,98 @@ def test_exr_written_by_blender_is_read(tmp_path):
     depth = read_depth_file(path)
     assert depth.shape == (32, 48)
     assert np.allclose(depth[0], np.linspace(1.0, 40.0, 48), rtol=1e-5) and np.allclose(depth[0], depth[-1])
+
+
+# ---------------------------------------------------------------------------- second round (issue 23)
+
+def test_a_flipped_bit_in_a_scene_is_found(capsys, saved, tmp_path, earlier):
+    """One bit of array data flipped on disk: the checksum refuses the file; an old file without a
+    checksum still renders."""
+    with open(saved, "rb") as handle:
+        data = bytearray(handle.read())
+    with zipfile.ZipFile(saved) as archive:  # flip a bit in the middle of the depth's bytes
+        record = torch.load(saved, weights_only=True)
+        depth_bytes = record["depth"].numpy().tobytes()
+        member = next(m for m in archive.infolist() if archive.read(m) == depth_bytes)
+    start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra)
+    data[start + member.file_size // 2] ^= 0x10
+    damaged = tmp_path / "damaged.cine"
+    damaged.write_bytes(bytes(data))
+    line = refused(capsys, str(damaged), out=earlier)
+    assert "damaged.cine is damaged: its data does not match its checksum; prepare the scene again" in line
+    record.pop("checksum")
+    torch.save(record, str(tmp_path / "old.cine"))  # as written before the checksum existed
+    assert main(["render", str(tmp_path / "old.cine"), "--out", str(tmp_path / "old.gif"), "--frames", "2",
+                 "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("option", ["input", "--annotation", "--mask", "--depth", "cine"])
+def test_special_files_are_not_regular_files(capsys, scene, tmp_path, earlier, option):
+    photo = os.path.join(scene, "image.png")  # alone: the folder's own annotation would win over --mask
+    pipe = tmp_path / ("pipe.cine" if option == "cine" else "pipe.png")
+    os.mkfifo(pipe)
+    for special, words in ((str(pipe), "is a named pipe, not a regular file"),
+                           ("/dev/zero", "is a device, not a regular file")):
+        if option in ("input", "cine"):
+            args = [special] if option == "input" or special != "/dev/zero" else []
+        else:
+            args = [photo, option, special]
+        if args:
+            assert words in refused(capsys, *args, out=earlier)
+    if option != "input":  # a folder as input is a scene folder
+        folder = tmp_path / ("dir.cine" if option == "cine" else "dir")
+        folder.mkdir()
+        args = [str(folder)] if option == "cine" else [photo, option, str(folder)]
+        assert "is a folder, not a regular file" in refused(capsys, *args, out=earlier)
+
+
+def test_a_size_that_leaves_a_side_under_16_pixels(capsys, tmp_path, earlier):
+    """A 4000x16 panorama: --size 64 would make it 64x1; refused, naming the size that keeps 16
+    pixels. Without --size the default cap is widened to keep them, and the clip renders the
+    same every time (frames of a thin photo were black or grey from run to run)."""
+    photo = tmp_path / "pano.png"
+    cv2.imwrite(str(photo), textured_image(4000, 16)[:, :, ::-1])
+    for camera in ("static", "circle"):
+        line = refused(capsys, str(photo), "--size", "64", "--camera", camera, out=earlier)
+        assert line == ("error: --size 64 would shrink this 4000x16 photo to 64x1 pixels; a side needs at least "
+                        "16: use --size 3875 or more")
+    clips = []
+    for run in range(2):
+        out = tmp_path / f"pano{run}"
+        assert main(["render", str(photo), "--out", str(out), "--frames", "2", "--camera", "static",
+                     "--no-auto-motion", "--quiet"]) == 0
+        clips.append([cv2.imread(str(out / name)) for name in sorted(os.listdir(out))])
+    assert clips[0][0].shape == (16, 3875, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(*clips)) and clips[0][0].std() > 10
+
+
+def test_a_run_that_would_not_fit_in_memory_is_refused(capsys, tmp_path, earlier, monkeypatch):
+    """The estimate against the memory available (here set by CINE_CORE_MEMORY_LIMIT): refused
+    at once, naming the --size that fits; that size then runs."""
+    photo = tmp_path / "big.jpg"
+    cv2.imwrite(str(photo), cv2.resize(textured_image(300, 200), (6000, 4000)))
+    monkeypatch.setenv("CINE_CORE_MEMORY_LIMIT", "400M")
+    line = refused(capsys, str(photo), out=earlier)
+    assert line.startswith("error: this run needs about ") and "at 1024x683 pixels with 60 frames, but 400 MB " \
+           "is available; use --size " in line
+    fitting = int(line.rsplit("--size ", 1)[1].split()[0])
+    assert 128 < fitting < 1024
+    monkeypatch.setenv("CINE_CORE_MEMORY_LIMIT", "1M")  # only the smallest size, with a shorter loop
+    assert re.search(r"; use --frames \d+ or fewer with --size 24$", refused(capsys, str(photo), out=earlier))
+    monkeypatch.setenv("CINE_CORE_MEMORY_LIMIT", "100K")  # nothing fits
+    assert refused(capsys, str(photo), out=earlier).endswith("; free some memory")
+    monkeypatch.setenv("CINE_CORE_MEMORY_LIMIT", "lots")
+    assert "CINE_CORE_MEMORY_LIMIT=lots is not an amount of memory" in refused(capsys, str(photo), out=earlier)
+    monkeypatch.setenv("CINE_CORE_MEMORY_LIMIT", "400M")
+    out = tmp_path / "fits.gif"
+    assert main(["render", str(photo), "--size", str(fitting), "--frames", "2", "--out", str(out), "--quiet"]) == 0
+
+
+def test_a_depth_file_matches_a_photo_shrunk_to_a_few_dozen_pixels():
+    """A depth map at the photo's 44x81 and the photo shrunk to 17x32: rounding to whole pixels
+    moves the aspect by 2.2 %, which is still the same view (the soak test found it refused)."""
+    from cine_core.depth.conditioning import check_same_view
+
+    check_same_view((81, 44), (17, 32))
+    with pytest.raises(CineError, match="the depth map is 44x81 but the photo is 20x32"):
+        check_same_view((81, 44), (20, 32))

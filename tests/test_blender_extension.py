@@ -51,12 +51,14 @@ def photo_dir(tmp_path) -> str:
     return write_scene(str(tmp_path / "scene"))
 
 
-def run_scenario(name: str, tmp_path, extension_zip: str, timeout: float = 240, **arguments) -> dict:
-    """Run ``scenario_<name>`` in a new process with its own Blender user folder."""
+def run_scenario(name: str, tmp_path, extension_zip: str, timeout: float = 240, script: str = __file__,
+                 **arguments) -> dict:
+    """Run ``scenario_<name>`` of ``script`` (this file) in a new process with its own Blender
+    user folder."""
     arguments = dict(arguments, zip=extension_zip, tmp=str(tmp_path))
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender-user"), OMP_WAIT_POLICY="PASSIVE",
                PYTHONPATH=ROOT)
-    result = subprocess.run([sys.executable, os.path.abspath(__file__), name, json.dumps(arguments)],
+    result = subprocess.run([sys.executable, os.path.abspath(script), name, json.dumps(arguments)],
                             capture_output=True, text=True, timeout=timeout, env=env, cwd=str(tmp_path))
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert result.returncode == 0 and lines, f"scenario {name} failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"

@@ -55,9 +55,11 @@ def raw_to_disparity(raw: np.ndarray, kind: str) -> np.ndarray:
 
 def check_same_view(shape: tuple[int, ...], size: tuple[int, int]) -> None:
     """Refuse a depth map of ``shape`` (h, w, ...) whose aspect differs from the photo's
-    ``size`` (width, height) by more than 2%: it cannot show the same view."""
+    ``size`` (width, height) by more than 2%, beyond what rounding ``size`` to whole pixels
+    changes (a photo shrunk to a few dozen pixels): it cannot show the same view."""
     width, height = size
-    if abs(shape[1] / shape[0] - width / height) > 0.02 * width / height:
+    rounding = 0.5 / width + 0.5 / height
+    if abs(shape[1] / shape[0] - width / height) > (0.02 + rounding) * width / height:
         raise CineError(f"the depth map is {shape[1]}x{shape[0]} but the photo is {width}x{height}; "
                         f"they must show the same view")
 

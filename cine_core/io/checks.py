@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import unicodedata
 
 from ..errors import CineError
@@ -85,13 +86,28 @@ def parse_json(text: str, name: str) -> object:
     return value
 
 
+#: What a path that is not a regular file is, by its file type (a link counts as what it points to).
+_SPECIAL_FILES = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a device"),
+                  (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+
+
+def check_regular_file(path: str, what: str) -> None:
+    """Refuse ``path`` unless it is a regular file: missing ("not found"), or a folder, pipe,
+    device or socket ("not a regular file": reading a pipe or ``/dev/zero`` would block or never
+    end)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # ValueError: a NUL byte in the name
+        raise CineError(f"{what} not found: {printable(path)}") from None
+    if not stat.S_ISREG(mode):
+        kind = next((words for test, words in _SPECIAL_FILES if test(mode)), "a special file")
+        raise CineError(f"{what} {printable(path)} is {kind}, not a regular file")
+
+
 def read_json(path: str, what: str = "annotation file") -> object:
     """Read a JSON file (UTF-8, at most :data:`MAX_JSON_BYTES`) with :func:`parse_json`."""
     name = os.path.basename(path)
-    if os.path.isdir(path):
-        raise CineError(f"{what} {path} is a folder, not a file")
-    if not os.path.isfile(path):
-        raise CineError(f"{what} not found: {path}")
+    check_regular_file(path, what)
     if os.path.getsize(path) > MAX_JSON_BYTES:
         raise CineError(f"{name} is larger than {MAX_JSON_BYTES >> 20} MB; it is not an annotation")
     with open(path, "rb") as handle:

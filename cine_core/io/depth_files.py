@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from ..errors import CineError
+from .checks import check_regular_file
 from .images import check_pixel_count, read_image_header
 
 DEPTH_EXTENSIONS = (".pfm", ".png", ".npy", ".tif", ".tiff", ".exr")
@@ -92,10 +93,7 @@ def read_depth_file(path: str) -> np.ndarray:
         CineError: missing, unreadable, too large, not 2-D, or without finite values.
     """
     name = os.path.basename(path)
-    if os.path.isdir(path):
-        raise CineError(f"depth file {path} is a folder, not a file")
-    if not os.path.isfile(path):
-        raise CineError(f"depth file not found: {path}")
+    check_regular_file(path, "depth file")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".pfm":
         values = read_pfm(path)

@@ -2,6 +2,7 @@
 Also the one conversion of the core's (C, H, W) image tensors (photos, frames) to NumPy images."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -11,7 +12,11 @@ import torch
 
 from ..errors import CineError
 from .accepted import PHOTO_EXTENSIONS
+from .checks import check_regular_file
 
+#: Fewest pixels on either side of a photo, as read and at working size (the layers, the
+#: flow's feathering and the video encoders need a few pixels across).
+MIN_SIDE = 16
 #: Refuse to decode images above this many pixels (a 16k x 12k panorama is still accepted).
 MAX_PIXELS = 200_000_000
 
@@ -130,10 +135,7 @@ def read_image_header(path: str, formats: tuple[str, ...] = IMAGE_FORMATS, what:
     from PIL import Image, UnidentifiedImageError
 
     name = os.path.basename(path)
-    if os.path.isdir(path):
-        raise CineError(f"{what} {path} is a folder, not a file")
-    if not os.path.isfile(path):
-        raise CineError(f"{what} not found: {path}")
+    check_regular_file(path, what)
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic == b"\x76\x2f\x31\x01":
@@ -160,11 +162,35 @@ def read_image_header(path: str, formats: tuple[str, ...] = IMAGE_FORMATS, what:
 
 
 def working_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
-    """(width, height) after capping the long side at ``max_side`` (aspect kept, at least 1 px)."""
+    """(width, height) after capping the long side at ``max_side`` (aspect kept; None or 0:
+    full size).
+
+    Raises:
+        CineError: ``max_side`` is below :data:`MIN_SIDE`, or the cap would make the short side
+            narrower than :data:`MIN_SIDE` pixels (a 4000x16 panorama at ``--size 64``); the
+            message names the least size that keeps it.
+    """
+    if max_side and max_side < MIN_SIDE:
+        raise CineError(f"--size {max_side} is too small; use at least {MIN_SIDE} pixels")
     if not max_side or max(width, height) <= max_side:
         return width, height
     factor = max_side / max(width, height)
-    return max(1, round(width * factor)), max(1, round(height * factor))
+    size = max(1, round(width * factor)), max(1, round(height * factor))
+    if min(size) < MIN_SIDE:
+        raise CineError(f"--size {max_side} would shrink this {width}x{height} photo to {size[0]}x{size[1]} "
+                        f"pixels; a side needs at least {MIN_SIDE}: use --size {least_long_side(width, height)} "
+                        f"or more")
+    return size
+
+
+def least_long_side(width: int, height: int) -> int:
+    """The smallest long side to which a ``width`` x ``height`` photo shrinks with its short side
+    still :data:`MIN_SIDE` pixels or more (its own long side when it has no more to spare)."""
+    long_side, short_side = max(width, height), min(width, height)
+    least = max(MIN_SIDE, math.floor((MIN_SIDE - 0.5) * long_side / short_side))
+    while least < long_side and round(short_side * (least / long_side)) < MIN_SIDE:  # as working_size rounds
+        least += 1
+    return least
 
 
 def read_photo_header(path: str) -> ImageHeader:
@@ -197,13 +223,13 @@ def load_photo(path: str, max_side: int | None = None) -> Photo:
     composited over black (the transparent part has no colour to animate); 16-bit images keep
     their precision until the float conversion.
     """
-    if max_side is not None and max_side < 16:
-        raise CineError(f"--size {max_side} is too small; use at least 16 pixels")
     header = read_photo_header(path)
     name = os.path.basename(path)
     width, height = header.upright_size
-    if min(width, height) < 16:
-        raise CineError(f"{name} is only {width}x{height} pixels; a photo needs at least 16 pixels on each side")
+    if min(width, height) < MIN_SIDE:
+        raise CineError(f"{name} is only {width}x{height} pixels; a photo needs at least {MIN_SIDE} pixels on "
+                        f"each side")
+    new_w, new_h = working_size(width, height, max_side)
     data = np.fromfile(path, dtype=np.uint8)
     reduction = _reduction(width, height, max_side) if header.format in ("JPEG", "MPO") else 1
     flags = (_REDUCED[reduction] | cv2.IMREAD_IGNORE_ORIENTATION if reduction > 1
@@ -231,7 +257,6 @@ def load_photo(path: str, max_side: int | None = None) -> Photo:
         image = cv2.rotate(image, arg) if op == "rotate" else cv2.flip(image, arg)
     if not np.isfinite(image).all():  # float TIFFs can hold NaN or infinity
         raise CineError(f"{name} holds NaN or infinite colours")
-    new_w, new_h = working_size(width, height, max_side)
     if image.shape[:2] != (new_h, new_w):
         image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
     rgb = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).clamp(0, 1).contiguous()

@@ -107,6 +107,16 @@ def _written(path: str) -> Iterator[list[str]]:
                     os.rmdir(folder)
 
 
+def _flush_to_disk(path: str) -> None:
+    """Write ``path``'s data to the disk now: a file system that reserves space late (network
+    shares, some copy-on-write ones) reports a full disk here rather than after the move."""
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
 @contextlib.contextmanager
 def atomic_file(path: str, suffix: str = "") -> Iterator[str]:
     """Yield a temporary path beside ``path``; when the block ends normally the temporary
@@ -117,6 +127,7 @@ def atomic_file(path: str, suffix: str = "") -> Iterator[str]:
         os.close(handle)
         temporaries.append(temporary)
         yield temporary
+        _flush_to_disk(temporary)
         # mkstemp creates the file private (0600); the result gets the mode of any new file.
         os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)

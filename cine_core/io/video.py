@@ -6,14 +6,23 @@ folder behind or destroys an earlier result.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import itertools
 import os
+import re
+import signal
+import subprocess
+import tempfile
+from fractions import Fraction
 from typing import Iterable
 
 import cv2
 import numpy as np
 
 from ..errors import CineError
-from .checks import printable
+from .checks import check_regular_file, printable
+from .integrity import check_complete
 from .outputs import FRAME_PREFIX, FRAME_SUFFIX, atomic_file, atomic_folder, check_frame_folder, check_output_file
 
 VIDEO_FORMATS = (".mp4", ".webm", ".gif")
@@ -43,7 +52,9 @@ def write_video(frames: Iterable[np.ndarray], out: str, fps: float) -> int:
 
     ``out`` ending in .mp4/.webm/.gif is a video file; anything else is a folder that receives
     ``frame_0000.png``, ``frame_0001.png``, ... and replaces an earlier folder of frames only
-    once every new frame is written.
+    once every new frame is written. Every file is checked to be whole
+    (:func:`~cine_core.io.integrity.check_complete`: the encoder's exit status and the
+    container's index or trailer) before it is moved into place.
     """
     if not fps > 0:
         raise CineError("--fps must be positive")
@@ -51,52 +62,132 @@ def write_video(frames: Iterable[np.ndarray], out: str, fps: float) -> int:
     ext = os.path.splitext(out)[1].lower()
     if ext in VIDEO_FORMATS:
         with atomic_file(out, ext) as temporary:
-            return _write_file(frames, temporary, ext, fps)
+            count = _write_gif(frames, temporary, fps) if ext == ".gif" else _encode(frames, temporary, ext, fps, out)
+            check_complete(temporary, ext, out)
+            return count
     with atomic_folder(out) as temporary:
         count = 0
         for count, frame in enumerate(frames, start=1):
-            name = f"{FRAME_PREFIX}{count - 1:04d}{FRAME_SUFFIX}"
-            if not cv2.imwrite(os.path.join(temporary, name), frame[:, :, ::-1]):
-                raise CineError(f"cannot write frames into {printable(out)}")
+            path = os.path.join(temporary, f"{FRAME_PREFIX}{count - 1:04d}{FRAME_SUFFIX}")
+            encoded, png = cv2.imencode(FRAME_SUFFIX, frame[:, :, ::-1])
+            if not encoded:
+                raise CineError(f"cannot encode frame {count - 1} as PNG")
+            with open(path, "wb") as handle:  # a full disk raises here (OSError), in one line
+                handle.write(png.data)
+            check_complete(path, FRAME_SUFFIX, os.path.join(out, os.path.basename(path)))
         if count == 0:
             raise CineError("no frames to write")
     return count
 
 
-def _write_file(frames: Iterable[np.ndarray], path: str, ext: str, fps: float) -> int:
-    import imageio.v2 as imageio
+def _write_gif(frames: Iterable[np.ndarray], path: str, fps: float) -> int:
+    """An endlessly looping GIF (Pillow's palette per frame); returns the number of frames."""
+    from PIL import Image
 
-    count = 0
-    if ext == ".gif":
-        writer = imageio.get_writer(path, mode="I", duration=1000.0 / fps, loop=0)
-    else:
-        codec = {"mp4": "libx264", "webm": "libvpx-vp9"}[ext[1:]]
-        params = ["-crf", "18"] if ext == ".mp4" else ["-crf", "30", "-b:v", "0"]
-        writer = imageio.get_writer(path, fps=fps, codec=codec, macro_block_size=1,
-                                    pixelformat="yuv420p", ffmpeg_log_level="error",
-                                    output_params=params)
-    try:
-        for frame in frames:
-            writer.append_data(_even(frame) if ext != ".gif" else frame)
-            count += 1
-    finally:
-        writer.close()
-    if count == 0:
+    images = [Image.fromarray(frame) for frame in frames]
+    if not images:
         raise CineError("no frames to write")
+    with open(path, "wb") as handle:
+        images[0].save(handle, format="GIF", save_all=True, append_images=images[1:], duration=1000.0 / fps,
+                       loop=0)
+    return len(images)
+
+
+def _encoder_command(path: str, ext: str, width: int, height: int, fps: float) -> list[str]:
+    """ffmpeg reading raw RGB frames from its input: H.264 (CRF 18) or VP9 (CRF 30), 4:2:0."""
+    import imageio_ffmpeg
+
+    codec = {".mp4": ["libx264", "-crf", "18"], ".webm": ["libvpx-vp9", "-crf", "30", "-b:v", "0"]}[ext]
+    return [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo",
+            "-s", f"{width}x{height}", "-pix_fmt", "rgb24", "-r", str(Fraction(fps).limit_denominator()),
+            "-i", "-", "-an", "-vcodec", codec[0], "-pix_fmt", "yuv420p", "-v", "error", *codec[1:], path]
+
+
+def _encode(frames: Iterable[np.ndarray], path: str, ext: str, fps: float, out: str) -> int:
+    """Stream ``frames`` through ffmpeg into ``path`` (the temporary of ``out``); a failed
+    encoder (non-zero exit status, including a closing error such as a full disk) is a
+    :class:`CineError` quoting its last complaint. Returns the number of frames."""
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise CineError("no frames to write")
+    first = _even(first)
+    height, width = first.shape[:2]
+    count = 0
+    with tempfile.TemporaryFile() as log:
+        encoder = subprocess.Popen(_encoder_command(path, ext, width, height, fps), stdin=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            try:
+                for frame in itertools.chain([first], frames):
+                    frame = _even(frame)
+                    if frame.shape[:2] != (height, width):
+                        raise CineError(f"frame {count} is {frame.shape[1]}x{frame.shape[0]} pixels, "
+                                        f"not {width}x{height} as the first")
+                    encoder.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).data)
+                    count += 1
+            finally:
+                # Closing ends the input; after a broken pipe it still frees the handle.
+                with contextlib.suppress(BrokenPipeError):
+                    encoder.stdin.close()
+        except BrokenPipeError:  # the encoder stopped early: its exit status says why
+            pass
+        except BaseException:
+            encoder.kill()
+            encoder.wait()
+            raise
+        status = encoder.wait()
+        if status != 0:
+            log.seek(0)
+            why = _encoder_complaint(log.read().decode("utf-8", "replace"), status)
+            raise CineError(f"cannot write {printable(out)}: the video encoder failed "
+                            f"({printable(why.replace(path, os.path.basename(out)), 200)})")
     return count
 
 
-def read_video(path: str) -> tuple[list[np.ndarray], float]:
-    """Read every frame of a video as (H, W, 3) uint8 RGB, and its frame rate."""
-    import imageio.v2 as imageio
+def _encoder_complaint(log: str, status: int) -> str:
+    """Why ffmpeg failed, in few words: the system's reason when a line ends with one (a full
+    disk: "No space left on device"), else its last line without the "[muxer @ 0x...]" tag,
+    else the exit status or the signal that stopped it."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    system_reasons = {os.strerror(code) for code in errno.errorcode}
+    for line in lines:
+        reason = line.rsplit(": ", 1)[-1]
+        if reason in system_reasons:
+            return reason
+    if lines:
+        return re.sub(r"^\[[^\]]*\]\s*", "", lines[-1])
+    if status < 0:
+        with contextlib.suppress(ValueError):
+            return f"stopped by {signal.Signals(-status).name}"
+    return f"exit status {status}"
 
-    if not os.path.isfile(path):
-        raise CineError(f"video not found: {path}")
+
+def read_video(path: str) -> tuple[list[np.ndarray], float]:
+    """Read every frame of a video as (H, W, 3) uint8 RGB, and its frame rate (0.0 when the
+    file names none, as GIFs may not).
+
+    ffmpeg decodes each frame once, as stored (no frame dropped or repeated to a rate), and the
+    size and rate come from the header it prints; its pipes are closed whatever happens.
+    """
+    import imageio_ffmpeg
+
+    check_regular_file(path, "video")
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", path, "-map", "0:v:0",
+               "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     try:
-        reader = imageio.get_reader(path)
-        fps = float(reader.get_meta_data().get("fps", 0.0))
-        frames = [np.asarray(frame)[:, :, :3] for frame in reader]
-        reader.close()
-    except (OSError, RuntimeError, ValueError) as exc:
+        decoded = subprocess.run(command, capture_output=True, timeout=3600)
+    except OSError as exc:
         raise CineError(f"cannot read video {os.path.basename(path)} ({exc})") from None
-    return frames, fps
+    log = decoded.stderr.decode("utf-8", "replace")
+    stream = next((line for line in log.splitlines() if "Video:" in line), "")
+    size = re.search(r"[ ,](\d+)x(\d+)[ ,\[]", stream)
+    if decoded.returncode != 0 or size is None:
+        why = _encoder_complaint(log, decoded.returncode) if decoded.returncode else "no video stream"
+        raise CineError(f"cannot read video {os.path.basename(path)} ({printable(why, 200)})")
+    width, height = int(size.group(1)), int(size.group(2))
+    rate = re.search(r"(\d+(?:\.\d+)?) fps", stream)
+    pixels = np.frombuffer(bytearray(decoded.stdout), np.uint8)  # writable, as callers may expect
+    count = pixels.size // (width * height * 3)
+    frames = list(pixels[:count * width * height * 3].reshape(count, height, width, 3))
+    return frames, float(rate.group(1)) if rate else 0.0

@@ -17,7 +17,7 @@ from ..errors import CineError, is_out_of_memory
 from ..io.accepted import MAX_LAYERS
 from ..io.annotations import MAX_HINTS, parse_hint
 from ..io.checks import integer, number, printable
-from ..io.images import read_photo_header
+from ..io.images import MIN_SIDE, read_photo_header, working_size
 from ..io.outputs import check_output_file
 from ..io.video import check_video_output, write_video
 from ..motion.integrate import INTEGRATORS
@@ -25,6 +25,7 @@ from ..motion.network import MOTION_SIZE
 from ..scene import PreparedScene
 from .backend import BACKENDS, NeuralBackend
 from .devices import resolve_device
+from .memory import DEFAULT_MAX_SIDE, check_memory, max_side_for
 from .run import PrepareOptions, SceneInputs, prepare_scene, render_frames
 
 EXIT_BAD_INPUT = 2
@@ -90,7 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "moving region)")
     render.add_argument("--frames", type=int, default=60, help=f"frames in the loop (2 to {MAX_FRAMES})")
     render.add_argument("--fps", type=float, default=30.0, help="frame rate (above 0, at most 240)")
-    render.add_argument("--size", type=int, default=None, help="cap the long side of the photo")
+    render.add_argument("--size", type=int, default=None,
+                        help=f"cap the long side of the photo, in pixels (0: full size; default "
+                             f"{DEFAULT_MAX_SIDE}, widened for a photo whose short side would drop below "
+                             f"{MIN_SIDE}). A run that would not fit in the memory available is refused "
+                             f"before it starts, with the size that would")
     render.add_argument("--flow-scale", type=float, default=1.0, help="fluid speed multiplier")
     render.add_argument("--integrator", default="rk4", choices=INTEGRATORS)
     render.add_argument("--depth", help="depth or disparity map (PFM, 16-bit PNG, NPY)")
@@ -141,8 +146,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         number("--magnitude", args.magnitude, 0.0, 10.0)
     if args.focus_depth is not None:
         number("--focus-depth", args.focus_depth, 0.0, 1000.0, above=True)
-    if args.size is not None:
-        integer("--size", args.size, 16, 65536)
+    if args.size:  # 0: full size
+        integer("--size", args.size, MIN_SIDE, 65536)
     number("--flow-scale", args.flow_scale, 0.0, 100.0)
     integer("--layers", args.layers, 1, MAX_LAYERS)
     integer("--seed", args.seed, 0, 2**63 - 1)
@@ -187,14 +192,18 @@ def run_render(args: argparse.Namespace) -> str:
     backend.check(["render"])  # fail before preparing, not after
     if args.input.lower().endswith(".cine"):
         scene = PreparedScene.load(args.input)
+        check_memory(scene.size, args.frames)
         crops = _crops(args, tuple(scene.info.get("original_size", scene.size)))
     else:
         inputs = SceneInputs.find(args.input)
-        crops = _crops(args, read_photo_header(inputs.photo).upright_size)
+        photo_size = read_photo_header(inputs.photo).upright_size
+        crops = _crops(args, photo_size)
+        max_side = max_side_for(args.size, photo_size)
+        check_memory(working_size(*photo_size, max_side), args.frames, photo_size)
         inputs.annotation = args.annotation or inputs.annotation
         inputs.mask = args.mask or inputs.mask
         inputs.depth = args.depth or inputs.depth
-        options = PrepareOptions(max_side=args.size, depth_kind=args.depth_kind,
+        options = PrepareOptions(max_side=max_side, depth_kind=args.depth_kind,
                                  hints=hints, direction=args.direction,
                                  flow_scale=args.flow_scale, max_layers=args.layers,
                                  backend=args.backend, ckpts_dir=args.ckpts, device=device,

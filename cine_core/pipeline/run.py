@@ -18,6 +18,7 @@ from ..cameras.paths import CameraPath
 from ..depth.conditioning import check_same_view, condition_depth, raw_to_disparity
 from ..depth.methods import METHODS, estimate_depth
 from ..errors import CineError
+from ..io.checks import check_regular_file
 from ..io.annotations import HintArrow, MotionAnnotation, check_points, read_arrows_json, read_mask_image
 from ..io.depth_files import DEPTH_EXTENSIONS, read_depth_file
 from ..io.accepted import PHOTO_EXTENSIONS
@@ -73,10 +74,9 @@ class SceneInputs:
     def find(cls, path: str) -> "SceneInputs":
         """Resolve a photo file or a folder holding ``image.*`` plus optional ``image.json``,
         ``mask.png`` and a depth file (``depth*.pfm|png|npy``)."""
-        if os.path.isfile(path):
-            return cls(photo=path)
         if not os.path.isdir(path):
-            raise CineError(f"input not found: {path}")
+            check_regular_file(path, "input")
+            return cls(photo=path)
         photos = [p for ext in PHOTO_EXTENSIONS for p in glob.glob(os.path.join(path, "image" + ext))
                   if os.path.isfile(p)]
         if not photos:
@@ -238,7 +238,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
     # Every input file is read (and refused if bad) before any stage does real work.
     depth_file = read_depth_file(inputs.depth) if inputs.depth and inputs.depth_values is None else None
     if depth_file is not None:
-        check_same_view(depth_file.shape, photo.size)
+        check_same_view(depth_file.shape, photo.original_size)  # exact: the working size is rounded
     backend = NeuralBackend(options.backend, options.ckpts_dir, options.device,
                             motion_size=options.motion_size, depth_model=options.depth_model)
     no_depth_given = inputs.depth_values is None and not inputs.depth

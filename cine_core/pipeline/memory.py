@@ -1,0 +1,177 @@
+"""How much memory a run will take, predicted before any work starts, and what the machine has.
+
+The model is fitted to measured peaks (``tools/measure_memory.py``; the fit and its data are in
+docs/performance.md): the process's peak resident set size is a base (Python, PyTorch, OpenCV)
+plus a cost per working pixel (photo, depth, layers, flow, the renderer's buffers) plus a cost
+per pixel and loop frame (the trajectories of the moving points: forward and backward
+displacements and depths at every frame). Which pixels move is found only later, so the
+estimate assumes that every pixel moves: an upper bound, about twice the measured peak of a
+photo a fifth of which moves. The video encoder's own process (ffmpeg, tens of
+MB) is not counted.
+
+Front ends call :func:`check_memory` before they read the photo's pixels: the command line and
+the Blender import refuse a run that would not fit and name a size that would.
+"""
+from __future__ import annotations
+
+import os
+
+from ..errors import CineError
+from ..io.images import least_long_side, read_photo_header, working_size
+
+#: The default cap on the photo's long side (``--size``), the same as the Blender import's Size
+#: Limit. A 24 MP phone photo becomes 1024 x 683: a 60-frame loop peaked at 1.1 GB measured on a
+#: photo a fifth of which moves, and at most 2.5 GB is estimated if all of it moves, within what a
+#: 16 GB laptop has beside other applications (1280 px: 1.4-3.7 GB; full size of that photo:
+#: tens of GB). ``--size`` sets any other cap, 0 keeps full size.
+DEFAULT_MAX_SIDE = 1024
+
+#: Fitted by least squares to the peaks measured by tools/measure_memory.py (11 runs, 320-1280
+#: px, 20-120 frames, a quarter to all of the photo moving: docs/performance.md), each rounded up
+#: so the estimate stays above every measured peak: the base (Python, PyTorch, OpenCV and the
+#: libraries' buffers, fitted 326 MiB), bytes per working pixel (fitted 500) and per moving
+#: point and loop frame (fitted 43).
+BASE_BYTES = 330 << 20
+BYTES_PER_PIXEL = 520
+BYTES_PER_PIXEL_FRAME = 45
+#: Environment variable that sets the memory available to a run (bytes, or with a K/M/G suffix),
+#: for machines shared by several jobs; without it the machine's own answer is used.
+LIMIT_VARIABLE = "CINE_CORE_MEMORY_LIMIT"
+
+
+def max_side_for(size: int | None, photo_size: tuple[int, int]) -> int | None:
+    """The cap on the long side for ``--size`` (None: the default, 0: full size): the default is
+    widened for a photo whose short side it would make narrower than
+    :data:`~cine_core.io.images.MIN_SIDE`."""
+    if size == 0:
+        return None
+    if size is None:
+        return max(DEFAULT_MAX_SIDE, least_long_side(*photo_size))
+    return size
+
+
+def estimate_peak_bytes(width: int, height: int, frames: int) -> int:
+    """Peak resident memory of preparing a ``width`` x ``height`` working photo and rendering a
+    loop of ``frames`` (upper bound: every pixel moves), Python and PyTorch included."""
+    pixels = width * height
+    return BASE_BYTES + pixels * (BYTES_PER_PIXEL + BYTES_PER_PIXEL_FRAME * (frames + 1))
+
+
+def _parse_bytes(text: str) -> int | None:
+    text = text.strip().upper()
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    number = text[:-1] if scale > 1 else text
+    try:
+        value = float(number) * scale
+    except ValueError:
+        return None
+    return int(value) if value > 0 else None
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _cgroup_room() -> int | None:
+    """What this process's control group still allows (its limit minus its usage), if limited:
+    cgroup v2 (``memory.max``) or v1 (``memory.limit_in_bytes``)."""
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        limit, usage = _read(limit_file), _read(usage_file)
+        if limit and limit.isdigit() and usage and usage.isdigit() and int(limit) < 1 << 60:
+            return max(0, int(limit) - int(usage))
+    return None
+
+
+def available_bytes() -> int | None:
+    """Memory a new run may use: ``CINE_CORE_MEMORY_LIMIT`` when set, else the smaller of the
+    kernel's MemAvailable (/proc/meminfo) and the room left in this process's cgroup; None
+    where neither can be read (then nothing is refused)."""
+    given = os.environ.get(LIMIT_VARIABLE)
+    if given:
+        value = _parse_bytes(given)
+        if value is None:
+            raise CineError(f"{LIMIT_VARIABLE}={given[:40]} is not an amount of memory; write e.g. 4G or 1500M")
+        return value
+    answers = []
+    meminfo = _read("/proc/meminfo") or ""
+    for line in meminfo.splitlines():
+        if line.startswith("MemAvailable:"):
+            answers.append(int(line.split()[1]) * 1024)
+    room = _cgroup_room()
+    if room is not None:
+        answers.append(room)
+    return min(answers) if answers else None
+
+
+def _in_words(amount: int) -> str:
+    return f"{amount / (1 << 30):.1f} GB" if amount >= 1 << 30 else f"{amount >> 20} MB"
+
+
+def check_memory(size: tuple[int, int], frames: int, photo_size: tuple[int, int] | None = None) -> int:
+    """Refuse a run whose estimated peak (:func:`estimate_peak_bytes` at working ``size``, less
+    the base already loaded) exceeds :func:`available_bytes`; returns the estimate in bytes.
+
+    Args:
+        photo_size: the photo's own (width, height), to name the largest ``--size`` that fits;
+            None for a prepared scene, whose size is fixed.
+
+    Raises:
+        CineError: one line with the estimate, what is available, and the size (or loop length)
+            that would fit.
+    """
+    estimate = estimate_peak_bytes(*size, frames)
+    available = available_bytes()
+    if available is None or estimate - BASE_BYTES <= available:
+        return estimate
+    need = (f"about {_in_words(estimate)} of memory at {size[0]}x{size[1]} pixels with {frames} frames, "
+            f"but {_in_words(available)} is available")
+    fitting = _largest_fitting_side(photo_size, frames, available) if photo_size else None
+    if fitting is not None:
+        raise CineError(f"this run needs {need}; use --size {fitting} or less")
+    smallest = working_size(*photo_size, least_long_side(*photo_size)) if photo_size else size
+    fewer = _most_fitting_frames(smallest, available)
+    advice = f"use --frames {fewer} or fewer" if fewer else "free some memory"
+    if fewer and smallest != size:
+        advice += f" with --size {max(smallest)}"
+    raise CineError(f"this run needs {need}; {advice}")
+
+
+def _fits(size: tuple[int, int], frames: int, available: int) -> bool:
+    return estimate_peak_bytes(*size, frames) - BASE_BYTES <= available
+
+
+def _largest_fitting_side(photo_size: tuple[int, int], frames: int, available: int) -> int | None:
+    """The largest ``--size`` at which the run fits (bisection: the estimate grows with it)."""
+    low, high = least_long_side(*photo_size), max(photo_size)
+    if not _fits(working_size(*photo_size, low), frames, available):
+        return None
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _fits(working_size(*photo_size, middle), frames, available):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _most_fitting_frames(size: tuple[int, int], available: int) -> int | None:
+    """The longest loop (at least 2 frames) that fits at ``size``, if any."""
+    pixels = size[0] * size[1]
+    frames = (available - pixels * BYTES_PER_PIXEL) // max(1, pixels * BYTES_PER_PIXEL_FRAME) - 1
+    return int(frames) if frames >= 2 else None
+
+
+def check_photo_memory(photo: str, max_side: int | None, frames: int) -> tuple[int, int]:
+    """:func:`check_memory` for preparing the photo file ``photo`` with its long side capped at
+    ``max_side`` (None: full size) and animating a loop of ``frames``; only its header is read.
+    Returns the working size (width, height)."""
+    photo_size = read_photo_header(photo).upright_size
+    size = working_size(*photo_size, max_side)
+    check_memory(size, frames, photo_size)
+    return size

@@ -1,0 +1,41 @@
+"""The memory estimate (cine_core.pipeline.memory) against measured peaks, and what it reads."""
+from __future__ import annotations
+
+import pytest
+
+from cine_core.errors import CineError
+from cine_core.pipeline import memory
+
+#: Peak RSS measured with tools/measure_memory.py (docs/performance.md): (width, height, frames,
+#: moving points, MiB). The estimate assumes every pixel moves, so it must lie above each.
+MEASURED = [(320, 213, 60, 7228, 362), (640, 427, 60, 76832, 623), (960, 640, 60, 148120, 1026),
+            (1280, 853, 60, 272858, 1431), (960, 640, 20, 148120, 794), (960, 640, 120, 148120, 1473),
+            (320, 213, 60, 68160, 533), (640, 427, 60, 273280, 1083), (960, 640, 60, 614400, 2172),
+            (640, 427, 20, 273280, 673), (640, 427, 120, 273280, 1789)]
+
+
+@pytest.mark.parametrize("width, height, frames, moving, peak_mib", MEASURED)
+def test_the_estimate_is_above_every_measured_peak(width, height, frames, moving, peak_mib):
+    estimate = memory.estimate_peak_bytes(width, height, frames) / 2**20
+    assert estimate >= peak_mib
+    if moving == width * height:  # everything moved: the estimate is tight, not a blind margin
+        assert estimate < 1.15 * peak_mib
+
+
+def test_default_size_and_the_thin_photo_exception():
+    assert memory.max_side_for(None, (6000, 4000)) == memory.DEFAULT_MAX_SIDE == 1024
+    assert memory.max_side_for(0, (6000, 4000)) is None
+    assert memory.max_side_for(500, (6000, 4000)) == 500
+    assert memory.max_side_for(None, (4000, 16)) == 3875  # keeps 16 pixels on the short side
+
+
+def test_available_memory_from_the_environment_or_the_kernel(monkeypatch):
+    monkeypatch.setenv(memory.LIMIT_VARIABLE, "1.5G")
+    assert memory.available_bytes() == int(1.5 * 2**30)
+    monkeypatch.setenv(memory.LIMIT_VARIABLE, "0")
+    with pytest.raises(CineError, match="is not an amount of memory"):
+        memory.available_bytes()
+    monkeypatch.delenv(memory.LIMIT_VARIABLE)
+    with open("/proc/meminfo") as handle:
+        kernel = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemAvailable:"))
+    assert 0 < memory.available_bytes() <= kernel * 1.05 + (64 << 20)
