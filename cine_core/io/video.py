@@ -105,9 +105,6 @@ def read_video(path: str) -> tuple[list[np.ndarray], float]:
     return frames, fps
 
 
-#: Clip files the motion can be read from (any container and codec ffmpeg decodes is read; these
-#: are what file dialogs offer).
-CLIP_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".m4v", ".avi")
 #: Longest clip read for its motion (seconds): a few seconds show the fluid's steady motion;
 #: a longer clip is refused rather than decoded for minutes.
 MAX_CLIP_SECONDS = 120.0

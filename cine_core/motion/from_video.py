@@ -40,8 +40,10 @@ from .flow import ARROW_PIXELS_PER_FRAME_UNIT, eulerian_flow, masked_blur, motio
 
 Progress = Callable[[str, float], None]
 
-#: Long side (pixels) the clip is analysed at: flow fields are smooth, and 640 pixels keep a
-#: 10 s clip within seconds and a few hundred megabytes.
+#: Long side (pixels) the clip is analysed at, whatever its own size: flow fields are smooth,
+#: and 640 pixels keep a 10 s clip within seconds and a few hundred megabytes. A smaller clip is
+#: enlarged to it: DIS works from patches of a fixed size at half this resolution, which would
+#: smear a small clip's moving region over its still border.
 ANALYSIS_SIDE = 640
 #: Most frame pairs whose flow is computed: a longer clip uses every k-th pair (the median needs
 #: them all in memory, as float16: 120 pairs of 640x360 take 110 MB).
@@ -116,8 +118,8 @@ class VideoMotion:
 
 
 def analysis_size(width: int, height: int) -> tuple[int, int]:
-    """(w, h) the clip is analysed at: the long side at most :data:`ANALYSIS_SIDE`, both even."""
-    factor = min(1.0, ANALYSIS_SIDE / max(width, height))
+    """(w, h) the clip is analysed at: the long side :data:`ANALYSIS_SIDE`, both even."""
+    factor = ANALYSIS_SIDE / max(width, height)
     return max(16, 2 * round(width * factor / 2)), max(16, 2 * round(height * factor / 2))
 
 
