@@ -6,6 +6,7 @@ Run from the repository root (not part of the test run)::
     .venv/bin/python -m eval.run --size 640               # every scene in ../shared/data/scenes
     .venv/bin/python -m eval.run /path/to/scenes/cascade --direction downwards
     .venv/bin/python -m eval.run --size 640 --json /tmp/eval.json --sheets docs/media/sheets
+    .venv/bin/python -m eval.run --size 640 --from-video   # motion from each scene's gt.mp4
     .venv/bin/python -m eval.run --help
 
 A scene folder holds ``image.png|jpg``, the annotation: ``image.json`` (labelme: motion
@@ -14,6 +15,11 @@ and the real video ``gt.mp4`` (its frame 0 is the photo). A folder without a pho
 one level down for scene folders. Scenes without hint arrows need the motion direction in
 words: ``--direction`` for every scene, else the scene's entry in :data:`SCENE_DIRECTIONS`
 (the shared scenes with a mask only), else ``downwards``; or ``--hint x0,y0,x1,y1`` arrows.
+
+With ``--from-video`` only scenes with ``gt.mp4`` are evaluated, each prepared from its photo alone
+plus ``--motion-video gt.mp4`` (or ``--motion-clip``: another clip of it, e.g. shaken and
+downscaled), at the video's frame rate: the motion a real clip gives, an upper bound for the other
+motion sources; ``region`` stays the annotated one, so the numbers compare.
 
 For each scene it prepares the scene with the core's ``prepare_scene`` (``--backend classical``
 by default) and renders N frames (those of gt.mp4, else ``--frames``, default 60) with the
@@ -219,8 +225,10 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
         real = real[:count]
         if real[0].shape[:2] != (height, width):
             real = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in real]
+    motion = f"motion from {os.path.basename(motion_video)}" if motion_video else \
+        f"direction {worded or 'from hint arrows'}"
     log(f"[eval] {name}: {width}x{height}, {count} frames, {'real video' if real is not None else 'no video'}, "
-        f"direction {worded or 'from hint arrows'}")
+        f"{motion}")
 
     # The core's render loop, as the CLI runs it, one frame past the loop: frame N (t = 1.0).
     start = time.perf_counter()
