@@ -68,8 +68,16 @@ MIN_SPEED = 0.03
 #: times the median change of the other pixels, at least :data:`MIN_CHANGE` levels on average.
 CHANGE_FACTOR = 2.0
 MIN_CHANGE = 1.0
+#: How far DIS spreads a motion beyond its texture, as a fraction of the analysed long side
+#: (its 8-pixel patches at half resolution, with some margin: 16 pixels at 640).
+FLOW_SPREAD = 0.025
 #: Moving parts smaller than this share of the analysed frame are dropped (specks of noise).
 MIN_PART = 0.002
+#: The velocity of a clip falls to zero over this fraction of the long side towards its still
+#: border (:func:`~cine_core.motion.flow.feather_flow`): the measured field already slows
+#: there (optical flow spreads across the border); the ramp only smooths the region's cut.
+#: The hint flow's 3 % slowed cascade's falls, a patchwork of water and rock, by 20 %.
+FEATHER_FRACTION = 0.01
 #: Registration to the photo: the fewest SIFT matches that fit the homography.
 MIN_MATCHES = 15
 
@@ -272,11 +280,16 @@ def _moving_pixels(speed: np.ndarray, consistency: np.ndarray, change: np.ndarra
     values = speed[wandering] if wandering.mean() > 0.05 else np.sort(speed, axis=None)[:max(1, speed.size // 10)]
     noise = float(np.median(values))
     agree = MIN_CONSISTENCY if pairs >= 4 else 0.0  # a pair or two cannot show a steady direction
-    moving = (speed > max(NOISE_FACTOR * noise, MIN_SPEED)) & (consistency >= agree)
+    steady = (speed > max(NOISE_FACTOR * noise, MIN_SPEED)) & (consistency >= agree)
+    moving = steady
     # Optical flow spreads a moving texture's motion a patch wide onto the still texture beside
-    # it; still texture keeps its levels from frame to frame.
-    if (~moving).any():
-        moving &= change > max(CHANGE_FACTOR * float(np.median(change[~moving])), MIN_CHANGE)
+    # it; still texture keeps its levels from frame to frame. But so does smooth fluid (a sheet
+    # of water): steady pixels whose levels barely change are kept farther than that spread
+    # from every pixel without steady flow.
+    if (~steady).any():
+        moving = steady & (change > max(CHANGE_FACTOR * float(np.median(change[~steady])), MIN_CHANGE))
+        inside = cv2.distanceTransform(steady.astype(np.uint8), cv2.DIST_L2, 3) > FLOW_SPREAD * max(speed.shape)
+        moving |= inside
     moving = cv2.morphologyEx(moving.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     moving = cv2.morphologyEx(moving, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
     return _without_specks(moving, MIN_PART), noise

@@ -27,7 +27,7 @@ from ..motion.animation import AnimatedPointCloud, animate_points
 from ..motion.detect import AutoMotion, auto_annotation, detect_motion, found_regions
 from ..motion.directions import parse_direction
 from ..motion.flow import eulerian_flow, extend_flow, feather_flow, motion_regions
-from ..motion.from_video import video_motion, with_annotation
+from ..motion.from_video import FEATHER_FRACTION as VIDEO_FEATHER, video_motion, with_annotation
 from ..rendering.decoder import NeuralFrameRenderer
 from ..rendering.frames import FrameRenderer
 from ..scene import MAX_REGIONS, PreparedScene
@@ -210,7 +210,7 @@ def _video_stage(path: str, annotation: MotionAnnotation, rgb: torch.Tensor, fps
     video = video_motion(rgb, path, fps, progress)
     flow, regions = with_annotation(video, annotation)
     method = "motion video (median DIS flow)" + (" + hint interpolation" if annotation.hints else "")
-    return feather_flow(flow * float(flow_scale), regions), regions, method, video.summary
+    return feather_flow(flow * float(flow_scale), regions, VIDEO_FEATHER), regions, method, video.summary
 
 
 def _hidden_flow(flow: torch.Tensor) -> torch.Tensor:
