@@ -108,6 +108,15 @@ def hints_outside(mask: np.ndarray | None, hints: list) -> list[int]:
             if not motion_rules.starts_inside(hint.start, mask)]
 
 
+def finished_job_settings(collection_name: str, meanwhile: str):
+    """The settings of the cinemagraph a finished job writes into; an error when the user removed
+    it while the job ran (``meanwhile`` says what the job did)."""
+    collection = bpy.data.collections.get(collection_name)
+    if collection is None or not collection.cinemagraph.is_valid:
+        raise AddonError(f"The cinemagraph {collection_name} was removed while {meanwhile}")
+    return collection.cinemagraph
+
+
 @dataclass
 class MotionResult:
     collection: str
@@ -187,20 +196,17 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
         return work
 
     def finish_job(self, context, result: MotionResult):
-        collection = bpy.data.collections.get(result.collection)
-        if collection is None or not collection.cinemagraph.is_valid:
-            raise AddonError(f"The cinemagraph {result.collection} was removed while its motion was computed")
-        settings = collection.cinemagraph
+        settings = finished_job_settings(result.collection, "its motion was computed")
         replaced = cache.resolve(settings.cache_path) if os.path.isfile(bpy.path.abspath(settings.cache_path)) else None
         settings.cache_path = cache.stored(result.cache_path)
         settings.stages = json.dumps(result.scene.info.get("stages", {}))
         settings.applied_motion = self.applied
-        scene_objects.replace_surface(settings.points, collection.name, result.surface)
+        scene_objects.replace_surface(settings.points, result.collection, result.surface)
         if replaced is not None:
             cache.replaced(replaced)
         runtime.remember(runtime.scene_key(result.cache_path), result.scene)
         runtime.remember(runtime.cloud_key(result.cache_path, settings.loop_frames), result.cloud)
-        playback.forget(collection.name)
+        playback.forget(result.collection)
         playback.refresh(context.scene, wait=True)
         moving = float(result.scene.motion_mask.float().mean())
         self.report({"INFO"}, f"Motion updated: {100 * moving:.1f}% of the photo moves "
@@ -350,10 +356,7 @@ class CINEMAGRAPH_OT_motion_from_video(JobOperator, bpy.types.Operator, ImportHe
         return work
 
     def finish_job(self, context, result: VideoResult):
-        collection = bpy.data.collections.get(result.collection)
-        if collection is None or not collection.cinemagraph.is_valid:
-            raise AddonError(f"The cinemagraph {result.collection} was removed while its video was read")
-        settings = collection.cinemagraph
+        settings = finished_job_settings(result.collection, "its video was read")
         if not result.moving.any():
             self.report({"WARNING"}, f"{os.path.basename(result.path)}: {result.summary}; the motion was not changed")
             return {"CANCELLED"}

@@ -160,6 +160,8 @@ def test_every_bad_clip_gets_its_one_line_error(handheld, tmp_path):
     assert "does not show the photo's view" in _cli_error(photo, "--motion-video", other, "--out", out)
     assert "give one of them" in _cli_error(photo, "--motion-video", handheld["clip"], "--direction", "left",
                                             "--out", out)
+    assert "is a prepared scene" in _cli_error(str(tmp_path / "scene.cine"), "--motion-video", handheld["clip"],
+                                               "--out", out)
     assert not os.path.exists(out)
 
 
