@@ -24,6 +24,7 @@ Work = Callable[[Progress], Any]
 #: Progress words of the core and the add-on's own stages, as users read them.
 STAGE_LABELS = {
     "load": "Reading the photo",
+    "video": "Reading the motion video",
     "depth": "Estimating depth",
     "layers": "Building depth layers",
     "flow": "Computing the motion",

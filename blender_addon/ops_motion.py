@@ -67,7 +67,8 @@ def motion_inputs(settings) -> dict:
         hints.append([round(value, 1) for value in (*start, *end)])
     mask = settings.mask
     return {"speed": round(settings.speed, 4), "direction": settings.direction.strip(), "hints": hints,
-            "mask": [mask.name if mask is not None else "", settings.mask_revision]}
+            "mask": [mask.name if mask is not None else "", settings.mask_revision],
+            "video": settings.motion_video}
 
 
 def pending_motion_changes(settings) -> list[str]:
@@ -85,7 +86,16 @@ def pending_motion_changes(settings) -> list[str]:
         changes.append(f"Hint arrows: {before} -> {after}" if before != after else "Hint arrows moved")
     if now["mask"] != applied["mask"] or (settings.mask is not None and settings.mask.is_dirty):
         changes.append("Moving region edited")
+    if now.get("video", "") != applied.get("video", ""):
+        changes.append(f"Motion video: {os.path.basename(now['video']) or 'none'}")
     return changes
+
+
+def video_arrows_unedited(settings, hints: list) -> bool:
+    """Whether the hint arrows are still those Motion from Video sampled from the clip (compared
+    as :func:`motion_inputs` rounds them): then the clip's own field moves the picture, else the
+    arrows win in the regions they start in."""
+    return bool(settings.video_arrows) and json.loads(settings.video_arrows) == hints
 
 
 def hints_outside(mask: np.ndarray | None, hints: list) -> list[int]:
@@ -96,6 +106,15 @@ def hints_outside(mask: np.ndarray | None, hints: list) -> list[int]:
         return []
     return [number for number, hint in enumerate(hints, start=1)
             if not motion_rules.starts_inside(hint.start, mask)]
+
+
+def finished_job_settings(collection_name: str, meanwhile: str):
+    """The settings of the cinemagraph a finished job writes into; an error when the user removed
+    it while the job ran (``meanwhile`` says what the job did)."""
+    collection = bpy.data.collections.get(collection_name)
+    if collection is None or not collection.cinemagraph.is_valid:
+        raise AddonError(f"The cinemagraph {collection_name} was removed while {meanwhile}")
+    return collection.cinemagraph
 
 
 @dataclass
@@ -136,7 +155,13 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
             if motion_rules.has_length(start, end):
                 hints.append(cine_core.io.annotations.HintArrow(start, end))
         direction = settings.direction.strip() or None
-        problem = motion_rules.motion_problem(mask, len(hints), direction is not None)
+        video = bpy.path.abspath(settings.motion_video) if settings.motion_video else None
+        if video is not None and not os.path.isfile(video):
+            raise AddonError(f"The motion video {settings.motion_video} is not a file; choose it again with "
+                             f"Motion from Video or clear Motion Video")
+        if video is not None and video_arrows_unedited(settings, motion_inputs(settings)["hints"]):
+            hints = []  # the arrows only show the clip's field: the clip itself moves the picture
+        problem = None if video else motion_rules.motion_problem(mask, len(hints), direction is not None)
         if problem == motion_rules.NOTHING_MOVES:
             raise AddonError("Nothing moves yet: paint or select the moving region, or draw hint arrows"
                              if direction is None else
@@ -156,11 +181,13 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
         new_path = cache.new_file(collection)
         preferences = addon_preferences()
         weights, device = weights_folder(preferences), compute_device(preferences)
+        fps = context.scene.render.fps / context.scene.render.fps_base
 
         def work(progress):
             scene, cloud = cine_core.pipeline.run.with_motion_animated(
                 runtime.prepared_scene(old_path), annotation, loop_frames, direction=direction, flow_scale=speed,
-                ckpts_dir=weights, device=device, progress=cine_core.pipeline.run.scaled_progress(progress, 0.0, 0.9))
+                ckpts_dir=weights, device=device, motion_video=video, fps=fps,
+                progress=cine_core.pipeline.run.scaled_progress(progress, 0.0, 0.9))
             progress("save", 0.9)
             surface = scene_objects.surface_data(scene, cloud)
             scene.save(new_path)
@@ -169,20 +196,17 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
         return work
 
     def finish_job(self, context, result: MotionResult):
-        collection = bpy.data.collections.get(result.collection)
-        if collection is None or not collection.cinemagraph.is_valid:
-            raise AddonError(f"The cinemagraph {result.collection} was removed while its motion was computed")
-        settings = collection.cinemagraph
+        settings = finished_job_settings(result.collection, "its motion was computed")
         replaced = cache.resolve(settings.cache_path) if os.path.isfile(bpy.path.abspath(settings.cache_path)) else None
         settings.cache_path = cache.stored(result.cache_path)
         settings.stages = json.dumps(result.scene.info.get("stages", {}))
         settings.applied_motion = self.applied
-        scene_objects.replace_surface(settings.points, collection.name, result.surface)
+        scene_objects.replace_surface(settings.points, result.collection, result.surface)
         if replaced is not None:
             cache.replaced(replaced)
         runtime.remember(runtime.scene_key(result.cache_path), result.scene)
         runtime.remember(runtime.cloud_key(result.cache_path, settings.loop_frames), result.cloud)
-        playback.forget(collection.name)
+        playback.forget(result.collection)
         playback.refresh(context.scene, wait=True)
         moving = float(result.scene.motion_mask.float().mean())
         self.report({"INFO"}, f"Motion updated: {100 * moving:.1f}% of the photo moves "
@@ -273,6 +297,77 @@ class CINEMAGRAPH_OT_detect_motion(bpy.types.Operator):
             return {"CANCELLED"}
         set_mask(settings, found.annotation.mask)
         self.report({"INFO"}, f"Found {found.summary} ({method}); press Update Motion to apply")
+        return {"FINISHED"}
+
+
+#: Clips the file browser offers (the core reads whatever ffmpeg decodes).
+CLIP_GLOB = "*.mp4;*.mov;*.webm;*.mkv;*.m4v;*.avi"
+#: Hint arrows sampled from a clip's field: about this many across the photo's long side.
+VIDEO_ARROWS_ACROSS = 12
+
+
+@dataclass
+class VideoResult:
+    collection: str
+    path: str
+    moving: np.ndarray  # (H, W) bool
+    arrows: list
+    summary: str
+
+
+class CINEMAGRAPH_OT_motion_from_video(JobOperator, bpy.types.Operator, ImportHelper):
+    """Take the motion from a short video of the same view (a few seconds, handheld is fine): it fills
+    the moving region and shows its motion as hint arrows; Update Motion then moves the picture as the
+    clip does"""
+
+    bl_idname = "cinemagraph.motion_from_video"
+    bl_label = "Motion from Video"
+    bl_options = {"REGISTER", "UNDO"}
+    job_title = "Reading motion video"
+
+    filter_glob: StringProperty(default=CLIP_GLOB, options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context):
+        return active_settings_for_poll(cls, context) is not None
+
+    def invoke(self, context, event):
+        self.in_background = True
+        return ImportHelper.invoke(self, context, event)
+
+    def start_job(self, context):
+        settings = active_settings(context.scene)
+        cine_core = runtime.core()
+        path = os.path.normpath(bpy.path.abspath(self.filepath))
+        if not os.path.isfile(path):
+            raise AddonError(f"Choose a video of the scene ({self.filepath or 'no file chosen'} is not a file)")
+        scene_path = cache.resolve(settings.cache_path)
+        fps = context.scene.render.fps / context.scene.render.fps_base
+        collection = settings.id_data.name
+        spacing = max(settings.width, settings.height) / VIDEO_ARROWS_ACROSS
+        from_video = cine_core.motion.from_video
+
+        def work(progress):
+            photo = runtime.prepared_scene(scene_path).photo
+            motion = from_video.video_motion(photo, path, fps, progress)
+            arrows = from_video.sample_arrows(motion.flow, motion.regions, spacing)
+            return VideoResult(collection, path, motion.regions > 0, arrows, motion.summary)
+
+        return work
+
+    def finish_job(self, context, result: VideoResult):
+        settings = finished_job_settings(result.collection, "its video was read")
+        if not result.moving.any():
+            self.report({"WARNING"}, f"{os.path.basename(result.path)}: {result.summary}; the motion was not changed")
+            return {"CANCELLED"}
+        _remove_hints(settings)
+        for arrow in result.arrows:
+            add_hint(settings, arrow.start, arrow.end)
+        set_mask(settings, result.moving)
+        settings.motion_video = bpy.path.relpath(result.path) if bpy.data.filepath else result.path
+        settings.direction = ""  # the clip shows the direction
+        settings.video_arrows = json.dumps(motion_inputs(settings)["hints"])
+        self.report({"INFO"}, f"{os.path.basename(result.path)}: {result.summary}; press Update Motion to apply")
         return {"FINISHED"}
 
 
@@ -526,4 +621,5 @@ class CINEMAGRAPH_OT_clear_mask(bpy.types.Operator):
 
 classes = (CINEMAGRAPH_OT_update_motion, CINEMAGRAPH_OT_load_motion, CINEMAGRAPH_OT_add_hint,
            CINEMAGRAPH_OT_draw_hints, CINEMAGRAPH_OT_clear_hints, CINEMAGRAPH_OT_mask_from_selection,
-           CINEMAGRAPH_OT_paint_mask, CINEMAGRAPH_OT_clear_mask, CINEMAGRAPH_OT_detect_motion)
+           CINEMAGRAPH_OT_paint_mask, CINEMAGRAPH_OT_clear_mask, CINEMAGRAPH_OT_detect_motion,
+           CINEMAGRAPH_OT_motion_from_video)

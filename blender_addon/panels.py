@@ -129,6 +129,10 @@ class VIEW3D_PT_cinemagraph_motion(PhotoSubPanel, bpy.types.Panel):
         row = layout.row(align=True)
         row.operator("cinemagraph.load_motion", text="Load Annotation or Mask...", icon="FILEBROWSER")
         row.operator("cinemagraph.detect_motion", icon="VIEWZOOM")
+        row = layout.row(align=True)
+        row.operator("cinemagraph.motion_from_video", text="Motion from Video...", icon="FILE_MOVIE")
+        if settings.motion_video:
+            row.prop(settings, "motion_video", text="")
 
         box = layout.box()
         row = box.row()

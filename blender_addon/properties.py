@@ -65,6 +65,15 @@ class CinemagraphSettings(bpy.types.PropertyGroup):
     speed: FloatProperty(
         name="Speed", default=1.0, min=0.0, soft_max=4.0,
         description="Multiplies the speed the hint arrows give (applied by Update Motion)")
+    motion_video: StringProperty(
+        name="Motion Video", subtype="FILE_PATH", options=RELATIVE_PATH,
+        description="A short clip of the same view: Update Motion moves the picture as it does where "
+                    "the moving region and edited hint arrows do not say otherwise (Motion from Video sets it; "
+                    "clear it to stop using the clip)")
+    video_arrows: StringProperty(
+        name="Video Arrows",
+        description="The hint arrows Motion from Video sampled from the clip (JSON of photo pixels): while they "
+                    "are unedited, Update Motion uses the clip's own motion instead of interpolating them")
     direction: StringProperty(
         name="Direction",
         description="Without hint arrows, the direction in words, e.g. 'left to right' or 'downwards' "

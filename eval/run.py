@@ -6,6 +6,7 @@ Run from the repository root (not part of the test run)::
     .venv/bin/python -m eval.run --size 640               # every scene in ../shared/data/scenes
     .venv/bin/python -m eval.run /path/to/scenes/cascade --direction downwards
     .venv/bin/python -m eval.run --size 640 --json /tmp/eval.json --sheets docs/media/sheets
+    .venv/bin/python -m eval.run --size 640 --from-video   # motion from each scene's gt.mp4
     .venv/bin/python -m eval.run --help
 
 A scene folder holds ``image.png|jpg``, the annotation: ``image.json`` (labelme: motion
@@ -14,6 +15,11 @@ and the real video ``gt.mp4`` (its frame 0 is the photo). A folder without a pho
 one level down for scene folders. Scenes without hint arrows need the motion direction in
 words: ``--direction`` for every scene, else the scene's entry in :data:`SCENE_DIRECTIONS`
 (the shared scenes with a mask only), else ``downwards``; or ``--hint x0,y0,x1,y1`` arrows.
+
+With ``--from-video`` only scenes with ``gt.mp4`` are evaluated, each prepared from its photo alone
+plus ``--motion-video gt.mp4`` (or ``--motion-clip``: another clip of it, e.g. shaken and
+downscaled), at the video's frame rate: the motion a real clip gives, an upper bound for the other
+motion sources; ``region`` stays the annotated one, so the numbers compare.
 
 For each scene it prepares the scene with the core's ``prepare_scene`` (``--backend classical``
 by default) and renders N frames (those of gt.mp4, else ``--frames``, default 60) with the
@@ -63,6 +69,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+from dataclasses import replace
 import json
 import math
 import os
@@ -82,7 +89,8 @@ from cine_core.errors import CineError
 from cine_core.io.images import PHOTO_EXTENSIONS, to_uint8_image
 from bench.run import (DEFAULT_DIRECTION, _table, code_version, direction_used, finite_or_none, machine_info,
                        resolve_device)
-from cine_core.pipeline.run import PrepareOptions, SceneInputs, prepare_scene, render_frames
+from cine_core.io.images import load_photo
+from cine_core.pipeline.run import PrepareOptions, SceneInputs, load_annotation, prepare_scene, render_frames
 from cine_core.io.video import read_video, write_video
 from eval.baselines import WARP_MODES, still_frames, warp_frames
 from eval.contact_sheet import contact_sheet, crop_box, sheet_frames
@@ -185,8 +193,13 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
                    device: str = "cpu", warp_mode: str = "forward", frames: int | None = None,
                    out_dir: str | None = None, sheets_dir: str | None = None,
                    panels: tuple[str, ...] = ("ours", "real"), backend: str = "classical",
-                   log=lambda message: None) -> dict:
-    """Evaluate one scene folder; returns the JSON-ready record (see the module docstring)."""
+                   motion_video: str | None = None, log=lambda message: None) -> dict:
+    """Evaluate one scene folder; returns the JSON-ready record (see the module docstring).
+
+    ``motion_video``: prepare the photo alone with the motion of this clip (``--from-video``);
+    the metrics' region stays the scene's annotated one, so the numbers compare with the other
+    motion sources.
+    """
     name = os.path.basename(os.path.normpath(folder))
     timings = {}
     start = time.perf_counter()
@@ -198,17 +211,24 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
     arrows = [parse_hint(h) for h in hints]
     words = direction or SCENE_DIRECTIONS.get(name, DEFAULT_DIRECTION)  # for scenes with a mask and no arrows
     options = PrepareOptions(max_side=size, hints=arrows, direction=words, flow_scale=flow_scale, backend=backend)
+    annotated = None
+    if motion_video:
+        annotated = inputs
+        inputs = SceneInputs(photo=inputs.photo, depth=inputs.depth, motion_video=motion_video)
+        options = replace(options, hints=[], direction=None, fps=fps or 30.0)
     start = time.perf_counter()
     scene = prepare_scene(inputs, options)
-    worded = direction_used(scene, words)
+    worded = None if motion_video else direction_used(scene, words)
     timings["prepare_s"] = time.perf_counter() - start
     width, height = scene.size
     if real is not None:
         real = real[:count]
         if real[0].shape[:2] != (height, width):
             real = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in real]
+    motion = f"motion from {os.path.basename(motion_video)}" if motion_video else \
+        f"direction {worded or 'from hint arrows'}"
     log(f"[eval] {name}: {width}x{height}, {count} frames, {'real video' if real is not None else 'no video'}, "
-        f"direction {worded or 'from hint arrows'}")
+        f"{motion}")
 
     # The core's render loop, as the CLI runs it, one frame past the loop: frame N (t = 1.0).
     start = time.perf_counter()
@@ -226,6 +246,9 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
     reference = real if real is not None else still_frames(photo, count)
 
     mask = (scene.regions > 0).numpy() if scene.regions is not None else scene.motion_mask.numpy()
+    if annotated is not None and (annotated.annotation or annotated.mask):
+        labelled = load_annotation(annotated, load_photo(annotated.photo, size), []).at_size(width, height)
+        mask = labelled.mask if labelled.mask is not None else mask
     outside = ~mask
     start = time.perf_counter()
     results = {}
@@ -259,6 +282,7 @@ def evaluate_scene(folder: str, *, size: int | None = None, direction: str | Non
         "frames": count, "fps": fps, "device": device, "integrator": integrator,
         "real_video": real is not None, "reference": checks["texture_reference"],
         "direction": worded, "hints": list(hints), "flow_scale": flow_scale, "warp_mode": warp_mode,
+        "motion_video": motion_video, "video_mask_fraction": float(scene.motion_mask.float().mean()),
         "backend": backend, "renderer": scene.info["stages"]["render"],
         "scene_info": scene.info, "mask_fraction": float(mask.mean()),
         "real_frame0_vs_photo_psnr": psnr(real[0], photo) if real is not None else None,
@@ -355,6 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default="classical", choices=("classical", "auto", "neural"),
                         help="the network backend of prepare_scene and render_frames, as the CLI's "
                              "(auto/neural need the weight files in ckpts/)")
+    parser.add_argument("--from-video", action="store_true",
+                        help="motion from the real video: each scene with gt.mp4 is prepared from its photo "
+                             "alone plus --motion-video gt.mp4 (an upper bound for the other motion sources; "
+                             "scenes without a video are skipped); the region measured stays the annotated one")
+    parser.add_argument("--motion-clip", default=None, metavar="CLIP",
+                        help="with --from-video and one scene: take the motion from this clip instead of gt.mp4 "
+                             "(e.g. a shaken, downscaled copy of it), still measured against gt.mp4")
     parser.add_argument("--panels", default="ours,real",
                         help="panels of the side-by-side video (ours, real, still, warp2d)")
     parser.add_argument("--out-dir", default=os.path.join(REPO, "eval", "results"),
@@ -371,6 +402,10 @@ def main(argv: list[str] | None = None) -> int:
     if not scenes:
         raise SystemExit(f"no scene folder (image.png|jpg) in {', '.join(args.scenes)}")
     device = resolve_device(args.device)
+    if args.from_video:
+        scenes = [s for s in scenes if os.path.isfile(os.path.join(s, "gt.mp4"))]
+        if not scenes or (args.motion_clip and len(scenes) != 1):
+            raise SystemExit("--from-video needs scenes with gt.mp4 (and --motion-clip exactly one)")
     records = []
     started = time.perf_counter()
     for folder in scenes:
@@ -382,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
                 warp_mode=args.warp_mode, frames=args.frames,
                 out_dir=None if args.no_video else args.out_dir, sheets_dir=args.sheets or args.out_dir,
                 panels=tuple(p.strip() for p in args.panels.split(",")), backend=args.backend,
+                motion_video=(args.motion_clip or os.path.join(folder, "gt.mp4")) if args.from_video else None,
                 log=log))
         except CineError as exc:
             sys.stderr.write(f"[eval] {folder}: {exc}\n")

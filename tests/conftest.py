@@ -53,3 +53,51 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_WAIT_POLICY="PASSIVE")
     return subprocess.run([sys.executable, "-m", "cine_core", *args], capture_output=True, text=True,
                           cwd=ROOT, env=env, timeout=timeout)
+
+
+def shaken_clip_frames(width: int, height: int, frames: int, velocity: tuple[float, float],
+                       region: tuple[int, int, int, int], *, shake_px: float = 3.0, shake_deg: float = 0.25,
+                       seed: int = 0, scene: np.ndarray | None = None, fluid: np.ndarray | None = None):
+    """Frames (H, W, 3) uint8 RGB of a handheld clip with a known motion, and the still photo.
+
+    A textured scene whose ``region`` (x0, y0, x1, y1 in frame-0 pixels) shows a second texture
+    sliding by ``velocity`` (x, y) pixels per frame, filmed by a shaking camera: each frame
+    after the first is shifted by up to ``shake_px`` and turned by up to ``shake_deg`` degrees
+    (random, independently per frame). Frame 0 is unshaken; it is also returned as the photo.
+    ``scene`` and ``fluid`` (RGB pictures) replace the generated textures (resized to fit).
+    """
+    rng = np.random.default_rng(seed)
+    margin = int(4 * shake_px) + 8
+    canvas_size = (width + 2 * margin, height + 2 * margin)
+    scene = textured_image(*canvas_size, seed + 1) if scene is None else cv2.resize(scene, canvas_size)
+    fluid = textured_image(*canvas_size, seed + 2) if fluid is None else cv2.resize(fluid, canvas_size)
+    x0, y0, x1, y1 = (v + margin for v in region)
+    clip = []
+    for index in range(frames):
+        vx, vy = velocity[0] * index, velocity[1] * index
+        moved = cv2.warpAffine(fluid, np.float32([[1, 0, vx], [0, 1, vy]]), fluid.shape[1::-1],
+                               flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_WRAP)
+        canvas = scene.copy()
+        canvas[y0:y1, x0:x1] = moved[y0:y1, x0:x1]
+        if index:
+            angle = rng.uniform(-shake_deg, shake_deg)
+            shift = rng.uniform(-shake_px, shake_px, 2)
+            turn = cv2.getRotationMatrix2D((canvas.shape[1] / 2, canvas.shape[0] / 2), angle, 1.0)
+            turn[:, 2] += shift
+            canvas = cv2.warpAffine(canvas, turn, canvas.shape[1::-1], flags=cv2.INTER_CUBIC,
+                                    borderMode=cv2.BORDER_REFLECT)
+        clip.append(np.ascontiguousarray(canvas[margin:margin + height, margin:margin + width]))
+    return clip, clip[0]
+
+
+def write_clip(path: str, frames, fps: float = 30.0) -> str:
+    """Write frames as a real video file (H.264 in .mp4/.mov, VP9 in .webm) with imageio/ffmpeg."""
+    import imageio.v2 as imageio
+
+    codec = "libvpx-vp9" if path.endswith(".webm") else "libx264"
+    writer = imageio.get_writer(path, fps=fps, codec=codec, macro_block_size=1, pixelformat="yuv420p",
+                                ffmpeg_log_level="error", output_params=["-crf", "18"])
+    for frame in frames:
+        writer.append_data(frame)
+    writer.close()
+    return path

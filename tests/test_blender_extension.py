@@ -451,6 +451,36 @@ def test_saving_keeps_the_computed_motion_and_the_handler_does_only_needed_work(
     assert r["reversed_rule"]["see_through"] == pytest.approx(1 / 9)
 
 
+def test_motion_from_video(tmp_path, extension_zip):
+    import cv2
+    from conftest import shaken_clip_frames, write_clip
+
+    frames, first = shaken_clip_frames(160, 96, 30, (1.2, 0.4), (50, 20, 130, 75), shake_px=2.0, shake_deg=0.2)
+    clip = write_clip(str(tmp_path / "clip.mp4"), frames, fps=30.0)
+    photo = str(tmp_path / "photo.png")
+    cv2.imwrite(photo, cv2.resize(first, (240, 144), interpolation=cv2.INTER_CUBIC)[:, :, ::-1])
+    damaged = tmp_path / "damaged.mov"
+    damaged.write_bytes(b"not a video" * 100)
+    r = run_scenario("motion_from_video", tmp_path, extension_zip, photo=photo, clip=clip, damaged=str(damaged))
+    assert r["panel_offers_it"]
+    # Cancelled while reading the clip (Esc), or a damaged clip: nothing changes.
+    assert r["cancelled"] == ["CANCELLED"] and r["after_cancel"] == {"mask": False, "hints": 0, "video": ""}
+    assert "Cannot read video damaged.mov" in r["damaged"]
+    # The clip fills the moving region (the sliding box, x1.5 in the photo) and shows its field as
+    # arrows along its motion; Update Motion then moves the picture at the clip's speed, in photo
+    # pixels per frame of the scene's frame rate (24 fps: 30 / 24 clip frames).
+    assert r["read"] == ["FINISHED"] and r["video"].endswith("clip.mp4")
+    assert r["mask_iou"] > 0.8
+    expected = [1.2 * 1.5 * 30 / 24, 0.4 * 1.5 * 30 / 24]
+    assert r["arrows"] >= 4 and r["arrow_velocity"] == pytest.approx(expected, rel=0.15)
+    assert "Motion video: clip.mp4" in r["pending"]
+    assert r["update"] == ["FINISHED"] and r["flow_stage"].startswith("motion video")
+    assert r["flow"] == pytest.approx(expected, rel=0.1)
+    assert r["still_moving"] == 0
+    # An arrow of the user's wins in the region it starts in: up, one pixel per frame.
+    assert r["edited_flow"] == pytest.approx([0.0, -1.0], abs=0.1)
+
+
 # --------------------------------------------------------------------------------------------
 # The Blender side: scenarios run in their own process
 # --------------------------------------------------------------------------------------------
@@ -1854,6 +1884,72 @@ def scenario_detect_motion(arguments: dict) -> dict:
     bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)
     still = state(scene.cinemagraph.active.cinemagraph)
     result["preference_off"] = {"hints": still["hints"], "mask": still["mask"] is not None, "moving": still["moving"]}
+    return result
+
+
+def scenario_motion_from_video(arguments: dict) -> dict:
+    import numpy as np
+
+    bpy = _start(arguments)
+    bpy.context.preferences.addons[ADDON].preferences.detect_motion_on_import = False
+    scene = bpy.context.scene
+    bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=4, size_limit=0)
+    settings = scene.cinemagraph.active.cinemagraph
+    runtime, cache, jobs = _addon_module("runtime"), _addon_module("cache"), _addon_module("jobs")
+    ops_motion, scene_objects = _addon_module("ops_motion"), _addon_module("scene_objects")
+    operators: list[str] = []
+    _addon_module("panels").VIEW3D_PT_cinemagraph_motion.draw(
+        type("Panel", (), {"layout": _RecordingLayout(operators)})(), bpy.context)
+    result = {"panel_offers_it": "cinemagraph.motion_from_video" in operators}
+
+    def state() -> dict:
+        return {"mask": settings.mask is not None, "hints": len(ops_motion.hint_objects(settings)),
+                "video": settings.motion_video}
+
+    # Esc while the clip is read (the job framework's cancel, as Import's test drives it).
+    progress = jobs.Job.progress
+
+    def cancel_while_reading(job, stage, fraction):
+        if stage == "video" and fraction > 0.5:
+            job.cancel()
+        return progress(job, stage, fraction)
+
+    jobs.Job.progress = cancel_while_reading
+    result["cancelled"] = sorted(bpy.ops.cinemagraph.motion_from_video(filepath=arguments["clip"]))
+    jobs.Job.progress = progress
+    result["after_cancel"] = state()
+    try:
+        bpy.ops.cinemagraph.motion_from_video(filepath=arguments["damaged"])
+        result["damaged"] = "no error"
+    except RuntimeError as exc:
+        result["damaged"] = str(exc)
+
+    result["read"] = sorted(bpy.ops.cinemagraph.motion_from_video(filepath=arguments["clip"]))
+    result["video"] = settings.motion_video
+    mask = scene_objects.read_mask(settings.mask)
+    truth = np.zeros_like(mask)
+    truth[30:112, 75:195] = True  # the clip's box (50, 20)-(130, 75), 1.5 times larger
+    result["mask_iou"] = float((mask & truth).sum() / (mask | truth).sum())
+    arrows = [scene_objects.hint_pixels(a, settings.points, settings.intrinsics())
+              for a in ops_motion.hint_objects(settings)]
+    result["arrows"] = len(arrows)
+    result["arrow_velocity"] = (np.mean([np.subtract(end, start) for start, end in arrows], axis=0)
+                                / runtime.core().motion.flow.ARROW_PIXELS_PER_FRAME_UNIT).tolist()
+    result["pending"] = ops_motion.pending_motion_changes(settings)
+    result["update"] = sorted(bpy.ops.cinemagraph.update_motion())
+    prepared = runtime.prepared_scene(cache.resolve(settings.cache_path))
+    flow = prepared.flow.numpy()
+    result["flow"] = flow[:, 45:97, 90:180].mean(axis=(1, 2)).tolist()
+    result["flow_stage"] = prepared.info["stages"]["flow"]
+    outside = np.ones_like(truth)
+    outside[20:122, 65:205] = False
+    result["still_moving"] = int(prepared.motion_mask.numpy()[outside].sum())
+
+    bpy.ops.cinemagraph.clear_hints()
+    bpy.ops.cinemagraph.add_hint(start=(135.0, 71.0), end=(135.0, -129.0))
+    bpy.ops.cinemagraph.update_motion()
+    edited = runtime.prepared_scene(cache.resolve(settings.cache_path)).flow.numpy()
+    result["edited_flow"] = edited[:, 45:97, 90:180].mean(axis=(1, 2)).tolist()
     return result
 
 

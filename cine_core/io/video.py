@@ -1,4 +1,5 @@
-"""Writing the clip: MP4 (H.264), WebM (VP9), GIF, or a folder of PNG frames.
+"""Writing the clip: MP4 (H.264), WebM (VP9), GIF, or a folder of PNG frames; reading a clip of
+the scene for its motion, streamed and downscaled while decoded.
 
 The destination is checked before any work (:func:`check_video_output`) and written through
 :mod:`cine_core.io.outputs`, so a failed or cancelled render never leaves a half-written file or
@@ -9,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import itertools
+import logging
 import os
 import re
 import signal
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -191,3 +194,92 @@ def read_video(path: str) -> tuple[list[np.ndarray], float]:
     count = pixels.size // (width * height * 3)
     frames = list(pixels[:count * width * height * 3].reshape(count, height, width, 3))
     return frames, float(rate.group(1)) if rate else 0.0
+
+
+#: Longest clip read for its motion (seconds): a few seconds show the fluid's steady motion;
+#: a longer clip is refused rather than decoded for minutes.
+MAX_CLIP_SECONDS = 120.0
+#: Largest clip frame (pixels, 8K UHD): it is decoded and downscaled by ffmpeg, never held at
+#: full size, but a larger one is not a phone's clip.
+MAX_CLIP_PIXELS = 7680 * 4320
+
+
+@dataclass
+class ClipHeader:
+    """What a clip's header says.
+
+    Attributes:
+        size: (width, height) of its frames as shown (rotation applied).
+        fps: frames per second (0 when the file does not say).
+        duration: seconds (0 when the file does not say).
+    """
+
+    size: tuple[int, int]
+    fps: float
+    duration: float
+
+
+def _clip_name(path: str) -> str:
+    return printable(os.path.basename(path), 120)
+
+
+def read_clip_header(path: str) -> ClipHeader:
+    """Read a video clip's header with ffmpeg (no frame is kept) and refuse, with one line, a
+    clip that is missing, unreadable, too large or too long."""
+    import imageio_ffmpeg
+
+    name = _clip_name(path)
+    check_regular_file(path, "video")
+    frames = imageio_ffmpeg.read_frames(path, pix_fmt="gray", bits_per_pixel=8)
+    try:
+        meta = next(frames)
+    except (OSError, RuntimeError, ValueError, StopIteration):
+        raise CineError(f"cannot read video {name}: the file is damaged or not a video ffmpeg decodes") from None
+    finally:
+        frames.close()
+    width, height = (int(v) for v in meta.get("source_size") or meta.get("size") or (0, 0))
+    if meta.get("rotate", 0) in (90, 270, -90):
+        width, height = height, width
+    if width < 2 or height < 2:
+        raise CineError(f"cannot read video {name}: it has no picture")
+    if width * height > MAX_CLIP_PIXELS:
+        raise CineError(f"video {name} is {width}x{height} pixels, above the limit of "
+                        f"{MAX_CLIP_PIXELS // 1_000_000} megapixels (8K); downscale it first")
+    fps, duration = float(meta.get("fps") or 0.0), float(meta.get("duration") or 0.0)
+    if not (0.0 <= fps < 10_000.0) or not (0.0 <= duration < float("inf")):
+        fps, duration = 0.0, 0.0
+    if duration > MAX_CLIP_SECONDS:
+        raise CineError(f"video {name} lasts {duration:.0f} s; trim it to at most {MAX_CLIP_SECONDS:.0f} s "
+                        f"(a few seconds of the moving scene are enough)")
+    return ClipHeader((width, height), fps, duration)
+
+
+def stream_clip(path: str, size: tuple[int, int], max_frames: int) -> Iterator[np.ndarray]:
+    """Yield a clip's frames one at a time as (H, W) uint8 luma at ``size`` = (W, H).
+
+    ffmpeg scales each frame while decoding (area averaging), so no frame is ever held at its
+    full size and memory does not grow with the clip's length. A clip with more than
+    ``max_frames`` frames is refused (its header may not say how long it is).
+    """
+    import imageio_ffmpeg
+
+    # imageio-ffmpeg warns that the frames read are not the source's size: that is the point.
+    logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
+    width, height = size
+    frames = imageio_ffmpeg.read_frames(path, pix_fmt="gray", bits_per_pixel=8,
+                                        output_params=["-vf", f"scale={width}:{height}:flags=area"])
+    try:
+        meta = next(frames)
+        if tuple(meta["size"]) != (width, height):
+            raise CineError(f"cannot read video {_clip_name(path)}: ffmpeg gives {meta['size']} frames")
+        count = 0
+        for data in frames:
+            count += 1
+            if count > max_frames:
+                raise CineError(f"video {_clip_name(path)} has more than {max_frames} frames; trim it to at most "
+                                f"{MAX_CLIP_SECONDS:.0f} s")
+            yield np.frombuffer(data, np.uint8).reshape(height, width)
+    except (OSError, RuntimeError, ValueError, StopIteration):
+        raise CineError(f"cannot read video {_clip_name(path)}: decoding failed part way (damaged file)") from None
+    finally:
+        frames.close()

@@ -170,13 +170,13 @@ def eulerian_flow(annotation: MotionAnnotation, *, direction: tuple[float, float
     return torch.from_numpy(smooth.astype(np.float32)) * float(flow_scale)
 
 
-def feather_flow(flow: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+def feather_flow(flow: torch.Tensor, regions: torch.Tensor, fraction: float = FEATHER_FRACTION) -> torch.Tensor:
     """Let the velocity fall smoothly to zero towards the border with still content.
 
     At full speed up to the border the region slides as a rigid block and its outline travels
     with the fluid (the published method multiplies by the mask and box-blurs for the same
     reason). The weight is a smoothstep of the distance to the nearest still pixel over
-    :data:`FEATHER_FRACTION` of the long side, so it scales with the resolution, or over half
+    ``fraction`` (:data:`FEATHER_FRACTION`) of the long side, so it scales with the resolution, or over half
     the region's inradius when that is less. The photo's
     frame is not a border (water falls out of the picture), nor is the line between two
     touching regions.
@@ -191,7 +191,7 @@ def feather_flow(flow: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
     moving = (regions > 0).numpy().astype(np.uint8)
     if not moving.any():
         return flow.clone()
-    width = max(2.0, FEATHER_FRACTION * max(moving.shape))
+    width = max(2.0, fraction * max(moving.shape))
     # Distance to the nearest zero pixel; without any zero pixel OpenCV returns a huge value.
     distance = cv2.distanceTransform(moving, cv2.DIST_L2, 5)
     # A region narrower than twice the ramp would never reach its speed (a thin waterfall moved

@@ -32,7 +32,7 @@ EXIT_BAD_INPUT = 2
 #: Longest loop: the trajectories of every moving point are kept for each frame.
 MAX_FRAMES = 1000
 #: Options that only matter when a photo is prepared (not for a saved .cine scene).
-_PREPARE_OPTIONS = ("size", "depth", "annotation", "mask", "hint", "direction", "save_scene")
+_PREPARE_OPTIONS = ("size", "depth", "annotation", "mask", "hint", "direction", "motion_video", "save_scene")
 
 
 class ProgressBar:
@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--direction", help="direction in words when there are no arrows, "
                                             "e.g. 'left to right, downwards' (without a mask: of "
                                             "every found region without arrows)")
+    render.add_argument("--motion-video", metavar="CLIP",
+                        help="a short video of the same view (mp4, mov, webm ...): its average motion sets "
+                             "where and how fast things move (a mask or --hint arrows still win where given)")
     render.add_argument("--no-auto-motion", action="store_true",
                         help="without a mask, keep the photo still (camera parallax only) instead of "
                              "finding the sky and water and animating them")
@@ -157,6 +160,10 @@ def check_arguments(args: argparse.Namespace) -> None:
                         f"weight files")
     if len(args.hint) > MAX_HINTS:
         raise CineError(f"{len(args.hint)} --hint arrows; use at most {MAX_HINTS}")
+    if args.motion_video and args.direction:
+        raise CineError("--direction and --motion-video both say how things move; give one of them")
+    if args.motion_video and args.no_auto_motion:
+        raise CineError("--no-auto-motion keeps the photo still, but --motion-video moves it; give one of them")
     if (args.start_crop or args.end_crop) and args.camera != "ken-burns":
         raise CineError("--start-crop and --end-crop shape the ken-burns path; add --camera ken-burns")
     if args.input.lower().endswith(".cine"):
@@ -203,18 +210,20 @@ def run_render(args: argparse.Namespace) -> str:
         inputs.annotation = args.annotation or inputs.annotation
         inputs.mask = args.mask or inputs.mask
         inputs.depth = args.depth or inputs.depth
+        inputs.motion_video = args.motion_video
         options = PrepareOptions(max_side=max_side, depth_kind=args.depth_kind,
                                  hints=hints, direction=args.direction,
                                  flow_scale=args.flow_scale, max_layers=args.layers,
                                  backend=args.backend, ckpts_dir=args.ckpts, device=device,
                                  depth_model=args.depth_model,
                                  motion_size=args.motion_size, auto_motion=not args.no_auto_motion,
-                                 require_motion=not args.no_auto_motion)
+                                 require_motion=not args.no_auto_motion, fps=args.fps)
         scene = prepare_scene(inputs, options, progress)
-        if "auto_motion" in scene.info:
-            progress.done()
-            progress.stage = ""  # the bar starts a fresh line below
-            sys.stderr.write(f"auto motion: {scene.info['auto_motion']}\n")
+        for kind in ("auto_motion", "motion_video"):
+            if kind in scene.info:
+                progress.done()
+                progress.stage = ""  # the bar starts a fresh line below
+                sys.stderr.write(f"{kind.replace('_', ' ')}: {printable(scene.info[kind])}\n")
         if args.save_scene:
             scene.save(args.save_scene)
     # Crops are given in original pixels; the scene is at working size (--size).

@@ -30,6 +30,7 @@ from ..motion.animation import AnimatedPointCloud, animate_points
 from ..motion.detect import AutoMotion, auto_annotation, detect_motion, found_regions
 from ..motion.directions import parse_direction
 from ..motion.flow import eulerian_flow, extend_flow, feather_flow, motion_regions
+from ..motion.from_video import FEATHER_FRACTION as VIDEO_FEATHER, video_motion, with_annotation
 from ..motion.network import MOTION_SIZE, MotionPredictor, neural_flow
 from ..motion.segmentation import segment_motion_kinds
 from ..rendering.decoder import NeuralFrameRenderer
@@ -69,6 +70,9 @@ class SceneInputs:
     #: the motion given directly (any size; e.g. found by :func:`find_motion` and shown to the
     #: user first), instead of ``annotation`` and ``mask``
     motion: MotionAnnotation | None = None
+    #: a short clip of the same view whose average motion becomes the flow and moving region
+    #: (:mod:`cine_core.motion.from_video`); the user's mask and arrows still win where given
+    motion_video: str | None = None
 
     @classmethod
     def find(cls, path: str) -> "SceneInputs":
@@ -121,6 +125,8 @@ class PrepareOptions:
     #: Without a motion mask, find what moves (sky, water) and how (:mod:`cine_core.motion.detect`);
     #: hints and ``direction`` steer the guess. Finding nothing gives a still, with a note.
     auto_motion: bool = True
+    #: Frame rate of the output: the speed a motion video shows per second is kept at it.
+    fps: float = 30.0
 
 
 def load_annotation(inputs: SceneInputs, photo: Photo, extra_hints: list[HintArrow]) -> MotionAnnotation:
@@ -203,6 +209,16 @@ def find_motion(rgb: torch.Tensor, hints: list[HintArrow], direction: str | None
     return auto_annotation(detect_motion(rgb), hints, parsed), "weight-free detection"
 
 
+def _video_stage(path: str, annotation: MotionAnnotation, rgb: torch.Tensor, fps: float, flow_scale: float,
+                 progress: Progress = _no_progress) -> tuple[torch.Tensor, torch.Tensor, str, str]:
+    """The flow and regions a motion video shows (the user's ``annotation`` winning where
+    given), feathered as :func:`_motion_stage` does; the method, and a summary for the user."""
+    video = video_motion(rgb, path, fps, progress)
+    flow, regions = with_annotation(video, annotation)
+    method = "motion video (median DIS flow)" + (" + hint interpolation" if annotation.hints else "")
+    return feather_flow(flow * float(flow_scale), regions, VIDEO_FEATHER), regions, method, video.summary
+
+
 def _hidden_flow(flow: torch.Tensor) -> torch.Tensor:
     reach = max(2, round(0.03 * max(flow.shape[1:])))
     return extend_flow(flow, reach)
@@ -242,8 +258,12 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
     backend = NeuralBackend(options.backend, options.ckpts_dir, options.device,
                             motion_size=options.motion_size, depth_model=options.depth_model)
     no_depth_given = inputs.depth_values is None and not inputs.depth
-    finds_motion = options.auto_motion and annotation.mask is None
-    moving = finds_motion or _asks_for_motion(annotation, options.direction, options.require_motion)
+    from_video = bool(inputs.motion_video)
+    if from_video and options.direction:
+        raise CineError("a motion video shows the direction itself; drop the direction in words")
+    finds_motion = options.auto_motion and annotation.mask is None and not from_video
+    moving = not from_video and (finds_motion or _asks_for_motion(annotation, options.direction,
+                                                                  options.require_motion))
     backend.check(["depth"] * no_depth_given + ["inpaint"] + ["segment"] * finds_motion + ["motion"] * moving)
     auto = found_by = None
     direction, require_motion = options.direction, options.require_motion
@@ -253,8 +273,14 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
         # found the photo stays still: a guess that finds nothing is not an error.
         annotation, direction, require_motion = auto.annotation, None, False
         moving = _asks_for_motion(annotation, direction, require_motion)
-    flow, regions, flow_method = _motion_stage(annotation, photo.rgb, backend, direction, options.flow_scale,
-                                               require_motion, auto, found_by)
+    if from_video:
+        flow, regions, flow_method, video_summary = _video_stage(
+            inputs.motion_video, annotation, photo.rgb, options.fps, options.flow_scale,
+            scaled_progress(progress, 0.0, 0.1))
+        moving = bool(motion_mask(flow).any())
+    else:
+        flow, regions, flow_method = _motion_stage(annotation, photo.rgb, backend, direction, options.flow_scale,
+                                                   require_motion, auto, found_by)
     progress("depth", 0.1)
     if inputs.depth_values is not None:
         raw = raw_to_disparity(np.asarray(inputs.depth_values, dtype=np.float32), options.depth_kind)
@@ -289,7 +315,12 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
     }
     if auto is not None:
         info["auto_motion"] = f"{auto.summary or 'nothing found'} ({found_by})"
+    if from_video:
+        info["motion_video"] = f"{os.path.basename(inputs.motion_video)}: {video_summary}"
     notes = list(backend.notes)
+    if from_video and not moving:
+        notes.append("the motion video shows nothing moving: a still 3D photo with camera motion (film the "
+                     "moving scene, or give a mask or --hint arrows)")
     if auto is not None and not moving:
         notes.append("auto motion found no sky or water to animate: a still 3D photo with camera "
                      "motion (give a mask or --hint arrows to make something move)")
@@ -334,18 +365,26 @@ def _animate(scene: PreparedScene, loop_frames: int, progress: Progress, start: 
 
 def with_motion(scene: PreparedScene, annotation: MotionAnnotation, *, direction: str | None = None,
                 flow_scale: float = 1.0, backend: NeuralBackend | str = "auto",
-                ckpts_dir: str | None = None, device: str = "cpu") -> PreparedScene:
+                ckpts_dir: str | None = None, device: str = "cpu", motion_video: str | None = None,
+                fps: float = 30.0, progress: Progress = _no_progress) -> PreparedScene:
     """Re-run only the flow stage: ``scene`` with the motion of a new annotation (any size).
 
     Depth and layers are reused, so editing the motion of a prepared scene is quick.
     ``backend``/``ckpts_dir``/``device`` choose the flow as in :func:`prepare_scene`: the motion
-    network refines the hint flow when its weights are there.
+    network refines the hint flow when its weights are there. ``motion_video``: a clip whose
+    motion fills whatever the annotation leaves open, at ``fps`` (as in :func:`prepare_scene`).
     """
     annotation = annotation.at_size(*scene.size)
-    models = NeuralBackend.coerce(backend, ckpts_dir, device)
-    models.check(["motion"])
-    flow, regions, flow_method = _motion_stage(annotation, scene.photo, models, direction, flow_scale)
     info = dict(scene.info, hints=len(annotation.hints))
+    models = NeuralBackend.coerce(backend, ckpts_dir, device)
+    if motion_video:
+        if direction:
+            raise CineError("a motion video shows the direction itself; drop the direction in words")
+        flow, regions, flow_method, info["motion_video"] = _video_stage(motion_video, annotation, scene.photo, fps,
+                                                                        flow_scale, progress)
+    else:
+        models.check(["motion"])
+        flow, regions, flow_method = _motion_stage(annotation, scene.photo, models, direction, flow_scale)
     info["stages"] = dict(scene.info.get("stages", {}), flow=flow_method)
     if models.notes:
         info["notes"] = list(dict.fromkeys(info.get("notes", []) + models.notes))
@@ -355,15 +394,18 @@ def with_motion(scene: PreparedScene, annotation: MotionAnnotation, *, direction
 def with_motion_animated(scene: PreparedScene, annotation: MotionAnnotation, loop_frames: int, *,
                          direction: str | None = None, flow_scale: float = 1.0,
                          backend: NeuralBackend | str = "auto", ckpts_dir: str | None = None, device: str = "cpu",
+                         motion_video: str | None = None, fps: float = 30.0,
                          progress: Progress = _no_progress) -> AnimatedScene:
     """:func:`with_motion`, then the new scene's points animated over a loop of ``loop_frames``
     frames, as :func:`prepare_animated` does; ``progress`` runs from 0 to 1 over both steps."""
     _check_loop(loop_frames)
     progress("flow", 0.0)
+    # The flow stage (without the motion network or a video) is quick next to integrating the loop.
+    share = 0.6 if motion_video else 0.3
     moved = with_motion(scene, annotation, direction=direction, flow_scale=flow_scale, backend=backend,
-                        ckpts_dir=ckpts_dir, device=device)
-    # The flow stage (without the motion network) is quick next to integrating the loop.
-    return AnimatedScene(moved, _animate(moved, loop_frames, progress, 0.3))
+                        ckpts_dir=ckpts_dir, device=device, motion_video=motion_video, fps=fps,
+                        progress=scaled_progress(progress, 0.0, share))
+    return AnimatedScene(moved, _animate(moved, loop_frames, progress, share))
 
 
 def make_renderer(scene: PreparedScene, num_frames: int, models: NeuralBackend, *, integrator: str = "rk4",
