@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import itertools
-import logging
 import os
 import re
 import signal
@@ -96,12 +95,16 @@ def _write_gif(frames: Iterable[np.ndarray], path: str, fps: float) -> int:
     return len(images)
 
 
-def _encoder_command(path: str, ext: str, width: int, height: int, fps: float) -> list[str]:
-    """ffmpeg reading raw RGB frames from its input: H.264 (CRF 18) or VP9 (CRF 30), 4:2:0."""
+def _ffmpeg() -> str:
     import imageio_ffmpeg
 
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _encoder_command(path: str, ext: str, width: int, height: int, fps: float) -> list[str]:
+    """ffmpeg reading raw RGB frames from its input: H.264 (CRF 18) or VP9 (CRF 30), 4:2:0."""
     codec = {".mp4": ["libx264", "-crf", "18"], ".webm": ["libvpx-vp9", "-crf", "30", "-b:v", "0"]}[ext]
-    return [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo",
+    return [_ffmpeg(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo",
             "-s", f"{width}x{height}", "-pix_fmt", "rgb24", "-r", str(Fraction(fps).limit_denominator()),
             "-i", "-", "-an", "-vcodec", codec[0], "-pix_fmt", "yuv420p", "-v", "error", *codec[1:], path]
 
@@ -173,27 +176,23 @@ def read_video(path: str) -> tuple[list[np.ndarray], float]:
     ffmpeg decodes each frame once, as stored (no frame dropped or repeated to a rate), and the
     size and rate come from the header it prints; its pipes are closed whatever happens.
     """
-    import imageio_ffmpeg
-
     check_regular_file(path, "video")
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", path, "-map", "0:v:0",
+    command = [_ffmpeg(), "-nostdin", "-hide_banner", "-i", path, "-map", "0:v:0",
                "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     try:
         decoded = subprocess.run(command, capture_output=True, timeout=3600)
     except OSError as exc:
         raise CineError(f"cannot read video {os.path.basename(path)} ({exc})") from None
     log = decoded.stderr.decode("utf-8", "replace")
-    stream = next((line for line in log.splitlines() if "Video:" in line), "")
-    size = re.search(r"[ ,](\d+)x(\d+)[ ,\[]", stream)
-    if decoded.returncode != 0 or size is None:
+    stream = _video_stream(log)
+    if decoded.returncode != 0 or stream is None:
         why = _encoder_complaint(log, decoded.returncode) if decoded.returncode else "no video stream"
         raise CineError(f"cannot read video {os.path.basename(path)} ({printable(why, 200)})")
-    width, height = int(size.group(1)), int(size.group(2))
-    rate = re.search(r"(\d+(?:\.\d+)?) fps", stream)
+    width, height, fps = stream
     pixels = np.frombuffer(bytearray(decoded.stdout), np.uint8)  # writable, as callers may expect
     count = pixels.size // (width * height * 3)
     frames = list(pixels[:count * width * height * 3].reshape(count, height, width, 3))
-    return frames, float(rate.group(1)) if rate else 0.0
+    return frames, fps
 
 
 #: Longest clip read for its motion (seconds): a few seconds show the fluid's steady motion;
@@ -223,31 +222,43 @@ def _clip_name(path: str) -> str:
     return printable(os.path.basename(path), 120)
 
 
-def read_clip_header(path: str) -> ClipHeader:
-    """Read a video clip's header with ffmpeg (no frame is kept) and refuse, with one line, a
-    clip that is missing, unreadable, too large or too long."""
-    import imageio_ffmpeg
+def _video_stream(log: str) -> tuple[int, int, float] | None:
+    """(width, height, frames per second or 0) of the first video stream in ffmpeg's header
+    ``log``, or None when it shows none."""
+    stream = next((line for line in log.splitlines() if "Video:" in line), "")
+    size = re.search(r"[ ,](\d+)x(\d+)[ ,\[]", stream)
+    if size is None:
+        return None
+    rate = re.search(r"(\d+(?:\.\d+)?) fps", stream)
+    return int(size.group(1)), int(size.group(2)), float(rate.group(1)) if rate else 0.0
 
+
+def read_clip_header(path: str) -> ClipHeader:
+    """Read a video clip's header with ffmpeg (no frame is decoded) and refuse, with one line, a
+    clip that is missing, unreadable, too large or too long."""
     name = _clip_name(path)
     check_regular_file(path, "video")
-    frames = imageio_ffmpeg.read_frames(path, pix_fmt="gray", bits_per_pixel=8)
-    try:
-        meta = next(frames)
-    except (OSError, RuntimeError, ValueError, StopIteration):
-        raise CineError(f"cannot read video {name}: the file is damaged or not a video ffmpeg decodes") from None
-    finally:
-        frames.close()
-    width, height = (int(v) for v in meta.get("source_size") or meta.get("size") or (0, 0))
-    if meta.get("rotate", 0) in (90, 270, -90):
+    try:  # with no output named, ffmpeg prints the header and stops
+        log = subprocess.run([_ffmpeg(), "-nostdin", "-hide_banner", "-i", path], capture_output=True,
+                             timeout=60).stderr.decode("utf-8", "replace")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CineError(f"cannot read video {name} ({printable(str(exc), 120)})") from None
+    stream = _video_stream(log)
+    if stream is None:
+        raise CineError(f"cannot read video {name}: the file is damaged or not a video ffmpeg decodes")
+    width, height, fps = stream
+    rotation = re.search(r"rotat(?:e\s*:\s*|ion of )(-?\d+(?:\.\d+)?)", log)
+    if rotation and round(abs(float(rotation.group(1)))) % 180 == 90:  # ffmpeg turns the frames upright
         width, height = height, width
     if width < 2 or height < 2:
         raise CineError(f"cannot read video {name}: it has no picture")
     if width * height > MAX_CLIP_PIXELS:
         raise CineError(f"video {name} is {width}x{height} pixels, above the limit of "
                         f"{MAX_CLIP_PIXELS // 1_000_000} megapixels (8K); downscale it first")
-    fps, duration = float(meta.get("fps") or 0.0), float(meta.get("duration") or 0.0)
-    if not (0.0 <= fps < 10_000.0) or not (0.0 <= duration < float("inf")):
-        fps, duration = 0.0, 0.0
+    length = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", log)
+    duration = int(length.group(1)) * 3600 + int(length.group(2)) * 60 + float(length.group(3)) if length else 0.0
+    if not 0.0 <= fps < 10_000.0:
+        fps = 0.0
     if duration > MAX_CLIP_SECONDS:
         raise CineError(f"video {name} lasts {duration:.0f} s; trim it to at most {MAX_CLIP_SECONDS:.0f} s "
                         f"(a few seconds of the moving scene are enough)")
@@ -259,27 +270,30 @@ def stream_clip(path: str, size: tuple[int, int], max_frames: int) -> Iterator[n
 
     ffmpeg scales each frame while decoding (area averaging), so no frame is ever held at its
     full size and memory does not grow with the clip's length. A clip with more than
-    ``max_frames`` frames is refused (its header may not say how long it is).
+    ``max_frames`` frames is refused (its header may not say how long it is). ffmpeg is stopped
+    and its pipes closed however the iteration ends.
     """
-    import imageio_ffmpeg
-
-    # imageio-ffmpeg warns that the frames read are not the source's size: that is the point.
-    logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
     width, height = size
-    frames = imageio_ffmpeg.read_frames(path, pix_fmt="gray", bits_per_pixel=8,
-                                        output_params=["-vf", f"scale={width}:{height}:flags=area"])
-    try:
-        meta = next(frames)
-        if tuple(meta["size"]) != (width, height):
-            raise CineError(f"cannot read video {_clip_name(path)}: ffmpeg gives {meta['size']} frames")
-        count = 0
-        for data in frames:
-            count += 1
-            if count > max_frames:
-                raise CineError(f"video {_clip_name(path)} has more than {max_frames} frames; trim it to at most "
-                                f"{MAX_CLIP_SECONDS:.0f} s")
-            yield np.frombuffer(data, np.uint8).reshape(height, width)
-    except (OSError, RuntimeError, ValueError, StopIteration):
-        raise CineError(f"cannot read video {_clip_name(path)}: decoding failed part way (damaged file)") from None
-    finally:
-        frames.close()
+    command = [_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", path, "-map", "0:v:0",
+               "-vf", f"scale={width}:{height}:flags=area", "-f", "rawvideo", "-pix_fmt", "gray", "-"]
+    frame_bytes = width * height
+    with tempfile.TemporaryFile() as log:
+        try:
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log)
+        except OSError as exc:
+            raise CineError(f"cannot read video {_clip_name(path)} ({printable(str(exc), 120)})") from None
+        try:
+            count = 0
+            while len(data := process.stdout.read(frame_bytes)) == frame_bytes:
+                count += 1
+                if count > max_frames:
+                    raise CineError(f"video {_clip_name(path)} has more than {max_frames} frames; trim it to "
+                                    f"at most {MAX_CLIP_SECONDS:.0f} s")
+                yield np.frombuffer(data, np.uint8).reshape(height, width)
+            if process.wait() != 0:
+                raise CineError(f"cannot read video {_clip_name(path)}: decoding failed part way (damaged file)")
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.stdout.close()
+            process.wait()
