@@ -42,6 +42,7 @@ from ..io.annotations import HintArrow, MotionAnnotation
 from ..io.images import to_numpy_image
 from ..io.motion_rules import starts_inside
 from .flow import ARROW_PIXELS_PER_FRAME_UNIT, motion_regions
+from .fluidity import thin_coloured, thin_structures, thin_width
 
 #: Long side of the copy the cues are computed on.
 WORK_SIDE = 384
@@ -234,39 +235,12 @@ def _detect_waterfall(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray,
     return falls
 
 
-def _thin_structures(grey: np.ndarray, width: int, in_water: bool) -> np.ndarray:
-    """(H, W) bool: structures at most about ``width`` pixels wide crossing the sky or water.
-
-    In the sky: dark ones of any orientation (branches, wires). In water: dark or bright ones
-    that stand upright, narrow across the rows and at least twice ``width`` tall (blades, reeds,
-    trunks, masts), not the horizontal troughs and crests of waves.
-    """
-    if not in_water:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
-        return cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, kernel) > 0.06
-    across = np.ones((1, width), np.uint8)
-    thin = ((cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, across) > 0.06)
-            | (cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, across) > 0.1))
-    return cv2.morphologyEx(thin.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2 * width, 1), np.uint8)) > 0
-
-
-def _thin_coloured(image: np.ndarray, width: int) -> np.ndarray:
-    """(H, W) bool: structures at most about ``width`` pixels wide whose hue differs from what
-    surrounds them (golden grass heads or green leaves against the sky): the colour without its
-    brightness, compared with its median over a window twice as wide."""
-    chroma = image - image.mean(axis=2, keepdims=True)
-    size = 2 * width + 1
-    levels = np.clip((chroma + 0.5) * 255.0, 0, 255).astype(np.uint8)
-    median = cv2.medianBlur(levels, size).astype(np.float32) / 255.0 - 0.5
-    return np.linalg.norm(chroma - median, axis=2) > 0.1
-
-
 def found_regions(rgb: torch.Tensor, kinds: np.ndarray) -> DetectedMotion:
     """Clean found regions at full size, whichever method found them.
 
-    Thin structures crossing them (:func:`_thin_structures`: branches and wires in the sky,
+    Thin structures crossing them (:func:`thin_structures`: branches and wires in the sky,
     blades and reeds in water, not the troughs and crests of waves; in the sky also those of
-    another hue, :func:`_thin_coloured`) and a margin at their edge are removed from them;
+    another hue, :func:`thin_coloured`) and a margin at their edge are removed from them;
     regions below :data:`MIN_AREA` are dropped.
 
     Args:
@@ -277,16 +251,16 @@ def found_regions(rgb: torch.Tensor, kinds: np.ndarray) -> DetectedMotion:
     height, width = kinds.shape
     kinds = kinds.astype(np.int32).copy()
     grey = image.mean(axis=2)
-    thin = max(5, round(0.006 * max(width, height)) | 1)
+    thin = thin_width(height, width)
     blocked = np.zeros(kinds.shape, bool)
     for index in range(1, len(KINDS) + 1):
         region = kinds == index
         if region.any():
-            thin_here = _thin_structures(grey, thin, in_water=index > 1)
+            thin_here = thin_structures(grey, thin, in_water=index > 1)
             if index == 1:  # in the sky only what is darker than the sky (not the shading of
                 # clouds), or of another hue
                 thin_here &= grey < 0.8 * float(np.median(grey[region]))
-                thin_here |= _thin_coloured(image, thin)
+                thin_here |= thin_coloured(image, thin)
             blocked |= region & thin_here
     kinds[cv2.dilate(blocked.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = 0
     margin = max(1, round(0.002 * max(width, height)))

@@ -27,6 +27,7 @@ from ..motion.animation import AnimatedPointCloud, animate_points
 from ..motion.detect import AutoMotion, auto_annotation, detect_motion, found_regions
 from ..motion.directions import parse_direction
 from ..motion.flow import eulerian_flow, extend_flow, feather_flow, motion_regions
+from ..motion.fluidity import refine_regions
 from ..rendering.decoder import NeuralFrameRenderer
 from ..rendering.frames import FrameRenderer
 from ..scene import MAX_REGIONS, PreparedScene
@@ -115,6 +116,9 @@ class PrepareOptions:
     #: Without a motion mask, find what moves (sky, water) and how (:mod:`cine_core.motion.detect`);
     #: hints and ``direction`` steer the guess. Finding nothing gives a still, with a note.
     auto_motion: bool = True
+    #: Move the regions exactly as drawn, instead of holding still the structure the photo
+    #: shows inside them (rocks, wires, blades; :mod:`cine_core.motion.fluidity`).
+    exact_region: bool = False
 
 
 def load_annotation(inputs: SceneInputs, photo: Photo, extra_hints: list[HintArrow]) -> MotionAnnotation:
@@ -160,23 +164,31 @@ def _flow_stage(annotation: MotionAnnotation, direction: str | None, flow_scale:
 
 def _motion_stage(annotation: MotionAnnotation, rgb: torch.Tensor, backend: NeuralBackend,
                   direction: str | None, flow_scale: float, require_motion: bool = True,
-                  auto: AutoMotion | None = None, found_by: str = "") -> tuple[torch.Tensor, torch.Tensor, str]:
+                  auto: AutoMotion | None = None, found_by: str = "",
+                  exact_region: bool = False) -> tuple[torch.Tensor, torch.Tensor, str]:
     """:func:`_flow_stage`, refined by the motion network when ``backend`` uses it, and
     feathered to zero towards the regions' borders (:func:`~cine_core.motion.flow.feather_flow`).
 
+    The regions lose the still structure the photo shows inside them
+    (:func:`~cine_core.motion.fluidity.refine_regions`) unless ``exact_region``; the flow is
+    feathered towards it as towards their borders, and the network receives the refined region.
     The network needs the photo (``rgb``, (3, H, W) at the annotation's size); the hint flow
     stays its input, except where the arrows were guessed by the motion detection (``auto``,
     found by the method ``found_by``): there it predicts the motion from the photo alone (zero
-    hint), as it was trained to. The regions stay the annotation's.
+    hint), as it was trained to.
     """
     flow, regions, method = _flow_stage(annotation, direction, flow_scale, require_motion)
     moving = bool(motion_mask(flow).any())
     if auto is not None and moving:
         method = f"{found_by} + {method}"
+    region_mask = annotation.mask
+    if moving and not exact_region:
+        regions = torch.from_numpy(refine_regions(rgb, regions.numpy()))
+        region_mask = (regions > 0).numpy()
     if moving and backend.uses("motion"):
         predictor = MotionPredictor(backend.load("motion")["motion_net"], backend.motion_size)
         hint = flow if auto is None else flow * torch.from_numpy(~auto.guessed)
-        flow = neural_flow(predictor, rgb, annotation.mask, hint, flow_scale)
+        flow = neural_flow(predictor, rgb, region_mask, hint, flow_scale)
         method = f"{backend.label('motion')} from {method}"
     return feather_flow(flow, regions), regions, method
 
@@ -248,7 +260,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
         annotation, direction, require_motion = auto.annotation, None, False
         moving = _asks_for_motion(annotation, direction, require_motion)
     flow, regions, flow_method = _motion_stage(annotation, photo.rgb, backend, direction, options.flow_scale,
-                                               require_motion, auto, found_by)
+                                               require_motion, auto, found_by, options.exact_region)
     progress("depth", 0.1)
     if inputs.depth_values is not None:
         raw = raw_to_disparity(np.asarray(inputs.depth_values, dtype=np.float32), options.depth_kind)
@@ -328,17 +340,19 @@ def _animate(scene: PreparedScene, loop_frames: int, progress: Progress, start: 
 
 def with_motion(scene: PreparedScene, annotation: MotionAnnotation, *, direction: str | None = None,
                 flow_scale: float = 1.0, backend: NeuralBackend | str = "auto",
-                ckpts_dir: str | None = None, device: str = "cpu") -> PreparedScene:
+                ckpts_dir: str | None = None, device: str = "cpu", exact_region: bool = False) -> PreparedScene:
     """Re-run only the flow stage: ``scene`` with the motion of a new annotation (any size).
 
     Depth and layers are reused, so editing the motion of a prepared scene is quick.
     ``backend``/``ckpts_dir``/``device`` choose the flow as in :func:`prepare_scene`: the motion
-    network refines the hint flow when its weights are there.
+    network refines the hint flow when its weights are there. ``exact_region``: as
+    :attr:`PrepareOptions.exact_region`.
     """
     annotation = annotation.at_size(*scene.size)
     models = NeuralBackend.coerce(backend, ckpts_dir, device)
     models.check(["motion"])
-    flow, regions, flow_method = _motion_stage(annotation, scene.photo, models, direction, flow_scale)
+    flow, regions, flow_method = _motion_stage(annotation, scene.photo, models, direction, flow_scale,
+                                               exact_region=exact_region)
     info = dict(scene.info, hints=len(annotation.hints))
     info["stages"] = dict(scene.info.get("stages", {}), flow=flow_method)
     if models.notes:
@@ -349,13 +363,13 @@ def with_motion(scene: PreparedScene, annotation: MotionAnnotation, *, direction
 def with_motion_animated(scene: PreparedScene, annotation: MotionAnnotation, loop_frames: int, *,
                          direction: str | None = None, flow_scale: float = 1.0,
                          backend: NeuralBackend | str = "auto", ckpts_dir: str | None = None, device: str = "cpu",
-                         progress: Progress = _no_progress) -> AnimatedScene:
+                         exact_region: bool = False, progress: Progress = _no_progress) -> AnimatedScene:
     """:func:`with_motion`, then the new scene's points animated over a loop of ``loop_frames``
     frames, as :func:`prepare_animated` does; ``progress`` runs from 0 to 1 over both steps."""
     _check_loop(loop_frames)
     progress("flow", 0.0)
     moved = with_motion(scene, annotation, direction=direction, flow_scale=flow_scale, backend=backend,
-                        ckpts_dir=ckpts_dir, device=device)
+                        ckpts_dir=ckpts_dir, device=device, exact_region=exact_region)
     # The flow stage (without the motion network) is quick next to integrating the loop.
     return AnimatedScene(moved, _animate(moved, loop_frames, progress, 0.3))
 
