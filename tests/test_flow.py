@@ -43,7 +43,7 @@ def test_dense_hint_is_deterministic_and_exact_at_a_single_arrow():
     two = torch.tensor([[5.0, 5.0, 5.0 + UNIT, 5.0], [60.0, 28.0, 60.0, 28.0 + UNIT]])
     assert torch.equal(dense_hint(two, 64, 32), dense_hint(two, 64, 32))
     far = dense_hint(two, 64, 32)
-    assert float(far[0, 0, 0]) > 0.99 and float(far[1, 31, 63]) > 0.99  # nearest arrow wins far away
+    assert float(far[0, 0, 0]) > 0.98 and float(far[1, 31, 63]) > 0.98  # nearest arrow wins at its end
 
 
 def test_each_region_follows_its_own_arrows():

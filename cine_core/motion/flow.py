@@ -22,6 +22,12 @@ from ..io.motion_rules import EMPTY_REGION, NO_DIRECTION, NOTHING_MOVES, motion_
 #: the fluid's travel in 50 frames. 200 puts both at 0.99x and 1.19x. ``flow_scale`` stays the
 #: user's speed control on top (docs/performance.md, "Speed of hint arrows").
 ARROW_PIXELS_PER_FRAME_UNIT = 200.0
+#: Each arrow rules a neighbourhood this many times the distance to its nearest neighbour
+#: wide (the Gaussian width of its interpolation weight); chosen by measurement
+#: (docs/performance.md, "Interpolation of hint arrows").
+ARROW_REACH = 0.5
+#: Arrows starting closer than this fraction of the long side share one neighbourhood.
+SAME_PLACE_FRACTION = 0.01
 #: Speed of a direction given in words: pixels per frame for a 1280-pixel-wide image.
 WORDED_SPEED = 1.0
 #: The velocity falls to zero over this fraction of the long side towards a region's border.
@@ -33,13 +39,33 @@ FEATHER_FRACTION = 0.03
 FRAME_SNAP_FRACTION = 0.01
 
 
-def dense_hint(hints: torch.Tensor, width: int, height: int) -> torch.Tensor:
-    """Interpolate K hint arrows into a dense velocity field.
+def arrow_reach(starts: torch.Tensor, min_separation: float) -> torch.Tensor:
+    """How far each arrow rules: :data:`ARROW_REACH` times the distance from its start to the
+    nearest other arrow's start; infinite for an arrow alone. Starts closer than
+    ``min_separation`` count as one place (they share their neighbourhood).
 
-    hint(p) = sum_k w_k v_k / sum_k w_k with w_k = exp(-(|p - s_k| / sigma)^2), as in the
-    published method, but with the fixed sigma = H / K (the geometric middle of its random
-    range [H/2K, 2H/K)) and computed as a softmax, so pixels far from every arrow follow the
-    nearest arrow instead of dividing zero by zero.
+    Args:
+        starts: (K, 2) arrow starts.
+
+    Returns:
+        (K,) widths in the same units.
+    """
+    distance = torch.cdist(starts, starts)
+    distance = torch.where(distance < min_separation, torch.full_like(distance, float("inf")), distance)
+    return ARROW_REACH * distance.min(dim=1).values if starts.shape[0] > 1 else torch.full((1,), float("inf"))
+
+
+def dense_hint(hints: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Interpolate K hint arrows into a dense velocity field in which each arrow rules its
+    neighbourhood.
+
+    hint(p) = sum_k w_k v_k / sum_k w_k with w_k = exp(-(|p - s_k| / sigma_k)^2), computed as a
+    softmax, so pixels far from every arrow follow the arrow nearest in units of its width
+    instead of dividing zero by zero. The published method uses one random sigma in
+    [H/2K, 2H/K) for all arrows: arrows a quarter of the width apart then average each other
+    out at their own starts. Here each arrow's width is :func:`arrow_reach` (a fraction of the
+    distance to its nearest neighbour), so at its start its own weight dominates, between two
+    arrows the field blends smoothly, and one arrow alone drives everything.
 
     Args:
         hints: (K, 4) arrows x0, y0, x1, y1 in working pixels;
@@ -52,13 +78,13 @@ def dense_hint(hints: torch.Tensor, width: int, height: int) -> torch.Tensor:
     count = hints.shape[0]
     if count == 0:
         return torch.zeros(2, height, width)
-    sigma = height / count
     starts = hints[:, :2]
     velocity = (hints[:, 2:] - hints[:, :2]) / ARROW_PIXELS_PER_FRAME_UNIT
+    sigma = arrow_reach(starts, SAME_PLACE_FRACTION * max(width, height))
     ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32),
                             torch.arange(width, dtype=torch.float32), indexing="ij")
     grid = torch.stack([xs, ys], dim=-1).reshape(-1, 1, 2)
-    logits = -((grid - starts[None]).square().sum(-1)) / sigma ** 2  # (HW, K)
+    logits = -((grid - starts[None]).square().sum(-1)) / sigma.square()  # (HW, K)
     weights = torch.softmax(logits, dim=1)
     return (weights @ velocity).T.reshape(2, height, width).contiguous()
 
