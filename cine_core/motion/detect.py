@@ -55,6 +55,8 @@ KINDS: dict[str, tuple[tuple[float, float], tuple[float, float], str]] = {
     # Only the segmentation network tells rivers apart: they flow away, up the image.
     "river": ((0.0, -1.0), (0.3, 1.0), "flowing away from the camera"),
 }
+#: Colour step (RGB distance, median over the columns) that marks a horizon inside the sky.
+HORIZON_STEP = 0.06
 #: Smallest region kept, as a fraction of the image.
 MIN_AREA = 0.01
 #: Guessed arrows per region: a grid of rows x columns over it. Speed varies with the row
@@ -161,6 +163,47 @@ def _sky_horizon(sky: np.ndarray) -> float | None:
     lowest = sky.shape[0] - 1 - np.argmax(sky[::-1], axis=0)
     # Over mountains, trees and buildings the sky ends above the horizon: take the lower part.
     return float(np.quantile(lowest[columns], 0.8))
+
+
+def _split_at_horizon(rgb: np.ndarray, sky: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split calm sea or lake off the sky it joined: (sky, water) of the small image ``rgb``.
+
+    Calm water under a clear sky is as smooth and as blue as the sky, so the sky grows over it.
+    The horizon shows as a level line where the colour steps, the same step in every column
+    (the sky's own gradient is gentle, clouds and grass in front of it differ from column to
+    column): the row with the largest median step over the columns where sky lies on both
+    sides. Below it, the sky is water when it is bluish and darker or more saturated than the
+    sky just above, spans a third of the width, and leaves sky above it.
+    """
+    height, width = sky.shape
+    reach = max(1, height // 100)
+    water = np.zeros_like(sky)
+    steps = np.zeros(height)
+    smooth = cv2.GaussianBlur(rgb, (0, 0), 1.0)
+    for row in range(max(reach, height // 10), height - reach):
+        both = sky[row - reach] & sky[row + reach]
+        if both.mean() >= 0.3:
+            step = np.median(smooth[row + reach, both] - smooth[row - reach, both], axis=0)
+            steps[row] = float(np.linalg.norm(step))
+    row = int(np.argmax(steps))
+    if steps[row] < HORIZON_STEP or steps[row] < 4.0 * float(np.median(steps[steps > 0] if steps.any() else [0.0])):
+        return sky, water
+    above = sky.copy()
+    above[row:] = False
+    below = sky & ~above
+    if above.sum() < 0.2 * sky.sum() or not below.any():
+        return sky, water
+    sky_colour, water_colour = np.median(rgb[above & (np.arange(height)[:, None] >= row - height // 10)], axis=0), \
+        np.median(rgb[below], axis=0)
+    value = lambda c: float(c.max())  # noqa: E731
+    saturation = lambda c: (float(c.max()) - float(c.min())) / max(float(c.max()), 1e-6)  # noqa: E731
+    bluish = water_colour[2] >= water_colour[0]
+    deeper = value(water_colour) < value(sky_colour) - 0.03 or saturation(water_colour) > saturation(sky_colour) + 0.05
+    wide = below.any(axis=0).mean() >= 1 / 3
+    tall = below.any(axis=1).sum() >= 0.03 * height  # not the sky's blend into the land below
+    if bluish and deeper and wide and tall:
+        return above, below
+    return sky, water
 
 
 def _detect_sea(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, horizontal: np.ndarray,
@@ -290,8 +333,8 @@ def detect_motion(rgb: torch.Tensor) -> DetectedMotion:
     grey = small.mean(axis=2)
     texture = _local_std(grey, 5)
     horizontal = _horizontality(grey, 3.0)
-    sky = _detect_sky(small, texture)
-    sea = _detect_sea(small, sky, texture, horizontal, _sky_horizon(sky))
+    sky, below_horizon = _split_at_horizon(small, _detect_sky(small, texture))
+    sea = _detect_sea(small, sky, texture, horizontal, _sky_horizon(sky)) | below_horizon
     falls = _detect_waterfall(small, sky, texture, horizontal) & ~sea
     sky &= ~(sea | falls)
     # Upsample each region softly and give every pixel the kind that covers it most.

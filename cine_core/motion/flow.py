@@ -13,6 +13,7 @@ import torch
 from ..errors import CineError
 from ..io.annotations import MotionAnnotation
 from ..io.motion_rules import EMPTY_REGION, NO_DIRECTION, NOTHING_MOVES, motion_mask, motion_problem, starts_inside
+from .structure import arrow_rule, follow_structure
 
 #: Hint arrow length (original pixels) that means one pixel per frame: the fluid travels the
 #: length of its arrow in 200 frames (6.7 s at 30 fps). The published method uses 50; measured
@@ -142,22 +143,28 @@ def snap_to_frame(labels: np.ndarray) -> np.ndarray:
 
 
 def _region_velocity(annotation: MotionAnnotation, region: np.ndarray,
-                     direction: tuple[float, float, float] | None) -> torch.Tensor:
-    """Velocity for one region: from the arrows that start inside it (all arrows if none do),
-    else the worded direction."""
+                     direction: tuple[float, float, float] | None, grey: np.ndarray | None) -> np.ndarray:
+    """(2, H, W) velocity for one region: from the arrows that start inside it (all arrows if
+    none do), else the worded direction; turned towards the photo's structure (``grey``, (H, W)
+    in [0, 1]) away from the region's own arrows (:func:`~cine_core.motion.structure.follow_structure`)."""
     width, height = annotation.size
     inside = [h for h in annotation.hints if starts_inside(h.start, region)]
     arrows = inside or annotation.hints
     if arrows:
-        return dense_hint(torch.tensor([[*h.start, *h.end] for h in arrows], dtype=torch.float32),
-                          width, height)
-    dx, dy, speed = direction
-    field = torch.tensor([dx, dy]).reshape(2, 1, 1) * (WORDED_SPEED * speed * width / 1280.0)
-    return field.expand(2, height, width).contiguous()
+        field = dense_hint(torch.tensor([[*h.start, *h.end] for h in arrows], dtype=torch.float32),
+                           width, height).numpy()
+    else:
+        dx, dy, speed = direction
+        field = np.broadcast_to(np.float32([dx, dy]).reshape(2, 1, 1) * (WORDED_SPEED * speed * width / 1280.0),
+                                (2, height, width))
+    if grey is None:
+        return np.ascontiguousarray(field, np.float32)
+    freedom = 1.0 - arrow_rule(np.array([h.start for h in inside]).reshape(-1, 2), width, height)
+    return follow_structure(field, grey, region > 0, freedom)
 
 
 def eulerian_flow(annotation: MotionAnnotation, *, direction: tuple[float, float, float] | None = None,
-                  flow_scale: float = 1.0) -> torch.Tensor:
+                  flow_scale: float = 1.0, photo: torch.Tensor | None = None) -> torch.Tensor:
     """Dense flow from the annotation at working resolution.
 
     Each separately drawn region (a labelme polygon, a connected part of a mask) gets its own
@@ -170,6 +177,8 @@ def eulerian_flow(annotation: MotionAnnotation, *, direction: tuple[float, float
         annotation: mask and hints at working resolution.
         direction: (dx, dy, speed) from :func:`cine_core.motion.directions.parse_direction`.
         flow_scale: speed multiplier.
+        photo: (3, H, W) in [0, 1]; when given, the field follows the fluid's structure where
+            the region's own arrows do not rule (:mod:`cine_core.motion.structure`).
 
     Returns:
         (2, H, W) float32 flow in pixels per frame; zero outside the mask.
@@ -188,11 +197,12 @@ def eulerian_flow(annotation: MotionAnnotation, *, direction: tuple[float, float
                         "--hint x0,y0,x1,y1, or say the direction, e.g. --direction 'left to right'")
     regions = motion_regions(annotation)
     sigma = max(1.0, 0.01 * float(np.hypot(width, height)))
+    grey = photo.mean(dim=0).numpy() if photo is not None else None
     smooth = np.zeros((2, height, width), np.float32)
     for label in np.unique(regions[regions > 0]):
         region = (regions == label).astype(np.float32)
-        field = _region_velocity(annotation, region, direction)
-        smooth += masked_blur(field.numpy(), region, sigma) * region[None]
+        field = _region_velocity(annotation, region, direction, grey)
+        smooth += masked_blur(field, region, sigma) * region[None]
     return torch.from_numpy(smooth.astype(np.float32)) * float(flow_scale)
 
 

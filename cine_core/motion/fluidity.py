@@ -49,6 +49,11 @@ COMPACT_FRACTION = 0.006
 MAX_STILL_SHARE = 0.5
 #: Top-hat contrast (grey in [0, 1]) of a dark / bright thin line.
 LINE_CONTRAST = (0.06, 0.1)
+#: Smallest difference (RGB in [0, 1]) of a thin line from its line-free surroundings.
+FAINT_LINE = 0.03
+#: Lines are looked for in smooth surroundings only (local standard deviation of the
+#: line-free image): sky, smoke, mist, calm water; not in waves or foam, whose crests are lines.
+SMOOTH_SURROUNDINGS = 0.03
 #: A thin line stands alone: at most this share of its neighbourhood is thin-line response.
 LINE_DENSITY = 0.2
 #: ... and runs long: each piece spans at least this fraction of the long side.
@@ -98,24 +103,31 @@ def thin_coloured(image: np.ndarray, width: int) -> np.ndarray:
     return np.linalg.norm(chroma - median, axis=2) > 0.1
 
 
-def lone_thin_lines(grey: np.ndarray, width: int) -> np.ndarray:
-    """(H, W) bool: dark or bright lines at most about ``width`` pixels wide, of any orientation,
-    that stand alone and run long: at most :data:`LINE_DENSITY` of a window six widths wide
-    around them is such a line, and each piece spans at least :data:`MIN_LINE_LENGTH` of the
-    long side. Wires, masts and blades in front of smoke, sky or water are; the packed dark gaps
-    of a streaked fall, the troughs of waves and the short glints of their crests are not.
+def lone_thin_lines(image: np.ndarray, width: int) -> np.ndarray:
+    """(H, W) bool: lines at most about ``width`` pixels wide, of any orientation, brightness or
+    hue, that stand out from smooth surroundings, stand alone and run long.
+
+    A pixel is on a line when it differs from the median of a window ``2 width + 1`` wide (which
+    removes thin lines) by more than :data:`FAINT_LINE` and four times the texture of that
+    median around it, where that texture is below :data:`SMOOTH_SURROUNDINGS`: in smooth sky or
+    smoke even a faint, blurred stem or wire stands out; in waves and foam, crests are no lines. It must stand alone (at most :data:`LINE_DENSITY` of a
+    window six widths wide is line) and each piece must span :data:`MIN_LINE_LENGTH` of the
+    long side: the packed dark gaps of a streaked fall and the short glints on waves are not
+    lines.
 
     Args:
-        grey: (H, W) float32 in [0, 1].
+        image: (H, W, 3) float32 RGB in [0, 1].
     """
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
-    lines = ((cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, kernel) > LINE_CONTRAST[0])
-             | (cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, kernel) > LINE_CONTRAST[1]))
+    levels = np.clip(image * 255.0, 0, 255).astype(np.uint8)
+    background = cv2.medianBlur(levels, 2 * width + 1).astype(np.float32) / 255.0
+    difference = np.abs(image - background).max(axis=2)
+    noise = _local_texture(background.mean(axis=2), 6 * width + 1)
+    lines = (difference > np.maximum(FAINT_LINE, 4.0 * noise)) & (noise < SMOOTH_SURROUNDINGS)
     density = cv2.blur(lines.astype(np.float32), (6 * width + 1,) * 2)
     alone = (lines & (density <= LINE_DENSITY)).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(alone, connectivity=8)
     length = np.hypot(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
-    long_enough = length >= MIN_LINE_LENGTH * max(grey.shape)
+    long_enough = length >= MIN_LINE_LENGTH * max(image.shape[:2])
     long_enough[0] = False
     return long_enough[labels]
 
@@ -214,7 +226,7 @@ def still_structure(rgb: torch.Tensor, regions: np.ndarray) -> np.ndarray:
     by_appearance = cv2.resize(_appearance_still(small, small_regions).astype(np.float32), (width, height),
                                interpolation=cv2.INTER_LINEAR) >= 0.5
     moving = regions > 0
-    still = by_appearance | lone_thin_lines(image.mean(axis=2), thin_width(height, width))
+    still = by_appearance | lone_thin_lines(image, thin_width(height, width))
     # The line's anti-aliased edge belongs to it.
     return (cv2.dilate(still.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & moving
 

@@ -147,8 +147,9 @@ def _asks_for_motion(annotation: MotionAnnotation, direction: str | None, requir
 
 
 def _flow_stage(annotation: MotionAnnotation, direction: str | None, flow_scale: float,
-                require_motion: bool = True) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """The Eulerian flow and its regions at the annotation's size, and how it was made."""
+                require_motion: bool = True, photo: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The Eulerian flow and its regions at the annotation's size, and how it was made;
+    following the structure of ``photo`` ((3, H, W) at that size) when given."""
     if not _asks_for_motion(annotation, direction, require_motion):
         width, height = annotation.size
         return torch.zeros(2, height, width), torch.zeros(height, width, dtype=torch.int32), "none (still)"
@@ -158,7 +159,7 @@ def _flow_stage(annotation: MotionAnnotation, direction: str | None, flow_scale:
     if count > MAX_REGIONS:  # each region is integrated on its own: thousands would exhaust memory
         raise CineError(f"the moving region falls apart into {count} separate pieces (at most {MAX_REGIONS}); "
                         f"remove the specks from the mask or join the pieces")
-    flow = eulerian_flow(annotation, direction=parsed, flow_scale=flow_scale)
+    flow = eulerian_flow(annotation, direction=parsed, flow_scale=flow_scale, photo=photo)
     return flow, regions, "hint interpolation" if annotation.hints else "worded direction"
 
 
@@ -177,7 +178,7 @@ def _motion_stage(annotation: MotionAnnotation, rgb: torch.Tensor, backend: Neur
     found by the method ``found_by``): there it predicts the motion from the photo alone (zero
     hint), as it was trained to.
     """
-    flow, regions, method = _flow_stage(annotation, direction, flow_scale, require_motion)
+    flow, regions, method = _flow_stage(annotation, direction, flow_scale, require_motion, rgb)
     moving = bool(motion_mask(flow).any())
     if auto is not None and moving:
         method = f"{found_by} + {method}"
