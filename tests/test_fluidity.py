@@ -114,9 +114,10 @@ def test_the_flow_stage_refines_and_keeps_the_drawn_region_on_request():
     x, y, _ = ROCK
     refined = refine_regions(rgb, region.astype(np.int32))
     assert refined[y, x] == 0 and refined[y, 60] == 1
-    flow, regions, _ = run._motion_stage(annotation, rgb, NeuralBackend("classical"), "downwards", 1.0)
+    flow, regions, _, held = run._motion_stage(annotation, rgb, NeuralBackend("classical"), "downwards", 1.0)
     assert torch.equal(regions, torch.from_numpy(refined))
-    _, kept, _ = run._motion_stage(annotation, rgb, NeuralBackend("classical"), "downwards", 1.0,
+    assert held == pytest.approx(1 - (refined > 0).sum() / region.sum()) and 0.005 < held < 0.2
+    _, kept, _, _ = run._motion_stage(annotation, rgb, NeuralBackend("classical"), "downwards", 1.0,
                                    exact_region=True)
     assert torch.equal(kept > 0, torch.from_numpy(region))
 

@@ -330,7 +330,7 @@ def test_the_motion_network_receives_the_refined_region(tmp_path, official, monk
                         lambda self, rgb_, mask, hint: seen.append(mask.clone()) or call(self, rgb_, mask, hint))
     annotation = MotionAnnotation((rgb.shape[2], rgb.shape[1]), region, [])
     backend = NeuralBackend("auto", str(motion_only), motion_size=256)
-    flow, regions, method = run._motion_stage(annotation, rgb, backend, "downwards", 1.0)
+    flow, regions, method, _ = run._motion_stage(annotation, rgb, backend, "downwards", 1.0)
     assert method.startswith("neural: motion network")
     refined = torch.from_numpy(refine_regions(rgb, region.astype(np.int32)) > 0)
     x, y, _ = ROCK

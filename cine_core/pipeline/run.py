@@ -166,9 +166,10 @@ def _flow_stage(annotation: MotionAnnotation, direction: str | None, flow_scale:
 def _motion_stage(annotation: MotionAnnotation, rgb: torch.Tensor, backend: NeuralBackend,
                   direction: str | None, flow_scale: float, require_motion: bool = True,
                   auto: AutoMotion | None = None, found_by: str = "",
-                  exact_region: bool = False) -> tuple[torch.Tensor, torch.Tensor, str]:
+                  exact_region: bool = False) -> tuple[torch.Tensor, torch.Tensor, str, float]:
     """:func:`_flow_stage`, refined by the motion network when ``backend`` uses it, and
-    feathered to zero towards the regions' borders (:func:`~cine_core.motion.flow.feather_flow`).
+    feathered to zero towards the regions' borders (:func:`~cine_core.motion.flow.feather_flow`);
+    and the share of the regions held still.
 
     The regions lose the still structure the photo shows inside them
     (:func:`~cine_core.motion.fluidity.refine_regions`) unless ``exact_region``; the flow is
@@ -182,16 +183,18 @@ def _motion_stage(annotation: MotionAnnotation, rgb: torch.Tensor, backend: Neur
     moving = bool(motion_mask(flow).any())
     if auto is not None and moving:
         method = f"{found_by} + {method}"
-    region_mask = annotation.mask
+    region_mask, held = annotation.mask, 0.0
     if moving and not exact_region:
+        drawn = int((regions > 0).sum())
         regions = torch.from_numpy(refine_regions(rgb, regions.numpy()))
         region_mask = (regions > 0).numpy()
+        held = 1.0 - float(region_mask.sum()) / max(drawn, 1)
     if moving and backend.uses("motion"):
         predictor = MotionPredictor(backend.load("motion")["motion_net"], backend.motion_size)
         hint = flow if auto is None else flow * torch.from_numpy(~auto.guessed)
         flow = neural_flow(predictor, rgb, region_mask, hint, flow_scale)
         method = f"{backend.label('motion')} from {method}"
-    return feather_flow(flow, regions), regions, method
+    return feather_flow(flow, regions), regions, method, held
 
 
 def find_motion(rgb: torch.Tensor, hints: list[HintArrow], direction: str | None,
@@ -260,8 +263,8 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
         # found the photo stays still: a guess that finds nothing is not an error.
         annotation, direction, require_motion = auto.annotation, None, False
         moving = _asks_for_motion(annotation, direction, require_motion)
-    flow, regions, flow_method = _motion_stage(annotation, photo.rgb, backend, direction, options.flow_scale,
-                                               require_motion, auto, found_by, options.exact_region)
+    flow, regions, flow_method, held = _motion_stage(annotation, photo.rgb, backend, direction, options.flow_scale,
+                                                     require_motion, auto, found_by, options.exact_region)
     progress("depth", 0.1)
     if inputs.depth_values is not None:
         raw = raw_to_disparity(np.asarray(inputs.depth_values, dtype=np.float32), options.depth_kind)
@@ -293,6 +296,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
         "stages": {"depth": depth_method, "layers": layers_method, "flow": flow_method},
         "layers": len(layered.layers),
         "hints": len(annotation.hints),
+        "held_still": held,  # share of the moving regions held still as structure (rock, wires)
     }
     if auto is not None:
         info["auto_motion"] = f"{auto.summary or 'nothing found'} ({found_by})"
@@ -352,9 +356,9 @@ def with_motion(scene: PreparedScene, annotation: MotionAnnotation, *, direction
     annotation = annotation.at_size(*scene.size)
     models = NeuralBackend.coerce(backend, ckpts_dir, device)
     models.check(["motion"])
-    flow, regions, flow_method = _motion_stage(annotation, scene.photo, models, direction, flow_scale,
-                                               exact_region=exact_region)
-    info = dict(scene.info, hints=len(annotation.hints))
+    flow, regions, flow_method, held = _motion_stage(annotation, scene.photo, models, direction, flow_scale,
+                                                     exact_region=exact_region)
+    info = dict(scene.info, hints=len(annotation.hints), held_still=held)
     info["stages"] = dict(scene.info.get("stages", {}), flow=flow_method)
     if models.notes:
         info["notes"] = list(dict.fromkeys(info.get("notes", []) + models.notes))
