@@ -28,6 +28,7 @@ import scipy.ndimage
 import torch
 
 from ..io.images import to_numpy_image
+from .structure import bounding_box
 
 #: Colour bins per channel and texture bins of the appearance histograms.
 COLOUR_BINS = 8
@@ -103,7 +104,7 @@ def thin_coloured(image: np.ndarray, width: int) -> np.ndarray:
     return np.linalg.norm(chroma - median, axis=2) > 0.1
 
 
-def lone_thin_lines(image: np.ndarray, width: int) -> np.ndarray:
+def lone_thin_lines(image: np.ndarray, width: int, long_side: int) -> np.ndarray:
     """(H, W) bool: lines at most about ``width`` pixels wide, of any orientation, brightness or
     hue, that stand out from smooth surroundings, stand alone and run long.
 
@@ -116,7 +117,8 @@ def lone_thin_lines(image: np.ndarray, width: int) -> np.ndarray:
     lines.
 
     Args:
-        image: (H, W, 3) float32 RGB in [0, 1].
+        image: (H, W, 3) float32 RGB in [0, 1] (the photo or a part of it).
+        long_side: the photo's long side in pixels.
     """
     levels = np.clip(image * 255.0, 0, 255).astype(np.uint8)
     background = cv2.medianBlur(levels, 2 * width + 1).astype(np.float32) / 255.0
@@ -127,7 +129,7 @@ def lone_thin_lines(image: np.ndarray, width: int) -> np.ndarray:
     alone = (lines & (density <= LINE_DENSITY)).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(alone, connectivity=8)
     length = np.hypot(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
-    long_enough = length >= MIN_LINE_LENGTH * max(image.shape[:2])
+    long_enough = length >= MIN_LINE_LENGTH * long_side
     long_enough[0] = False
     return long_enough[labels]
 
@@ -226,7 +228,10 @@ def still_structure(rgb: torch.Tensor, regions: np.ndarray) -> np.ndarray:
     by_appearance = cv2.resize(_appearance_still(small, small_regions).astype(np.float32), (width, height),
                                interpolation=cv2.INTER_LINEAR) >= 0.5
     moving = regions > 0
-    still = by_appearance | lone_thin_lines(image, thin_width(height, width))
+    thin = thin_width(height, width)
+    box = bounding_box(moving, 6 * thin)
+    still = by_appearance
+    still[box] |= lone_thin_lines(image[box], thin, max(height, width))
     # The line's anti-aliased edge belongs to it.
     return (cv2.dilate(still.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & moving
 

@@ -66,14 +66,23 @@ def structure_axes(grey: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np
 def arrow_rule(starts: np.ndarray, width: int, height: int) -> np.ndarray:
     """(H, W) in [0, 1]: how much the user's arrows (starts (K, 2) x, y) rule each pixel, 1 at
     a start, falling off over :data:`ARROW_RULE_FRACTION` of the long side; 0 without arrows."""
-    rule = np.zeros((height, width), np.float32)
     if len(starts) == 0:
-        return rule
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    sigma = ARROW_RULE_FRACTION * max(width, height)
+        return np.zeros((height, width), np.float32)
+    away = np.ones((height, width), np.uint8)
     for x, y in starts:
-        rule = np.maximum(rule, np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / sigma ** 2))
-    return rule
+        away[min(max(int(round(y)), 0), height - 1), min(max(int(round(x)), 0), width - 1)] = 0
+    distance = cv2.distanceTransform(away, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return np.exp(-np.square(distance / (ARROW_RULE_FRACTION * max(width, height)))).astype(np.float32)
+
+
+def bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """Rows and columns of the box around ``mask``'s (H, W) True pixels, grown by ``margin``
+    pixels and clipped to the image (the whole image when ``mask`` is empty)."""
+    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return slice(0, mask.shape[0]), slice(0, mask.shape[1])
+    return (slice(max(0, rows[0] - margin), min(mask.shape[0], rows[-1] + margin + 1)),
+            slice(max(0, columns[0] - margin), min(mask.shape[1], columns[-1] + margin + 1)))
 
 
 def follow_structure(field: np.ndarray, grey: np.ndarray, region: np.ndarray,
@@ -87,11 +96,14 @@ def follow_structure(field: np.ndarray, grey: np.ndarray, region: np.ndarray,
         freedom: (H, W) in [0, 1], how free the structure is to steer (0 where an arrow rules).
 
     Returns:
-        (2, H, W) float32: the same speeds, directions turned by at most 45 degrees.
+        (2, H, W) float32: the same speeds inside the region's bounding box, directions turned
+        by at most 45 degrees; the field as given outside it.
     """
-    along, coherence = structure_axes(grey, region)
-    speed = np.linalg.norm(field, axis=0)
-    unit = field / np.maximum(speed, 1e-9)[None]
+    box = bounding_box(region, round(3 * STRUCTURE_FRACTION * max(region.shape)))
+    along, coherence = structure_axes(grey[box], region[box])
+    part = field[(slice(None), *box)]
+    speed = np.linalg.norm(part, axis=0)
+    unit = part / np.maximum(speed, 1e-9)[None]
     cosine = (unit * along).sum(axis=0)
     # The nearer axis: along the structure (|cos| > 0.71) or across it, in the field's sense.
     across = np.stack([-along[1], along[0]])
@@ -99,7 +111,9 @@ def follow_structure(field: np.ndarray, grey: np.ndarray, region: np.ndarray,
                     across * np.sign((unit * across).sum(axis=0))[None])
     # From |cos 2 theta|: 1 within 30 degrees of an axis, falling to 0 half-way (no clear guide).
     decisive = np.minimum(1.0, 2.0 * np.abs(2 * cosine * cosine - 1))
-    weight = (coherence * decisive * freedom)[None]
+    weight = (coherence * decisive * freedom[box])[None]
     turned = (1 - weight) * unit + weight * axis
     turned /= np.maximum(np.linalg.norm(turned, axis=0), 1e-9)[None]
-    return (turned * speed[None]).astype(np.float32)
+    result = np.array(field, np.float32)
+    result[(slice(None), *box)] = turned * speed[None]
+    return result
