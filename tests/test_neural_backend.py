@@ -343,7 +343,8 @@ def test_auto_motion_with_the_segmentation_and_motion_networks(tmp_path, officia
     network predicts guessed regions from the photo alone (zero hint channels)."""
     import cv2
     from cine_core.io.images import load_photo
-    from cine_core.motion.flow import feather_flow
+    from cine_core.motion.flow import feather_flow, motion_regions
+    from cine_core.motion.fluidity import refine_regions
     from cine_core.pipeline.run import PrepareOptions, SceneInputs, find_motion, prepare_scene
     from test_motion_detect import landscape
 
@@ -361,7 +362,9 @@ def test_auto_motion_with_the_segmentation_and_motion_networks(tmp_path, officia
     rgb = load_photo(photo).rgb
     found, _ = find_motion(rgb, [], None, backend)
     predictor = MotionPredictor(backend.load("motion")["motion_net"], 256)
-    expected = predictor(rgb, torch.from_numpy(found.annotation.mask), torch.zeros(2, *rgb.shape[1:]))
+    # The network sees the found regions less the still structure inside them.
+    refined = torch.from_numpy(refine_regions(rgb, motion_regions(found.annotation)) > 0)
+    expected = predictor(rgb, refined, torch.zeros(2, *rgb.shape[1:]))
     # The network's field, feathered towards the regions' borders like every flow.
     torch.testing.assert_close(scene.flow, feather_flow(expected, scene.motion_regions()))
     # With the segmentation file the network finds the regions (random weights: whatever it finds).
