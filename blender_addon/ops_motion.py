@@ -68,7 +68,7 @@ def motion_inputs(settings) -> dict:
     mask = settings.mask
     return {"speed": round(settings.speed, 4), "direction": settings.direction.strip(), "hints": hints,
             "mask": [mask.name if mask is not None else "", settings.mask_revision],
-            "video": settings.motion_video}
+            "video": settings.motion_video, "exact_region": settings.exact_region}
 
 
 def pending_motion_changes(settings) -> list[str]:
@@ -88,6 +88,8 @@ def pending_motion_changes(settings) -> list[str]:
         changes.append("Moving region edited")
     if now.get("video", "") != applied.get("video", ""):
         changes.append(f"Motion video: {os.path.basename(now['video']) or 'none'}")
+    if now["exact_region"] != applied.get("exact_region", False):
+        changes.append("Exact Region " + ("on" if now["exact_region"] else "off"))
     return changes
 
 
@@ -178,6 +180,7 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
         self.outside = hints_outside(mask, annotation.hints)
         self.applied = json.dumps(motion_inputs(settings))
         collection, speed, loop_frames = settings.id_data.name, settings.speed, settings.loop_frames
+        exact_region = settings.exact_region
         new_path = cache.new_file(collection)
         preferences = addon_preferences()
         weights, device = weights_folder(preferences), compute_device(preferences)
@@ -186,7 +189,7 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
         def work(progress):
             scene, cloud = cine_core.pipeline.run.with_motion_animated(
                 runtime.prepared_scene(old_path), annotation, loop_frames, direction=direction, flow_scale=speed,
-                ckpts_dir=weights, device=device, motion_video=video, fps=fps,
+                ckpts_dir=weights, device=device, motion_video=video, fps=fps, exact_region=exact_region,
                 progress=cine_core.pipeline.run.scaled_progress(progress, 0.0, 0.9))
             progress("save", 0.9)
             surface = scene_objects.surface_data(scene, cloud)
@@ -208,9 +211,13 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
         runtime.remember(runtime.cloud_key(result.cache_path, settings.loop_frames), result.cloud)
         playback.forget(result.collection)
         playback.refresh(context.scene, wait=True)
-        moving = float(result.scene.motion_mask.float().mean())
-        self.report({"INFO"}, f"Motion updated: {100 * moving:.1f}% of the photo moves "
-                              f"({result.cloud.moving.numel():,} points)")
+        moving_pixels = result.scene.motion_mask.numpy()
+        scene_objects.show_moving_pixels(collection.name, moving_pixels)
+        held = result.scene.info.get("held_still", 0.0)
+        self.report({"INFO"}, f"Motion updated: {100 * float(moving_pixels.mean()):.1f}% of the photo moves "
+                              f"({result.cloud.moving.numel():,} points)"
+                              + (f"; {100 * held:.0f}% of the moving region is held still (rock, wires, blades: "
+                                 f"see the image '{collection.name} Moving Pixels')" if held > 0 else ""))
         if self.outside:
             numbers = ", ".join(str(n) for n in self.outside)
             self.report({"WARNING"}, f"Hint arrow {numbers} starts outside the moving region and only steers regions "

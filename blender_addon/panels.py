@@ -159,6 +159,7 @@ class VIEW3D_PT_cinemagraph_motion(PhotoSubPanel, bpy.types.Panel):
         column = layout.column()
         column.use_property_split = True
         column.prop(settings, "speed")
+        column.prop(settings, "exact_region")
         column.prop(settings, "loop_frames")
         column.prop(settings, "loop_start")
         changes = pending_motion_changes(settings)

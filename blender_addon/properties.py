@@ -78,6 +78,10 @@ class CinemagraphSettings(bpy.types.PropertyGroup):
         name="Direction",
         description="Without hint arrows, the direction in words, e.g. 'left to right' or 'downwards' "
                     "(applied by Update Motion)")
+    exact_region: BoolProperty(
+        name="Exact Region", default=False,
+        description="Move the moving region exactly as painted, instead of holding still the rocks, wires "
+                    "and blades the photo shows inside it (applied by Update Motion)")
     nearest_depth: FloatProperty(
         name="Nearest Depth", default=1.0,
         description="Depth of the photo's nearest point in the cinemagraph's own units (the surface's scale "

@@ -237,13 +237,30 @@ def create_safe_zone(name: str, points: bpy.types.Object, radius: float) -> bpy.
     return zone
 
 
-def create_mask_image(name: str, mask: np.ndarray) -> bpy.types.Image:
-    """A packed black-and-white image of the moving region (``mask``: (H, W) bool, top row first)."""
+def create_mask_image(name: str, mask: np.ndarray, what: str = "Moving Region") -> bpy.types.Image:
+    """A packed black-and-white image ``<name> <what>`` of the moving region (``mask``: (H, W)
+    bool, top row first)."""
     height, width = mask.shape
-    image = bpy.data.images.new(f"{name} Moving Region", width, height, alpha=False)
+    image = bpy.data.images.new(f"{name} {what}", width, height, alpha=False)
     image.colorspace_settings.is_data = True
     write_mask(image, mask)
     return image
+
+
+def show_moving_pixels(name: str, moving: np.ndarray) -> bpy.types.Image:
+    """The image ``<name> Moving Pixels`` (created or replaced): white where the motion moves the
+    photo after Update Motion, i.e. the moving region without what is held still inside it.
+
+    Args:
+        moving: (H, W) bool, top row first.
+    """
+    image = bpy.data.images.get(f"{name} Moving Pixels")
+    if image is not None and tuple(image.size) == moving.shape[::-1]:
+        write_mask(image, moving)
+        return image
+    if image is not None:
+        bpy.data.images.remove(image)
+    return create_mask_image(name, moving, "Moving Pixels")
 
 
 def write_mask(image: bpy.types.Image, mask: np.ndarray) -> None:

@@ -29,6 +29,9 @@ STRONG_GRADIENT_FLOOR = 2.0 / 255.0
 #: The moving region is grown by this fraction of the image's long side before "still" pixels
 #: are judged, so the fluid's own soft edge is not counted as a still pixel changing.
 STILL_MARGIN = 0.04
+#: A region pixel whose mean change in the real video is at most this many 8-bit levels is
+#: still there (:func:`still_inside`).
+STILL_INSIDE_LEVELS = 4.0
 
 
 def as_tensor(image, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -250,3 +253,23 @@ def largest_change(frames: Sequence[np.ndarray], reference: np.ndarray, region) 
         return 0
     still = _levels(reference)[inside]
     return int(max(np.abs(_levels(f)[inside] - still).max() for f in frames))
+
+
+def still_inside(ours: Sequence[np.ndarray], real: Sequence[np.ndarray], photo: np.ndarray, region) -> dict:
+    """How much the pixels of the region that the real video shows still change in ours.
+
+    A region pixel is still in the real video when its mean |frame - photo| over the clip (8-bit
+    levels, mean of the channels) is at most :data:`STILL_INSIDE_LEVELS` (rock in a river,
+    wires in front of smoke: only sensor noise and the codec change them). Returns the share of
+    the region that is still (``fraction``), the mean change of those pixels in ours and in the
+    real video (levels, over frames 1..N-1) and their ``ratio`` (ours / real; 1 = as still).
+    """
+    inside = np.asarray(region, dtype=bool)
+    real_change = np.mean([np.abs(_levels(f) - _levels(photo)).mean(axis=2) for f in real[1:]], axis=0)
+    still = inside & (real_change <= STILL_INSIDE_LEVELS)
+    if not still.any():
+        return {"fraction": 0.0, "ours": float("nan"), "real": float("nan"), "ratio": float("nan")}
+    ours_change = np.mean([np.abs(_levels(f) - _levels(photo)).mean(axis=2)[still] for f in ours[1:]])
+    real_mean = float(real_change[still].mean())
+    return {"fraction": float(still.sum() / inside.sum()), "ours": float(ours_change), "real": real_mean,
+            "ratio": float(ours_change) / real_mean if real_mean > 0 else float("nan")}

@@ -199,6 +199,7 @@ def test_motion_editing(tmp_path, extension_zip, photo_dir):
     assert r["update_changed_render"] and r["undo_renders_as_before"]
     assert r["moving_after_selection"] < r["moving_before"]
     assert r["mask_from_selection_fraction"] == pytest.approx(r["selected_pixel_fraction"], abs=0.01)
+    assert r["moving_pixels_shown"] and r["pending_exact"] == ["Exact Region on"] and r["exact_keeps_region"]
     assert r["loaded"] == {"hints": 1, "mask": True}
     assert r["save_copy_keeps_session_path"]
     assert r["replaced"] == {"saved_kept": True, "older_deleted": True, "files": 3}
@@ -730,6 +731,19 @@ def scenario_motion_editing(arguments: dict) -> dict:
     result["undo_renders_as_before"] = bool(np.array_equal(
         _render(bpy, os.path.join(arguments["tmp"], "undone.png")), before_update))
     result["update_changed_render"] = bool(not np.array_equal(after_update, before_update))
+
+    # Update Motion shows what moves (the region less what is held still) as an image; the
+    # Exact Region switch is a pending edit until applied, and then keeps the region as drawn.
+    moving_image = bpy.data.images.get(f"{settings.id_data.name} Moving Pixels")
+    moved = runtime.prepared_scene(new_path).motion_mask.numpy()
+    result["moving_pixels_shown"] = moving_image is not None and bool(np.array_equal(
+        scene_objects.read_mask(moving_image), moved))
+    settings.exact_region = True
+    result["pending_exact"] = _addon_module("ops_motion").pending_motion_changes(settings)
+    bpy.ops.cinemagraph.update_motion()
+    exact = runtime.prepared_scene(cache.resolve(settings.cache_path))
+    result["exact_keeps_region"] = bool(np.array_equal(exact.motion_regions().numpy() > 0, mask))
+    settings.exact_region = False
 
     # Load a labelme file: its region and arrows replace the current ones.
     labelme = os.path.join(arguments["tmp"], "other.json")

@@ -43,7 +43,7 @@ def test_dense_hint_is_deterministic_and_exact_at_a_single_arrow():
     two = torch.tensor([[5.0, 5.0, 5.0 + UNIT, 5.0], [60.0, 28.0, 60.0, 28.0 + UNIT]])
     assert torch.equal(dense_hint(two, 64, 32), dense_hint(two, 64, 32))
     far = dense_hint(two, 64, 32)
-    assert float(far[0, 0, 0]) > 0.99 and float(far[1, 31, 63]) > 0.99  # nearest arrow wins far away
+    assert float(far[0, 0, 0]) > 0.98 and float(far[1, 31, 63]) > 0.98  # nearest arrow wins at its end
 
 
 def test_each_region_follows_its_own_arrows():
@@ -111,3 +111,57 @@ def test_a_narrow_region_still_reaches_its_speed():
     flow = feather_flow(eulerian_flow(annotation), torch.from_numpy(motion_regions(annotation)))
     assert float(flow[1, 150, 199:201].min()) == pytest.approx(1.0, abs=0.02)
     assert float(flow[1, 150, 192]) < 0.5  # still feathered at its edge
+
+
+def _three_arrows(spacing: float, width: int = 640, height: int = 360) -> list[HintArrow]:
+    """Three arrows ``spacing`` of the width apart along the middle row, the middle one reversed."""
+    xs = [width / 2 - spacing * width, width / 2, width / 2 + spacing * width]
+    return [HintArrow((x, height / 2), (x, height / 2 + (-60.0 if i == 1 else 60.0))) for i, x in enumerate(xs)]
+
+
+@pytest.mark.parametrize("spacing", [0.05, 0.1, 0.25])
+def test_each_arrow_rules_its_neighbourhood_and_a_reversed_one_reverses_it(spacing):
+    arrows = _three_arrows(spacing)
+    flow = eulerian_flow(MotionAnnotation((640, 360), np.ones((360, 640), bool), arrows))
+    for arrow in arrows:
+        x, y = (int(round(v)) for v in arrow.start)
+        wanted = np.subtract(arrow.end, arrow.start) / UNIT
+        got = flow[:, y, x].numpy()
+        ratio = np.linalg.norm(got) / np.linalg.norm(wanted)
+        angle = np.degrees(np.arccos(np.clip(got @ wanted / (np.linalg.norm(got) * np.linalg.norm(wanted)), -1, 1)))
+        assert angle <= 20 and 0.75 <= ratio <= 1.3, (arrow, angle, ratio)
+    # Between the reversed arrow and its neighbours the field shears smoothly through zero.
+    row = flow[1, 180, 100:540].numpy()
+    assert np.abs(np.diff(row)).max() < 0.1 * np.abs(row).max() / max(spacing, 0.05)
+
+
+def test_one_arrow_alone_drives_its_whole_region():
+    arrow = HintArrow((100.0, 100.0), (100.0 + UNIT, 100.0))
+    flow = eulerian_flow(MotionAnnotation((400, 300), np.ones((300, 400), bool), [arrow]))
+    assert torch.allclose(flow[0], torch.ones(300, 400)) and float(flow[1].abs().max()) == 0.0
+
+
+def _streaked(width: int = 240, height: int = 180, degrees: float = 30.0) -> torch.Tensor:
+    """(3, H, W) a photo of straight streaks running ``degrees`` off the vertical (a slanting fall)."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = np.radians(degrees)
+    across = xs * np.cos(angle) + ys * np.sin(angle)  # constant along (-sin, cos): the streaks
+    grey = 0.6 + 0.25 * np.sin(across * 0.9)
+    return torch.from_numpy(np.repeat(grey[None], 3, axis=0).astype(np.float32))
+
+
+def test_worded_direction_follows_the_streaks_and_an_arrow_wins_at_its_start():
+    photo = _streaked()
+    mask = np.ones((180, 240), bool)
+    annotation = MotionAnnotation((240, 180), mask, [])
+    flow = eulerian_flow(annotation, direction=(0.0, 1.0, 1.0), photo=photo)
+    streak = np.array([-np.sin(np.radians(30.0)), np.cos(np.radians(30.0))])
+    centre = flow[:, 90, 120].numpy()
+    assert centre @ streak / np.linalg.norm(centre) > 0.97  # along the streaks, downwards
+    assert np.linalg.norm(centre) == pytest.approx(240 / 1280, rel=0.02)  # the words' speed
+    arrow = HintArrow((120.0, 90.0), (120.0, 90.0 + UNIT))
+    steered = eulerian_flow(MotionAnnotation((240, 180), mask, [arrow]), photo=photo)
+    at_start = steered[:, 90, 120].numpy()
+    assert at_start[1] / np.linalg.norm(at_start) > 0.99  # the arrow rules where it starts
+    far = steered[:, 10, 10].numpy()
+    assert far @ streak / np.linalg.norm(far) > far[1] / np.linalg.norm(far)  # away from it, the streaks

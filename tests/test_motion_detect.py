@@ -152,3 +152,51 @@ def test_cli_still_when_nothing_is_found_or_auto_motion_is_off(tmp_path):
                      "--frames", "3", "--no-auto-motion", "--quiet")
     assert result.returncode == 0, result.stderr
     assert "auto motion" not in result.stderr and "flow: none (still)" in result.stdout
+
+
+SEA_TOP, COAST = 120, 180  # a photo of sky above SEA_TOP, calm sea down to COAST, a dune below
+
+
+def sea_under_sky() -> np.ndarray:
+    """(H, W, 3) float RGB: a pale sky, a calm blue sea under a soft horizon, a textured dune."""
+    rng = np.random.default_rng(4)
+    height = 300
+    rows = np.arange(height, dtype=np.float32)[:, None, None] / SEA_TOP
+    image = np.zeros((height, WIDTH, 3), np.float32)
+    image[:] = np.array([0.45, 0.65, 0.9]) * (1 - 0.3 * rows) + np.array([0.75, 0.85, 0.95]) * 0.3 * rows
+    image[SEA_TOP:] = np.array([0.1, 0.45, 0.75]) + 0.01 * rng.standard_normal((height - SEA_TOP, WIDTH, 1))
+    image = cv2.GaussianBlur(image, (0, 0), 4.0)  # a soft horizon, the foreground in focus
+    noise = cv2.GaussianBlur(rng.random((height - COAST, WIDTH)).astype(np.float32), (0, 0), 1.0)[..., None]
+    image[COAST:] = np.array([0.55, 0.5, 0.15]) * (0.6 + 0.8 * noise)
+    return np.clip(image, 0, 1).astype(np.float32)
+
+
+def test_sea_is_split_from_the_sky_at_the_horizon_and_comes_towards_the_camera():
+    from cine_core.motion.detect import _split_at_horizon
+
+    image = sea_under_sky()
+    # The sky grown over the calm sea, as it grows over a soft horizon: the split finds the line.
+    joined = np.zeros(image.shape[:2], bool)
+    joined[:COAST] = True
+    sky, sea = _split_at_horizon(image, joined)
+    assert abs(int(np.argmax(sea.any(axis=1))) - SEA_TOP) <= 6
+    assert sea[SEA_TOP + 8:COAST].all() and not sky[SEA_TOP + 8:].any() and sky[:SEA_TOP - 8].all()
+    # The whole detector: sky above, sea below, the dune still; the sea's arrows come down the image.
+    found = detect_motion(torch.from_numpy(image.transpose(2, 0, 1).copy()))
+    assert (found.kinds[SEA_TOP + 10:COAST - 10] == 2).mean() > 0.95
+    assert (found.kinds[10:SEA_TOP - 10] == 1).mean() > 0.95 and not found.kinds[COAST + 10:].any()
+    auto = auto_annotation(found)
+    sea_arrows = [h for h in auto.annotation.hints if found.kinds[int(h.start[1]), int(h.start[0])] == 2]
+    assert sea_arrows and all(h.end[1] > h.start[1] and abs(h.end[0] - h.start[0]) < 1e-6 for h in sea_arrows)
+    assert "sea" in auto.summary and "towards the camera" in auto.summary
+
+
+def test_a_sky_without_horizon_is_not_split():
+    from cine_core.motion.detect import _split_at_horizon
+
+    rows = np.linspace(0.0, 1.0, 200, dtype=np.float32)[:, None, None]
+    image = np.broadcast_to(np.array([0.4, 0.6, 0.9]) * (1 - 0.4 * rows) + 0.4 * rows * 0.95,
+                            (200, 300, 3)).astype(np.float32)
+    sky = np.ones((200, 300), bool)
+    split_sky, sea = _split_at_horizon(image, sky)
+    assert split_sky.all() and not sea.any()

@@ -372,12 +372,41 @@ def test_auto_picks_per_stage_in_prepare_and_render(tmp_path, official):
     assert len(frames) == 2 and scene.info["stages"]["render"].startswith("classical")
 
 
+def test_the_motion_network_receives_the_refined_region(tmp_path, official, monkeypatch):
+    """Still structure inside the drawn region (a rock in white water) is outside the mask the
+    network sees, as for the classical flow; the network itself runs for real."""
+    from cine_core.io.annotations import MotionAnnotation
+    from cine_core.motion.fluidity import refine_regions
+    from cine_core.pipeline import run
+    from test_fluidity import ROCK, _rgb, rapids
+
+    folder, _ = official
+    motion_only = tmp_path / "motion"
+    motion_only.mkdir()
+    os.symlink(os.path.join(folder, "sceneflow_model.pth"), motion_only / "sceneflow_model.pth")
+    image, region = rapids()
+    rgb = _rgb(image)
+    seen = []
+    call = MotionPredictor.__call__
+    monkeypatch.setattr(MotionPredictor, "__call__",
+                        lambda self, rgb_, mask, hint: seen.append(mask.clone()) or call(self, rgb_, mask, hint))
+    annotation = MotionAnnotation((rgb.shape[2], rgb.shape[1]), region, [])
+    backend = NeuralBackend("auto", str(motion_only), motion_size=256)
+    flow, regions, method, _ = run._motion_stage(annotation, rgb, backend, "downwards", 1.0)
+    assert method.startswith("neural: motion network")
+    refined = torch.from_numpy(refine_regions(rgb, region.astype(np.int32)) > 0)
+    x, y, _ = ROCK
+    assert len(seen) == 1 and torch.equal(seen[0], refined) and not bool(seen[0][y, x])
+    assert float(flow[:, y, x].abs().sum()) == 0.0
+
+
 def test_auto_motion_with_the_segmentation_and_motion_networks(tmp_path, official):
     """A photo alone: the ADE20K network finds the regions when its file is there, and the motion
     network predicts guessed regions from the photo alone (zero hint channels)."""
     import cv2
     from cine_core.io.images import load_photo
-    from cine_core.motion.flow import feather_flow
+    from cine_core.motion.flow import feather_flow, motion_regions
+    from cine_core.motion.fluidity import refine_regions
     from cine_core.pipeline.run import PrepareOptions, SceneInputs, find_motion, prepare_scene
     from test_motion_detect import landscape
 
@@ -395,7 +424,9 @@ def test_auto_motion_with_the_segmentation_and_motion_networks(tmp_path, officia
     rgb = load_photo(photo).rgb
     found, _ = find_motion(rgb, [], None, backend)
     predictor = MotionPredictor(backend.load("motion")["motion_net"], 256)
-    expected = predictor(rgb, torch.from_numpy(found.annotation.mask), torch.zeros(2, *rgb.shape[1:]))
+    # The network sees the found regions less the still structure inside them.
+    refined = torch.from_numpy(refine_regions(rgb, motion_regions(found.annotation)) > 0)
+    expected = predictor(rgb, refined, torch.zeros(2, *rgb.shape[1:]))
     # The network's field, feathered towards the regions' borders like every flow.
     torch.testing.assert_close(scene.flow, feather_flow(expected, scene.motion_regions()))
     # With the segmentation file the network finds the regions (random weights: whatever it finds).

@@ -42,6 +42,7 @@ from ..io.annotations import HintArrow, MotionAnnotation
 from ..io.images import to_numpy_image
 from ..io.motion_rules import starts_inside
 from .flow import ARROW_PIXELS_PER_FRAME_UNIT, motion_regions
+from .fluidity import thin_coloured, thin_structures, thin_width
 
 #: Long side of the copy the cues are computed on.
 WORK_SIDE = 384
@@ -54,6 +55,8 @@ KINDS: dict[str, tuple[tuple[float, float], tuple[float, float], str]] = {
     # Only the segmentation network tells rivers apart: they flow away, up the image.
     "river": ((0.0, -1.0), (0.3, 1.0), "flowing away from the camera"),
 }
+#: Colour step (RGB distance, median over the columns) that marks a horizon inside the sky.
+HORIZON_STEP = 0.06
 #: Smallest region kept, as a fraction of the image.
 MIN_AREA = 0.01
 #: Guessed arrows per region: a grid of rows x columns over it. Speed varies with the row
@@ -162,6 +165,47 @@ def _sky_horizon(sky: np.ndarray) -> float | None:
     return float(np.quantile(lowest[columns], 0.8))
 
 
+def _split_at_horizon(rgb: np.ndarray, sky: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split calm sea or lake off the sky it joined: (sky, water) of the small image ``rgb``.
+
+    Calm water under a clear sky is as smooth and as blue as the sky, so the sky grows over it.
+    The horizon shows as a level line where the colour steps, the same step in every column
+    (the sky's own gradient is gentle, clouds and grass in front of it differ from column to
+    column): the row with the largest median step over the columns where sky lies on both
+    sides. Below it, the sky is water when it is bluish and darker or more saturated than the
+    sky just above, spans a third of the width, and leaves sky above it.
+    """
+    height, width = sky.shape
+    reach = max(1, height // 100)
+    water = np.zeros_like(sky)
+    steps = np.zeros(height)
+    smooth = cv2.GaussianBlur(rgb, (0, 0), 1.0)
+    for row in range(max(reach, height // 10), height - reach):
+        both = sky[row - reach] & sky[row + reach]
+        if both.mean() >= 0.3:
+            step = np.median(smooth[row + reach, both] - smooth[row - reach, both], axis=0)
+            steps[row] = float(np.linalg.norm(step))
+    row = int(np.argmax(steps))
+    if steps[row] < HORIZON_STEP or steps[row] < 4.0 * float(np.median(steps[steps > 0] if steps.any() else [0.0])):
+        return sky, water
+    above = sky.copy()
+    above[row:] = False
+    below = sky & ~above
+    if above.sum() < 0.2 * sky.sum() or not below.any():
+        return sky, water
+    sky_colour, water_colour = np.median(rgb[above & (np.arange(height)[:, None] >= row - height // 10)], axis=0), \
+        np.median(rgb[below], axis=0)
+    value = lambda c: float(c.max())  # noqa: E731
+    saturation = lambda c: (float(c.max()) - float(c.min())) / max(float(c.max()), 1e-6)  # noqa: E731
+    bluish = water_colour[2] >= water_colour[0]
+    deeper = value(water_colour) < value(sky_colour) - 0.03 or saturation(water_colour) > saturation(sky_colour) + 0.05
+    wide = below.any(axis=0).mean() >= 1 / 3
+    tall = below.any(axis=1).sum() >= 0.03 * height  # not the sky's blend into the land below
+    if bluish and deeper and wide and tall:
+        return above, below
+    return sky, water
+
+
 def _detect_sea(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, horizontal: np.ndarray,
                 horizon: float | None) -> np.ndarray:
     """(h, w) bool sea/lake.
@@ -234,39 +278,12 @@ def _detect_waterfall(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray,
     return falls
 
 
-def _thin_structures(grey: np.ndarray, width: int, in_water: bool) -> np.ndarray:
-    """(H, W) bool: structures at most about ``width`` pixels wide crossing the sky or water.
-
-    In the sky: dark ones of any orientation (branches, wires). In water: dark or bright ones
-    that stand upright, narrow across the rows and at least twice ``width`` tall (blades, reeds,
-    trunks, masts), not the horizontal troughs and crests of waves.
-    """
-    if not in_water:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
-        return cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, kernel) > 0.06
-    across = np.ones((1, width), np.uint8)
-    thin = ((cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, across) > 0.06)
-            | (cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, across) > 0.1))
-    return cv2.morphologyEx(thin.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2 * width, 1), np.uint8)) > 0
-
-
-def _thin_coloured(image: np.ndarray, width: int) -> np.ndarray:
-    """(H, W) bool: structures at most about ``width`` pixels wide whose hue differs from what
-    surrounds them (golden grass heads or green leaves against the sky): the colour without its
-    brightness, compared with its median over a window twice as wide."""
-    chroma = image - image.mean(axis=2, keepdims=True)
-    size = 2 * width + 1
-    levels = np.clip((chroma + 0.5) * 255.0, 0, 255).astype(np.uint8)
-    median = cv2.medianBlur(levels, size).astype(np.float32) / 255.0 - 0.5
-    return np.linalg.norm(chroma - median, axis=2) > 0.1
-
-
 def found_regions(rgb: torch.Tensor, kinds: np.ndarray) -> DetectedMotion:
     """Clean found regions at full size, whichever method found them.
 
-    Thin structures crossing them (:func:`_thin_structures`: branches and wires in the sky,
+    Thin structures crossing them (:func:`thin_structures`: branches and wires in the sky,
     blades and reeds in water, not the troughs and crests of waves; in the sky also those of
-    another hue, :func:`_thin_coloured`) and a margin at their edge are removed from them;
+    another hue, :func:`thin_coloured`) and a margin at their edge are removed from them;
     regions below :data:`MIN_AREA` are dropped.
 
     Args:
@@ -277,16 +294,16 @@ def found_regions(rgb: torch.Tensor, kinds: np.ndarray) -> DetectedMotion:
     height, width = kinds.shape
     kinds = kinds.astype(np.int32).copy()
     grey = image.mean(axis=2)
-    thin = max(5, round(0.006 * max(width, height)) | 1)
+    thin = thin_width(height, width)
     blocked = np.zeros(kinds.shape, bool)
     for index in range(1, len(KINDS) + 1):
         region = kinds == index
         if region.any():
-            thin_here = _thin_structures(grey, thin, in_water=index > 1)
+            thin_here = thin_structures(grey, thin, in_water=index > 1)
             if index == 1:  # in the sky only what is darker than the sky (not the shading of
                 # clouds), or of another hue
                 thin_here &= grey < 0.8 * float(np.median(grey[region]))
-                thin_here |= _thin_coloured(image, thin)
+                thin_here |= thin_coloured(image, thin)
             blocked |= region & thin_here
     kinds[cv2.dilate(blocked.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = 0
     margin = max(1, round(0.002 * max(width, height)))
@@ -316,8 +333,8 @@ def detect_motion(rgb: torch.Tensor) -> DetectedMotion:
     grey = small.mean(axis=2)
     texture = _local_std(grey, 5)
     horizontal = _horizontality(grey, 3.0)
-    sky = _detect_sky(small, texture)
-    sea = _detect_sea(small, sky, texture, horizontal, _sky_horizon(sky))
+    sky, below_horizon = _split_at_horizon(small, _detect_sky(small, texture))
+    sea = _detect_sea(small, sky, texture, horizontal, _sky_horizon(sky)) | below_horizon
     falls = _detect_waterfall(small, sky, texture, horizontal) & ~sea
     sky &= ~(sea | falls)
     # Upsample each region softly and give every pixel the kind that covers it most.

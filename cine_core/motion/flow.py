@@ -13,6 +13,7 @@ import torch
 from ..errors import CineError
 from ..io.annotations import MotionAnnotation
 from ..io.motion_rules import EMPTY_REGION, NO_DIRECTION, NOTHING_MOVES, motion_mask, motion_problem, starts_inside
+from .structure import arrow_rule, follow_structure
 
 #: Hint arrow length (original pixels) that means one pixel per frame: the fluid travels the
 #: length of its arrow in 200 frames (6.7 s at 30 fps). The published method uses 50; measured
@@ -22,6 +23,12 @@ from ..io.motion_rules import EMPTY_REGION, NO_DIRECTION, NOTHING_MOVES, motion_
 #: the fluid's travel in 50 frames. 200 puts both at 0.99x and 1.19x. ``flow_scale`` stays the
 #: user's speed control on top (docs/performance.md, "Speed of hint arrows").
 ARROW_PIXELS_PER_FRAME_UNIT = 200.0
+#: Each arrow rules a neighbourhood this many times the distance to its nearest neighbour
+#: wide (the Gaussian width of its interpolation weight); chosen by measurement
+#: (docs/performance.md, "Interpolation of hint arrows").
+ARROW_REACH = 0.5
+#: Arrows starting closer than this fraction of the long side share one neighbourhood.
+SAME_PLACE_FRACTION = 0.01
 #: Speed of a direction given in words: pixels per frame for a 1280-pixel-wide image.
 WORDED_SPEED = 1.0
 #: The velocity falls to zero over this fraction of the long side towards a region's border.
@@ -33,13 +40,33 @@ FEATHER_FRACTION = 0.03
 FRAME_SNAP_FRACTION = 0.01
 
 
-def dense_hint(hints: torch.Tensor, width: int, height: int) -> torch.Tensor:
-    """Interpolate K hint arrows into a dense velocity field.
+def arrow_reach(starts: torch.Tensor, min_separation: float) -> torch.Tensor:
+    """How far each arrow rules: :data:`ARROW_REACH` times the distance from its start to the
+    nearest other arrow's start; infinite for an arrow alone. Starts closer than
+    ``min_separation`` count as one place (they share their neighbourhood).
 
-    hint(p) = sum_k w_k v_k / sum_k w_k with w_k = exp(-(|p - s_k| / sigma)^2), as in the
-    published method, but with the fixed sigma = H / K (the geometric middle of its random
-    range [H/2K, 2H/K)) and computed as a softmax, so pixels far from every arrow follow the
-    nearest arrow instead of dividing zero by zero.
+    Args:
+        starts: (K, 2) arrow starts.
+
+    Returns:
+        (K,) widths in the same units.
+    """
+    distance = torch.cdist(starts, starts)
+    distance = torch.where(distance < min_separation, torch.full_like(distance, float("inf")), distance)
+    return ARROW_REACH * distance.min(dim=1).values if starts.shape[0] > 1 else torch.full((1,), float("inf"))
+
+
+def dense_hint(hints: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Interpolate K hint arrows into a dense velocity field in which each arrow rules its
+    neighbourhood.
+
+    hint(p) = sum_k w_k v_k / sum_k w_k with w_k = exp(-(|p - s_k| / sigma_k)^2), computed as a
+    softmax, so pixels far from every arrow follow the arrow nearest in units of its width
+    instead of dividing zero by zero. The published method uses one random sigma in
+    [H/2K, 2H/K) for all arrows: arrows a quarter of the width apart then average each other
+    out at their own starts. Here each arrow's width is :func:`arrow_reach` (a fraction of the
+    distance to its nearest neighbour), so at its start its own weight dominates, between two
+    arrows the field blends smoothly, and one arrow alone drives everything.
 
     Args:
         hints: (K, 4) arrows x0, y0, x1, y1 in working pixels;
@@ -52,13 +79,13 @@ def dense_hint(hints: torch.Tensor, width: int, height: int) -> torch.Tensor:
     count = hints.shape[0]
     if count == 0:
         return torch.zeros(2, height, width)
-    sigma = height / count
     starts = hints[:, :2]
     velocity = (hints[:, 2:] - hints[:, :2]) / ARROW_PIXELS_PER_FRAME_UNIT
+    sigma = arrow_reach(starts, SAME_PLACE_FRACTION * max(width, height))
     ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32),
                             torch.arange(width, dtype=torch.float32), indexing="ij")
     grid = torch.stack([xs, ys], dim=-1).reshape(-1, 1, 2)
-    logits = -((grid - starts[None]).square().sum(-1)) / sigma ** 2  # (HW, K)
+    logits = -((grid - starts[None]).square().sum(-1)) / sigma.square()  # (HW, K)
     weights = torch.softmax(logits, dim=1)
     return (weights @ velocity).T.reshape(2, height, width).contiguous()
 
@@ -116,22 +143,28 @@ def snap_to_frame(labels: np.ndarray) -> np.ndarray:
 
 
 def _region_velocity(annotation: MotionAnnotation, region: np.ndarray,
-                     direction: tuple[float, float, float] | None) -> torch.Tensor:
-    """Velocity for one region: from the arrows that start inside it (all arrows if none do),
-    else the worded direction."""
+                     direction: tuple[float, float, float] | None, grey: np.ndarray | None) -> np.ndarray:
+    """(2, H, W) velocity for one region: from the arrows that start inside it (all arrows if
+    none do), else the worded direction; turned towards the photo's structure (``grey``, (H, W)
+    in [0, 1]) away from the region's own arrows (:func:`~cine_core.motion.structure.follow_structure`)."""
     width, height = annotation.size
     inside = [h for h in annotation.hints if starts_inside(h.start, region)]
     arrows = inside or annotation.hints
     if arrows:
-        return dense_hint(torch.tensor([[*h.start, *h.end] for h in arrows], dtype=torch.float32),
-                          width, height)
-    dx, dy, speed = direction
-    field = torch.tensor([dx, dy]).reshape(2, 1, 1) * (WORDED_SPEED * speed * width / 1280.0)
-    return field.expand(2, height, width).contiguous()
+        field = dense_hint(torch.tensor([[*h.start, *h.end] for h in arrows], dtype=torch.float32),
+                           width, height).numpy()
+    else:
+        dx, dy, speed = direction
+        field = np.broadcast_to(np.float32([dx, dy]).reshape(2, 1, 1) * (WORDED_SPEED * speed * width / 1280.0),
+                                (2, height, width))
+    if grey is None:
+        return np.ascontiguousarray(field, np.float32)
+    freedom = 1.0 - arrow_rule(np.array([h.start for h in inside]).reshape(-1, 2), width, height)
+    return follow_structure(field, grey, region > 0, freedom)
 
 
 def eulerian_flow(annotation: MotionAnnotation, *, direction: tuple[float, float, float] | None = None,
-                  flow_scale: float = 1.0) -> torch.Tensor:
+                  flow_scale: float = 1.0, photo: torch.Tensor | None = None) -> torch.Tensor:
     """Dense flow from the annotation at working resolution.
 
     Each separately drawn region (a labelme polygon, a connected part of a mask) gets its own
@@ -144,6 +177,8 @@ def eulerian_flow(annotation: MotionAnnotation, *, direction: tuple[float, float
         annotation: mask and hints at working resolution.
         direction: (dx, dy, speed) from :func:`cine_core.motion.directions.parse_direction`.
         flow_scale: speed multiplier.
+        photo: (3, H, W) in [0, 1]; when given, the field follows the fluid's structure where
+            the region's own arrows do not rule (:mod:`cine_core.motion.structure`).
 
     Returns:
         (2, H, W) float32 flow in pixels per frame; zero outside the mask.
@@ -162,11 +197,12 @@ def eulerian_flow(annotation: MotionAnnotation, *, direction: tuple[float, float
                         "--hint x0,y0,x1,y1, or say the direction, e.g. --direction 'left to right'")
     regions = motion_regions(annotation)
     sigma = max(1.0, 0.01 * float(np.hypot(width, height)))
+    grey = photo.mean(dim=0).numpy() if photo is not None else None
     smooth = np.zeros((2, height, width), np.float32)
     for label in np.unique(regions[regions > 0]):
         region = (regions == label).astype(np.float32)
-        field = _region_velocity(annotation, region, direction)
-        smooth += masked_blur(field.numpy(), region, sigma) * region[None]
+        field = _region_velocity(annotation, region, direction, grey)
+        smooth += masked_blur(field, region, sigma) * region[None]
     return torch.from_numpy(smooth.astype(np.float32)) * float(flow_scale)
 
 

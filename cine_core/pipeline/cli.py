@@ -32,7 +32,8 @@ EXIT_BAD_INPUT = 2
 #: Longest loop: the trajectories of every moving point are kept for each frame.
 MAX_FRAMES = 1000
 #: Options that only matter when a photo is prepared (not for a saved .cine scene).
-_PREPARE_OPTIONS = ("size", "depth", "annotation", "mask", "hint", "direction", "motion_video", "save_scene")
+_PREPARE_OPTIONS = ("size", "depth", "annotation", "mask", "hint", "direction", "motion_video", "exact_region",
+                    "save_scene")
 
 
 class ProgressBar:
@@ -114,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--no-auto-motion", action="store_true",
                         help="without a mask, keep the photo still (camera parallax only) instead of "
                              "finding the sky and water and animating them")
+    render.add_argument("--exact-region", action="store_true",
+                        help="move the moving regions exactly as drawn or found, instead of holding still "
+                             "the rocks, wires and blades the photo shows inside them")
     render.add_argument("--layers", type=int, default=3,
                         help=f"maximum number of depth layers cut at depth valleys, 1 to {MAX_LAYERS} "
                              "(plus one of hidden surface behind other depth edges)")
@@ -217,7 +221,8 @@ def run_render(args: argparse.Namespace) -> str:
                                  backend=args.backend, ckpts_dir=args.ckpts, device=device,
                                  depth_model=args.depth_model,
                                  motion_size=args.motion_size, auto_motion=not args.no_auto_motion,
-                                 require_motion=not args.no_auto_motion, fps=args.fps)
+                                 require_motion=not args.no_auto_motion, fps=args.fps,
+                                 exact_region=args.exact_region)
         scene = prepare_scene(inputs, options, progress)
         for kind in ("auto_motion", "motion_video"):
             if kind in scene.info:

@@ -30,6 +30,7 @@ from ..motion.animation import AnimatedPointCloud, animate_points
 from ..motion.detect import AutoMotion, auto_annotation, detect_motion, found_regions
 from ..motion.directions import parse_direction
 from ..motion.flow import eulerian_flow, extend_flow, feather_flow, motion_regions
+from ..motion.fluidity import refine_regions
 from ..motion.from_video import FEATHER_FRACTION as VIDEO_FEATHER, video_motion, with_annotation
 from ..motion.network import MOTION_SIZE, MotionPredictor, neural_flow
 from ..motion.segmentation import segment_motion_kinds
@@ -127,6 +128,9 @@ class PrepareOptions:
     auto_motion: bool = True
     #: Frame rate of the output: the speed a motion video shows per second is kept at it.
     fps: float = 30.0
+    #: Move the regions exactly as drawn, instead of holding still the structure the photo
+    #: shows inside them (rocks, wires, blades; :mod:`cine_core.motion.fluidity`).
+    exact_region: bool = False
 
 
 def load_annotation(inputs: SceneInputs, photo: Photo, extra_hints: list[HintArrow]) -> MotionAnnotation:
@@ -155,8 +159,9 @@ def _asks_for_motion(annotation: MotionAnnotation, direction: str | None, requir
 
 
 def _flow_stage(annotation: MotionAnnotation, direction: str | None, flow_scale: float,
-                require_motion: bool = True) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """The Eulerian flow and its regions at the annotation's size, and how it was made."""
+                require_motion: bool = True, photo: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The Eulerian flow and its regions at the annotation's size, and how it was made;
+    following the structure of ``photo`` ((3, H, W) at that size) when given."""
     if not _asks_for_motion(annotation, direction, require_motion):
         width, height = annotation.size
         return torch.zeros(2, height, width), torch.zeros(height, width, dtype=torch.int32), "none (still)"
@@ -166,31 +171,42 @@ def _flow_stage(annotation: MotionAnnotation, direction: str | None, flow_scale:
     if count > MAX_REGIONS:  # each region is integrated on its own: thousands would exhaust memory
         raise CineError(f"the moving region falls apart into {count} separate pieces (at most {MAX_REGIONS}); "
                         f"remove the specks from the mask or join the pieces")
-    flow = eulerian_flow(annotation, direction=parsed, flow_scale=flow_scale)
+    flow = eulerian_flow(annotation, direction=parsed, flow_scale=flow_scale, photo=photo)
     return flow, regions, "hint interpolation" if annotation.hints else "worded direction"
 
 
 def _motion_stage(annotation: MotionAnnotation, rgb: torch.Tensor, backend: NeuralBackend,
                   direction: str | None, flow_scale: float, require_motion: bool = True,
-                  auto: AutoMotion | None = None, found_by: str = "") -> tuple[torch.Tensor, torch.Tensor, str]:
+                  auto: AutoMotion | None = None, found_by: str = "",
+                  exact_region: bool = False) -> tuple[torch.Tensor, torch.Tensor, str, float]:
     """:func:`_flow_stage`, refined by the motion network when ``backend`` uses it, and
-    feathered to zero towards the regions' borders (:func:`~cine_core.motion.flow.feather_flow`).
+    feathered to zero towards the regions' borders (:func:`~cine_core.motion.flow.feather_flow`);
+    and the share of the regions held still.
 
+    The regions lose the still structure the photo shows inside them
+    (:func:`~cine_core.motion.fluidity.refine_regions`) unless ``exact_region``; the flow is
+    feathered towards it as towards their borders, and the network receives the refined region.
     The network needs the photo (``rgb``, (3, H, W) at the annotation's size); the hint flow
     stays its input, except where the arrows were guessed by the motion detection (``auto``,
     found by the method ``found_by``): there it predicts the motion from the photo alone (zero
-    hint), as it was trained to. The regions stay the annotation's.
+    hint), as it was trained to.
     """
-    flow, regions, method = _flow_stage(annotation, direction, flow_scale, require_motion)
+    flow, regions, method = _flow_stage(annotation, direction, flow_scale, require_motion, rgb)
     moving = bool(motion_mask(flow).any())
     if auto is not None and moving:
         method = f"{found_by} + {method}"
+    region_mask, held = annotation.mask, 0.0
+    if moving and not exact_region:
+        drawn = int((regions > 0).sum())
+        regions = torch.from_numpy(refine_regions(rgb, regions.numpy()))
+        region_mask = (regions > 0).numpy()
+        held = 1.0 - float(region_mask.sum()) / max(drawn, 1)
     if moving and backend.uses("motion"):
         predictor = MotionPredictor(backend.load("motion")["motion_net"], backend.motion_size)
         hint = flow if auto is None else flow * torch.from_numpy(~auto.guessed)
-        flow = neural_flow(predictor, rgb, annotation.mask, hint, flow_scale)
+        flow = neural_flow(predictor, rgb, region_mask, hint, flow_scale)
         method = f"{backend.label('motion')} from {method}"
-    return feather_flow(flow, regions), regions, method
+    return feather_flow(flow, regions), regions, method, held
 
 
 def find_motion(rgb: torch.Tensor, hints: list[HintArrow], direction: str | None,
@@ -273,14 +289,16 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
         # found the photo stays still: a guess that finds nothing is not an error.
         annotation, direction, require_motion = auto.annotation, None, False
         moving = _asks_for_motion(annotation, direction, require_motion)
+    held = 0.0  # a video shows its still things itself
     if from_video:
         flow, regions, flow_method, video_summary = _video_stage(
             inputs.motion_video, annotation, photo.rgb, options.fps, options.flow_scale,
             scaled_progress(progress, 0.0, 0.1))
         moving = bool(motion_mask(flow).any())
     else:
-        flow, regions, flow_method = _motion_stage(annotation, photo.rgb, backend, direction, options.flow_scale,
-                                                   require_motion, auto, found_by)
+        flow, regions, flow_method, held = _motion_stage(annotation, photo.rgb, backend, direction,
+                                                         options.flow_scale, require_motion, auto, found_by,
+                                                         options.exact_region)
     progress("depth", 0.1)
     if inputs.depth_values is not None:
         raw = raw_to_disparity(np.asarray(inputs.depth_values, dtype=np.float32), options.depth_kind)
@@ -312,6 +330,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
         "stages": {"depth": depth_method, "layers": layers_method, "flow": flow_method},
         "layers": len(layered.layers),
         "hints": len(annotation.hints),
+        "held_still": held,  # share of the moving regions held still as structure (rock, wires)
     }
     if auto is not None:
         info["auto_motion"] = f"{auto.summary or 'nothing found'} ({found_by})"
@@ -366,16 +385,17 @@ def _animate(scene: PreparedScene, loop_frames: int, progress: Progress, start: 
 def with_motion(scene: PreparedScene, annotation: MotionAnnotation, *, direction: str | None = None,
                 flow_scale: float = 1.0, backend: NeuralBackend | str = "auto",
                 ckpts_dir: str | None = None, device: str = "cpu", motion_video: str | None = None,
-                fps: float = 30.0, progress: Progress = _no_progress) -> PreparedScene:
+                fps: float = 30.0, exact_region: bool = False, progress: Progress = _no_progress) -> PreparedScene:
     """Re-run only the flow stage: ``scene`` with the motion of a new annotation (any size).
 
     Depth and layers are reused, so editing the motion of a prepared scene is quick.
     ``backend``/``ckpts_dir``/``device`` choose the flow as in :func:`prepare_scene`: the motion
     network refines the hint flow when its weights are there. ``motion_video``: a clip whose
     motion fills whatever the annotation leaves open, at ``fps`` (as in :func:`prepare_scene`).
+    ``exact_region``: as :attr:`PrepareOptions.exact_region`.
     """
     annotation = annotation.at_size(*scene.size)
-    info = dict(scene.info, hints=len(annotation.hints))
+    info = dict(scene.info, hints=len(annotation.hints), held_still=0.0)
     models = NeuralBackend.coerce(backend, ckpts_dir, device)
     if motion_video:
         if direction:
@@ -384,7 +404,9 @@ def with_motion(scene: PreparedScene, annotation: MotionAnnotation, *, direction
                                                                         flow_scale, progress)
     else:
         models.check(["motion"])
-        flow, regions, flow_method = _motion_stage(annotation, scene.photo, models, direction, flow_scale)
+        info.pop("motion_video", None)
+        flow, regions, flow_method, info["held_still"] = _motion_stage(annotation, scene.photo, models, direction,
+                                                                       flow_scale, exact_region=exact_region)
     info["stages"] = dict(scene.info.get("stages", {}), flow=flow_method)
     if models.notes:
         info["notes"] = list(dict.fromkeys(info.get("notes", []) + models.notes))
@@ -394,7 +416,7 @@ def with_motion(scene: PreparedScene, annotation: MotionAnnotation, *, direction
 def with_motion_animated(scene: PreparedScene, annotation: MotionAnnotation, loop_frames: int, *,
                          direction: str | None = None, flow_scale: float = 1.0,
                          backend: NeuralBackend | str = "auto", ckpts_dir: str | None = None, device: str = "cpu",
-                         motion_video: str | None = None, fps: float = 30.0,
+                         motion_video: str | None = None, fps: float = 30.0, exact_region: bool = False,
                          progress: Progress = _no_progress) -> AnimatedScene:
     """:func:`with_motion`, then the new scene's points animated over a loop of ``loop_frames``
     frames, as :func:`prepare_animated` does; ``progress`` runs from 0 to 1 over both steps."""
@@ -404,7 +426,7 @@ def with_motion_animated(scene: PreparedScene, annotation: MotionAnnotation, loo
     share = 0.6 if motion_video else 0.3
     moved = with_motion(scene, annotation, direction=direction, flow_scale=flow_scale, backend=backend,
                         ckpts_dir=ckpts_dir, device=device, motion_video=motion_video, fps=fps,
-                        progress=scaled_progress(progress, 0.0, share))
+                        exact_region=exact_region, progress=scaled_progress(progress, 0.0, share))
     return AnimatedScene(moved, _animate(moved, loop_frames, progress, share))
 
 
