@@ -69,6 +69,10 @@ class CinemagraphSettings(bpy.types.PropertyGroup):
         name="Direction",
         description="Without hint arrows, the direction in words, e.g. 'left to right' or 'downwards' "
                     "(applied by Update Motion)")
+    frame_rate: FloatProperty(
+        name="Frame Rate", default=0.0, min=0.0,
+        description="The scene's frames per second at the import: the motion is made per frame, so another "
+                    "frame rate plays it faster or slower (0: not recorded)")
     nearest_depth: FloatProperty(
         name="Nearest Depth", default=1.0,
         description="Depth of the photo's nearest point in the cinemagraph's own units (the surface's scale "

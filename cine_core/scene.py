@@ -27,6 +27,8 @@ MAX_LAYERS = 16
 #: Most separately moving regions (each is integrated on its own, with a flow field of its own).
 MAX_REGIONS = 256
 _LAYER_FIELDS = ("rgb", "depth", "alpha", "hidden")
+#: Pixels beyond this fraction of the scene's farthest depth are its far field (the clipped sky).
+FAR_FIELD = 0.99
 
 
 @dataclass
@@ -72,10 +74,14 @@ class PreparedScene:
         return torch.from_numpy(cv2.connectedComponents(moving, connectivity=8)[1].astype(np.int32))
 
     def focus_depth(self) -> float:
-        """A representative subject depth: the median depth of the moving region, else of all."""
-        mask = self.motion_mask
-        values = self.depth[mask] if bool(mask.any()) else self.depth.flatten()
-        return float(values.median())
+        """A representative subject depth, always on a surface: the median depth of the moving
+        region, else of the whole photo, leaving out the far field (the pixels at the scene's
+        farthest depth, where depth conditioning clips the sky), which is no subject; the
+        nearest depth when everything is far field."""
+        surface = self.depth < FAR_FIELD * self.depth.max()
+        moving = self.motion_mask & surface
+        values = self.depth[moving] if bool(moving.any()) else self.depth[surface]
+        return float(values.median()) if values.numel() else float(self.depth.min())
 
     def content_outline(self) -> tuple[torch.Tensor, ...]:
         """The edge of what the scene can show (:func:`~cine_core.cameras.paths.content_outline`)."""

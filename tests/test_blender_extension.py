@@ -51,12 +51,14 @@ def photo_dir(tmp_path) -> str:
     return write_scene(str(tmp_path / "scene"))
 
 
-def run_scenario(name: str, tmp_path, extension_zip: str, timeout: float = 240, **arguments) -> dict:
-    """Run ``scenario_<name>`` in a new process with its own Blender user folder."""
+def run_scenario(name: str, tmp_path, extension_zip: str, timeout: float = 240, script: str = __file__,
+                 **arguments) -> dict:
+    """Run ``scenario_<name>`` of ``script`` (a test file run as a script) in a new process
+    with its own Blender user folder."""
     arguments = dict(arguments, zip=extension_zip, tmp=str(tmp_path))
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender-user"), OMP_WAIT_POLICY="PASSIVE",
                PYTHONPATH=ROOT)
-    result = subprocess.run([sys.executable, os.path.abspath(__file__), name, json.dumps(arguments)],
+    result = subprocess.run([sys.executable, os.path.abspath(script), name, json.dumps(arguments)],
                             capture_output=True, text=True, timeout=timeout, env=env, cwd=str(tmp_path))
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert result.returncode == 0 and lines, f"scenario {name} failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
@@ -218,6 +220,8 @@ def test_detect_motion_on_import_and_by_button(tmp_path, extension_zip):
     # The button after clearing everything: the same region and arrows again, then Update Motion.
     assert r["button"]["result"] == ["FINISHED"] and r["button"]["hints"] == imported["hints"]
     assert r["button"]["same_mask"] and r["button"]["updated_moving"] == pytest.approx(imported["moving"], abs=0.02)
+    # Finding the same region and arrows again is no edit.
+    assert r["button"]["pending_after_same"] == []
     # With the preference off a photo alone imports as a still.
     assert r["preference_off"] == {"hints": 0, "mask": False, "moving": 0.0}
 
@@ -368,10 +372,10 @@ def test_engine_writes_depth_and_alpha(tmp_path, extension_zip, photo_dir):
 
 def test_scale_placement_feedback_and_hygiene(tmp_path, extension_zip, photo_dir):
     r = run_scenario("scale_feedback_hygiene", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
-    # Imported beside the default cube, not inside it, at 3 m; the panel says so.
+    # Imported clear of the default cube, not inside it, at 1.5 m; the panel says so.
     assert not r["camera_in_cube"] and not r["boxes_overlap"]
-    assert r["nearest_distance"] == pytest.approx(3.0, rel=1e-3)
-    assert any(text.startswith("Nearest point 3 m") for text in r["import_labels"]), r["import_labels"]
+    assert r["nearest_distance"] == pytest.approx(1.5, rel=1e-3)
+    assert any(text.startswith("Nearest point 1.5 m") for text in r["import_labels"]), r["import_labels"]
     assert r["zone"]["radius"] > 0 and r["zone"]["hide_render"] and r["zone"]["parent_is_surface"]
     assert any(text.startswith("Moves up to") and "safe zone" in text for text in r["camera_labels"])
     assert {"frame_start", "frame_end", "path_preset", "path_strength"} <= set(r["panel_props"])
@@ -451,11 +455,12 @@ def test_saving_keeps_the_computed_motion_and_the_handler_does_only_needed_work(
 # The Blender side: scenarios run in their own process
 # --------------------------------------------------------------------------------------------
 
-def _start(arguments: dict):
-    """An empty Blender with the extension installed from the zip and enabled."""
+def _start(arguments: dict, empty: bool = True):
+    """An empty Blender (or, not ``empty``, its default scene: cube, camera and light) with the
+    extension installed from the zip and enabled."""
     import bpy
 
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.read_factory_settings(use_empty=empty)
     bpy.ops.extensions.package_install_files(filepath=arguments["zip"], repo="user_default",
                                              enable_on_install=True)
     return bpy
@@ -1516,7 +1521,7 @@ def scenario_runtime_caches(arguments: dict) -> dict:
     engine_png = _render(bpy, os.path.join(tmp, "before_save.png")).astype(int)  # the renderer is cached too
     images.to_numpy_image = to_numpy_image
     depsgraph = bpy.context.evaluated_depsgraph_get()
-    view = engine.core_camera(depsgraph, scene.camera, engine_png.shape[1], engine_png.shape[0])
+    view = engine.core_camera(depsgraph, scene.camera, engine_png.shape[1], engine_png.shape[0], settings)
     renderer = runtime.frame_renderer(cache.resolve(settings.cache_path), settings.loop_frames, "cpu", None)
     core_levels = images.to_uint8_image(renderer.render(playback.loop_frame(settings, scene.frame_current), view))
     result["engine_frame"] = {"conversions": [list(shape) for shape in conversions],
@@ -1845,6 +1850,8 @@ def scenario_detect_motion(arguments: dict) -> dict:
     result["button"] = {"result": sorted(detected), "hints": after["hints"],
                         "same_mask": bool(after["mask"] is not None and np.array_equal(after["mask"], mask)),
                         "updated_moving": state(settings)["moving"]}
+    bpy.ops.cinemagraph.detect_motion()  # finds what the motion is already made from
+    result["button"]["pending_after_same"] = _addon_module("ops_motion").pending_motion_changes(settings)
 
     bpy.context.preferences.addons[ADDON].preferences.detect_motion_on_import = False
     bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)

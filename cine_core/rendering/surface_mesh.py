@@ -95,15 +95,21 @@ CROSSFADE_BEHIND = 1.005
 
 @dataclass
 class CrossfadeCopy:
-    """The second copy of the surface's moving part: every triangle with a moving vertex, on
-    copies of its vertices numbered after the surface's ``V`` vertices.
+    """The second copy of the surface's moving part: every triangle with a moving vertex, and
+    the still triangles around them, on copies of their vertices numbered after the surface's
+    ``V`` vertices.
+
+    The still ring matters where the moving part meets the still one: a ray through their
+    shared edge (a pixel centre of the source camera lies on it) can pass the see-through
+    moving triangle and miss the copy of that triangle behind it; the ring's copy then stops
+    it instead of the world behind (hidden everywhere else, behind the opaque still part).
 
     Attributes:
         source: (B,) int64 the surface vertex each copy vertex repeats: first every moving
             point in the cloud's order (so a renderer writes the copy's moving points as one
             block), then the other vertices of the copied triangles, ascending.
         triangles: (T, 3) int64 the copied triangles, vertex indices in [V, V + B).
-        faces: (F,) bool which of the surface's triangles have a copy (they move).
+        faces: (F,) bool which of the surface's triangles move (have a moving vertex).
     """
 
     source: torch.Tensor
@@ -113,14 +119,16 @@ class CrossfadeCopy:
 
 def crossfade_copy(triangles: torch.Tensor, num_static: int, num_points: int, num_vertices: int) -> CrossfadeCopy:
     """The cross-fade copy of the triangles touching a moving point (a cloud point in
-    [``num_static``, ``num_points``)); the still part of the surface has no copy."""
+    [``num_static``, ``num_points``)) and of the still triangles sharing a vertex with them;
+    the rest of the still part has no copy."""
     moves = (triangles >= num_static) & (triangles < num_points)
     faces = moves.any(dim=1)
-    used = torch.unique(triangles[faces])
+    copied = torch.isin(triangles, torch.unique(triangles[faces])).any(dim=1)
+    used = torch.unique(triangles[copied])
     source = torch.cat([torch.arange(num_static, num_points), used[(used < num_static) | (used >= num_points)]])
     number = torch.full((num_vertices,), -1, dtype=torch.long)
     number[source] = torch.arange(num_vertices, num_vertices + source.numel())
-    return CrossfadeCopy(source, number[triangles[faces]].reshape(-1, 3), faces)
+    return CrossfadeCopy(source, number[triangles[copied]].reshape(-1, 3), faces)
 
 
 def crossfade(frame: int, num_frames: int) -> tuple[bool, float]:
