@@ -93,6 +93,18 @@ class PreparedScene:
         Written to a temporary file beside it first, so a failure or cancel never leaves a
         half-written cache or a temporary file, and an earlier file at ``path`` stays as it was.
         """
+        record = self._record()
+        with atomic_file(path, ".cine") as temporary:
+            torch.save(record, temporary)
+
+    def as_stored(self) -> "PreparedScene":
+        """This scene exactly as :meth:`save` and :meth:`load` give it back (float32 depths, colours
+        on the file's levels, the motion's regions), so what is computed from it in memory, such
+        as its animated points, equals what a reopened file computes, to the last bit."""
+        return _scene_from_record(self._record(), "the prepared scene")
+
+    def _record(self) -> dict:
+        """What the file holds: tensors and one JSON string."""
         record = {
             "format": torch.tensor(FORMAT_VERSION),
             "photo": _to_uint16(self.photo),
@@ -108,8 +120,7 @@ class PreparedScene:
             record[f"layer{index}.depth"] = layer.depth.float()
             record[f"layer{index}.alpha"] = layer.alpha
             record[f"layer{index}.hidden"] = layer.hidden
-        with atomic_file(path, ".cine") as temporary:
-            torch.save(record, temporary)
+        return record
 
     @classmethod
     def load(cls, path: str) -> "PreparedScene":

@@ -1860,9 +1860,14 @@ def scenario_detect_motion(arguments: dict) -> dict:
     return result
 
 
-if __name__ == "__main__":
-    scenario = globals()[f"scenario_{sys.argv[1]}"]
-    measured = scenario(json.loads(sys.argv[2]))
+def run_as_script(scenarios: dict) -> None:
+    """In the scenario's process: run ``scenario_<argv 1>`` of ``scenarios`` (a test file's
+    globals) on the JSON arguments in argv 2 and print its result for :func:`run_scenario`."""
+    measured = scenarios[f"scenario_{sys.argv[1]}"](json.loads(sys.argv[2]))
     print("RESULT " + json.dumps(measured), flush=True)
     sys.stdout.flush()
     os._exit(0)  # skip Blender's slow teardown at exit
+
+
+if __name__ == "__main__":
+    run_as_script(globals())
