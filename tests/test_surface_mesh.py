@@ -129,3 +129,19 @@ def test_frames_of_several_scenes_merge_by_depth():
     # Transparent: what nothing covers stays transparent.
     _, _, alpha = merge_by_depth(colours, depths, alphas * 0.5, opaque=False)
     assert torch.allclose(alpha[0], torch.tensor([0.75, 0.75, 0.625, 0.5]))
+
+
+def test_sheets_reach_a_little_past_their_edges_inside_the_photo():
+    from cine_core.rendering.surface_mesh import EDGE_OVERLAP
+
+    one = make_scene(textured_image(20, 12), np.full((12, 20), 2.0, np.float32), torch.zeros(2, 12, 20))
+    assert not layer_surfaces(one, animate_points(one, 2)).edge_offsets.any()  # the border has the skirt
+    scene = two_layer_scene()
+    cloud = animate_points(scene, 2)
+    offsets = layer_surfaces(scene, cloud).edge_offsets
+    row, depth = cloud.rest_uv[:, 1].round(), cloud.depth
+    # The near band's top row reaches up, the far band's last row down over it; nothing else moves.
+    near_edge, far_edge = (row == 15) & (depth == 1.0), (row == 20) & (depth == 4.0)
+    assert torch.allclose(offsets[near_edge], torch.tensor([0.0, -EDGE_OVERLAP]))
+    assert torch.allclose(offsets[far_edge], torch.tensor([0.0, EDGE_OVERLAP]))
+    assert not offsets[~(near_edge | far_edge)].any()

@@ -161,6 +161,8 @@ class LayerSurfaces:
             (outside the photo).
         skirt_world: (S, 3) float32 their world positions (the source point's depth).
         copy: the cross-fade copy of the moving part (:func:`crossfade_copy`).
+        edge_offsets: (P, 2) float32 pixel offsets of the points at their sheet's edge
+            (:func:`sheet_edges`): a mesh puts point i at rest pixel + offset, at its depth.
     """
 
     triangles: torch.Tensor
@@ -168,6 +170,7 @@ class LayerSurfaces:
     skirt_pixels: torch.Tensor
     skirt_world: torch.Tensor
     copy: CrossfadeCopy
+    edge_offsets: torch.Tensor
 
 
 def skirt_width(scene: PreparedScene) -> float:
@@ -218,6 +221,37 @@ def _skirt(scene: PreparedScene, cloud: AnimatedPointCloud, layers: torch.Tensor
     return torch.cat(sources), torch.cat(pixels), torch.cat(triangles)
 
 
+#: How far (pixels) a sheet's edge inside the photo reaches past its last pixel centres: a ray
+#: through a pixel centre on the edge then meets the sheet inside, not on its rim, where a path
+#: tracer's ray can slip between two sheets to what lies behind (a dotted line of the farther
+#: layer's inpainted colour along a depth edge, e.g. sky along a ridge).
+EDGE_OVERLAP = 0.05
+
+
+def sheet_edges(scene: PreparedScene, cloud: AnimatedPointCloud, layers: torch.Tensor) -> torch.Tensor:
+    """(P, 2) float32 pixel offsets that push each point on its sheet's edge inside the photo
+    outwards by :data:`EDGE_OVERLAP` (towards its missing 4-neighbours); 0 for the others. The
+    photo's own border needs none: the skirt continues the sheets there.
+
+    Args:
+        layers: (P,) the points' layers (:func:`point_layers`).
+    """
+    width, height = scene.size
+    column = cloud.rest_uv[:, 0].round().long().cpu()
+    row = cloud.rest_uv[:, 1].round().long().cpu()
+    outward = torch.zeros(column.shape[0], 2)
+    for index in range(len(scene.layered.layers)):
+        mine = torch.nonzero(layers == index).squeeze(1)
+        occupied = torch.ones(height + 2, width + 2, dtype=torch.bool)  # beyond the border counts as sheet
+        occupied[1:-1, 1:-1] = False
+        occupied[row[mine] + 1, column[mine] + 1] = True
+        for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            missing = ~occupied[row[mine] + 1 + dy, column[mine] + 1 + dx]
+            outward[mine[missing]] += torch.tensor([float(dx), float(dy)])
+    length = outward.norm(dim=1, keepdim=True)
+    return torch.where(length > 0, outward / length.clamp(min=1e-6) * EDGE_OVERLAP, outward)
+
+
 def layer_surfaces(scene: PreparedScene, cloud: AnimatedPointCloud) -> LayerSurfaces:
     """The layers' triangles (:func:`layer_triangles`) with their skirts beyond the photo, and
     the cross-fade copy of their moving part."""
@@ -228,4 +262,5 @@ def layer_surfaces(scene: PreparedScene, cloud: AnimatedPointCloud) -> LayerSurf
     triangles = torch.cat([layer_triangles(scene, cloud, layers), skirt_triangles])
     copy = crossfade_copy(triangles, cloud.num_static, num_points, num_points + skirt_source.numel())
     return LayerSurfaces(triangles, skirt_source, skirt_pixels.float(),
-                         lift_to_world(skirt_pixels.float(), depth, scene.intrinsics).float(), copy)
+                         lift_to_world(skirt_pixels.float(), depth, scene.intrinsics).float(), copy,
+                         sheet_edges(scene, cloud, layers))
