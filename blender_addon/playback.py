@@ -117,7 +117,11 @@ def _state(collection, wait: bool) -> _Playback | None:
     cine_core = runtime.core()
     prepared = runtime.prepared_scene(path)
     intrinsics = prepared.intrinsics
-    rest_uv = cloud.rest_uv.numpy()
+    # Where the mesh has its points at rest: their sheet's edge reaches a little past the pixel
+    # centre (cine_core.rendering.surface_mesh.sheet_edges), and moving points carry that along.
+    surface_mesh = cine_core.rendering.surface_mesh
+    rest_uv = cloud.rest_uv.numpy() + surface_mesh.sheet_edges(
+        prepared, cloud, surface_mesh.point_layers(prepared, cloud)).numpy()
     points = settings.points
     copy_of = scene_objects.copy_sources(points.data)
     if copy_of is None:
