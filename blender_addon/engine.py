@@ -16,16 +16,15 @@ from . import cache, conversion, playback, runtime
 from .errors import AddonError
 from .playback import loop_frame
 from .preferences import addon_preferences, compute_device, weights_folder
-from .properties import active_settings
 
 
-def core_camera(depsgraph, camera, width: int, height: int):
+def core_camera(depsgraph, camera, width: int, height: int, settings):
     """The evaluated Blender ``camera`` at the depsgraph's frame as the core's camera, for an
-    image of ``width`` x ``height`` pixels, relative to the cinemagraph's surface."""
+    image of ``width`` x ``height`` pixels, relative to the surface of the cinemagraph
+    ``settings``."""
     cine_core = runtime.core()
     import torch
 
-    settings = active_settings(depsgraph.scene)
     camera = camera.evaluated_get(depsgraph)
     if camera.type != "CAMERA":
         raise AddonError(f"{camera.name} is not a camera")
@@ -45,43 +44,106 @@ def content_warning(cameras, path: str, first_frame: int) -> str | None:
     return runtime.core().content_warning(cameras, outline, first_frame)
 
 
-def render_pixels(depsgraph, width: int, height: int, camera=None,
-                  with_depth: bool = False) -> tuple[np.ndarray, np.ndarray | None, str | None]:
-    """The frame as (H, W, 4) scene-linear RGBA and, ``with_depth``, its (H, W) depth in Blender
-    units along the camera's axis; bottom row first (Blender's layout). Third: a warning when
-    the camera sees past the photo's content at this frame, else None.
+def camera_cinemagraph(scene, camera):
+    """The settings of the cinemagraph ``camera`` belongs to (its source camera, or a camera in
+    its collection such as a camera path), else None."""
+    camera = camera.original
+    for collection in playback.cinemagraphs_in(scene):
+        if collection.cinemagraph.source_camera == camera or camera.name in collection.all_objects:
+            return collection.cinemagraph
+    return None
 
-    Alpha is 1 unless the film is transparent; then it is the core's coverage, 0 where no point
-    of the layered depth image lands (nothing seen or inpainted there).
-    """
+
+def rendered_cinemagraphs(depsgraph) -> list:
+    """The settings of the scene's cinemagraphs whose surface this depsgraph renders: not deleted,
+    hidden from renders or excluded from the view layer (a render depsgraph holds only the
+    objects the render shows)."""
+    shown = {obj.original.as_pointer() for obj in depsgraph.objects if obj.type == "MESH"}
+    return [collection.cinemagraph for collection in playback.cinemagraphs_in(depsgraph.scene)
+            if collection.cinemagraph.points.as_pointer() in shown]
+
+
+def _box_corners(obj):
+    """(8, 3) corners of the object's local bounding box (a surface's: core coordinates)."""
+    import torch
+
+    return torch.tensor([tuple(corner) for corner in obj.bound_box], dtype=torch.float64)
+
+
+def _render_one(depsgraph, settings, view, with_passes: bool):
+    """One cinemagraph's frame through the core camera ``view``: (H, W, 3) scene-linear colour
+    and, ``with_passes``, its (H, W) depth in Blender units and (H, W) alpha (else None)."""
     cine_core = runtime.core()
     import torch
 
-    scene = depsgraph.scene
-    settings = active_settings(scene)
-    if settings is None:
-        raise AddonError("This scene has no cinemagraph to render; import a photo in the Cinemagraph panel")
-    camera = camera or depsgraph.scene_eval.camera
-    if camera is None:
-        raise AddonError("The scene has no active camera; add a camera path or use the source camera")
     path = cache.resolve(settings.cache_path)
-    view = core_camera(depsgraph, camera, width, height)
-    render = depsgraph.scene_eval.render
-    points_world = settings.points.evaluated_get(depsgraph).matrix_world
     preferences = addon_preferences()
     device = compute_device(preferences)
     renderer = runtime.frame_renderer(path, settings.loop_frames, device, weights_folder(preferences))
     frame = loop_frame(settings, depsgraph.scene_eval.frame_current)
-    warning = content_warning([view], path, depsgraph.scene_eval.frame_current)
     depth = alpha = None
     with torch.inference_mode():
         image = renderer.render(frame, view)
-        if with_depth or render.film_transparent:
+        if with_passes:
             splatting = runtime.splatting_renderer(path, settings.loop_frames, device)
             depth, alpha = cine_core.rendering.passes.depth_and_alpha(splatting, frame, view)
+            points_world = settings.points.evaluated_get(depsgraph).matrix_world
             depth = depth.cpu().numpy() * conversion.core_scale(points_world)
             alpha = alpha.cpu().numpy()
-    rgb = conversion.srgb_to_linear(cine_core.io.images.to_numpy_image(image))
+    return conversion.srgb_to_linear(cine_core.io.images.to_numpy_image(image)), depth, alpha
+
+
+def _merged(frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Several cinemagraphs' (colour, depth, alpha) composited by depth (the core's rule)."""
+    cine_core = runtime.core()
+    import torch
+
+    colours = torch.stack([torch.from_numpy(np.ascontiguousarray(c)).permute(2, 0, 1) for c, _, _ in frames])
+    depths = torch.stack([torch.from_numpy(d.astype(np.float32)) for _, d, _ in frames])
+    alphas = torch.stack([torch.from_numpy(a.astype(np.float32)) for _, _, a in frames])
+    colour, depth, alpha = cine_core.rendering.passes.merge_by_depth(colours.float(), depths, alphas)
+    return colour.permute(1, 2, 0).numpy(), depth.numpy(), alpha.numpy()
+
+
+def render_pixels(depsgraph, width: int, height: int, camera=None,
+                  with_depth: bool = False) -> tuple[np.ndarray, np.ndarray | None, str | None]:
+    """The frame of every cinemagraph the camera sees, merged by depth, as (H, W, 4)
+    scene-linear RGBA and, ``with_depth``, its (H, W) depth in Blender units along the camera's
+    axis; bottom row first (Blender's layout). Third: a warning when the camera sees past the
+    content of its own cinemagraph (or of the only one it sees) at this frame, else None.
+
+    Each cinemagraph shows its own moment of its own loop; one hidden from renders, or whose
+    bounding box lies outside the view, is left out, so it changes no other's frames. Alpha is
+    1 unless the film is transparent; then it is the core's coverage, 0 where no point of a
+    layered depth image lands (nothing seen or inpainted there).
+    """
+    cine_core = runtime.core()
+    scene = depsgraph.scene
+    if not playback.cinemagraphs_in(scene):
+        raise AddonError("This scene has no cinemagraph to render; import a photo in the Cinemagraph panel")
+    camera = camera or depsgraph.scene_eval.camera
+    if camera is None:
+        raise AddonError("The scene has no active camera; add a camera path or use the source camera")
+    render = depsgraph.scene_eval.render
+    in_view = []
+    for settings in rendered_cinemagraphs(depsgraph):
+        view = core_camera(depsgraph, camera, width, height, settings)
+        if cine_core.cameras.paths.box_in_view(view, _box_corners(settings.points)):
+            in_view.append((settings, view))
+    owner = camera_cinemagraph(scene, camera)
+    checked = [(s, v) for s, v in in_view if s == owner] or (in_view if len(in_view) == 1 else [])
+    warning = None
+    for settings, view in checked:
+        warning = content_warning([view], cache.resolve(settings.cache_path), depsgraph.scene_eval.frame_current)
+    with_passes = with_depth or render.film_transparent or len(in_view) > 1
+    frames = [_render_one(depsgraph, settings, view, with_passes) for settings, view in in_view]
+    if not frames:  # nothing in view: empty, and infinitely far
+        rgb, depth = np.zeros((height, width, 3), np.float32), np.full((height, width), np.inf, np.float32)
+        alpha = np.zeros((height, width), np.float32)
+    elif len(frames) == 1:
+        rgb, depth, alpha = frames[0]
+    else:
+        rgb, depth, alpha = _merged(frames)
     if render.film_transparent:
         rgb = rgb * alpha[:, :, None]  # Blender's render results are premultiplied
     else:

@@ -51,6 +51,8 @@ class Job:
         """The core's progress callback; raising ``Cancelled`` here is how the core stops."""
         if self._cancel.is_set():
             raise runtime.core().Cancelled("cancelled")
+        if stage != self.stage:  # the previous stage's networks and images are freed by now
+            runtime.release_freed_memory()
         self.stage = stage
         self.fraction = min(max(float(fraction), 0.0), 1.0)
 
@@ -58,6 +60,7 @@ class Job:
         """Do the work in the calling thread."""
         try:
             self.result = self._work(self.progress)
+            runtime.release_freed_memory()
             if self._cancel.is_set():  # cancelled after the last progress call
                 raise runtime.core().Cancelled("cancelled")
         except BaseException as exc:  # handed to the main thread, which reports it

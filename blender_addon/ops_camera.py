@@ -19,6 +19,15 @@ def fcurves_of(obj):
     return anim_utils.action_get_channelbag_for_slot(action, animation.action_slot).fcurves
 
 
+def scene_preset_path(prepared, preset: str, num_frames: int, strength: float, fitted: bool):
+    """The core's preset path for the prepared scene (sized to its nearest point, aimed at its
+    focus); ``fitted``: zoomed in to stay inside the photo's content (the camera's positions
+    are the same either way)."""
+    return runtime.core().cameras.paths.preset_path(
+        preset, prepared.intrinsics, num_frames, strength=strength, nearest=float(prepared.depth.min()),
+        focus_depth=prepared.focus_depth(), outline=prepared.content_outline() if fitted else None)
+
+
 class CINEMAGRAPH_OT_add_camera_path(bpy.types.Operator):
     """Add a render camera flying one of the looping camera paths, as keyframes you can edit"""
 
@@ -43,14 +52,10 @@ class CINEMAGRAPH_OT_add_camera_path(bpy.types.Operator):
     def execute(self, context):
         settings = active_settings(context.scene)
         try:
-            cine_core = runtime.core()
             prepared = runtime.prepared_scene(cache.resolve(settings.cache_path))
             points_world = settings.points.matrix_world.copy()
             conversion.core_scale(points_world)
-            magnitude = presets.DEFAULT_MAGNITUDE[self.preset] * self.strength
-            path = cine_core.camera_path(self.preset, prepared.intrinsics, settings.loop_frames,
-                                         magnitude=magnitude, focus_depth=prepared.focus_depth(), loop=True,
-                                         outline=prepared.content_outline())
+            path = scene_preset_path(prepared, self.preset, settings.loop_frames, self.strength, fitted=True)
         except runtime.user_errors() as exc:
             self.report({"ERROR"}, runtime.describe(exc))
             return {"CANCELLED"}

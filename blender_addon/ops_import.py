@@ -11,6 +11,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 from bpy_extras.io_utils import ImportHelper
 from mathutils import Matrix, Vector
 
+from ..cine_core.cameras import presets
 from ..cine_core.cameras.intrinsics import FULL_FRAME_MM, focal_from_lens
 from ..cine_core.io.accepted import MAX_LAYERS, PHOTO_EXTENSIONS
 from . import cache, conversion, ops_motion, playback, runtime, scene_depth, scene_objects
@@ -25,6 +26,12 @@ PHOTO_GLOB = ";".join(f"*{extension}" for extension in PHOTO_EXTENSIONS)
 PHOTO_FILTER_PIXELS = 0.01
 #: Where Set Up Scene renders to when the output path is Blender's default: beside the .blend.
 DEFAULT_OUTPUT = "//render/"
+#: The default Nearest Distance: a landscape's far field (50 times the nearest depth, where
+#: depth conditioning clips the sky) then lies within 87 m of the source camera even in the
+#: image's corners, inside the 100 m clip end of Blender's default camera.
+NEAREST_DISTANCE = 1.5
+#: Cameras are made to see this much farther than the cinemagraph's farthest point.
+CLIP_MARGIN = 1.05
 
 
 def sidecar_annotation(photo: str) -> str | None:
@@ -64,8 +71,9 @@ def _remove_created(before: dict[str, set[int]]) -> None:
 
 
 def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_path: str,
-                      set_up_scene: bool) -> bpy.types.Collection:
-    """Create the collection with the surface, source camera, safe zone, mask and hints.
+                      set_up_scene: bool) -> tuple[bpy.types.Collection, list[str]]:
+    """Create the collection with the surface, source camera, safe zone, mask and hints; also
+    returns what the import changed beyond it, one sentence each, for the report.
 
     Everything is created first and linked into the scene last; if anything fails, every block
     created on the way is removed again, so a failed import leaves the file as it was.
@@ -73,13 +81,16 @@ def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_pat
     scene = result.scene
     k = scene.intrinsics
     before = _snapshot()
+    notes = []
+    others = bool(playback.cinemagraphs_in(context.scene))
     try:
         collection = bpy.data.collections.new(result.name)
         points = scene_objects.create_surface(result.name, result.points)
         camera_world = result.placement
         if camera_world is None:
-            camera_world = Matrix.Translation(context.scene.cursor.location) @ conversion.LOOKING_ALONG_Y
-            camera_world = clear_of_scene(context.scene, camera_world, result)
+            cursor = Matrix.Translation(context.scene.cursor.location) @ conversion.LOOKING_ALONG_Y
+            camera_world, placed = clear_of_scene(context.scene, cursor, result)
+            notes += [placed] if placed else []
         points.matrix_world = conversion.points_world_for_camera(camera_world, result.scale)
         far = float(scene.depth.max())
         camera = scene_objects.create_source_camera(result.name, k, points, result.scale, far)
@@ -98,6 +109,7 @@ def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_pat
         settings.pixel_intrinsics = (k.fx, k.fy, k.cx, k.cy)
         settings.loop_frames = loop_frames
         settings.loop_start = context.scene.frame_start
+        settings.frame_rate = playback.scene_fps(context.scene)
         settings.nearest_depth = float(scene.depth.min())
         settings.safe_zone = zone
         if result.mask is not None:
@@ -113,13 +125,43 @@ def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_pat
         _remove_created(before)
         raise
     context.scene.cinemagraph.active = collection
+    notes += see_far_enough(context.scene, result)
     if set_up_scene:
-        set_up_for_cinemagraph(context.scene, settings)
+        set_up_for_cinemagraph(context.scene, settings, output=not others)
+        if others:
+            render = context.scene.render
+            notes.append(f"kept the scene's output size ({render.resolution_x}x{render.resolution_y}) and "
+                         f"frame range")
     for obj in context.view_layer.objects.selected:
         obj.select_set(False)
     points.select_set(True)
     context.view_layer.objects.active = points
-    return collection
+    return collection, notes
+
+
+def _listed(names: list[str], most: int = 3) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def see_far_enough(scene, result: ImportResult) -> list[str]:
+    """Make the scene's own cameras (not the cinemagraphs') reach the cinemagraph's farthest
+    point from its source camera, its sky included (Blender's default camera stops at 100 m);
+    a sentence for the report when any clip end grew. (The hidden surface the layers keep behind
+    the sky is not counted: the sky in front of it hides it.)"""
+    k = result.scene.intrinsics
+    corners = [conversion.lift_point(u, v, 1.0, k).length for u in (0, k.width - 1) for v in (0, k.height - 1)]
+    far = float(result.scene.depth.max()) * max(corners) * result.scale * CLIP_MARGIN
+    cinemagraphs = [c for c in bpy.data.collections if c.cinemagraph.cache_path]
+    owned = {c.cinemagraph.source_camera for c in cinemagraphs} | {obj for c in cinemagraphs for obj in c.all_objects}
+    extended = []
+    for camera in {obj.data for obj in scene.objects if obj.type == "CAMERA" and obj not in owned}:
+        if camera.clip_end < far:
+            camera.clip_end = far
+            extended.append(camera.name)
+    if not extended:
+        return []
+    return [f"clip end of {_listed(sorted(extended))} set to {far:.3g} m to see its farthest point"]
 
 
 def _world_box(corners) -> tuple[np.ndarray, np.ndarray]:
@@ -127,35 +169,63 @@ def _world_box(corners) -> tuple[np.ndarray, np.ndarray]:
     return corners.min(axis=0), corners.max(axis=0)
 
 
-def clear_of_scene(scene, camera_world: Matrix, result: "ImportResult") -> Matrix:
-    """``camera_world`` moved along world X until the cinemagraph's box (its surface and its
-    source camera) overlaps no object already in the scene, so the source camera never starts
-    inside the default cube or another cinemagraph."""
+def _overlapping(boxes: dict, low: np.ndarray, high: np.ndarray) -> list[str]:
+    return sorted(name for name, (b_low, b_high) in boxes.items() if np.all(b_low <= high) and np.all(low <= b_high))
+
+
+def clear_of_scene(scene, camera_world: Matrix, result: "ImportResult") -> tuple[Matrix, str | None]:
+    """``camera_world`` moved until the cinemagraph's box (its surface and its source camera)
+    overlaps no object already in the scene: the source camera never starts inside the default
+    cube, it does not see the artist's objects nor another cinemagraph, and no other camera
+    sees it (a camera's view near its source camera lies inside that box). Second: what moved
+    where, for the report (None: not moved).
+
+    The least move that composes: forward along the camera's view (+Y) just past the objects,
+    which then stand behind the source camera, a few metres from where they can enter the
+    picture. Where another cinemagraph is in the way (moving forward would put this one in its
+    view) or the forward move would overlap something else, along +X past everything instead.
+    """
     points_world = np.array(conversion.points_world_for_camera(camera_world, result.scale))
     positions = result.points.positions
     corners = np.concatenate([positions.min(axis=0)[None], positions.max(axis=0)[None], np.zeros((1, 3))])
     corners = np.array([[x, y, z] for x in corners[:, 0] for y in corners[:, 1] for z in corners[:, 2]])
     low, high = _world_box(corners @ points_world[:3, :3].T + points_world[:3, 3])
-    boxes = [_world_box([obj.matrix_world @ Vector(c) for c in obj.bound_box])
-             for obj in scene.objects if obj.type not in {"CAMERA", "LIGHT", "EMPTY", "SPEAKER", "LIGHT_PROBE"}]
-    overlapping = [b for b in boxes if np.all(b[0] <= high) and np.all(low <= b[1])]
+    surfaces = {c.cinemagraph.points.name for c in playback.cinemagraphs_in(scene)}
+    boxes = {obj.name: _world_box([obj.matrix_world @ Vector(c) for c in obj.bound_box])
+             for obj in scene.objects if obj.type not in {"CAMERA", "LIGHT", "EMPTY", "SPEAKER", "LIGHT_PROBE"}}
+    overlapping = _overlapping(boxes, low, high)
     if not overlapping:
-        return camera_world
+        return camera_world, None
+    position = np.array(camera_world.translation)
+    if not surfaces & set(overlapping):
+        # Forward (+Y, the camera's view) until every overlapping object is behind the camera,
+        # with room for a preset path's camera to move (MAX_REACH of the nearest distance).
+        room = presets.MAX_REACH * result.scale * float(result.scene.depth.min())
+        shift = max(float(boxes[name][1][1]) for name in overlapping) + room - float(position[1])
+        moved = np.array([0.0, shift, 0.0])
+        if not _overlapping(boxes, low + moved, high + moved):
+            return (Matrix.Translation(moved) @ camera_world,
+                    f"placed {shift:.3g} m along +Y (its view) from the 3D cursor, so that {_listed(overlapping)} "
+                    f"{'is' if len(overlapping) == 1 else 'are'} behind its source camera: move "
+                    f"{'it' if len(overlapping) == 1 else 'them'} forward (+Y) into the picture")
     margin = 0.1 * float(high[0] - low[0])
-    shift = max(float(b[1][0]) for b in boxes) + margin - float(low[0])
-    return Matrix.Translation((shift, 0.0, 0.0)) @ camera_world
+    shift = max(float(b[1][0]) for b in boxes.values()) + margin - float(low[0])
+    return (Matrix.Translation((shift, 0.0, 0.0)) @ camera_world,
+            f"placed {shift:.3g} m along +X from the 3D cursor, out of the view of {_listed(overlapping)}")
 
 
-def set_up_for_cinemagraph(scene, settings) -> None:
-    """Render the cinemagraph as imported: its engine, the photo's size, one loop, the source
-    camera, and the Standard view transform (so the photo's colours come out unchanged)."""
+def set_up_for_cinemagraph(scene, settings, output: bool = True) -> None:
+    """Render the cinemagraph as imported: its engine, the source camera, and the Standard view
+    transform (so the photo's colours come out unchanged); with ``output`` also the photo's
+    size and one loop as the frame range."""
     render = scene.render
     render.engine = "CINEMAGRAPH"
-    render.resolution_x, render.resolution_y = settings.width, settings.height
-    render.resolution_percentage = 100
-    render.pixel_aspect_x = render.pixel_aspect_y = 1.0
-    scene.frame_start = settings.loop_start
-    scene.frame_end = settings.loop_start + settings.loop_frames - 1
+    if output:
+        render.resolution_x, render.resolution_y = settings.width, settings.height
+        render.resolution_percentage = 100
+        render.pixel_aspect_x = render.pixel_aspect_y = 1.0
+        scene.frame_start = settings.loop_start
+        scene.frame_end = settings.loop_start + settings.loop_frames - 1
     scene.view_settings.view_transform = "Standard"
     scene.view_settings.look = "None"
     scene.view_settings.exposure = 0.0
@@ -207,7 +277,7 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         name="Focal Length", default=FULL_FRAME_MM, min=1.0, soft_max=300.0, subtype="DISTANCE_CAMERA", unit="CAMERA",
         description="The photo's focal length as on a 36 mm wide sensor (36 mm: about 53 degrees across)")
     scale: FloatProperty(
-        name="Nearest Distance", default=3.0, min=1e-4, soft_max=100.0, subtype="DISTANCE", unit="LENGTH",
+        name="Nearest Distance", default=NEAREST_DISTANCE, min=1e-4, soft_max=100.0, subtype="DISTANCE", unit="LENGTH",
         description="Distance from the camera to the nearest point of the photo: the size of the cinemagraph")
     loop_frames: IntProperty(name="Loop Length", default=60, min=2, soft_max=600,
                              description="Frames in one loop of the motion")
@@ -334,8 +404,8 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         return meshes, evaluated.matrix_world.copy(), k
 
     def finish_job(self, context, result: ImportResult):
-        build_cinemagraph(context, result, self.loop_frames, cache.stored(bpy.path.abspath(self.filepath)),
-                          self.set_up_scene)
+        _, notes = build_cinemagraph(context, result, self.loop_frames,
+                                     cache.stored(bpy.path.abspath(self.filepath)), self.set_up_scene)
         runtime.remember(runtime.scene_key(result.cache_path), result.scene)
         runtime.remember(runtime.cloud_key(result.cache_path, self.loop_frames), result.cloud)
         playback.refresh(context.scene, wait=True)
@@ -344,7 +414,8 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         self.report({"INFO"}, f"Imported {result.name}: {width}x{height} pixels, {result.points.num_surface:,} "
                               f"points in {len(result.scene.layered.layers)} layer(s), "
                               f"depth: {result.scene.info['stages']['depth']}"
-                              + (f"; motion: {result.found_motion}" if result.found_motion else ""))
+                              + (f"; motion: {result.found_motion}" if result.found_motion else "")
+                              + "".join(f"; {note}" for note in notes))
         return {"FINISHED"}
 
     def discard_job(self, result: ImportResult) -> None:

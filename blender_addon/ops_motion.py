@@ -45,12 +45,15 @@ def add_hint(settings, start: tuple[float, float], end: tuple[float, float]) -> 
 
 
 def set_mask(settings, mask: np.ndarray) -> None:
-    """Store the moving region (H, W) bool in the cinemagraph's mask image (created if needed)."""
+    """Store the moving region (H, W) bool in the cinemagraph's mask image (created if needed);
+    the same region again changes nothing (so nothing reads as edited)."""
     height, width = mask.shape
     image = settings.mask
     if image is None or tuple(image.size) != (width, height):
         image = scene_objects.create_mask_image(settings.id_data.name, mask)
         settings.mask = image
+    elif np.array_equal(scene_objects.read_mask(image), mask):
+        return
     else:
         scene_objects.write_mask(image, mask)
     settings.mask_revision += 1

@@ -35,9 +35,9 @@ class CINEMAGRAPH_OT_render_animation(bpy.types.Operator):
         except runtime.user_errors() as exc:
             self.report({"ERROR"}, runtime.describe(exc))
             return {"CANCELLED"}
-        warning = self.camera_warning(context)
-        if warning:
-            self.report({"WARNING"}, warning)
+        for warning in (self.camera_warning(context), playback.frame_rate_change(scene, active_settings(scene))):
+            if warning:
+                self.report({"WARNING"}, warning)
         if scene.render.engine != CinemagraphRenderEngine.bl_idname:
             scene.render.engine = CinemagraphRenderEngine.bl_idname
             self.report({"INFO"}, "Render engine set to Cinemagraph")
@@ -49,19 +49,21 @@ class CINEMAGRAPH_OT_render_animation(bpy.types.Operator):
 
     @staticmethod
     def camera_warning(context) -> str | None:
-        """The core's warning when the scene camera sees past the photo's content at any frame
-        of the range (the clip would show the smeared colour of its border there)."""
+        """The core's warning when the scene camera sees past the content of its cinemagraph
+        (else of the active one) at any frame of the range (the clip would show the smeared
+        colour of its border there)."""
         scene = context.scene
         render = scene.render
         width = round(render.resolution_x * render.resolution_percentage / 100)
         height = round(render.resolution_y * render.resolution_percentage / 100)
-        path = cache.resolve(active_settings(scene).cache_path)
+        settings = engine.camera_cinemagraph(scene, scene.camera) or active_settings(scene)
+        path = cache.resolve(settings.cache_path)
         current, cameras = scene.frame_current, []
         try:
             for frame in range(scene.frame_start, scene.frame_end + 1):
                 scene.frame_set(frame)
                 depsgraph = context.evaluated_depsgraph_get()
-                cameras.append(engine.core_camera(depsgraph, depsgraph.scene_eval.camera, width, height))
+                cameras.append(engine.core_camera(depsgraph, depsgraph.scene_eval.camera, width, height, settings))
         finally:
             scene.frame_set(current)
         return engine.content_warning(cameras, path, scene.frame_start) if cameras else None
@@ -81,6 +83,26 @@ class CINEMAGRAPH_OT_match_frame_range(bpy.types.Operator):
     def execute(self, context):
         scene = context.scene
         scene.frame_end = scene.frame_start + active_settings(scene).loop_frames - 1
+        return {"FINISHED"}
+
+
+class CINEMAGRAPH_OT_match_photo_aspect(bpy.types.Operator):
+    """Make the output's height match the photo's proportions at the current width, so the
+    source camera sees exactly the photo"""
+
+    bl_idname = "cinemagraph.match_photo_aspect"
+    bl_label = "Match Photo's Aspect"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return active_settings_for_poll(cls, context) is not None
+
+    def execute(self, context):
+        render, settings = context.scene.render, active_settings(context.scene)
+        render.pixel_aspect_x = render.pixel_aspect_y = 1.0
+        render.resolution_y = max(1, round(render.resolution_x * settings.height / settings.width))
+        self.report({"INFO"}, f"Output {render.resolution_x}x{render.resolution_y}")
         return {"FINISHED"}
 
 
@@ -218,5 +240,6 @@ class CINEMAGRAPH_OT_remove_cinemagraph(bpy.types.Operator):
 
 
 classes = (CINEMAGRAPH_OT_render_animation, CINEMAGRAPH_OT_clean_cache, CINEMAGRAPH_OT_match_frame_range,
+           CINEMAGRAPH_OT_match_photo_aspect,
            CINEMAGRAPH_OT_set_up_scene, CINEMAGRAPH_OT_locate_prepared_scene, CINEMAGRAPH_OT_restore_surface,
            CINEMAGRAPH_OT_remove_cinemagraph)

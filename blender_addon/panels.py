@@ -7,9 +7,9 @@ import textwrap
 
 import bpy
 
-from ..cine_core.cameras import presets
-from . import dependencies, jobs, playback, runtime
+from . import cache, dependencies, jobs, playback, runtime
 from .engine import CinemagraphRenderEngine
+from .ops_camera import scene_preset_path
 from .ops_motion import hint_objects, pending_motion_changes
 from .preferences import addon_preferences, compute_device, weights_folder
 from .properties import active_settings
@@ -34,6 +34,30 @@ def length_text(context, core_units: float, settings) -> str:
         return f"{blender_units:.3g}"
     return bpy.utils.units.to_string(unit_settings.system, "LENGTH", blender_units * unit_settings.scale_length,
                                      precision=2)
+
+
+#: (prepared scene, loop, preset, strength) -> the path's reach: the panel redraws often.
+_reaches: dict[tuple, float] = {}
+
+
+def path_reach(settings) -> float | None:
+    """How far the chosen preset path takes the camera from the source camera (core units), as
+    Add Camera Path keys it; None when the prepared scene cannot be read (the Import panel says why)."""
+    try:
+        path = runtime.content_path(cache.resolve(settings.cache_path))
+    except runtime.user_errors():
+        return None
+    key = (path, settings.loop_frames, settings.path_preset, round(settings.path_strength, 4))
+    if key not in _reaches:
+        try:
+            prepared = runtime.prepared_scene(path)
+            camera_path = scene_preset_path(prepared, settings.path_preset, settings.loop_frames,
+                                            settings.path_strength, fitted=False)
+        except runtime.user_errors():
+            return None
+        _reaches.clear()  # one entry is all a redraw needs
+        _reaches[key] = runtime.core().cameras.paths.path_reach(camera_path)
+    return _reaches[key]
 
 
 class CinemagraphPanel:
@@ -188,8 +212,8 @@ class VIEW3D_PT_cinemagraph_camera(PhotoSubPanel, bpy.types.Panel):
         column.use_property_split = True
         column.prop(settings, "path_preset")
         column.prop(settings, "path_strength")
-        if settings.safe_zone is not None:
-            reach = presets.DEFAULT_MAGNITUDE[settings.path_preset] * settings.path_strength
+        reach = path_reach(settings)
+        if settings.safe_zone is not None and reach is not None:
             zone = settings.safe_zone.empty_display_size
             row = layout.row()
             row.alert = reach > zone
@@ -229,6 +253,16 @@ class VIEW3D_PT_cinemagraph_render(PhotoSubPanel, bpy.types.Panel):
         column.prop(render, "resolution_x", text="Resolution X")
         column.prop(render, "resolution_y", text="Y")
         column.prop(render, "resolution_percentage", text="%")
+        aspect = render.resolution_x * render.pixel_aspect_x / (render.resolution_y * render.pixel_aspect_y)
+        photo_aspect = settings.width / settings.height
+        if abs(aspect / photo_aspect - 1.0) > 0.01:
+            box = layout.box()
+            box.alert = True
+            shape = "wider" if aspect > photo_aspect else "taller"
+            wrapped_label(box, context, f"The output ({aspect:.3g}:1) is {shape} than the photo "
+                                        f"({photo_aspect:.3g}:1): the source camera sees past its edges",
+                          icon="ERROR")
+            box.operator("cinemagraph.match_photo_aspect", text="Match Photo")
         column = layout.column(align=True)
         column.use_property_split = True
         column.prop(scene, "frame_start", text="Frame Start")
@@ -238,6 +272,9 @@ class VIEW3D_PT_cinemagraph_render(PhotoSubPanel, bpy.types.Panel):
             row = layout.row()
             row.label(text=f"{frames} frames: not whole loops of {settings.loop_frames}", icon="ERROR")
             row.operator("cinemagraph.match_frame_range", text="Match")
+        frame_rate = playback.frame_rate_change(scene, settings)
+        if frame_rate:
+            wrapped_label(layout, context, frame_rate, icon="ERROR")
         column = layout.column()
         column.use_property_split = True
         column.prop(render, "filepath", text="Output")

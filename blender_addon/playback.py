@@ -78,6 +78,25 @@ def loop_frame(settings, frame: int) -> int:
     return (frame - settings.loop_start) % settings.loop_frames
 
 
+def scene_fps(scene) -> float:
+    """The scene's frames per second."""
+    return scene.render.fps / scene.render.fps_base
+
+
+def frame_rate_change(scene, settings) -> str | None:
+    """What the scene's frame rate, when it is not the one the cinemagraph was imported at,
+    does to its motion (made per frame, as its loop is counted in frames), else None."""
+    if settings.frame_rate <= 0.0:
+        return None
+    now = scene_fps(scene)
+    if abs(now - settings.frame_rate) < 1e-3:
+        return None
+    change = now / settings.frame_rate - 1.0
+    return (f"{settings.id_data.name} was imported at {settings.frame_rate:g} fps; at {now:g} fps its fluid "
+            f"moves {abs(change) * 100:.0f} % {'faster' if change > 0 else 'slower'} and one loop lasts "
+            f"{settings.loop_frames / now:.3g} s instead of {settings.loop_frames / settings.frame_rate:.3g} s")
+
+
 def _state(collection, wait: bool) -> _Playback | None:
     settings = collection.cinemagraph
     # Checked every frame: the stored path is resolved (a look at the disk) only when it, the
@@ -98,7 +117,11 @@ def _state(collection, wait: bool) -> _Playback | None:
     cine_core = runtime.core()
     prepared = runtime.prepared_scene(path)
     intrinsics = prepared.intrinsics
-    rest_uv = cloud.rest_uv.numpy()
+    # Where the mesh has its points at rest: their sheet's edge reaches a little past the pixel
+    # centre (cine_core.rendering.surface_mesh.sheet_edges), and moving points carry that along.
+    surface_mesh = cine_core.rendering.surface_mesh
+    rest_uv = cloud.rest_uv.numpy() + surface_mesh.sheet_edges(
+        prepared, cloud, surface_mesh.point_layers(prepared, cloud)).numpy()
     points = settings.points
     copy_of = scene_objects.copy_sources(points.data)
     if copy_of is None:

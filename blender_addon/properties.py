@@ -82,6 +82,10 @@ class CinemagraphSettings(bpy.types.PropertyGroup):
         name="Exact Region", default=False,
         description="Move the moving region exactly as painted, instead of holding still the rocks, wires "
                     "and blades the photo shows inside it (applied by Update Motion)")
+    frame_rate: FloatProperty(
+        name="Frame Rate", default=0.0, min=0.0,
+        description="The scene's frames per second at the import: the motion is made per frame, so another "
+                    "frame rate plays it faster or slower (0: not recorded)")
     nearest_depth: FloatProperty(
         name="Nearest Depth", default=1.0,
         description="Depth of the photo's nearest point in the cinemagraph's own units (the surface's scale "

@@ -42,6 +42,31 @@ def core():
     return cine_core
 
 
+def release_freed_memory() -> None:
+    """Give the memory the process freed back to the system. glibc keeps freed blocks of up to
+    32 MB for reuse (its mmap threshold rises with every large block freed), so after a stage
+    whose networks and images are gone Blender would keep their memory, and the next stage's
+    peak would come on top of it. Only glibc (Linux) has ``malloc_trim``; elsewhere nothing."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def _malloc_trim():
+    global _trim
+    if _trim is False:
+        try:
+            import ctypes
+
+            _trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+        except OSError:
+            _trim = None
+    return _trim
+
+
+_trim = False  # ctypes' malloc_trim once looked up; None where there is none
+
+
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types whose message is a sentence for the user."""
     return AddonError, CineError

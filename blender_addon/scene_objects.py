@@ -57,7 +57,8 @@ def surface_data(scene, cloud) -> SurfaceData:
     cine_core = runtime.core()
     k = scene.intrinsics
     surfaces = cine_core.rendering.surface_mesh.layer_surfaces(scene, cloud)
-    positions = conversion.lift_points(cloud.rest_uv.numpy(), cloud.depth.numpy(), k)
+    # Sheet edges reach a little past their last pixel centres, so the sheets overlap.
+    positions = conversion.lift_points(cloud.rest_uv.numpy() + surfaces.edge_offsets.numpy(), cloud.depth.numpy(), k)
     colors = cloud.values[:, :3].numpy()
     positions = np.concatenate([positions, surfaces.skirt_world.numpy()])
     colors = np.concatenate([colors, colors[surfaces.skirt_source.numpy()]])

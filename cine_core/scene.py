@@ -27,6 +27,8 @@ FORMAT_VERSION = 1
 #: Most separately moving regions (each is integrated on its own, with a flow field of its own).
 MAX_REGIONS = 256
 _LAYER_FIELDS = ("rgb", "depth", "alpha", "hidden")
+#: Pixels beyond this fraction of the scene's farthest depth are its far field (the clipped sky).
+FAR_FIELD = 0.99
 
 
 class UnusableScene(CineError):
@@ -81,10 +83,14 @@ class PreparedScene:
         return torch.from_numpy(cv2.connectedComponents(moving, connectivity=8)[1].astype(np.int32))
 
     def focus_depth(self) -> float:
-        """A representative subject depth: the median depth of the moving region, else of all."""
-        mask = self.motion_mask
-        values = self.depth[mask] if bool(mask.any()) else self.depth.flatten()
-        return float(values.median())
+        """A representative subject depth, always on a surface: the median depth of the moving
+        region, else of the whole photo, leaving out the far field (the pixels at the scene's
+        farthest depth, where depth conditioning clips the sky), which is no subject; the
+        nearest depth when everything is far field."""
+        surface = self.depth < FAR_FIELD * self.depth.max()
+        moving = self.motion_mask & surface
+        values = self.depth[moving] if bool(moving.any()) else self.depth[surface]
+        return float(values.median()) if values.numel() else float(self.depth.min())
 
     def content_outline(self) -> tuple[torch.Tensor, ...]:
         """The edge of what the scene can show (:func:`~cine_core.cameras.paths.content_outline`)."""
@@ -96,6 +102,24 @@ class PreparedScene:
         Written to a temporary file beside it first, so a failure or cancel never leaves a
         half-written cache or a temporary file, and an earlier file at ``path`` stays as it was.
         """
+        record = self._record()
+        record["checksum"] = record_checksum(record)
+        with atomic_file(path, ".cine") as temporary:
+            try:
+                torch.save(record, temporary)
+            except RuntimeError:  # PyTorch's zip writer reports a short write (a full disk) so
+                raise CineError(f"cannot write {printable(path)}: the file could not be completed; "
+                                f"is the disk full?") from None
+            check_complete(temporary, ".cine", path)
+
+    def as_stored(self) -> "PreparedScene":
+        """This scene exactly as :meth:`save` and :meth:`load` give it back (float32 depths, colours
+        on the file's levels, the motion's regions), so what is computed from it in memory, such
+        as its animated points, equals what a reopened file computes, to the last bit."""
+        return _scene_from_record(self._record(), "the prepared scene")
+
+    def _record(self) -> dict:
+        """What the file holds: tensors and one JSON string."""
         record = {
             "format": torch.tensor(FORMAT_VERSION),
             "photo": _to_uint16(self.photo),
@@ -111,14 +135,7 @@ class PreparedScene:
             record[f"layer{index}.depth"] = layer.depth.float()
             record[f"layer{index}.alpha"] = layer.alpha
             record[f"layer{index}.hidden"] = layer.hidden
-        record["checksum"] = record_checksum(record)
-        with atomic_file(path, ".cine") as temporary:
-            try:
-                torch.save(record, temporary)
-            except RuntimeError:  # PyTorch's zip writer reports a short write (a full disk) so
-                raise CineError(f"cannot write {printable(path)}: the file could not be completed; "
-                                f"is the disk full?") from None
-            check_complete(temporary, ".cine", path)
+        return record
 
     @classmethod
     def load(cls, path: str) -> "PreparedScene":

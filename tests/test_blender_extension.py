@@ -53,8 +53,8 @@ def photo_dir(tmp_path) -> str:
 
 def run_scenario(name: str, tmp_path, extension_zip: str, timeout: float = 240, script: str = __file__,
                  **arguments) -> dict:
-    """Run ``scenario_<name>`` of ``script`` (this file) in a new process with its own Blender
-    user folder."""
+    """Run ``scenario_<name>`` of ``script`` (a test file run as a script) in a new process
+    with its own Blender user folder."""
     arguments = dict(arguments, zip=extension_zip, tmp=str(tmp_path))
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender-user"), OMP_WAIT_POLICY="PASSIVE",
                PYTHONPATH=ROOT)
@@ -223,6 +223,8 @@ def test_detect_motion_on_import_and_by_button(tmp_path, extension_zip):
     # The button after clearing everything: the same region and arrows again, then Update Motion.
     assert r["button"]["result"] == ["FINISHED"] and r["button"]["hints"] == imported["hints"]
     assert r["button"]["same_mask"] and r["button"]["updated_moving"] == pytest.approx(imported["moving"], abs=0.02)
+    # Finding the same region and arrows again is no edit.
+    assert r["button"]["pending_after_same"] == []
     # With the preference off a photo alone imports as a still.
     assert r["preference_off"] == {"hints": 0, "mask": False, "moving": 0.0}
 
@@ -373,10 +375,10 @@ def test_engine_writes_depth_and_alpha(tmp_path, extension_zip, photo_dir):
 
 def test_scale_placement_feedback_and_hygiene(tmp_path, extension_zip, photo_dir):
     r = run_scenario("scale_feedback_hygiene", tmp_path, extension_zip, photo=os.path.join(photo_dir, "image.png"))
-    # Imported beside the default cube, not inside it, at 3 m; the panel says so.
+    # Imported clear of the default cube, not inside it, at 1.5 m; the panel says so.
     assert not r["camera_in_cube"] and not r["boxes_overlap"]
-    assert r["nearest_distance"] == pytest.approx(3.0, rel=1e-3)
-    assert any(text.startswith("Nearest point 3 m") for text in r["import_labels"]), r["import_labels"]
+    assert r["nearest_distance"] == pytest.approx(1.5, rel=1e-3)
+    assert any(text.startswith("Nearest point 1.5 m") for text in r["import_labels"]), r["import_labels"]
     assert r["zone"]["radius"] > 0 and r["zone"]["hide_render"] and r["zone"]["parent_is_surface"]
     assert any(text.startswith("Moves up to") and "safe zone" in text for text in r["camera_labels"])
     assert {"frame_start", "frame_end", "path_preset", "path_strength"} <= set(r["panel_props"])
@@ -486,11 +488,12 @@ def test_motion_from_video(tmp_path, extension_zip):
 # The Blender side: scenarios run in their own process
 # --------------------------------------------------------------------------------------------
 
-def _start(arguments: dict):
-    """An empty Blender with the extension installed from the zip and enabled."""
+def _start(arguments: dict, empty: bool = True):
+    """An empty Blender (or, not ``empty``, its default scene: cube, camera and light) with the
+    extension installed from the zip and enabled."""
     import bpy
 
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.read_factory_settings(use_empty=empty)
     bpy.ops.extensions.package_install_files(filepath=arguments["zip"], repo="user_default",
                                              enable_on_install=True)
     return bpy
@@ -1564,7 +1567,7 @@ def scenario_runtime_caches(arguments: dict) -> dict:
     engine_png = _render(bpy, os.path.join(tmp, "before_save.png")).astype(int)  # the renderer is cached too
     images.to_numpy_image = to_numpy_image
     depsgraph = bpy.context.evaluated_depsgraph_get()
-    view = engine.core_camera(depsgraph, scene.camera, engine_png.shape[1], engine_png.shape[0])
+    view = engine.core_camera(depsgraph, scene.camera, engine_png.shape[1], engine_png.shape[0], settings)
     renderer = runtime.frame_renderer(cache.resolve(settings.cache_path), settings.loop_frames, "cpu", None)
     core_levels = images.to_uint8_image(renderer.render(playback.loop_frame(settings, scene.frame_current), view))
     result["engine_frame"] = {"conversions": [list(shape) for shape in conversions],
@@ -1893,6 +1896,8 @@ def scenario_detect_motion(arguments: dict) -> dict:
     result["button"] = {"result": sorted(detected), "hints": after["hints"],
                         "same_mask": bool(after["mask"] is not None and np.array_equal(after["mask"], mask)),
                         "updated_moving": state(settings)["moving"]}
+    bpy.ops.cinemagraph.detect_motion()  # finds what the motion is already made from
+    result["button"]["pending_after_same"] = _addon_module("ops_motion").pending_motion_changes(settings)
 
     bpy.context.preferences.addons[ADDON].preferences.detect_motion_on_import = False
     bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)
@@ -1967,9 +1972,14 @@ def scenario_motion_from_video(arguments: dict) -> dict:
     return result
 
 
-if __name__ == "__main__":
-    scenario = globals()[f"scenario_{sys.argv[1]}"]
-    measured = scenario(json.loads(sys.argv[2]))
+def run_as_script(scenarios: dict) -> None:
+    """In the scenario's process: run ``scenario_<argv 1>`` of ``scenarios`` (a test file's
+    globals) on the JSON arguments in argv 2 and print its result for :func:`run_scenario`."""
+    measured = scenarios[f"scenario_{sys.argv[1]}"](json.loads(sys.argv[2]))
     print("RESULT " + json.dumps(measured), flush=True)
     sys.stdout.flush()
     os._exit(0)  # skip Blender's slow teardown at exit
+
+
+if __name__ == "__main__":
+    run_as_script(globals())

@@ -280,3 +280,53 @@ def test_prepared_scene_round_trip(tmp_path):
     with pytest.raises(CineError, match="not a readable prepared scene") as info:
         PreparedScene.load(str(tmp_path / "bad.cine"))
     assert "\n" not in str(info.value) and len(str(info.value)) < 160  # one line, not PyTorch's essay
+
+
+def test_presets_at_strength_one_stay_within_half_the_nearest_distance():
+    from cine_core.cameras.paths import path_reach, preset_path
+    from cine_core.cameras.presets import CAMERA_PRESETS, MAX_REACH
+
+    k = Intrinsics.for_photo(96, 64)
+    for focus in (1.5, 50.0):  # a near subject, and a far one (Ken Burns' push-in grows with it)
+        for preset in CAMERA_PRESETS:
+            published = path_reach(camera_path(preset.key, k, 24, magnitude=preset.magnitude, focus_depth=focus))
+            path = preset_path(preset.key, k, 24, strength=1.0, nearest=2.0, focus_depth=focus)
+            reach = path_reach(path)
+            assert reach <= MAX_REACH * 2.0 + 1e-6, (preset.key, focus, reach)
+            # The published size where it fits, shrunk to the limit where it does not.
+            assert reach == pytest.approx(min(published, MAX_REACH * 2.0), rel=1e-5, abs=1e-9), (preset.key, focus)
+            # Strength scales the whole path.
+            doubled = path_reach(preset_path(preset.key, k, 24, strength=2.0, nearest=2.0, focus_depth=focus))
+            if preset.key != "dolly-zoom":  # stops short of the subject
+                assert doubled == pytest.approx(2.0 * reach, rel=1e-5, abs=1e-9)
+    ken_burns = path_reach(camera_path("ken-burns", k, 24, focus_depth=50.0))
+    assert ken_burns > 5.0  # what the published size would do on a far subject: 10 of the nearest distances
+
+
+def test_a_box_is_in_view_unless_behind_or_beside_the_camera():
+    from cine_core.cameras.paths import box_in_view
+
+    camera = Camera.source(Intrinsics.for_photo(96, 64))
+
+    def box(low, high):
+        return torch.tensor([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1])
+                             for z in (low[2], high[2])], dtype=torch.float64)
+
+    assert box_in_view(camera, box((-1, -1, 5), (1, 1, 6)))  # ahead
+    assert box_in_view(camera, box((-50, -50, -1), (50, 50, 1)))  # around the camera
+    assert not box_in_view(camera, box((-1, -1, -6), (1, 1, -5)))  # behind
+    assert not box_in_view(camera, box((20, -1, 5), (30, 1, 6)))  # right of the frame (half width 2.6 at z 5)
+    assert not box_in_view(camera, box((-1, 10, 5), (1, 20, 6)))  # below it
+    assert box_in_view(camera, box((2.4, -1, 5), (30, 1, 6)))  # reaches into the frame's right edge
+
+
+def test_focus_depth_is_a_surface_never_the_sky():
+    depth = np.full((12, 20), 50.0, np.float32)  # sky, at the conditioning's farthest depth
+    depth[6:] = np.linspace(4.0, 1.0, 6, dtype=np.float32)[:, None]  # ground
+    flow = torch.zeros(2, 12, 20)
+    flow[0, :8] = 1.0  # the moving region is mostly sky, with two rows of ground
+    scene = make_scene(textured_image(20, 12), depth, flow)
+    assert scene.focus_depth() == pytest.approx(float(torch.from_numpy(depth[6:8]).median()), rel=1e-6)
+    flow[0] = 0.0
+    flow[0, :5] = 1.0  # sky alone moves: the subject is the photo's surface
+    assert scene.focus_depth() == pytest.approx(float(torch.from_numpy(depth[6:]).median()), rel=1e-6)

@@ -13,6 +13,7 @@ from cine_core.io.images import load_photo
 from cine_core.motion.animation import animate_points
 from cine_core.pipeline import run
 from cine_core.pipeline.run import PrepareOptions, SceneInputs, prepare_animated, prepare_scene, with_motion
+from cine_core.scene import PreparedScene
 
 from conftest import write_scene
 
@@ -33,8 +34,11 @@ def test_prepare_animated_is_prepare_scene_then_the_loop(tmp_path):
     inputs, options = SceneInputs.find(write_scene(str(tmp_path / "scene"))), PrepareOptions(backend="classical")
     reports = []
     scene, cloud = prepare_animated(inputs, options, 6, lambda stage, fraction: reports.append((stage, fraction)))
-    assert_same_scene(scene, prepare_scene(inputs, options))
+    assert_same_scene(scene, prepare_scene(inputs, options).as_stored())
     assert_same_cloud(cloud, animate_points(scene, 6))
+    # The scene as its file holds it: saved and loaded again, it animates to the same points.
+    scene.save(str(tmp_path / "scene.cine"))
+    assert_same_cloud(cloud, animate_points(PreparedScene.load(str(tmp_path / "scene.cine")), 6))
     assert cloud.num_frames == 6
     fractions = [fraction for _, fraction in reports]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
@@ -50,7 +54,7 @@ def test_a_loaded_photo_is_used_as_it_is(tmp_path, monkeypatch):
     monkeypatch.setattr(run, "load_photo", lambda *args: loads.append(args))
     scene, _ = prepare_animated(inputs, options, 4, photo=photo)
     assert loads == []  # not decoded again
-    assert_same_scene(scene, reference)
+    assert_same_scene(scene, reference.as_stored())
 
 
 def test_a_photo_that_does_not_match_the_inputs_is_refused(tmp_path):
@@ -79,3 +83,20 @@ def test_with_motion_animated_is_with_motion_then_the_loop(tmp_path):
     assert_same_scene(moved, with_motion(scene, annotation, flow_scale=2.0, backend="classical"))
     assert_same_cloud(cloud, animate_points(moved, 5))
     assert reports[0] == ("flow", 0.0) and reports[-1] == ("motion", 1.0)
+
+
+def test_a_scene_as_stored_is_what_its_file_gives_back(tmp_path):
+    scene = prepare_scene(SceneInputs.find(write_scene(str(tmp_path / "scene"))), PrepareOptions(backend="classical"))
+    # What a stage may leave in memory that the file holds otherwise: float64 depths (NumPy's
+    # exp), colours between the file's levels, region numbers outside the moving region.
+    layer = scene.layered.layers[-1]
+    layer.depth = layer.depth.double() * (1.0 + 1e-9)
+    layer.rgb = layer.rgb + 1e-6
+    scene.regions = torch.ones(scene.depth.shape, dtype=torch.int32)
+    scene.save(str(tmp_path / "scene.cine"))
+    loaded, stored = PreparedScene.load(str(tmp_path / "scene.cine")), scene.as_stored()
+    assert_same_scene(stored, loaded)
+    for mine, theirs in zip(stored.layered.layers, loaded.layered.layers):
+        for name in ("rgb", "depth", "alpha", "hidden"):
+            assert torch.equal(getattr(mine, name), getattr(theirs, name)), name
+    assert_same_cloud(animate_points(stored, 4), animate_points(loaded, 4))

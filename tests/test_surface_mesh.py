@@ -58,14 +58,17 @@ def test_the_moving_part_has_a_crossfade_copy():
     copy, triangles = surfaces.copy, surfaces.triangles
     num_points, num_vertices = cloud.depth.numel(), cloud.depth.numel() + surfaces.skirt_source.numel()
     moving = (triangles >= cloud.num_static) & (triangles < num_points)
-    # Exactly the triangles with a moving vertex are copied, onto new vertices after the surface's.
+    # The triangles with a moving vertex, and the still ones sharing a vertex with them, are
+    # copied, onto new vertices after the surface's; only the moving ones are marked.
     assert torch.equal(copy.faces, moving.any(1)) and 0 < int(copy.faces.sum()) < triangles.shape[0]
     assert int(copy.triangles.min()) == num_vertices and int(copy.triangles.max()) == num_vertices + copy.source.numel() - 1
-    assert torch.equal(copy.source[copy.triangles - num_vertices], triangles[copy.faces])
+    touching = torch.isin(triangles, triangles[copy.faces].unique()).any(1)
+    assert int(touching.sum()) > int(copy.faces.sum())
+    assert torch.equal(copy.source[copy.triangles - num_vertices], triangles[touching])
     # Every moving point has a copy, the first ones in the cloud's order; points far from the box have none.
     assert torch.equal(copy.source[:num_points - cloud.num_static], torch.arange(cloud.num_static, num_points))
     assert len(set(copy.source.tolist())) == copy.source.numel()
-    assert copy.source.numel() < num_points // 2
+    assert copy.source.numel() <= (5 + 4) * (10 + 4)  # the 5x10 box and two pixels around it
 
 
 def test_crossfade_puts_the_heavier_cloud_in_front():
@@ -109,3 +112,36 @@ def test_safe_radius_keeps_edge_gaps_within_the_band_and_the_border_strip():
     assert safe_camera_radius(narrow) * fx * 0.75 <= 2.0 + 1e-6
     flat = make_scene(textured_image(40, 30), np.full((30, 40), 2.0, np.float32), torch.zeros(2, 30, 40))
     assert abs(safe_camera_radius(flat) * flat.intrinsics.fx / 2.0 - BORDER_FRACTION * 30) < 1e-6
+
+
+def test_frames_of_several_scenes_merge_by_depth():
+    from cine_core.rendering.passes import merge_by_depth
+
+    red, blue = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 0.0, 1.0])
+    colours = torch.stack([red[:, None, None].expand(3, 1, 4), blue[:, None, None].expand(3, 1, 4)])
+    depths = torch.tensor([[[2.0, 5.0, 2.0, 9.0]], [[3.0, 3.0, 3.0, 1.0]]])
+    alphas = torch.tensor([[[1.0, 1.0, 0.5, 1.0]], [[1.0, 1.0, 1.0, 0.0]]])
+    colour, depth, alpha = merge_by_depth(colours, depths, alphas)
+    # Nearer wins; half cover lets half of the one behind through; no cover comes last.
+    assert torch.allclose(colour[:, 0, 0], red) and torch.allclose(colour[:, 0, 1], blue)
+    assert torch.allclose(colour[:, 0, 2], 0.5 * red + 0.5 * blue) and torch.allclose(colour[:, 0, 3], red)
+    assert torch.equal(depth[0], torch.tensor([2.0, 3.0, 2.0, 9.0])) and torch.equal(alpha[0], torch.ones(4))
+    # Transparent: what nothing covers stays transparent.
+    _, _, alpha = merge_by_depth(colours, depths, alphas * 0.5, opaque=False)
+    assert torch.allclose(alpha[0], torch.tensor([0.75, 0.75, 0.625, 0.5]))
+
+
+def test_sheets_reach_a_little_past_their_edges_inside_the_photo():
+    from cine_core.rendering.surface_mesh import EDGE_OVERLAP
+
+    one = make_scene(textured_image(20, 12), np.full((12, 20), 2.0, np.float32), torch.zeros(2, 12, 20))
+    assert not layer_surfaces(one, animate_points(one, 2)).edge_offsets.any()  # the border has the skirt
+    scene = two_layer_scene()
+    cloud = animate_points(scene, 2)
+    offsets = layer_surfaces(scene, cloud).edge_offsets
+    row, depth = cloud.rest_uv[:, 1].round(), cloud.depth
+    # The near band's top row reaches up, the far band's last row down over it; nothing else moves.
+    near_edge, far_edge = (row == 15) & (depth == 1.0), (row == 20) & (depth == 4.0)
+    assert torch.allclose(offsets[near_edge], torch.tensor([0.0, -EDGE_OVERLAP]))
+    assert torch.allclose(offsets[far_edge], torch.tensor([0.0, EDGE_OVERLAP]))
+    assert not offsets[~(near_edge | far_edge)].any()

@@ -12,7 +12,7 @@ import torch
 
 from ..errors import CineError
 from .intrinsics import Intrinsics, lift
-from .presets import DEFAULT_MAGNITUDE, PRESETS
+from .presets import DEFAULT_MAGNITUDE, MAX_REACH, PRESETS
 
 
 @dataclass(frozen=True)
@@ -166,6 +166,47 @@ class CameraPath:
 
     def __getitem__(self, index: int) -> Camera:
         return self.cameras[index]
+
+
+def path_reach(path: CameraPath) -> float:
+    """The largest distance of the path's cameras from the source camera, in scene units."""
+    return max(float(camera.cam_to_world[:3, 3].norm()) for camera in path.cameras)
+
+
+def preset_path(preset: str, intrinsics: Intrinsics, num_frames: int, *, strength: float, nearest: float,
+                focus_depth: float, outline: tuple[torch.Tensor, ...] | None = None,
+                loop: bool = True) -> CameraPath:
+    """A preset path sized for the scene: at ``strength`` 1 the published magnitude, made smaller
+    where it would take the camera farther than :data:`~.presets.MAX_REACH` times the
+    ``nearest`` depth from the source camera (Ken Burns, whose push-in grows with the focus
+    depth, on a far subject); ``strength`` multiplies that.
+
+    Every preset's camera offset grows linearly with its magnitude (dolly-zoom's stops short
+    of the subject), so one rescale fits it. Other arguments as :func:`camera_path`.
+    """
+    magnitude = DEFAULT_MAGNITUDE.get(preset, 0.0)
+    published = camera_path(preset, intrinsics, num_frames, magnitude=magnitude, focus_depth=focus_depth,
+                            loop=loop)
+    reach, limit = path_reach(published), MAX_REACH * nearest
+    if reach > limit:
+        magnitude *= limit / reach
+    return camera_path(preset, intrinsics, num_frames, magnitude=magnitude * strength, focus_depth=focus_depth,
+                       loop=loop, outline=outline)
+
+
+def box_in_view(camera: Camera, corners: torch.Tensor) -> bool:
+    """Whether any part of the box with these (8, 3) world ``corners`` may lie in ``camera``'s
+    view: False only when all corners lie behind the camera or beyond one side of its frame
+    (each side is a plane through the camera's centre, so the test is exact for the box's
+    corners and conservative for the box)."""
+    k = camera.intrinsics
+    world_to_cam = camera.world_to_cam().double()
+    points = corners.double() @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
+    x, y, z = points.unbind(1)
+    # u >= -0.5, u <= W - 0.5 and the same for v, multiplied by z so points behind count too.
+    outside = (z <= 0, k.fx * x + (k.cx + 0.5) * z < 0, k.fx * x + (k.cx + 0.5 - k.width) * z > 0,
+               k.fy * y + (k.cy + 0.5) * z < 0, k.fy * y + (k.cy + 0.5 - k.height) * z > 0)
+    return not any(bool(side.all()) for side in outside)
 
 
 def _phase(frame: int, num_frames: int, loop: bool) -> float:

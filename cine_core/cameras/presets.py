@@ -30,4 +30,8 @@ CAMERA_PRESETS = (
     Preset("static", "Static", "The source camera's view, as a start for your own path", 0.0),
 )
 PRESETS = tuple(preset.key for preset in CAMERA_PRESETS)
+#: At strength 1 no preset path takes the camera farther from the source camera than this
+#: fraction of the distance to the scene's nearest point (:func:`~cine_core.cameras.paths.
+#: preset_path` shrinks a published magnitude that would), so it never flies into the scene.
+MAX_REACH = 0.5
 DEFAULT_MAGNITUDE = {preset.key: preset.magnitude for preset in CAMERA_PRESETS}

@@ -278,7 +278,8 @@ def _names(keys: list[str]) -> str:
 
 
 def load_strict(module: nn.Module, state: Mapping[str, Tensor], path: str, spec: NetworkSpec) -> None:
-    """``module.load_state_dict(state, strict=True)`` with a one-line message on any mismatch."""
+    """``module.load_state_dict(state, strict=True, assign=True)`` (``module`` may be built on the
+    meta device) with a one-line message on any mismatch."""
     expected = module.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -295,7 +296,9 @@ def load_strict(module: nn.Module, state: Mapping[str, Tensor], path: str, spec:
             parts.append(f"wrong shapes: {_names(shapes)}")
         raise CineError(f"{where} does not match the {spec.title} ({'; '.join(parts)}); "
                         f"is it the official {spec.file}?")
-    module.load_state_dict(state, strict=True)
+    # The module was built without memory (meta device): it takes the file's tensors as they
+    # are, in its own dtypes, instead of copying them into weights of its own (twice the memory).
+    module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True, assign=True)
 
 
 def load_networks(names: list[str] | tuple[str, ...], path: str, *, device: str | torch.device = "cpu",
@@ -310,7 +313,8 @@ def load_networks(names: list[str] | tuple[str, ...], path: str, *, device: str 
     modules = {}
     for name in names:
         spec = NETWORKS[name]
-        module = spec.build()
+        with torch.device("meta"):  # no random weights: the file's replace them all
+            module = spec.build()
         load_strict(module, state_dict_entry(content, spec, path), path, spec)
         module.train(spec.train_mode)
         module.requires_grad_(False)

@@ -361,10 +361,12 @@ def prepare_animated(inputs: SceneInputs, options: PrepareOptions, loop_frames: 
     """:func:`prepare_scene`, then its points animated over a loop of ``loop_frames`` frames
     (:func:`~cine_core.motion.animation.animate_points`, RK4 on the CPU).
 
+    The scene is returned and animated as its file holds it (:meth:`PreparedScene.as_stored`),
+    so a front end that saves it renders the same pixels before and after reopening the file.
     ``photo``: as in :func:`prepare_scene`. ``progress`` runs from 0 to 1 over both steps.
     """
     _check_loop(loop_frames)
-    scene = prepare_scene(inputs, options, scaled_progress(progress, 0.0, _PREPARE_SHARE), photo=photo)
+    scene = prepare_scene(inputs, options, scaled_progress(progress, 0.0, _PREPARE_SHARE), photo=photo).as_stored()
     return AnimatedScene(scene, _animate(scene, loop_frames, progress, _PREPARE_SHARE))
 
 
@@ -426,7 +428,7 @@ def with_motion_animated(scene: PreparedScene, annotation: MotionAnnotation, loo
     share = 0.6 if motion_video else 0.3
     moved = with_motion(scene, annotation, direction=direction, flow_scale=flow_scale, backend=backend,
                         ckpts_dir=ckpts_dir, device=device, motion_video=motion_video, fps=fps,
-                        exact_region=exact_region, progress=scaled_progress(progress, 0.0, share))
+                        exact_region=exact_region, progress=scaled_progress(progress, 0.0, share)).as_stored()
     return AnimatedScene(moved, _animate(moved, loop_frames, progress, share))
 
 

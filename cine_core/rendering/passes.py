@@ -39,3 +39,33 @@ def depth_and_alpha(renderer: FrameRenderer, frame: int, camera: Camera) -> tupl
     alpha = frame_confidence(time, saturated_coverage(splatted.coverage))
     inverse_depth = fill_holes(inverse_depth, alpha * (inverse_depth > 0))
     return 1.0 / inverse_depth[0].clamp(min=1e-6), alpha[0]
+
+
+def merge_by_depth(colours: torch.Tensor, depths: torch.Tensor, alphas: torch.Tensor,
+                   opaque: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Frames of several scenes seen by one camera, composited by depth per pixel: each pixel
+    lays the scenes over each other from the nearest to the farthest, each covering by its
+    alpha; a scene whose alpha is 0 at a pixel comes last there.
+
+    Args:
+        colours: (K, C, H, W) each scene's frame (straight, not premultiplied; linear light).
+        depths: (K, H, W) their camera depths in one unit.
+        alphas: (K, H, W) their coverage in [0, 1] (:func:`depth_and_alpha`).
+        opaque: the farthest scene at each pixel covers what is left (its frame is filled
+            where no point lands, as a frame rendered alone); else the rest stays transparent.
+
+    Returns:
+        colour: (C, H, W) straight colour; depth: (H, W) of the nearest covering scene;
+        alpha: (H, W) the coverage of all of them.
+    """
+    order = torch.where(alphas > 0, depths, torch.full_like(depths, float("inf"))).argsort(dim=0)
+    alphas = alphas.gather(0, order)
+    if opaque:
+        alphas = torch.cat([alphas[:-1], torch.ones_like(alphas[-1:])])
+    # What each scene adds: its alpha times what the nearer ones leave uncovered.
+    uncovered = torch.cumprod(torch.cat([torch.ones_like(alphas[:1]), 1.0 - alphas[:-1]]), dim=0)
+    weights = alphas * uncovered
+    colours = colours.gather(0, order[:, None].expand_as(colours))
+    alpha = weights.sum(0)
+    colour = (weights[:, None] * colours).sum(0) / alpha.clamp(min=1e-6)
+    return colour, depths.gather(0, order[:1])[0], alpha

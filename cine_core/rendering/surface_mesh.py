@@ -95,15 +95,21 @@ CROSSFADE_BEHIND = 1.005
 
 @dataclass
 class CrossfadeCopy:
-    """The second copy of the surface's moving part: every triangle with a moving vertex, on
-    copies of its vertices numbered after the surface's ``V`` vertices.
+    """The second copy of the surface's moving part: every triangle with a moving vertex, and
+    the still triangles around them, on copies of their vertices numbered after the surface's
+    ``V`` vertices.
+
+    The still ring matters where the moving part meets the still one: a ray through their
+    shared edge (a pixel centre of the source camera lies on it) can pass the see-through
+    moving triangle and miss the copy of that triangle behind it; the ring's copy then stops
+    it instead of the world behind (hidden everywhere else, behind the opaque still part).
 
     Attributes:
         source: (B,) int64 the surface vertex each copy vertex repeats: first every moving
             point in the cloud's order (so a renderer writes the copy's moving points as one
             block), then the other vertices of the copied triangles, ascending.
         triangles: (T, 3) int64 the copied triangles, vertex indices in [V, V + B).
-        faces: (F,) bool which of the surface's triangles have a copy (they move).
+        faces: (F,) bool which of the surface's triangles move (have a moving vertex).
     """
 
     source: torch.Tensor
@@ -113,14 +119,16 @@ class CrossfadeCopy:
 
 def crossfade_copy(triangles: torch.Tensor, num_static: int, num_points: int, num_vertices: int) -> CrossfadeCopy:
     """The cross-fade copy of the triangles touching a moving point (a cloud point in
-    [``num_static``, ``num_points``)); the still part of the surface has no copy."""
+    [``num_static``, ``num_points``)) and of the still triangles sharing a vertex with them;
+    the rest of the still part has no copy."""
     moves = (triangles >= num_static) & (triangles < num_points)
     faces = moves.any(dim=1)
-    used = torch.unique(triangles[faces])
+    copied = torch.isin(triangles, torch.unique(triangles[faces])).any(dim=1)
+    used = torch.unique(triangles[copied])
     source = torch.cat([torch.arange(num_static, num_points), used[(used < num_static) | (used >= num_points)]])
     number = torch.full((num_vertices,), -1, dtype=torch.long)
     number[source] = torch.arange(num_vertices, num_vertices + source.numel())
-    return CrossfadeCopy(source, number[triangles[faces]].reshape(-1, 3), faces)
+    return CrossfadeCopy(source, number[triangles[copied]].reshape(-1, 3), faces)
 
 
 def crossfade(frame: int, num_frames: int) -> tuple[bool, float]:
@@ -153,6 +161,8 @@ class LayerSurfaces:
             (outside the photo).
         skirt_world: (S, 3) float32 their world positions (the source point's depth).
         copy: the cross-fade copy of the moving part (:func:`crossfade_copy`).
+        edge_offsets: (P, 2) float32 pixel offsets of the points at their sheet's edge
+            (:func:`sheet_edges`): a mesh puts point i at rest pixel + offset, at its depth.
     """
 
     triangles: torch.Tensor
@@ -160,6 +170,7 @@ class LayerSurfaces:
     skirt_pixels: torch.Tensor
     skirt_world: torch.Tensor
     copy: CrossfadeCopy
+    edge_offsets: torch.Tensor
 
 
 def skirt_width(scene: PreparedScene) -> float:
@@ -210,6 +221,37 @@ def _skirt(scene: PreparedScene, cloud: AnimatedPointCloud, layers: torch.Tensor
     return torch.cat(sources), torch.cat(pixels), torch.cat(triangles)
 
 
+#: How far (pixels) a sheet's edge inside the photo reaches past its last pixel centres: a ray
+#: through a pixel centre on the edge then meets the sheet inside, not on its rim, where a path
+#: tracer's ray can slip between two sheets to what lies behind (a dotted line of the farther
+#: layer's inpainted colour along a depth edge, e.g. sky along a ridge).
+EDGE_OVERLAP = 0.05
+
+
+def sheet_edges(scene: PreparedScene, cloud: AnimatedPointCloud, layers: torch.Tensor) -> torch.Tensor:
+    """(P, 2) float32 pixel offsets that push each point on its sheet's edge inside the photo
+    outwards by :data:`EDGE_OVERLAP` (towards its missing 4-neighbours); 0 for the others. The
+    photo's own border needs none: the skirt continues the sheets there.
+
+    Args:
+        layers: (P,) the points' layers (:func:`point_layers`).
+    """
+    width, height = scene.size
+    column = cloud.rest_uv[:, 0].round().long().cpu()
+    row = cloud.rest_uv[:, 1].round().long().cpu()
+    outward = torch.zeros(column.shape[0], 2)
+    for index in range(len(scene.layered.layers)):
+        mine = torch.nonzero(layers == index).squeeze(1)
+        occupied = torch.ones(height + 2, width + 2, dtype=torch.bool)  # beyond the border counts as sheet
+        occupied[1:-1, 1:-1] = False
+        occupied[row[mine] + 1, column[mine] + 1] = True
+        for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            missing = ~occupied[row[mine] + 1 + dy, column[mine] + 1 + dx]
+            outward[mine[missing]] += torch.tensor([float(dx), float(dy)])
+    length = outward.norm(dim=1, keepdim=True)
+    return torch.where(length > 0, outward / length.clamp(min=1e-6) * EDGE_OVERLAP, outward)
+
+
 def layer_surfaces(scene: PreparedScene, cloud: AnimatedPointCloud) -> LayerSurfaces:
     """The layers' triangles (:func:`layer_triangles`) with their skirts beyond the photo, and
     the cross-fade copy of their moving part."""
@@ -220,4 +262,5 @@ def layer_surfaces(scene: PreparedScene, cloud: AnimatedPointCloud) -> LayerSurf
     triangles = torch.cat([layer_triangles(scene, cloud, layers), skirt_triangles])
     copy = crossfade_copy(triangles, cloud.num_static, num_points, num_points + skirt_source.numel())
     return LayerSurfaces(triangles, skirt_source, skirt_pixels.float(),
-                         lift_to_world(skirt_pixels.float(), depth, scene.intrinsics).float(), copy)
+                         lift_to_world(skirt_pixels.float(), depth, scene.intrinsics).float(), copy,
+                         sheet_edges(scene, cloud, layers))
