@@ -27,6 +27,7 @@ from ..motion.animation import AnimatedPointCloud, animate_points
 from ..motion.detect import AutoMotion, auto_annotation, detect_motion, found_regions
 from ..motion.directions import parse_direction
 from ..motion.flow import eulerian_flow, extend_flow, feather_flow, motion_regions
+from ..parallel import ordered_map, workers_for
 from ..rendering.decoder import NeuralFrameRenderer
 from ..rendering.frames import FrameRenderer
 from ..scene import MAX_REGIONS, PreparedScene
@@ -401,9 +402,10 @@ def render_frames(scene: PreparedScene, path: CameraPath, *, integrator: str = "
     scene.info.setdefault("stages", {})["render"] = models.render_method()
     if models.notes:
         scene.info["notes"] = list(dict.fromkeys(scene.info.get("notes", []) + models.notes))
+    progress("render", 0.0)
     with torch.inference_mode():
-        for frame in range(len(path)):
-            progress("render", frame / len(path))
-            image = renderer.render(frame, path[frame])
+        # Frames are independent: on the CPU one per core at once (cine_core.parallel).
+        images = ordered_map(lambda frame: renderer.render(frame, path[frame]), range(len(path)), workers_for(device))
+        for frame, image in enumerate(images):
             yield to_uint8_image(image)
-    progress("render", 1.0)
+            progress("render", (frame + 1) / len(path))
