@@ -1,27 +1,32 @@
-"""The clip a user gets is byte for byte the one recorded in ``data/reference_frames.npz``.
+"""The clip a user gets is the one recorded in ``data/reference_frames.npz``, on any CPU.
 
-The reference was rendered before the core was split into stage packages, so this
-proves the move changed no frame: photo -> prepared scene -> frames through the public entry
-points, once with the splatting renderer and once with the feature net + image decoder (random
-weights in the published file layout). A deliberate change of the rendering regenerates it::
+Photo -> prepared scene -> frames through the public entry points, once with the splatting
+renderer and once with the feature net + image decoder (random weights in the published file
+layout). A deliberate change of the rendering regenerates the reference::
 
     .venv/bin/python tests/test_frames_unchanged.py --write
 
 and the commit says why the frames changed.
 
-The clips are rendered in a child process whose math libraries are held to one code path
-(AVX2 in MKL, oneDNN and PyTorch's own kernels): left to choose, they pick kernels by CPU model,
-and the decoder's convolutions then round differently on another machine (4 pixels by one level
-between two AVX-512 Xeons).
+Exactness is not asked of float arithmetic that the code does not order: matrix products and
+convolutions go through MKL, oneDNN or OpenBLAS, whose kernels (and so their rounding) differ by
+CPU model, and the decoder rounded a few pixels one level differently on two x86-64 machines.
+So a clip matches when :func:`differences` stays within :data:`TOLERANCE`: a handful of 8-bit
+values may move by one level, almost none by more. Checked on one Intel Xeon with the math
+libraries forced to other code paths (``ONEDNN_MAX_CPU_ISA=SSE41`` and ``AVX512_CORE``,
+``ATEN_CPU_CAPABILITY=default``, ``MKL_CBWR=COMPATIBLE``): at most 7 decoder pixels and no
+splatting pixel moved, each by one level. A real change of the renderer moves far more:
+:func:`test_the_tolerance_catches_a_small_renderer_change` nudges one constant of the splatter
+by a tenth and must fail the comparison.
 """
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
+import pytest
 import torch
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -34,8 +39,9 @@ sys.path.insert(0, ROOT)
 from cine_core import PrepareOptions, SceneInputs, camera_path, prepare_scene, render_frames  # noqa: E402
 
 REFERENCE = os.path.join(TESTS, "data", "reference_frames.npz")
-#: One code path for every CPU from AVX2 on (see the module docstring).
-REPRODUCIBLE = {"MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+#: Largest share of a clip's pixels that may differ from the reference at all, and by more than
+#: one 8-bit level. Rounding noise between CPUs stays 10x below the first (0.03 % seen).
+TOLERANCE = {"any": 0.002, "over_one_level": 0.0002}
 
 
 def render_reference_clips(folder: str) -> dict[str, np.ndarray]:
@@ -44,7 +50,7 @@ def render_reference_clips(folder: str) -> dict[str, np.ndarray]:
     from test_neural_backend import write_official_files
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one summation order for the decoder's convolutions
+    torch.set_num_threads(1)  # one summation order for the decoder's convolutions on this CPU
     try:
         scene = prepare_scene(SceneInputs.find(write_scene(os.path.join(folder, "scene"))),
                               PrepareOptions(backend="classical"))
@@ -61,29 +67,44 @@ def render_reference_clips(folder: str) -> dict[str, np.ndarray]:
         torch.set_num_threads(threads)
 
 
-def render_reproducibly(folder: str) -> dict[str, np.ndarray]:
-    """:func:`render_reference_clips` in a child process with :data:`REPRODUCIBLE` set."""
-    out = os.path.join(folder, "clips.npz")
-    subprocess.run([sys.executable, os.path.abspath(__file__), "--render", out, folder],
-                   env={**os.environ, **REPRODUCIBLE}, check=True)
-    with np.load(out) as clips:
-        return dict(clips)
+def differences(clip: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """Share of the (frames, H, W, 3) clip's pixels whose colour differs from ``reference``
+    at all, and by more than one level in some channel."""
+    assert clip.shape == reference.shape
+    level = np.abs(clip.astype(np.int16) - reference.astype(np.int16)).max(-1)
+    return {"any": float((level > 0).mean()), "over_one_level": float((level > 1).mean())}
 
 
-def test_frames_match_the_reference(tmp_path):
-    reference = np.load(REFERENCE)
-    clips = render_reproducibly(str(tmp_path))
-    assert sorted(clips) == sorted(reference.files)
+def within_tolerance(found: dict[str, float]) -> bool:
+    return all(found[key] <= TOLERANCE[key] for key in TOLERANCE)
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, np.ndarray]:
+    with np.load(REFERENCE) as recorded:
+        return dict(recorded)
+
+
+def test_frames_match_the_reference(tmp_path, reference):
+    clips = render_reference_clips(str(tmp_path))
+    assert sorted(clips) == sorted(reference)
     for name, clip in clips.items():
-        expected = reference[name]
-        assert clip.shape == expected.shape, name
-        differing = int((clip != expected).any(-1).sum())
-        assert differing == 0, f"{name}: {differing} pixels differ from the reference"
+        found = differences(clip, reference[name])
+        assert within_tolerance(found), f"{name}: {found} of the pixels differ from the reference (allowed {TOLERANCE})"
+
+
+def test_the_tolerance_catches_a_small_renderer_change(tmp_path, reference, monkeypatch):
+    """A tap of a fifth of a pixel's weight may claim a pixel's depth instead of a fifth: a
+    change of one constant by a tenth, which every user would see at silhouettes, fails."""
+    from cine_core.rendering import splat
+
+    monkeypatch.setattr(splat, "_MIN_OWNER_WEIGHT", splat._MIN_OWNER_WEIGHT * 1.1)
+    clips = render_reference_clips(str(tmp_path))
+    for name, clip in clips.items():
+        assert not within_tolerance(differences(clip, reference[name])), name
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     with tempfile.TemporaryDirectory() as scratch:
-        np.savez_compressed(REFERENCE, **render_reproducibly(scratch))
+        np.savez_compressed(REFERENCE, **render_reference_clips(scratch))
     print("wrote", REFERENCE)
-elif __name__ == "__main__" and sys.argv[1:2] == ["--render"]:
-    np.savez(sys.argv[2], **render_reference_clips(sys.argv[3]))
