@@ -25,7 +25,8 @@ disparity file normalised to 16 bits)::
 DepthFlow encodes with the ``ffmpeg`` on its PATH; where there is none, it is lent the ffmpeg
 binary our video writer uses (imageio-ffmpeg's), so both encode with the same program.
 
-Each pair runs ours first, then DepthFlow; the ratio is ours / DepthFlow per pair, and the
+Each pair runs ours first, then DepthFlow (``--baseline-repo``: another checkout's run first,
+e.g. the code before a change, with its own ratio); the ratio is ours / DepthFlow per pair, and the
 machine's load average is recorded before every run (on a shared machine the runs of one pair
 see similar load, runs of different pairs may not). Peak RSS is the largest resident size of any
 process in the command's tree (``wait4``; for ours the Python process, ffmpeg runs beside it).
@@ -150,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="pairs of runs (ours, then DepthFlow)")
     parser.add_argument("--depthflow-venv", default=os.environ.get("DEPTHFLOW_VENV", DEFAULT_VENV),
                         help=f"DepthFlow's virtual environment (default $DEPTHFLOW_VENV or {DEFAULT_VENV})")
+    parser.add_argument("--baseline-repo", default=None,
+                        help="another checkout of this project (with its .venv) timed first in every round, "
+                             "e.g. the code before a change")
     parser.add_argument("--json", default=None, help="where to write the results")
     args = parser.parse_args(argv)
     lacks = missing(args.depthflow_venv)
@@ -167,9 +171,20 @@ def main(argv: list[str] | None = None) -> int:
         image, depth = write_inputs(scene_dir, folder)
         ours_out, theirs_out = os.path.join(folder, "ours.mp4"), os.path.join(folder, "df.mp4")
         for repeat in range(args.repeats):
+            run = {}
+            if args.baseline_repo:
+                command = ours_command(scene_dir, args.direction, ours_out)
+                command[0] = os.path.join(os.path.abspath(args.baseline_repo), ".venv", "bin", "python")
+                run["baseline"] = timed(command, dict(os.environ), args.baseline_repo, ours_out)
             ours = timed(ours_command(scene_dir, args.direction, ours_out), dict(os.environ), REPO, ours_out)
             theirs = timed(depthflow_command(args.depthflow_venv, image, depth, theirs_out), env, folder, theirs_out)
-            runs.append({"ours": ours, "depthflow": theirs, "ratio": ours["seconds"] / theirs["seconds"]})
+            run.update({"ours": ours, "depthflow": theirs, "ratio": ours["seconds"] / theirs["seconds"]})
+            runs.append(run)
+            if "baseline" in run:
+                base = run["baseline"]
+                run["baseline_ratio"] = base["seconds"] / theirs["seconds"]
+                print(f"round {repeat + 1}: baseline {base['seconds']:.1f} s, {base['peak_rss_mb']:.0f} MB (load "
+                      f"{base['loadavg_before'][0]:.2f}), ratio {run['baseline_ratio']:.2f}")
             print(f"pair {repeat + 1}: ours {ours['seconds']:.1f} s, {ours['peak_rss_mb']:.0f} MB (load "
                   f"{ours['loadavg_before'][0]:.2f}) | DepthFlow {theirs['seconds']:.1f} s, "
                   f"{theirs['peak_rss_mb']:.0f} MB (load {theirs['loadavg_before'][0]:.2f}) | "
