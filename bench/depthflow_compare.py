@@ -36,8 +36,6 @@ status 2 having run nothing. Results go to ``bench/results/depthflow-<date>.json
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
 import os
 import shutil
 import statistics
@@ -49,7 +47,7 @@ import time
 if __package__ in (None, ""):  # run as a script: python bench/depthflow_compare.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.run import REPO, SHARED_SCENES, code_version, machine_info  # noqa: E402
+from bench.run import REPO, SHARED_SCENES, code_version, machine_info, write_results  # noqa: E402
 
 #: Where the DepthFlow environment is looked for unless --depthflow-venv or $DEPTHFLOW_VENV says.
 DEFAULT_VENV = os.path.join(os.path.dirname(REPO), "depthflow-venv")
@@ -197,11 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                            "depthflow": depthflow_command(args.depthflow_venv, "image.png", "depth.png", "df.mp4")},
               "runs": runs, "median_ratio": statistics.median(ratios), "machine": machine_info(),
               "code": code_version()}
-    path = args.json or os.path.join(REPO, "bench", "results",
-                                     f"depthflow-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as stream:
-        json.dump(report, stream, indent=1)
+    path = write_results(report, args.json, "depthflow")
     print(f"wrote {path}")
     return 0
 

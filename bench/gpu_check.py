@@ -22,8 +22,6 @@ when the clips differ beyond the tolerance.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
 import os
 import statistics
 import sys
@@ -33,7 +31,7 @@ import time
 if __package__ in (None, ""):  # run as a script: python bench/gpu_check.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.run import REPO, code_version, machine_info, scene_inputs, sync  # noqa: E402
+from bench.run import REPO, code_version, machine_info, scene_inputs, sync, write_results  # noqa: E402
 
 SAMPLE = os.path.join(REPO, "samples", "lake-falls")
 #: The reference-frames test's tolerance: share of pixels that may differ at all, and by more
@@ -162,11 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                           + (f", CUDA peak {row['cuda_peak_mb']:.0f} MB" if "cuda_peak_mb" in row else ""),
                           flush=True)
                     del renderer
-    path = args.json or os.path.join(REPO, "bench", "results",
-                                     f"gpu-check-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as stream:
-        json.dump(report, stream, indent=1)
+    path = write_results(report, args.json, "gpu-check")
     print(f"wrote {path}")
     return 0 if passed else 1
 

@@ -116,9 +116,10 @@ def _taps(points: PointSet, height: int, width: int) -> _Taps:
     usable = (z > 1e-6) & torch.isfinite(fx) & torch.isfinite(fy)
     valid = ((inside_y & usable)[:, None] & inside_x[None]).reshape(4, -1)
     offsets = torch.tensor([0, 1, width, width + 1], device=x0.device)
-    # Python scalars for the invalid taps: no tensor of (4, N) fill values to write first.
-    pixel = torch.where(valid, (y0 * width + x0)[None] + offsets[:, None], height * width)
-    weight = torch.where(valid, weight, 0.0)
+    # Invalid taps filled in place: no second (4, N) array (the splat's memory peaks here).
+    invalid = ~valid
+    pixel = ((y0 * width + x0)[None] + offsets[:, None]).masked_fill_(invalid, height * width)
+    weight = weight.masked_fill_(invalid, 0.0)
     tap_z = torch.where(valid, z, float("inf"))
     return _Taps(pixel.reshape(-1), weight.reshape(-1), tap_z.reshape(-1), points.values)
 
@@ -159,7 +160,9 @@ def surface_weight(gap: torch.Tensor) -> torch.Tensor:
 def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int) -> torch.Tensor:
     """(C + 1, cells + 1): sums of weighted values and, last, of weights, channel-first."""
     # Pixels reached only by weak taps have no owner (inf): z / inf - 1 = -1 keeps them all.
-    weight = taps.weight * surface_weight(taps.z / nearest.take(taps.pixel) - 1.0)
+    gap = nearest.take(taps.pixel)
+    weight = surface_weight(torch.div(taps.z, gap, out=gap).sub_(1.0)).mul_(taps.weight)
+    del gap
     values = taps.values.T.contiguous()
     total = weight.new_zeros(values.shape[0] + 1, cells + 1)
     # One channel at a time: a (4, N) product per channel stays in cache and adds along one
@@ -198,25 +201,14 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     """
     height, width = size
     cells = height * width
-    shared_sum = shared_nearest = None
+    shared_sum = shared_nearest = underlay_sum = None
     if shared is not None:
-        shared_taps = _taps(shared, height, width)
-        shared_nearest = _nearest_depth(shared_taps, cells)
-        shared_sum = _accumulate(shared_taps, shared_nearest, cells)
-    underlay_sum = None
+        shared_sum, shared_nearest = _composite(shared, size)
     if underlay is not None:
-        underlay_taps = _taps(underlay, height, width)
-        underlay_nearest = _nearest_depth(underlay_taps, cells)
-        if shared_nearest is not None:
-            underlay_nearest = torch.minimum(underlay_nearest, shared_nearest)
-        underlay_sum = _accumulate(underlay_taps, underlay_nearest, cells)
+        underlay_sum, _ = _composite(underlay, size, shared_nearest)
     sums = weight_sums = None
     for index, points in enumerate(groups):
-        taps = _taps(points, height, width)
-        nearest = _nearest_depth(taps, cells)
-        if shared_nearest is not None:
-            nearest = torch.minimum(nearest, shared_nearest)
-        total = _accumulate(taps, nearest, cells)
+        total, nearest = _composite(points, size, shared_nearest)
         if underlay_sum is not None:
             # Hidden only where the group's points are at least 2 px away: magnified or
             # stretched points leave gaps that are not holes.
@@ -233,7 +225,21 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
         torch.div(total[:-1, :cells].reshape(-1, height, width), total[-1, :cells].reshape(height, width).clamp(min=1e-8),
                   out=sums[index])
         weight_sums[index, 0] = total[-1, :cells].reshape(height, width)
+        del total, nearest  # before the next group's
     return Splatted(sums, weight_sums.clamp_(max=1.0))
+
+
+def _composite(points: PointSet, size: tuple[int, int],
+               nearer: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sums of :func:`_accumulate` of ``points`` and the nearest depth per pixel they were
+    composited against: their own, or ``nearer`` (H * W + 1,) where that is nearer. The taps
+    are dropped on return (the largest arrays of a splat)."""
+    height, width = size
+    taps = _taps(points, height, width)
+    nearest = _nearest_depth(taps, height * width)
+    if nearer is not None:
+        nearest = torch.minimum(nearest, nearer)
+    return _accumulate(taps, nearest, height * width), nearest
 
 
 def max_filter(image: torch.Tensor, radius: int) -> torch.Tensor:
@@ -254,11 +260,11 @@ def _add_narrower(total: torch.Tensor, part: torch.Tensor, keep: torch.Tensor) -
     """``total + part * keep`` where ``part`` (K + 2, cells: K values, the last value, the
     weight) may lack channels of ``total`` (C + 2, cells) between its first K and its last.
     ``total`` is updated in place (the splatter's own sums)."""
-    if part.shape[0] == total.shape[0]:
-        return total.add_(part * keep)
+    # Row by row: a product of one row at a time, not of the whole (K + 2, cells) part.
     first = part.shape[0] - 2
-    total[:first] += part[:first] * keep
-    total[-2:] += part[-2:] * keep
+    rows = range(part.shape[0]) if part.shape[0] == total.shape[0] else [*range(first), -2, -1]
+    for source, row in enumerate(rows):
+        total[row] += part[source] * keep
     return total
 
 
