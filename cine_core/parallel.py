@@ -3,8 +3,9 @@ once: one Python thread per core, each running PyTorch on one thread.
 
 PyTorch parallelises single operations over its intra-op threads, which pays for large
 operations on an idle machine. The renderer's operations are many and short (a 1280x720 frame
-runs ~1,500 of ~1 ms), the splatter's scatter-adds run on one thread whatever the setting, and
-every parallel operation ends at a barrier where its threads wait for the slowest. On a machine
+runs about a thousand, most of about a millisecond), the splatter's scatter-adds run on one
+thread whatever the setting, and every parallel operation ends at a barrier where its threads
+wait for the slowest. On a machine
 whose cores are shared with other programs, one descheduled thread stalls every operation: a
 frame took 10-22 s with two intra-op threads instead of 3 s as two frames at once on one
 thread each (2-core VM, load average 14). Pieces of work on their own threads need no barrier
