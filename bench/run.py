@@ -26,7 +26,9 @@ flow           prepare_scene's flow field (``eulerian_flow``, motion regions) + 
 integration    ``animate_points``: gather the LDI points (CPU), RK4 through the loop (both
                directions) on the device
 upload         ``FrameRenderer`` set-up (the cloud is already on the device)
-render/frame   ``FrameRenderer.render`` of one frame (median over the frames; CUDA: synchronised)
+render/frame   ``FrameRenderer.render``: the interval between finished frames, as the CLI renders
+               them (on the CPU one frame per core at once, so a frame itself takes longer);
+               median over the frames (CUDA: synchronised)
 readback       per frame: to host memory and uint8 (included in the clip, listed separately)
 encode         ``write_video`` (H.264 via ffmpeg, streaming like the CLI): its wall time minus
                the time spent producing frames
@@ -106,6 +108,16 @@ def rss_mb() -> float:
 def median(values) -> float:
     values = list(values)
     return float(statistics.median(values)) if values else float("nan")
+
+
+def write_results(report: dict, path: str | None, label: str) -> str:
+    """Write ``report`` as JSON to ``path``, by default ``bench/results/<label>-<date>.json``;
+    returns the path."""
+    path = path or os.path.join(REPO, "bench", "results", f"{label}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(finite_or_none(report), handle, indent=1)
+    return path
 
 
 def finite_or_none(obj):
@@ -310,6 +322,7 @@ def run_pipeline(scene_dir: str, long_side: int, num_frames: int, device: str, *
     from cine_core.io.images import to_uint8_image
     from cine_core.rendering.frames import FrameRenderer
     from cine_core.io.video import write_video
+    from cine_core.parallel import FRAMES_AT_ONCE, ordered_map, workers_for
 
     own_workdir = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="cine-bench-")
@@ -339,17 +352,23 @@ def run_pipeline(scene_dir: str, long_side: int, num_frames: int, device: str, *
         render_times: list[float] = []
         readback_times: list[float] = []
 
+        def render(frame: int):
+            image = renderer.render(frame, path[frame])
+            sync(device)
+            return image
+
         def frames():
+            # As render_frames does: on the CPU one frame per core at once (cine_core.parallel), so
+            # a frame's time is the interval between finished frames (the clip's rate).
             with torch.inference_mode():
-                for frame in range(num_frames):
-                    t0 = time.perf_counter()
-                    image = renderer.render(frame, path[frame])
-                    sync(device)
+                t0 = time.perf_counter()
+                for image in ordered_map(render, range(num_frames), workers_for(device, FRAMES_AT_ONCE)):
                     t1 = time.perf_counter()
                     out = to_uint8_image(image)
                     t2 = time.perf_counter()
                     render_times.append(t1 - t0)
                     readback_times.append(t2 - t1)
+                    t0 = time.perf_counter()
                     yield out
 
         out = keep_video or os.path.join(workdir, "bench.mp4")
@@ -500,6 +519,9 @@ def _worker(config: dict) -> None:
     """Child-process entry: run one configuration and write its record to config['result']."""
     import torch
 
+    from cine_core.pipeline.devices import keep_freed_host_memory
+
+    keep_freed_host_memory()  # as the command line does
     if config.get("threads"):
         torch.set_num_threads(int(config["threads"]))
     if config["kind"] == "pipeline":

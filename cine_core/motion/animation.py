@@ -10,6 +10,7 @@ renderer blends them by time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 from ..filters import fill_holes
 from ..io.motion_rules import motion_mask
 from ..layers.ldi import BEHIND_FACTOR, DepthLayer
+from ..parallel import ordered_map, workers_for
 from ..scene import PreparedScene
 from .integrate import loop_displacements, sample_bilinear
 
@@ -95,10 +97,12 @@ class AnimatedPointCloud:
                                                                     self.backward.amin((0, 1))))
             high = torch.maximum(high, moving.amax(0) + torch.maximum(self.forward.amax((0, 1)),
                                                                       self.backward.amax((0, 1))))
-            depths += [self.forward_depth.flatten(), self.backward_depth.flatten()]
-        depth = torch.cat(depths)
+            depths += [self.forward_depth, self.backward_depth]
+        # Per tensor, then over the few results: no copy of the (N + 1, M) depths.
+        depth_min = torch.stack([depth.amin() for depth in depths]).amin()
+        depth_max = torch.stack([depth.amax() for depth in depths]).amax()
         u_min, v_min, u_max, v_max, depth_min, depth_max = torch.stack(
-            [low[0], low[1], high[0], high[1], depth.amin(), depth.amax()]).tolist()
+            [low[0], low[1], high[0], high[1], depth_min, depth_max]).tolist()
         return CloudExtent(u_min, u_max, v_min, v_max, depth_min, depth_max)
 
     @property
@@ -194,6 +198,24 @@ def farthest_under(depth: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return farthest
 
 
+#: Moving points integrated and looked up at once: bounds the temporaries of a loop's
+#: trajectories, (N + 1) x this x 2 floats each (8 MB for N = 60), whatever the scene's size.
+POINTS_PER_CHUNK = 1 << 14
+
+
+def _chunks(selected: torch.Tensor, device: str | torch.device) -> list[torch.Tensor]:
+    """Indices of the True entries of ``selected`` (M,) in pieces of at most
+    :data:`POINTS_PER_CHUNK`, on ``device``."""
+    indices = torch.nonzero(selected).squeeze(1).to(device)
+    return list(indices.split(POINTS_PER_CHUNK)) if indices.numel() else []
+
+
+def _loop_of(field: torch.Tensor, start: torch.Tensor, num_frames: int, integrator: str,
+             region: torch.Tensor | None, chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`~cine_core.motion.integrate.loop_displacements` of the points ``start[chunk]``."""
+    return loop_displacements(field, start[chunk], num_frames, integrator, region)
+
+
 def point_values(scene: PreparedScene) -> list[torch.Tensor]:
     """Per layer (C, H, W) values the points carry: the layer's colours (classical path)."""
     return [layer.rgb for layer in scene.layered.layers]
@@ -249,6 +271,7 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
     moving = torch.arange(num_static, rest_uv.shape[0])
     forward = torch.zeros(num_frames + 1, moving.numel(), 2, device=device)
     backward = torch.zeros_like(forward)
+    start = rest_uv[moving].to(device)
     # Visible particles integrate inside their own region and stop at its border (a
     # waterfall's water stops where the lake begins instead of taking the lake's velocity, and
     # never draws over the still rock beside it); hidden ones follow the extended flow.
@@ -259,36 +282,32 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
         inside = (regions == label).float()[None]
         fields.append(((kind_all[moving] == FLUID) & (region_of[moving] == label), scene.flow * inside, inside))
     for selected, field, region in fields:
-        if bool(selected.any()):
-            region = region.to(device) if region is not None else None
-            fwd, bwd = loop_displacements(field.to(device), rest_uv[moving[selected]].to(device), num_frames,
-                                          integrator, region)
-            selected = selected.to(device)
-            forward[:, selected] = fwd
-            backward[:, selected] = bwd
-            del fwd, bwd
+        chunks = _chunks(selected, device)
+        # Chunks are independent: on the CPU one per core at once (cine_core.parallel).
+        trajectories = ordered_map(partial(_loop_of, field.to(device), start, num_frames, integrator,
+                                           region.to(device) if region is not None else None),
+                                   chunks, workers_for(device))
+        for chunk, (moved_forward, moved_backward) in zip(chunks, trajectories):
+            forward[:, chunk], backward[:, chunk] = moved_forward, moved_backward
     forward_depth = torch.empty(num_frames + 1, moving.numel(), device=device)
     backward_depth = torch.empty_like(forward_depth)
-    start = rest_uv[moving].to(device)
     for index, layer in enumerate(scene.layered.layers):
-        mine = owner_all[moving] == index
-        if bool(mine.any()):
-            surface = layer_surface(layer)[None].to(device)
-            mine = mine.to(device)
-            forward_depth[:, mine] = sample_bilinear(surface, start[mine] + forward[:, mine])[..., 0]
-            backward_depth[:, mine] = sample_bilinear(surface, start[mine] + backward[:, mine])[..., 0]
+        chunks = _chunks(owner_all[moving] == index, device)
+        surface = layer_surface(layer)[None].to(device) if chunks else None
+        for chunk in chunks:
+            forward_depth[:, chunk] = sample_bilinear(surface, start[chunk] + forward[:, chunk])[..., 0]
+            backward_depth[:, chunk] = sample_bilinear(surface, start[chunk] + backward[:, chunk])[..., 0]
     # Hidden surface lies BEHIND_FACTOR behind the photo's surface where it was inpainted
     # (build_layers), so the splatter never takes it for the visible surface. A moving hidden
     # point leaves that pixel, and its layer's surface where it arrives may lie no farther than
     # the photo's there (a blade's tip, whose depth fades into the water's): within the
     # splatter's tolerance it then blends into still content as if it were the same surface.
     # Keep it behind the photo's surface at every pixel it is splatted onto, wherever it goes.
-    hidden = kind_all[moving].to(device) == HIDDEN_MOVING
-    if bool(hidden.any()):
-        photo_depth = scene.depth.to(device)
+    photo_depth = scene.depth.to(device)
+    for chunk in _chunks(kind_all[moving] == HIDDEN_MOVING, device):
         for depths, steps in ((forward_depth, forward), (backward_depth, backward)):
-            behind = farthest_under(photo_depth, start[hidden] + steps[:, hidden]) * BEHIND_FACTOR
-            depths[:, hidden] = torch.maximum(depths[:, hidden], behind)
+            behind = farthest_under(photo_depth, start[chunk] + steps[:, chunk]) * BEHIND_FACTOR
+            depths[:, chunk] = torch.maximum(depths[:, chunk], behind)
     return AnimatedPointCloud(rest_uv.to(device), depth_all.to(device), carried_all.to(device), num_static,
                               num_underlay, forward, backward, forward_depth, backward_depth,
                               torch.cat(seam)[order].to(device), kind_all.to(device))

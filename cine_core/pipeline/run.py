@@ -34,6 +34,7 @@ from ..motion.fluidity import refine_regions
 from ..motion.from_video import FEATHER_FRACTION as VIDEO_FEATHER, video_motion, with_annotation
 from ..motion.network import MOTION_SIZE, MotionPredictor, neural_flow
 from ..motion.segmentation import segment_motion_kinds
+from ..parallel import FRAMES_AT_ONCE, ordered_map, workers_for
 from ..rendering.decoder import NeuralFrameRenderer
 from ..rendering.frames import FrameRenderer
 from ..scene import MAX_REGIONS, PreparedScene
@@ -473,9 +474,11 @@ def render_frames(scene: PreparedScene, path: CameraPath, *, integrator: str = "
     scene.info.setdefault("stages", {})["render"] = models.render_method()
     if models.notes:
         scene.info["notes"] = list(dict.fromkeys(scene.info.get("notes", []) + models.notes))
+    progress("render", 0.0)
     with torch.inference_mode():
-        for frame in range(len(path)):
-            progress("render", frame / len(path))
-            image = renderer.render(frame, path[frame])
+        # Frames are independent: on the CPU one per core at once, a few at most (cine_core.parallel).
+        images = ordered_map(lambda frame: renderer.render(frame, path[frame]), range(len(path)),
+                             workers_for(device, FRAMES_AT_ONCE))
+        for frame, image in enumerate(images):
             yield to_uint8_image(image)
-    progress("render", 1.0)
+            progress("render", (frame + 1) / len(path))

@@ -100,24 +100,26 @@ class _Taps:
 
 
 def _taps(points: PointSet, height: int, width: int) -> _Taps:
-    # Dense arithmetic only: boolean indexing (nonzero) costs more than the splat itself.
+    # Dense arithmetic only: boolean indexing (nonzero) costs more than the splat itself. The
+    # (4, N) arrays are outer products of per-axis (2, N) ones, so no (4, N) stack is copied.
     points = _subdivide(points)
     uv, z = points.uv, points.z
     base = uv.floor()
     frac = uv - base
     x0, y0 = base[:, 0].long(), base[:, 1].long()
     fx, fy = frac[:, 0], frac[:, 1]
-    weight = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])
+    # Rows of the taps: (x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1).
+    weight = (torch.stack([1 - fy, fy])[:, None] * torch.stack([1 - fx, fx])[None]).reshape(4, -1)
     # Validity per point and axis (N), combined per tap: cheaper than tests on all 4N taps.
     inside_x = torch.stack([(x0 >= 0) & (x0 < width), (x0 >= -1) & (x0 < width - 1)])
     inside_y = torch.stack([(y0 >= 0) & (y0 < height), (y0 >= -1) & (y0 < height - 1)])
     usable = (z > 1e-6) & torch.isfinite(fx) & torch.isfinite(fy)
-    valid = torch.stack([inside_x[0] & inside_y[0], inside_x[1] & inside_y[0],
-                         inside_x[0] & inside_y[1], inside_x[1] & inside_y[1]]) & usable
-    first = y0 * width + x0
-    # Python scalars for the invalid taps: no tensor of (4, N) fill values to write first.
-    pixel = torch.where(valid, torch.stack([first, first + 1, first + width, first + width + 1]), height * width)
-    weight = torch.where(valid, weight, 0.0)
+    valid = ((inside_y & usable)[:, None] & inside_x[None]).reshape(4, -1)
+    offsets = torch.tensor([0, 1, width, width + 1], device=x0.device)
+    # Invalid taps filled in place: no second (4, N) array (the splat's memory peaks here).
+    invalid = ~valid
+    pixel = ((y0 * width + x0)[None] + offsets[:, None]).masked_fill_(invalid, height * width)
+    weight = weight.masked_fill_(invalid, 0.0)
     tap_z = torch.where(valid, z, float("inf"))
     return _Taps(pixel.reshape(-1), weight.reshape(-1), tap_z.reshape(-1), points.values)
 
@@ -140,8 +142,8 @@ def _nearest_depth(taps: _Taps, cells: int) -> torch.Tensor:
                              include_self=True)
     # Only taps of that very surface (within SURFACE_SAME) count: a neighbour's tap of weight
     # 1e-6 must not hand a pixel to a surface the pixel's own point lies 2 % behind.
-    same = taps.z <= any_near[taps.pixel] * (1.0 + SURFACE_SAME)
-    cover = torch.zeros_like(nearest).index_add_(0, taps.pixel, taps.weight * same)
+    same = taps.z <= any_near.take(taps.pixel) * (1.0 + SURFACE_SAME)
+    cover = torch.zeros_like(nearest).scatter_add_(0, taps.pixel, torch.where(same, taps.weight, 0.0))
     return torch.where(cover >= _MIN_OWNER_WEIGHT, any_near, nearest)
 
 
@@ -158,17 +160,20 @@ def surface_weight(gap: torch.Tensor) -> torch.Tensor:
 def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int) -> torch.Tensor:
     """(C + 1, cells + 1): sums of weighted values and, last, of weights, channel-first."""
     # Pixels reached only by weak taps have no owner (inf): z / inf - 1 = -1 keeps them all.
-    weight = taps.weight * surface_weight(taps.z / nearest[taps.pixel] - 1.0)
+    gap = nearest.take(taps.pixel)
+    weight = surface_weight(torch.div(taps.z, gap, out=gap).sub_(1.0)).mul_(taps.weight)
+    del gap
     values = taps.values.T.contiguous()
     total = weight.new_zeros(values.shape[0] + 1, cells + 1)
     # One channel at a time: a (4, N) product per channel stays in cache and adds along one
     # dimension, twice as fast on the CPU as one (4 N, C) product added row by row, and the
     # channel-first sums are the layout the images need (the per-pixel order of the additions,
-    # hence the sums, is the same).
+    # hence the sums, is the same). scatter_add_ adds in the taps' order like index_add_ (the
+    # same sums, on any CPU), with less overhead per element.
     taps_weight = weight.reshape(4, -1)
     for channel, row in enumerate(values):
-        total[channel].index_add_(0, taps.pixel, (taps_weight * row).reshape(-1))
-    total[-1].index_add_(0, taps.pixel, weight)
+        total[channel].scatter_add_(0, taps.pixel, (taps_weight * row).reshape(-1))
+    total[-1].scatter_add_(0, taps.pixel, weight)
     return total
 
 
@@ -196,25 +201,14 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     """
     height, width = size
     cells = height * width
-    shared_sum = shared_nearest = None
+    shared_sum = shared_nearest = underlay_sum = None
     if shared is not None:
-        shared_taps = _taps(shared, height, width)
-        shared_nearest = _nearest_depth(shared_taps, cells)
-        shared_sum = _accumulate(shared_taps, shared_nearest, cells)
-    underlay_sum = None
+        shared_sum, shared_nearest = _composite(shared, size)
     if underlay is not None:
-        underlay_taps = _taps(underlay, height, width)
-        underlay_nearest = _nearest_depth(underlay_taps, cells)
-        if shared_nearest is not None:
-            underlay_nearest = torch.minimum(underlay_nearest, shared_nearest)
-        underlay_sum = _accumulate(underlay_taps, underlay_nearest, cells)
+        underlay_sum, _ = _composite(underlay, size, shared_nearest)
     sums = weight_sums = None
     for index, points in enumerate(groups):
-        taps = _taps(points, height, width)
-        nearest = _nearest_depth(taps, cells)
-        if shared_nearest is not None:
-            nearest = torch.minimum(nearest, shared_nearest)
-        total = _accumulate(taps, nearest, cells)
+        total, nearest = _composite(points, size, shared_nearest)
         if underlay_sum is not None:
             # Hidden only where the group's points are at least 2 px away: magnified or
             # stretched points leave gaps that are not holes.
@@ -231,7 +225,21 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
         torch.div(total[:-1, :cells].reshape(-1, height, width), total[-1, :cells].reshape(height, width).clamp(min=1e-8),
                   out=sums[index])
         weight_sums[index, 0] = total[-1, :cells].reshape(height, width)
+        del total, nearest  # before the next group's
     return Splatted(sums, weight_sums.clamp_(max=1.0))
+
+
+def _composite(points: PointSet, size: tuple[int, int],
+               nearer: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sums of :func:`_accumulate` of ``points`` and the nearest depth per pixel they were
+    composited against: their own, or ``nearer`` (H * W + 1,) where that is nearer. The taps
+    are dropped on return (the largest arrays of a splat)."""
+    height, width = size
+    taps = _taps(points, height, width)
+    nearest = _nearest_depth(taps, height * width)
+    if nearer is not None:
+        nearest = torch.minimum(nearest, nearer)
+    return _accumulate(taps, nearest, height * width), nearest
 
 
 def max_filter(image: torch.Tensor, radius: int) -> torch.Tensor:
@@ -252,11 +260,11 @@ def _add_narrower(total: torch.Tensor, part: torch.Tensor, keep: torch.Tensor) -
     """``total + part * keep`` where ``part`` (K + 2, cells: K values, the last value, the
     weight) may lack channels of ``total`` (C + 2, cells) between its first K and its last.
     ``total`` is updated in place (the splatter's own sums)."""
-    if part.shape[0] == total.shape[0]:
-        return total.add_(part * keep)
+    # Row by row: a product of one row at a time, not of the whole (K + 2, cells) part.
     first = part.shape[0] - 2
-    total[:first] += part[:first] * keep
-    total[-2:] += part[-2:] * keep
+    rows = range(part.shape[0]) if part.shape[0] == total.shape[0] else [*range(first), -2, -1]
+    for source, row in enumerate(rows):
+        total[row] += part[source] * keep
     return total
 
 
