@@ -215,12 +215,12 @@ class CINEMAGRAPH_OT_update_motion(JobOperator, bpy.types.Operator):
         playback.forget(result.collection)
         playback.refresh(context.scene, wait=True)
         moving_pixels = result.scene.motion_mask.numpy()
-        scene_objects.show_moving_pixels(collection.name, moving_pixels)
+        scene_objects.show_moving_pixels(result.collection, moving_pixels)
         held = result.scene.info.get("held_still", 0.0)
         self.report({"INFO"}, f"Motion updated: {100 * float(moving_pixels.mean()):.1f}% of the photo moves "
                               f"({result.cloud.moving.numel():,} points)"
                               + (f"; {100 * held:.0f}% of the moving region is held still (rock, wires, blades: "
-                                 f"see the image '{collection.name} Moving Pixels')" if held > 0 else ""))
+                                 f"see the image '{result.collection} Moving Pixels')" if held > 0 else ""))
         if self.outside:
             numbers = ", ".join(str(n) for n in self.outside)
             self.report({"WARNING"}, f"Hint arrow {numbers} starts outside the moving region and only steers regions "
