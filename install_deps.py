@@ -52,7 +52,8 @@ RUNTIME_PACKAGES: list[tuple[str, str, str]] = [
     ("imageio-ffmpeg>=0.4.9", "imageio_ffmpeg", "imageio-ffmpeg"),
 ]
 RUNTIME = [requirement for requirement, _, _ in RUNTIME_PACKAGES]
-TESTING = ["bpy==5.0.1", "pytest>=7"]
+#: The tests and bench scripts also write real video clips with imageio.
+TESTING = ["bpy==5.0.1", "pytest>=7", "imageio>=2.31"]
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 #: bpy 5.0.1 (the tests' Blender) exists only as CPython 3.11 wheels.
 TEST_PYTHON = (3, 11)
