@@ -138,7 +138,8 @@ def test_each_part_of_the_core_imports_only_parts_before_it():
     assert not later_imports, later_imports
 
 
-def test_the_core_never_imports_blender_and_imports_itself_relatively():
+def _absolute_imports_of_the_core():
+    """(module, imported name) for every absolute import statement of the core."""
     for module, path in _modules().items():
         if not module.startswith("cine_core"):
             continue
@@ -148,9 +149,14 @@ def test_the_core_never_imports_blender_and_imports_itself_relatively():
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
             for name in names:
-                top = name.split(".")[0]
-                assert top not in {"bpy", "mathutils", "gpu", "bpy_extras", "blender_addon"}, f"{module} imports {name}"
-                assert top != "cine_core", f"{module} imports {name} absolutely"
+                yield module, name
+
+
+def test_the_core_never_imports_blender_and_imports_itself_relatively():
+    for module, name in _absolute_imports_of_the_core():
+        top = name.split(".")[0]
+        assert top not in {"bpy", "mathutils", "gpu", "bpy_extras", "blender_addon"}, f"{module} imports {name}"
+        assert top != "cine_core", f"{module} imports {name} absolutely"
 
 
 def test_the_conventions_the_addon_needs_import_without_pytorch():
@@ -185,16 +191,6 @@ def test_every_package_the_core_imports_is_in_the_one_dependency_list():
     import install_deps
 
     listed = {module for _, module, _ in install_deps.RUNTIME_PACKAGES}
-    third_party = set()
-    for module, path in _modules().items():
-        if not module.startswith("cine_core"):
-            continue
-        with open(path, encoding="utf-8") as handle:
-            tree = ast.parse(handle.read())
-        for node in ast.walk(tree):
-            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
-                [node.module] if isinstance(node, ast.ImportFrom) and not node.level else []
-            third_party.update(name.split(".")[0] for name in names
-                               if name.split(".")[0] not in sys.stdlib_module_names)
+    third_party = {name.split(".")[0] for _, name in _absolute_imports_of_the_core()} - set(sys.stdlib_module_names)
     assert third_party <= listed, third_party - listed
     assert listed == third_party  # nothing installed that the core does not use
