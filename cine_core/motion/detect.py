@@ -63,6 +63,10 @@ HORIZON_STEP = 0.06
 #: above the horizon. Land lit by that sky returns at most its albedo (grass and soil 0.1-0.3):
 #: a dark field under a grey storm sky is as smooth as calm water, but far darker.
 MIN_REFLECTANCE = 0.45
+#: Waves are told from other horizontal texture by their blue: the mean blue of a part exceeds
+#: its mean red by this much (the seas of the shared scenes and photos: 0.11-0.39). Grey ground
+#: in a storm's cold light, streaked sideways by a moving camera's blur, is 0.04 bluer.
+WAVES_BLUE = 0.06
 #: Smallest region kept, as a fraction of the image.
 MIN_AREA = 0.01
 #: Guessed arrows per region: a grid of rows x columns over it. Speed varies with the row
@@ -268,7 +272,7 @@ def _detect_sea(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, horizonta
         reflects = _linear(float(np.median(value[part & (rows < top + reach)]))) >= MIN_REFLECTANCE * _linear(sky_at_horizon)
         calm = texture[part].mean() < 0.01
         looks_wet = (reflects and (mirror[part].mean() > 0.3 or calm)
-                     or (horizontal[part].mean() > 0.3 and blue_mean > red_mean + 0.02))
+                     or (horizontal[part].mean() > 0.3 and blue_mean > red_mean + WAVES_BLUE))
         if wide and looks_wet and ys.min() <= top + 0.05 * height:
             sea |= part
     return sea
