@@ -28,7 +28,7 @@ import math
 import numpy as np
 from mathutils import Matrix, Vector
 
-from ..cine_core.cameras.intrinsics import FULL_FRAME_MM, Intrinsics, lift, project
+from ..cine_core import FULL_FRAME_MM, Intrinsics, lift, project
 from .errors import AddonError
 
 #: Core camera axes (x right, y down, z forward) -> Blender camera axes (x right, y up, z back).
