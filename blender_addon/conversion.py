@@ -121,15 +121,6 @@ def camera_lens_settings(intrinsics: Intrinsics) -> dict[str, object]:
     }
 
 
-def lift_points(pixels: np.ndarray, depth: np.ndarray, k: Intrinsics, out: np.ndarray | None = None) -> np.ndarray:
-    """(N, 3) float32 core world points of ``pixels`` (N, 2) at ``depth`` (N,) (the core's
-    :func:`~cine_core.cameras.intrinsics.lift`), written into ``out`` (N, 3) when given: the
-    viewport writes every frame's positions into one array."""
-    points = np.empty((len(depth), 3), np.float32) if out is None else out
-    points[:, 0], points[:, 1], points[:, 2] = lift(pixels[:, 0], pixels[:, 1], depth, k)
-    return points
-
-
 def lift_point(u: float, v: float, depth: float, k: Intrinsics) -> Vector:
     """The core world point of pixel (u, v) at ``depth``, as a Blender vector."""
     return Vector(lift(u, v, depth, k))

@@ -11,7 +11,7 @@ class DependenciesMissing(AddonError):
 
 
 #: The core's parameters (``CineError.parameter``) as the settings the user sees in Blender: a
-#: report names the setting to change, ``Speed: must not be negative``.
+#: report names the setting to change, ``Direction: cannot understand 'sideways'; ...``.
 PARAMETER_NAMES = {
     "max_side": "Size Limit",
     "direction": "Direction",

@@ -32,7 +32,7 @@ EXIT_BAD_INPUT = 2
 #: Longest loop: the trajectories of every moving point are kept for each frame.
 MAX_FRAMES = 1000
 #: The core's parameters (:attr:`CineError.parameter`) as this command line's options: an error
-#: about one names the option to change, ``error: --flow-scale: must not be negative``.
+#: about one names the option to change, ``error: --direction: cannot understand 'sideways'; ...``.
 OPTIONS = {"max_side": "--size", "loop_frames": "--frames", "fps": "--fps", "flow_scale": "--flow-scale",
            "direction": "--direction", "hints": "--hint", "mask": "--mask", "annotation": "--annotation",
            "depth": "--depth", "depth_kind": "--depth-kind", "device": "--device", "backend": "--backend",
