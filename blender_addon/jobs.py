@@ -106,7 +106,7 @@ class Job:
 #: The job running in the background, if any: one at a time keeps the machine responsive
 #: (the core already uses every core) and the panels simple.
 current: Job | None = None
-#: The last job of each title (the preferences show how the last download ended).
+#: The last job of each title whose operator keeps it (:attr:`JobOperator.keep_last`).
 last: dict[str, Job] = {}
 
 
@@ -123,6 +123,9 @@ class JobOperator:
     job_title = "Cinemagraph"
     #: What the report of a cancelled job adds (the Blender data is as it was).
     cancelled_note = "; nothing was changed"
+    #: Keep the finished job in :data:`last` (to show how it ended; not for jobs whose result
+    #: holds a prepared scene, which would stay in memory).
+    keep_last = False
 
     @classmethod
     def poll_job(cls) -> bool:
@@ -163,7 +166,8 @@ class JobOperator:
             self.report({"ERROR"}, runtime.describe(exc))
             return {"CANCELLED"}
         job = Job(self.job_title, work)
-        last[job.title] = job
+        if self.keep_last:
+            last[job.title] = job
         if self.in_background and not bpy.app.background and context.window is not None:
             current = job
             self._job = job

@@ -88,6 +88,7 @@ class DownloadOperator(jobs.JobOperator):
     """Mix-in: a download as a background job (see :mod:`.jobs`)."""
 
     cancelled_note = ""  # what pip had installed by then stays
+    keep_last = True  # the preferences show how it ended, with its log
 
     @classmethod
     def poll(cls, context):
