@@ -9,6 +9,7 @@ scenario's name. The scenario prints its measurements as JSON; the tests here as
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
 import json
 import os
@@ -506,6 +507,25 @@ def _start(arguments: dict, empty: bool = True):
     return bpy
 
 
+@contextlib.contextmanager
+def _cancelled_at(stage: str, beyond: float = -1.0):
+    """Background jobs cancel themselves (as Esc does in the UI) once their progress reaches
+    ``stage`` past ``beyond``."""
+    jobs = _addon_module("jobs")
+    progress = jobs.Job.progress
+
+    def cancelling(job, at: str, fraction: float) -> None:
+        if at == stage and fraction > beyond:
+            job.cancel()
+        return progress(job, at, fraction)
+
+    jobs.Job.progress = cancelling
+    try:
+        yield
+    finally:
+        jobs.Job.progress = progress
+
+
 def _addon_module(name: str):
     return sys.modules[f"{ADDON}.blender_addon.{name}"]
 
@@ -824,16 +844,10 @@ def scenario_failures(arguments: dict) -> dict:
             result[key] = str(exc)
 
     # Cancel while the core builds the layers (as Esc does in the UI) ...
+    with _cancelled_at("layers"):
+        result["cancelled"] = sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"]))
     jobs = _addon_module("jobs")
     progress = jobs.Job.progress
-
-    def cancel_at_layers(job, stage, fraction):
-        if stage == "layers":
-            job.cancel()
-        return progress(job, stage, fraction)
-
-    jobs.Job.progress = cancel_at_layers
-    result["cancelled"] = sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"]))
 
     # ... and cancel just as the prepared scene is being saved: the import is cancelled after the
     # file was written, which must not leave it behind (checked with cache_files_left below).
@@ -1903,17 +1917,8 @@ def scenario_detect_motion(arguments: dict) -> dict:
     bpy.ops.cinemagraph.clear_mask()
     # Detect Motion is a background job like the others: Esc (here: a cancel once it runs) keeps
     # everything as it was.
-    jobs = _addon_module("jobs")
-    progress = jobs.Job.progress
-
-    def cancel_while_detecting(job, stage, fraction):
-        if stage == "detect":
-            job.cancel()
-        return progress(job, stage, fraction)
-
-    jobs.Job.progress = cancel_while_detecting
-    cancelled = sorted(bpy.ops.cinemagraph.detect_motion())
-    jobs.Job.progress = progress
+    with _cancelled_at("detect"):
+        cancelled = sorted(bpy.ops.cinemagraph.detect_motion())
     result["cancelled"] = {"result": cancelled, "hints": len(motion_edits.hint_objects(settings)),
                            "mask": settings.mask is not None}
     detected = bpy.ops.cinemagraph.detect_motion()
@@ -1940,7 +1945,7 @@ def scenario_motion_from_video(arguments: dict) -> dict:
     scene = bpy.context.scene
     bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=4, size_limit=0)
     settings = scene.cinemagraph.active.cinemagraph
-    runtime, cache, jobs = _addon_module("runtime"), _addon_module("cache"), _addon_module("jobs")
+    runtime, cache = _addon_module("runtime"), _addon_module("cache")
     motion_edits, scene_objects = _addon_module("motion_edits"), _addon_module("scene_objects")
     operators: list[str] = []
     _addon_module("panels").VIEW3D_PT_cinemagraph_motion.draw(
@@ -1952,16 +1957,8 @@ def scenario_motion_from_video(arguments: dict) -> dict:
                 "video": settings.motion_video}
 
     # Esc while the clip is read (the job framework's cancel, as Import's test drives it).
-    progress = jobs.Job.progress
-
-    def cancel_while_reading(job, stage, fraction):
-        if stage == "video" and fraction > 0.5:
-            job.cancel()
-        return progress(job, stage, fraction)
-
-    jobs.Job.progress = cancel_while_reading
-    result["cancelled"] = sorted(bpy.ops.cinemagraph.motion_from_video(filepath=arguments["clip"]))
-    jobs.Job.progress = progress
+    with _cancelled_at("video", beyond=0.5):
+        result["cancelled"] = sorted(bpy.ops.cinemagraph.motion_from_video(filepath=arguments["clip"]))
     result["after_cancel"] = state()
     try:
         bpy.ops.cinemagraph.motion_from_video(filepath=arguments["damaged"])
