@@ -23,7 +23,7 @@ from ..io.annotations import MotionAnnotation
 from ..io.images import load_photo
 from ..motion.animation import AnimatedPointCloud
 from ..scene import PreparedScene
-from .run import (Progress, PrepareOptions, SceneInputs, _no_progress, cancellable, find_motion, load_annotation,
+from .run import (PrepareOptions, Progress, SceneInputs, cancellable, find_motion, load_annotation, no_progress,
                   prepare_animated, scaled_progress)
 
 
@@ -83,7 +83,7 @@ class ImportedScene:
 
 def import_photo(inputs: SceneInputs, options: PrepareOptions, loop_frames: int, *, lens_mm: float | None = None,
                  nearest: float = 1.0, geometry: SceneGeometry | None = None, detect_motion: bool = False,
-                 progress: Progress = _no_progress, cancel: CancelToken | None = None) -> ImportedScene:
+                 progress: Progress = no_progress, cancel: CancelToken | None = None) -> ImportedScene:
     """Prepare ``inputs.photo`` for editing and animate it over ``loop_frames`` frames.
 
     Args:

@@ -45,8 +45,8 @@ from .backend import NeuralBackend
 Progress = Callable[[str, float], None]
 
 
-def _no_progress(stage: str, fraction: float) -> None:
-    pass
+def no_progress(stage: str, fraction: float) -> None:
+    """The default progress callback: reports nowhere."""
 
 
 def scaled_progress(progress: Progress, low: float, high: float) -> Progress:
@@ -258,7 +258,7 @@ def find_motion(rgb: torch.Tensor, hints: list[HintArrow] = (), direction: str |
 
 
 def _video_stage(path: str, annotation: MotionAnnotation, rgb: torch.Tensor, fps: float, flow_scale: float,
-                 progress: Progress = _no_progress) -> tuple[torch.Tensor, torch.Tensor, str, str]:
+                 progress: Progress = no_progress) -> tuple[torch.Tensor, torch.Tensor, str, str]:
     """The flow and regions a motion video shows (the user's ``annotation`` winning where
     given), feathered as :func:`_motion_stage` does; the method, and a summary for the user."""
     video = video_motion(rgb, path, fps, progress)
@@ -284,7 +284,7 @@ def _check_loaded(photo: Photo, inputs: SceneInputs, options: PrepareOptions) ->
                         f"{expected[0]}x{expected[1]}; load it at the same size", parameter="max_side")
 
 
-def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progress = _no_progress, *,
+def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progress = no_progress, *,
                   photo: Photo | None = None) -> PreparedScene:
     """Run every stage before rendering: photo, depth, layers, flow.
 
@@ -389,7 +389,7 @@ class AnimatedScene(NamedTuple):
 
 
 def prepare_animated(inputs: SceneInputs, options: PrepareOptions, loop_frames: int,
-                     progress: Progress = _no_progress, *, photo: Photo | None = None) -> AnimatedScene:
+                     progress: Progress = no_progress, *, photo: Photo | None = None) -> AnimatedScene:
     """:func:`prepare_scene`, then its points animated over a loop of ``loop_frames`` frames
     (:func:`~cine_core.motion.animation.animate_points`, RK4 on the CPU).
 
@@ -419,7 +419,7 @@ def _animate(scene: PreparedScene, loop_frames: int, progress: Progress, start: 
 def with_motion(scene: PreparedScene, annotation: MotionAnnotation, *, direction: str | None = None,
                 flow_scale: float = 1.0, backend: NeuralBackend | str = "auto",
                 ckpts_dir: str | None = None, device: str = "cpu", motion_video: str | None = None,
-                fps: float = 30.0, exact_region: bool = False, progress: Progress = _no_progress) -> PreparedScene:
+                fps: float = 30.0, exact_region: bool = False, progress: Progress = no_progress) -> PreparedScene:
     """Re-run only the flow stage: ``scene`` with the motion of a new annotation (any size).
 
     Depth and layers are reused, so editing the motion of a prepared scene is quick.
@@ -451,7 +451,7 @@ def with_motion_animated(scene: PreparedScene, annotation: MotionAnnotation, loo
                          direction: str | None = None, flow_scale: float = 1.0,
                          backend: NeuralBackend | str = "auto", ckpts_dir: str | None = None, device: str = "cpu",
                          motion_video: str | None = None, fps: float = 30.0, exact_region: bool = False,
-                         progress: Progress = _no_progress, cancel: CancelToken | None = None) -> AnimatedScene:
+                         progress: Progress = no_progress, cancel: CancelToken | None = None) -> AnimatedScene:
     """:func:`with_motion`, then the new scene's points animated over a loop of ``loop_frames``
     frames, as :func:`prepare_animated` does; ``progress`` runs from 0 to 1 over both steps,
     ``cancel`` stops it between steps."""
@@ -490,7 +490,7 @@ def make_renderer(scene: PreparedScene, num_frames: int, models: NeuralBackend |
 
 
 def render_frames(scene: PreparedScene, path: CameraPath, *, integrator: str = "rk4",
-                  device: str = "cpu", progress: Progress = _no_progress,
+                  device: str = "cpu", progress: Progress = no_progress,
                   backend: NeuralBackend | str = "auto", ckpts_dir: str | None = None,
                   half: bool = False, loop_frames: int | None = None) -> Iterator[np.ndarray]:
     """Yield one frame per camera of ``path`` as (H, W, 3) uint8 RGB; frame m shows loop time
