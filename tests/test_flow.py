@@ -165,3 +165,22 @@ def test_worded_direction_follows_the_streaks_and_an_arrow_wins_at_its_start():
     assert at_start[1] / np.linalg.norm(at_start) > 0.99  # the arrow rules where it starts
     far = steered[:, 10, 10].numpy()
     assert far @ streak / np.linalg.norm(far) > far[1] / np.linalg.norm(far)  # away from it, the streaks
+
+
+@pytest.mark.parametrize("second", ["agrees", "disagrees"])
+def test_arrows_that_agree_rule_the_ground_between_them(second):
+    # Two arrows far apart on streaked water (streaks 30 degrees off vertical): both straight
+    # down, or the second 60 degrees off to the right.
+    photo = _streaked()
+    mask = np.ones((180, 240), bool)
+    turn = 0.0 if second == "agrees" else np.radians(60.0)
+    arrows = [HintArrow((30.0, 90.0), (30.0, 90.0 + UNIT)),
+              HintArrow((210.0, 90.0), (210.0 + np.sin(turn) * UNIT, 90.0 + np.cos(turn) * UNIT))]
+    annotation = MotionAnnotation((240, 180), mask, arrows)
+    steered = eulerian_flow(annotation, photo=photo)[:, 90, 120].numpy()
+    interpolated = eulerian_flow(annotation)[:, 90, 120].numpy()  # no photo: the arrows alone
+    cosine = steered @ interpolated / np.linalg.norm(steered) / np.linalg.norm(interpolated)
+    if second == "agrees":
+        assert cosine > 0.9998  # within about 1 degree: the artist's direction, not the streaks'
+    else:
+        assert cosine < np.cos(np.radians(5.0))  # no agreement to keep: the streaks steer

@@ -159,7 +159,7 @@ def _region_velocity(annotation: MotionAnnotation, region: np.ndarray,
                                 (2, height, width))
     if grey is None:
         return np.ascontiguousarray(field, np.float32)
-    freedom = 1.0 - arrow_rule(np.array([h.start for h in inside]).reshape(-1, 2), width, height)
+    freedom = 1.0 - arrow_rule(np.array([[*h.start, *h.end] for h in inside]).reshape(-1, 4), width, height)
     return follow_structure(field, grey, region > 0, freedom)
 
 

@@ -10,7 +10,8 @@ The axes come from the structure tensor of the photo inside the region plus that
 region's own outline (its banks), averaged over :data:`STRUCTURE_FRACTION` of the long side.
 The turn is weighted by the tensor's coherence (smooth sky and smoke have no axis: unchanged),
 by how clearly one axis is nearer (an axis at 45 degrees is no guide), and by the distance to
-the user's arrows (an arrow rules its neighbourhood).
+the user's arrows (an arrow rules its neighbourhood, and arrows that agree the ground between
+them).
 """
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ STRUCTURE_SIDE = 512
 #: The user's arrows rule this far (Gaussian sigma, fraction of the long side); beyond, the
 #: structure steers.
 ARROW_RULE_FRACTION = 0.1
+#: Two arrows whose directions differ by at most this many degrees agree: they rule the line
+#: between their starts as well.
+AGREEING_DEGREES = 25.0
 
 
 def structure_axes(grey: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,14 +67,30 @@ def structure_axes(grey: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np
     return along.astype(np.float32), np.clip(coherence, 0.0, 1.0).astype(np.float32)
 
 
-def arrow_rule(starts: np.ndarray, width: int, height: int) -> np.ndarray:
-    """(H, W) in [0, 1]: how much the user's arrows (starts (K, 2) x, y) rule each pixel, 1 at
-    a start, falling off over :data:`ARROW_RULE_FRACTION` of the long side; 0 without arrows."""
-    if len(starts) == 0:
+def arrow_rule(arrows: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(H, W) in [0, 1]: how much the user's arrows rule each pixel: 1 at an arrow's start and
+    along the line between the starts of two arrows that agree (within
+    :data:`AGREEING_DEGREES`), falling off over :data:`ARROW_RULE_FRACTION` of the long side; 0
+    without arrows.
+
+    Arrows that agree say the fluid between them goes their way (an artist who drew seven
+    parallel arrows over a sea meant all of it), so the structure does not steer there; arrows
+    that disagree (a fall and the river below it) leave the structure free between them.
+
+    Args:
+        arrows: (K, 4) x0, y0, x1, y1 in pixels.
+    """
+    if len(arrows) == 0:
         return np.zeros((height, width), np.float32)
     away = np.ones((height, width), np.uint8)
+    starts = np.rint(arrows[:, :2]).astype(np.int64).clip(0, [width - 1, height - 1])
     for x, y in starts:
-        away[min(max(int(round(y)), 0), height - 1), min(max(int(round(x)), 0), width - 1)] = 0
+        away[y, x] = 0
+    directions = arrows[:, 2:] - arrows[:, :2]
+    directions = directions / np.maximum(np.linalg.norm(directions, axis=1, keepdims=True), 1e-9)
+    agreeing = directions @ directions.T >= np.cos(np.radians(AGREEING_DEGREES))
+    for first, second in zip(*np.nonzero(np.triu(agreeing, 1))):
+        cv2.line(away, tuple(int(v) for v in starts[first]), tuple(int(v) for v in starts[second]), 0, 1)
     distance = cv2.distanceTransform(away, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     return np.exp(-np.square(distance / (ARROW_RULE_FRACTION * max(width, height)))).astype(np.float32)
 
