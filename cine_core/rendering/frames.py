@@ -260,7 +260,8 @@ class FrameRenderer:
         magnifies = self.max_footprint(camera) >= 2.0
 
         def with_disparity(carried: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
-            return torch.cat([carried, (self.nearest_depth / depth)[:, None]], dim=1)
+            # Stored channel first (a transposed view), the layout the splatter sums in.
+            return torch.cat([carried.T, (self.nearest_depth / depth)[None]]).T
 
         def point_set(world: torch.Tensor, depth: torch.Tensor, carried: torch.Tensor) -> PointSet:
             uv, z = project_points(world @ world_to_cam[:3, :3].T + world_to_cam[:3, 3], calibration)

@@ -91,7 +91,8 @@ def _subdivide(points: PointSet) -> PointSet:
 @dataclass
 class _Taps:
     """The four bilinear taps of every point, stacked (4, N); taps outside the image or of
-    points behind the camera point at the spare cell ``H * W`` with weight 0 and depth inf."""
+    points behind the camera point at the spare cell ``H * W`` with weight 0. ``z`` is each
+    point's depth (N,): a tap's depth is its point's (that of a tap of weight 0 is never used)."""
 
     pixel: torch.Tensor
     weight: torch.Tensor
@@ -101,27 +102,30 @@ class _Taps:
 
 def _taps(points: PointSet, height: int, width: int) -> _Taps:
     # Dense arithmetic only: boolean indexing (nonzero) costs more than the splat itself. The
-    # (4, N) arrays are outer products of per-axis (2, N) ones, so no (4, N) stack is copied.
+    # (4, N) arrays are outer products of per-axis (2, N) ones, and every test of validity is
+    # made per point and axis: tests and selections on all 4N taps cost more than the sums.
     points = _subdivide(points)
     uv, z = points.uv, points.z
     base = uv.floor()
     frac = uv - base
     x0, y0 = base[:, 0].long(), base[:, 1].long()
     fx, fy = frac[:, 0], frac[:, 1]
-    # Rows of the taps: (x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1).
-    weight = (torch.stack([1 - fy, fy])[:, None] * torch.stack([1 - fx, fx])[None]).reshape(4, -1)
-    # Validity per point and axis (N), combined per tap: cheaper than tests on all 4N taps.
-    inside_x = torch.stack([(x0 >= 0) & (x0 < width), (x0 >= -1) & (x0 < width - 1)])
-    inside_y = torch.stack([(y0 >= 0) & (y0 < height), (y0 >= -1) & (y0 < height - 1)])
     usable = (z > 1e-6) & torch.isfinite(fx) & torch.isfinite(fy)
-    valid = ((inside_y & usable)[:, None] & inside_x[None]).reshape(4, -1)
-    offsets = torch.tensor([0, 1, width, width + 1], device=x0.device)
-    # Invalid taps filled in place: no second (4, N) array (the splat's memory peaks here).
-    invalid = ~valid
-    pixel = ((y0 * width + x0)[None] + offsets[:, None]).masked_fill_(invalid, height * width)
-    weight = weight.masked_fill_(invalid, 0.0)
-    tap_z = torch.where(valid, z, float("inf"))
-    return _Taps(pixel.reshape(-1), weight.reshape(-1), tap_z.reshape(-1), points.values)
+    # Per axis (2, N): the tap's row or column when inside the image, and its weight (0 outside).
+    inside_x = torch.stack([(x0 >= 0) & (x0 < width), (x0 >= -1) & (x0 < width - 1)])
+    inside_y = torch.stack([(y0 >= 0) & (y0 < height), (y0 >= -1) & (y0 < height - 1)]) & usable
+    weight_x = torch.where(inside_x, torch.stack([1 - fx, fx]), 0.0)
+    weight_y = torch.where(inside_y, torch.stack([1 - fy, fy]), 0.0)
+    # Rows of the taps: (x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1).
+    weight = (weight_y[:, None] * weight_x[None]).reshape(-1)
+    # An outside row or column is pushed past the last cell, so any tap using it lands on the
+    # spare cell after the cap: no (4, N) mask.
+    spare = height * width
+    steps = torch.arange(2, device=x0.device)[:, None]
+    column = torch.where(inside_x, x0 + steps, spare)
+    row = torch.where(inside_y, (y0 + steps) * width, spare)
+    pixel = (row[:, None] + column[None]).reshape(-1).clamp_(max=spare)
+    return _Taps(pixel, weight, z, points.values)
 
 
 def _nearest_depth(taps: _Taps, cells: int) -> torch.Tensor:
@@ -133,17 +137,20 @@ def _nearest_depth(taps: _Taps, cells: int) -> torch.Tensor:
     surface then showed through as a regular pattern of dots.
     """
     inf = float("inf")
+    weight = taps.weight.view(4, -1)
     nearest = torch.full((cells + 1,), inf, device=taps.z.device, dtype=taps.z.dtype)
-    strong = torch.where(taps.weight >= _MIN_OWNER_WEIGHT, taps.z, inf)
+    strong = torch.where(weight >= _MIN_OWNER_WEIGHT, taps.z, inf).view(-1)
     nearest.scatter_reduce_(0, taps.pixel, strong, reduce="amin", include_self=True)
     # The nearest surface of any weight, and how much of the pixel it covers in all.
     any_near = torch.full_like(nearest, inf)
-    any_near.scatter_reduce_(0, taps.pixel, torch.where(taps.weight > 0, taps.z, inf), reduce="amin",
+    del strong
+    any_near.scatter_reduce_(0, taps.pixel, torch.where(weight > 0, taps.z, inf).view(-1), reduce="amin",
                              include_self=True)
     # Only taps of that very surface (within SURFACE_SAME) count: a neighbour's tap of weight
     # 1e-6 must not hand a pixel to a surface the pixel's own point lies 2 % behind.
-    same = taps.z <= any_near.take(taps.pixel) * (1.0 + SURFACE_SAME)
-    cover = torch.zeros_like(nearest).scatter_add_(0, taps.pixel, torch.where(same, taps.weight, 0.0))
+    own = any_near.index_select(0, taps.pixel).mul_(1.0 + SURFACE_SAME).view(4, -1)
+    same = own.ge_(taps.z).view(-1)  # 1 where the tap is of that surface, else 0
+    cover = torch.zeros_like(nearest).scatter_add_(0, taps.pixel, same.mul_(taps.weight))
     return torch.where(cover >= _MIN_OWNER_WEIGHT, any_near, nearest)
 
 
@@ -160,19 +167,22 @@ def surface_weight(gap: torch.Tensor) -> torch.Tensor:
 def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int) -> torch.Tensor:
     """(C + 1, cells + 1): sums of weighted values and, last, of weights, channel-first."""
     # Pixels reached only by weak taps have no owner (inf): z / inf - 1 = -1 keeps them all.
-    gap = nearest.take(taps.pixel)
-    weight = surface_weight(torch.div(taps.z, gap, out=gap).sub_(1.0)).mul_(taps.weight)
-    del gap
+    # surface_weight(z / nearest - 1) computed in place, in its own order of operations.
+    weight = nearest.index_select(0, taps.pixel).view(4, -1)
+    torch.div(taps.z, weight, out=weight).sub_(1.0).neg_().add_(SURFACE_TOLERANCE)
+    weight = weight.div_(SURFACE_TOLERANCE - SURFACE_SAME).clamp_(0.0, 1.0).view(-1).mul_(taps.weight)
+    # Channel-first values (PointSet.values a transposed view of them) are used as they are.
     values = taps.values.T.contiguous()
     total = weight.new_zeros(values.shape[0] + 1, cells + 1)
     # One channel at a time: a (4, N) product per channel stays in cache and adds along one
     # dimension, twice as fast on the CPU as one (4 N, C) product added row by row, and the
     # channel-first sums are the layout the images need (the per-pixel order of the additions,
     # hence the sums, is the same). scatter_add_ adds in the taps' order like index_add_ (the
-    # same sums, on any CPU), with less overhead per element.
-    taps_weight = weight.reshape(4, -1)
+    # same sums, on any CPU), with less overhead per element. One buffer serves every channel.
+    taps_weight = weight.view(4, -1)
+    product = torch.empty_like(taps_weight)
     for channel, row in enumerate(values):
-        total[channel].scatter_add_(0, taps.pixel, (taps_weight * row).reshape(-1))
+        total[channel].scatter_add_(0, taps.pixel, torch.mul(taps_weight, row, out=product).view(-1))
     total[-1].scatter_add_(0, taps.pixel, weight)
     return total
 
@@ -204,6 +214,7 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     shared_sum = shared_nearest = underlay_sum = None
     if shared is not None:
         shared_sum, shared_nearest = _composite(shared, size)
+        shared_missing = ~torch.isfinite(shared_nearest)
     if underlay is not None:
         underlay_sum, _ = _composite(underlay, size, shared_nearest)
     sums = weight_sums = None
@@ -212,20 +223,29 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
         if underlay_sum is not None:
             # Hidden only where the group's points are at least 2 px away: magnified or
             # stretched points leave gaps that are not holes.
-            own = max_filter(total[-1, :cells].reshape(height, width), 2)
-            keep = torch.cat([(1.0 - 4.0 * own.reshape(-1)).clamp(min=0.0), own.new_zeros(1)])
+            keep = nearest.new_zeros(cells + 1)  # the spare cell keeps none
+            own = max_filter(total[-1, :cells].reshape(height, width), 2).reshape(-1)
+            torch.mul(own, -4.0, out=keep[:cells]).add_(1.0).clamp_(min=0.0)  # 1 - 4 own, at least 0
+            del own
             total = _add_narrower(total, underlay_sum, keep)
+            del keep
         if shared_sum is not None:
-            gap = shared_nearest / nearest - 1.0
-            keep = torch.where(torch.isfinite(shared_nearest), surface_weight(gap), torch.ones_like(gap))
+            # surface_weight(shared_nearest / nearest - 1), 1 where no shared point lands.
+            keep = torch.div(shared_nearest, nearest, out=nearest).sub_(1.0).neg_().add_(SURFACE_TOLERANCE)
+            keep = keep.div_(SURFACE_TOLERANCE - SURFACE_SAME).clamp_(0.0, 1.0).masked_fill_(shared_missing, 1.0)
             total = _add_narrower(total, shared_sum, keep)
+            del keep
+        del nearest
         if sums is None:
             sums = total.new_empty(len(groups), total.shape[0] - 1, height, width)
             weight_sums = total.new_empty(len(groups), 1, height, width)
-        torch.div(total[:-1, :cells].reshape(-1, height, width), total[-1, :cells].reshape(height, width).clamp(min=1e-8),
-                  out=sums[index])
-        weight_sums[index, 0] = total[-1, :cells].reshape(height, width)
-        del total, nearest  # before the next group's
+        # Row by row: contiguous rows divide several times faster than the strided block.
+        weight = total[-1, :cells]
+        divisor = weight.clamp(min=1e-8)
+        for row, image in enumerate(sums[index]):
+            torch.div(total[row, :cells], divisor, out=image.view(-1))
+        weight_sums[index, 0].view(-1).copy_(weight)
+        del total, weight, divisor  # before the next group's
     return Splatted(sums, weight_sums.clamp_(max=1.0))
 
 
