@@ -151,26 +151,30 @@ def restore_contrast(colours: torch.Tensor, weights: torch.Tensor, fluid: torch.
     # whatever the weights, and a weight of 0 or 1 gives exactly one rendering (exact loop).
     blend = torch.lerp(colours[0], colours[1], normalised[1])
     mean = local_mean(blend[None], window)[0]
-    deviations = torch.cat([(colours - mean).square().sum(1, keepdim=True),
-                            (blend - mean).square().sum(0, keepdim=True)[None]])
-    variances = local_mean(deviations[:, 0][None], window)[0]  # (3, H, W): V0, V1, V
-    own = (normalised[:, 0] * variances[:2]).sum(0)
+    # Squared deviations from the blend's local mean: of each rendering, then of the blend.
+    deviations = blend.new_empty(1, 3, *blend.shape[1:])
+    for index, image in enumerate([*colours, blend]):
+        torch.sum((image - mean).square_(), 0, out=deviations[0, index])
+    del mean
+    variances = local_mean(deviations, window)[0]  # (3, H, W): V0, V1, V
+    del deviations
+    factor = (normalised[:, 0] * variances[:2]).sum(0)  # w0 V0 + w1 V1
     independent = normalised.square().sum(0)[0].clamp(min=1e-8).rsqrt()
-    factor = (own / variances[2].clamp(min=1e-8)).sqrt().clamp(min=1.0)
-    factor = torch.minimum(factor, independent)
-    both = torch.minimum(fluid[0, 0], fluid[1, 0])
-    gain = 1.0 + (factor - 1.0) * both
+    factor = factor.div_(variances[2].clamp(min=1e-8)).sqrt_().clamp_(min=1.0)
+    del variances
+    torch.minimum(factor, independent, out=factor)
+    gain = factor.sub_(1.0).mul_(torch.minimum(fluid[0, 0], fluid[1, 0])).add_(1.0)  # where both show fluid
     # The contrast comes back in brightness only, as a factor on the blended colour: scaling its
     # deviation from the local mean in every channel would move colours along the direction
     # away from the mean, which for a glint on golden water is towards blue-grey.
     brightness = blend.mean(0)
     mean_brightness = local_mean(brightness[None, None], window)[0, 0]
-    target = mean_brightness + gain * (brightness - mean_brightness)
-    scale = (target / brightness.clamp(min=1e-4)).clamp(min=0.0)
+    target = (brightness - mean_brightness).mul_(gain).add_(mean_brightness)
+    scale = target.div_(brightness.clamp_(min=1e-4)).clamp_(min=0.0)
     # Kept within what the brightest channel allows, so no channel clips (which shifts hue).
-    scale = torch.minimum(scale, 1.0 / blend.amax(0).clamp(min=1e-4))
-    scale = torch.where(gain > 1.0, scale, torch.ones_like(scale))
-    return blend * scale[None]
+    torch.minimum(scale, 1.0 / blend.amax(0).clamp(min=1e-4), out=scale)
+    scale = scale.masked_fill_(~(gain > 1.0), 1.0)
+    return blend.mul_(scale[None])
 
 
 def saturated_coverage(coverage: torch.Tensor) -> torch.Tensor:
@@ -350,7 +354,7 @@ class FrameRenderer:
             fluid_uv: (G, 2, H, W) splatted ``fluid * (u, v)`` (normalised like the colours).
 
         Returns:
-            (G, C, H, W).
+            ``colours``, changed in place.
         """
         source = self.source
         groups, channels, height, width = colours.shape
@@ -381,10 +385,10 @@ class FrameRenderer:
         # Where the fluid sits on its own pixel (at rest: loop time 0 from the source camera)
         # the splatted colour already is the photo's; the resampling would only add rounding.
         moved = ((uv - uv.round()).abs().amax(1) > 1e-3).to(colours.dtype)
-        result = colours.reshape(groups, channels, -1).clone()
+        result = colours.view(groups, channels, -1)
         splatted = result[group, :, pixel]
         result[group, :, pixel] = splatted + (share * moved)[:, None] * (sharp - splatted)
-        return result.reshape(colours.shape)
+        return colours
 
     def render(self, frame: int, camera: Camera) -> torch.Tensor:
         """The colour image of ``frame`` in [0, N] (time frame / N) from ``camera``.
@@ -405,11 +409,11 @@ class FrameRenderer:
         # at the edge of a gap and the cloud fades in from there (a small floor keeps the
         # plain time blend where both clouds are sparse).
         long_side = max(camera.intrinsics.width, camera.intrinsics.height)
-        density = gap_distance_weight(coverage, max(5, round(DENSITY_WINDOW * long_side))).clamp(min=1e-2) * coverage
+        density = gap_distance_weight(coverage, max(5, round(DENSITY_WINDOW * long_side))).clamp_(min=1e-2).mul_(coverage)
         weights = blend_weights(time, density, disparity, seam, under, fluid)
         total = weights.sum(0)
         window = max(8, round(CONTRAST_WINDOW * long_side))
         image = restore_contrast(colours, weights, fluid, window)
         confidence = torch.where(total > 0, frame_confidence(time, coverage), torch.zeros_like(total))
         image = fill_holes(image, confidence)
-        return image.clamp(0.0, 1.0)
+        return image.clamp_(0.0, 1.0)

@@ -164,8 +164,9 @@ def surface_weight(gap: torch.Tensor) -> torch.Tensor:
     return ((SURFACE_TOLERANCE - gap) / (SURFACE_TOLERANCE - SURFACE_SAME)).clamp(0.0, 1.0)
 
 
-def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int) -> torch.Tensor:
-    """(C + 1, cells + 1): sums of weighted values and, last, of weights, channel-first."""
+def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """(C + 1, cells + 1): sums of weighted values and, last, of weights, channel-first
+    (added to ``out``, zeros of that shape, when given)."""
     # Pixels reached only by weak taps have no owner (inf): z / inf - 1 = -1 keeps them all.
     # surface_weight(z / nearest - 1) computed in place, in its own order of operations.
     weight = nearest.index_select(0, taps.pixel).view(4, -1)
@@ -173,7 +174,7 @@ def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int) -> torch.Tensor:
     weight = weight.div_(SURFACE_TOLERANCE - SURFACE_SAME).clamp_(0.0, 1.0).view(-1).mul_(taps.weight)
     # Channel-first values (PointSet.values a transposed view of them) are used as they are.
     values = taps.values.T.contiguous()
-    total = weight.new_zeros(values.shape[0] + 1, cells + 1)
+    total = weight.new_zeros(values.shape[0] + 1, cells + 1) if out is None else out
     # One channel at a time: a (4, N) product per channel stays in cache and adds along one
     # dimension, twice as fast on the CPU as one (4 N, C) product added row by row, and the
     # channel-first sums are the layout the images need (the per-pixel order of the additions,
@@ -217,9 +218,10 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
         shared_missing = ~torch.isfinite(shared_nearest)
     if underlay is not None:
         underlay_sum, _ = _composite(underlay, size, shared_nearest)
-    sums = weight_sums = None
-    for index, points in enumerate(groups):
-        total, nearest = _composite(points, size, shared_nearest)
+    # Each group's sums are made, composited and normalised in place in its own slot.
+    totals = groups[0].values.new_zeros(len(groups), groups[0].values.shape[1] + 1, cells + 1)
+    for total, points in zip(totals, groups):
+        _, nearest = _composite(points, size, shared_nearest, out=total)
         if underlay_sum is not None:
             # Hidden only where the group's points are at least 2 px away: magnified or
             # stretched points leave gaps that are not holes.
@@ -227,39 +229,36 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
             own = max_filter(total[-1, :cells].reshape(height, width), 2).reshape(-1)
             torch.mul(own, -4.0, out=keep[:cells]).add_(1.0).clamp_(min=0.0)  # 1 - 4 own, at least 0
             del own
-            total = _add_narrower(total, underlay_sum, keep)
+            _add_narrower(total, underlay_sum, keep)
             del keep
         if shared_sum is not None:
             # surface_weight(shared_nearest / nearest - 1), 1 where no shared point lands.
             keep = torch.div(shared_nearest, nearest, out=nearest).sub_(1.0).neg_().add_(SURFACE_TOLERANCE)
             keep = keep.div_(SURFACE_TOLERANCE - SURFACE_SAME).clamp_(0.0, 1.0).masked_fill_(shared_missing, 1.0)
-            total = _add_narrower(total, shared_sum, keep)
+            _add_narrower(total, shared_sum, keep)
             del keep
         del nearest
-        if sums is None:
-            sums = total.new_empty(len(groups), total.shape[0] - 1, height, width)
-            weight_sums = total.new_empty(len(groups), 1, height, width)
         # Row by row: contiguous rows divide several times faster than the strided block.
-        weight = total[-1, :cells]
-        divisor = weight.clamp(min=1e-8)
-        for row, image in enumerate(sums[index]):
-            torch.div(total[row, :cells], divisor, out=image.view(-1))
-        weight_sums[index, 0].view(-1).copy_(weight)
-        del total, weight, divisor  # before the next group's
-    return Splatted(sums, weight_sums.clamp_(max=1.0))
+        divisor = total[-1, :cells].clamp(min=1e-8)
+        for row in total[:-1]:
+            torch.div(row[:cells], divisor, out=row[:cells])
+        del divisor  # before the next group's
+    images = totals[:, :, :cells].unflatten(-1, (height, width))
+    return Splatted(images[:, :-1], images[:, -1:].clamp_(max=1.0))
 
 
-def _composite(points: PointSet, size: tuple[int, int],
-               nearer: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sums of :func:`_accumulate` of ``points`` and the nearest depth per pixel they were
-    composited against: their own, or ``nearer`` (H * W + 1,) where that is nearer. The taps
-    are dropped on return (the largest arrays of a splat)."""
+def _composite(points: PointSet, size: tuple[int, int], nearer: torch.Tensor | None = None, *,
+               out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sums of :func:`_accumulate` of ``points`` (added to ``out``, zeros, when given) and
+    the nearest depth per pixel they were composited against: their own, or ``nearer``
+    (H * W + 1,) where that is nearer. The taps are dropped on return (the largest arrays of a
+    splat)."""
     height, width = size
     taps = _taps(points, height, width)
     nearest = _nearest_depth(taps, height * width)
     if nearer is not None:
         nearest = torch.minimum(nearest, nearer)
-    return _accumulate(taps, nearest, height * width), nearest
+    return _accumulate(taps, nearest, height * width, out), nearest
 
 
 def max_filter(image: torch.Tensor, radius: int) -> torch.Tensor:
