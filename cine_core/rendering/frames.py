@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ..cameras.intrinsics import Intrinsics
 from ..cameras.paths import Camera, lift_to_world
-from ..filters import fill_holes
+from ..filters import fill_holes, upsample_bilinear
 from ..motion.animation import FLUID, UNDER_FLUID, AnimatedPointCloud
 from .splat import PointSet, Splatted, max_filter, project_points, splat_groups, surface_weight
 
@@ -109,7 +109,7 @@ def gap_distance_weight(coverage: torch.Tensor, window: int) -> torch.Tensor:
     eroded = -max_filter(-small, size // 2)
     ramp = box_mean(eroded, size)
     if step > 1:
-        ramp = F.interpolate(ramp, size=coverage.shape[-2:], mode="bilinear", align_corners=False)
+        ramp = upsample_bilinear(ramp, coverage.shape[-2:])
     return ramp
 
 
@@ -120,7 +120,7 @@ def local_mean(image: torch.Tensor, window: int) -> torch.Tensor:
         return image
     pooled = F.avg_pool2d(image, window, ceil_mode=True)
     pooled = F.avg_pool2d(pooled, 3, stride=1, padding=1, count_include_pad=False)
-    return F.interpolate(pooled, size=image.shape[-2:], mode="bilinear", align_corners=False)
+    return upsample_bilinear(pooled, image.shape[-2:])
 
 
 def restore_contrast(colours: torch.Tensor, weights: torch.Tensor, fluid: torch.Tensor,
