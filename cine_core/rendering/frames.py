@@ -72,15 +72,14 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
         (2, 1, H, W) unnormalised weights.
     """
     forward, backward = cloud_weights(time)
-    factors = torch.stack([coverage[0] * forward, coverage[1] * backward])  # (1 - t) A_f, t A_b
-    active = factors > 0
-    nearest = torch.where(active, disparity, torch.zeros_like(disparity)).amax(0, keepdim=True)
-    visibility = surface_weight(nearest / disparity.clamp(min=1e-8) - 1.0)
+    weights = torch.stack([coverage[0] * forward, coverage[1] * backward])  # (1 - t) A_f, t A_b
+    nearest = (disparity * (weights > 0)).amax(0, keepdim=True)  # of the clouds that count; else 0
+    visibility = surface_weight(torch.div(nearest, disparity.clamp(min=1e-8)).sub_(1.0))
     if fluid is not None:
-        visibility = torch.maximum(visibility, fluid)
-    weights = factors * visibility
+        torch.maximum(visibility, fluid, out=visibility)
+    weights *= visibility
     if seam is not None:
-        weights = weights * seam
+        weights *= seam
     if under is not None:
         # A rendering free of that surface wins outright; else the one with less of it.
         for share in ((under < 1e-3).to(weights.dtype), 1.0 - under):
@@ -356,18 +355,29 @@ class FrameRenderer:
         Returns:
             ``colours``, changed in place.
         """
+        for image, share, uv_sum in zip(colours, fluid, fluid_uv):  # one rendering at a time
+            flat = image.view(image.shape[0], -1)
+            share = share.reshape(-1)
+            if share.device.type == "cpu":
+                # Only pixels with fluid change: gathered first, the sampling costs the fluid's
+                # area, not the frame's (4x less on the CPU for a typical scene).
+                pixel = (share > 0).nonzero()[:, 0]
+            else:  # finding them would wait for the device (nonzero reads back); sampling all is cheap there
+                pixel = torch.arange(share.numel(), device=share.device)
+            share = share.index_select(0, pixel)
+            uv = uv_sum.reshape(2, -1).index_select(1, pixel).T / share.clamp(min=1e-6)[:, None]  # (M, 2)
+            splatted = flat.index_select(1, pixel).T  # (M, C)
+            change = (self._fluid_sample(uv) - splatted).mul_(share[:, None])
+            # Where the fluid sits on its own pixel (at rest: loop time 0 from the source camera)
+            # the splatted colour already is the photo's; the resampling would only add rounding.
+            change *= ((uv - uv.round()).abs().amax(1) > 1e-3).to(change.dtype)[:, None]
+            flat.index_copy_(1, pixel, (splatted + change).T)
+        return colours
+
+    def _fluid_sample(self, uv: torch.Tensor) -> torch.Tensor:
+        """(M, C) the fluid's texture sampled bicubically at photo positions ``uv`` (M, 2),
+        kept within the four texels around each."""
         source = self.source
-        groups, channels, height, width = colours.shape
-        share = fluid.reshape(-1)
-        if share.device.type == "cpu":
-            # Only pixels with fluid change: gathered first, the sampling costs the fluid's area,
-            # not the frame's (4x less on the CPU for a typical scene).
-            where = (share > 0).nonzero()[:, 0]
-        else:  # finding them would wait for the device (nonzero reads back); sampling all is cheap there
-            where = torch.arange(share.numel(), device=share.device)
-        group, pixel = where // (height * width), where % (height * width)
-        share = share[where]
-        uv = fluid_uv.reshape(groups, 2, -1)[group, :, pixel] / share.clamp(min=1e-6)[:, None]  # (M, 2)
         scale = torch.tensor([2.0 / max(source.width - 1, 1), 2.0 / max(source.height - 1, 1)],
                              device=uv.device, dtype=uv.dtype)
         sharp = F.grid_sample(self.fluid_texture, (uv * scale - 1.0)[None, None], mode="bicubic",
@@ -382,13 +392,7 @@ class FrameRenderer:
                                    padding_mode="border", align_corners=True)[0, :, 0].T
             low, high = bounds.chunk(2, dim=1)
             sharp = torch.minimum(torch.maximum(sharp, low), high)
-        # Where the fluid sits on its own pixel (at rest: loop time 0 from the source camera)
-        # the splatted colour already is the photo's; the resampling would only add rounding.
-        moved = ((uv - uv.round()).abs().amax(1) > 1e-3).to(colours.dtype)
-        result = colours.view(groups, channels, -1)
-        splatted = result[group, :, pixel]
-        result[group, :, pixel] = splatted + (share * moved)[:, None] * (sharp - splatted)
-        return colours
+        return sharp
 
     def render(self, frame: int, camera: Camera) -> torch.Tensor:
         """The colour image of ``frame`` in [0, N] (time frame / N) from ``camera``.
@@ -409,7 +413,8 @@ class FrameRenderer:
         # at the edge of a gap and the cloud fades in from there (a small floor keeps the
         # plain time blend where both clouds are sparse).
         long_side = max(camera.intrinsics.width, camera.intrinsics.height)
-        density = gap_distance_weight(coverage, max(5, round(DENSITY_WINDOW * long_side))).clamp_(min=1e-2).mul_(coverage)
+        density = gap_distance_weight(coverage, max(5, round(DENSITY_WINDOW * long_side)))
+        density = density.clamp_(min=1e-2).mul_(coverage)
         weights = blend_weights(time, density, disparity, seam, under, fluid)
         total = weights.sum(0)
         window = max(8, round(CONTRAST_WINDOW * long_side))

@@ -155,23 +155,23 @@ def _nearest_depth(taps: _Taps, cells: int) -> torch.Tensor:
 
 
 def surface_weight(gap: torch.Tensor) -> torch.Tensor:
-    """Soft visibility of a surface ``gap`` (relative depth) behind the nearest one.
+    """Soft visibility of a surface ``gap`` (relative depth) behind the nearest one, computed in
+    ``gap``'s own memory (pass a copy to keep it): the splatter's arrays are large.
 
     Neighbouring samples of one sloped surface differ by a percent or so and must blend
     equally (or moving texture loses coverage and blurs); a distinct surface behind (the LDI
     keeps hidden layers at least 6% behind) must vanish.
     """
-    return ((SURFACE_TOLERANCE - gap) / (SURFACE_TOLERANCE - SURFACE_SAME)).clamp(0.0, 1.0)
+    # (SURFACE_TOLERANCE - gap) / (SURFACE_TOLERANCE - SURFACE_SAME), clamped to [0, 1]
+    return gap.neg_().add_(SURFACE_TOLERANCE).div_(SURFACE_TOLERANCE - SURFACE_SAME).clamp_(0.0, 1.0)
 
 
 def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int, out: torch.Tensor | None = None) -> torch.Tensor:
     """(C + 1, cells + 1): sums of weighted values and, last, of weights, channel-first
     (added to ``out``, zeros of that shape, when given)."""
     # Pixels reached only by weak taps have no owner (inf): z / inf - 1 = -1 keeps them all.
-    # surface_weight(z / nearest - 1) computed in place, in its own order of operations.
     weight = nearest.index_select(0, taps.pixel).view(4, -1)
-    torch.div(taps.z, weight, out=weight).sub_(1.0).neg_().add_(SURFACE_TOLERANCE)
-    weight = weight.div_(SURFACE_TOLERANCE - SURFACE_SAME).clamp_(0.0, 1.0).view(-1).mul_(taps.weight)
+    weight = surface_weight(torch.div(taps.z, weight, out=weight).sub_(1.0)).view(-1).mul_(taps.weight)
     # Channel-first values (PointSet.values a transposed view of them) are used as they are.
     values = taps.values.T.contiguous()
     total = weight.new_zeros(values.shape[0] + 1, cells + 1) if out is None else out
@@ -232,9 +232,9 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
             _add_narrower(total, underlay_sum, keep)
             del keep
         if shared_sum is not None:
-            # surface_weight(shared_nearest / nearest - 1), 1 where no shared point lands.
-            keep = torch.div(shared_nearest, nearest, out=nearest).sub_(1.0).neg_().add_(SURFACE_TOLERANCE)
-            keep = keep.div_(SURFACE_TOLERANCE - SURFACE_SAME).clamp_(0.0, 1.0).masked_fill_(shared_missing, 1.0)
+            # 1 where no shared point lands.
+            keep = surface_weight(torch.div(shared_nearest, nearest, out=nearest).sub_(1.0))
+            keep = keep.masked_fill_(shared_missing, 1.0)
             _add_narrower(total, shared_sum, keep)
             del keep
         del nearest
