@@ -110,7 +110,7 @@ def _taps(points: PointSet, height: int, width: int) -> _Taps:
     frac = uv - base
     x0, y0 = base[:, 0].long(), base[:, 1].long()
     fx, fy = frac[:, 0], frac[:, 1]
-    usable = (z > 1e-6) & torch.isfinite(fx) & torch.isfinite(fy)
+    usable = (z > 1e-6) & (fx >= 0) & (fy >= 0)  # a fraction is NaN (fails) unless uv is finite
     # Per axis (2, N): the tap's row or column when inside the image, and its weight (0 outside).
     inside_x = torch.stack([(x0 >= 0) & (x0 < width), (x0 >= -1) & (x0 < width - 1)])
     inside_y = torch.stack([(y0 >= 0) & (y0 < height), (y0 >= -1) & (y0 < height - 1)]) & usable
@@ -215,7 +215,7 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     shared_sum = shared_nearest = underlay_sum = None
     if shared is not None:
         shared_sum, shared_nearest = _composite(shared, size)
-        shared_missing = ~torch.isfinite(shared_nearest)
+        shared_missing = ~(shared_nearest < float("inf"))  # as ~isfinite (no -inf here), faster
     if underlay is not None:
         underlay_sum, _ = _composite(underlay, size, shared_nearest)
     # Each group's sums are made, composited and normalised in place in its own slot.
