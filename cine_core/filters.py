@@ -36,26 +36,3 @@ def fill_holes(image: torch.Tensor, coverage: torch.Tensor) -> torch.Tensor:
                                   align_corners=False)
         colour = premultiplied[level] + (1.0 - weights[level]) * upsampled
     return colour[0]
-
-
-def upsample_bilinear(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(..., h, w) -> (..., H, W) bilinear with pixel centres aligned, as
-    ``F.interpolate(image, size, mode="bilinear", align_corners=False)`` up to float rounding.
-
-    Two 1-D passes, the first on the small grid: on the CPU about twice as fast as PyTorch's
-    2-D kernel, which weighs four samples for every output pixel.
-    """
-    return _linear_along(_linear_along(image, -1, size[1]), -2, size[0])
-
-
-def _linear_along(image: torch.Tensor, dim: int, size: int) -> torch.Tensor:
-    """``image`` resampled linearly to ``size`` samples along ``dim`` (pixel centres aligned,
-    edges repeated)."""
-    count = image.shape[dim]
-    source = (torch.arange(size, device=image.device, dtype=image.dtype) + 0.5).mul_(count / size).sub_(0.5)
-    low = source.clamp_(min=0.0).long()
-    upper = source.sub_(low)  # the weight of the next sample
-    shape = [size if axis == dim % image.dim() else 1 for axis in range(image.dim())]
-    lower = (1.0 - upper).view(shape)
-    high = (low + 1).clamp_(max=count - 1)
-    return image.index_select(dim, low).mul_(lower).add_(image.index_select(dim, high).mul_(upper.view(shape)))
