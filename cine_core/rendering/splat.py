@@ -100,7 +100,9 @@ class _Taps:
     values: torch.Tensor  # (N, C)
 
 
-def _taps(points: PointSet, height: int, width: int) -> _Taps:
+def _taps(points: PointSet, height: int, width: int, origin: tuple[int, int] = (0, 0)) -> _Taps:
+    """Taps onto ``height`` x ``width`` cells whose first is the image's pixel ``origin`` (row,
+    column)."""
     # Dense arithmetic only: boolean indexing (nonzero) costs more than the splat itself. The
     # (4, N) arrays are outer products of per-axis (2, N) ones, and every test of validity is
     # made per point and axis: tests and selections on all 4N taps cost more than the sums.
@@ -108,7 +110,7 @@ def _taps(points: PointSet, height: int, width: int) -> _Taps:
     uv, z = points.uv, points.z
     base = uv.floor()
     frac = uv - base
-    x0, y0 = base[:, 0].long(), base[:, 1].long()
+    x0, y0 = base[:, 0].long() - origin[1], base[:, 1].long() - origin[0]
     fx, fy = frac[:, 0], frac[:, 1]
     usable = (z > 1e-6) & (fx >= 0) & (fy >= 0)  # a fraction is NaN (fails) unless uv is finite
     # Per axis (2, N): the tap's row or column when inside the image, and its weight (0 outside).
@@ -217,20 +219,20 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
         shared_sum, shared_nearest = _composite(shared, size)
         shared_missing = ~(shared_nearest < float("inf"))  # as ~isfinite (no -inf here), faster
     if underlay is not None:
-        underlay_sum, _ = _composite(underlay, size, shared_nearest)
+        # Composited only over the box its taps reach: its points are few (the surface under
+        # the fluid), and outside the box its sums are zero.
+        underlay = _subdivide(underlay)
+        box = _reach(underlay, size)
+        if box is not None:
+            top, left, bottom, right = box
+            nearer = None if shared_nearest is None else _cells(shared_nearest, size, box)
+            underlay_sum, _ = _composite(underlay, (bottom - top, right - left), nearer, origin=(top, left))
     # Each group's sums are made, composited and normalised in place in its own slot.
     totals = groups[0].values.new_zeros(len(groups), groups[0].values.shape[1] + 1, cells + 1)
     for total, points in zip(totals, groups):
         _, nearest = _composite(points, size, shared_nearest, out=total)
         if underlay_sum is not None:
-            # Hidden only where the group's points are at least 2 px away: magnified or
-            # stretched points leave gaps that are not holes.
-            keep = nearest.new_zeros(cells + 1)  # the spare cell keeps none
-            own = max_filter(total[-1, :cells].reshape(height, width), 2).reshape(-1)
-            torch.mul(own, -4.0, out=keep[:cells]).add_(1.0).clamp_(min=0.0)  # 1 - 4 own, at least 0
-            del own
-            _add_narrower(total, underlay_sum, keep)
-            del keep
+            _add_underlay(total, underlay_sum, size, box)
         if shared_sum is not None:
             # 1 where no shared point lands.
             keep = surface_weight(torch.div(shared_nearest, nearest, out=nearest).sub_(1.0))
@@ -247,14 +249,60 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     return Splatted(images[:, :-1], images[:, -1:].clamp_(max=1.0))
 
 
-def _composite(points: PointSet, size: tuple[int, int], nearer: torch.Tensor | None = None, *,
-               out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sums of :func:`_accumulate` of ``points`` (added to ``out``, zeros, when given) and
-    the nearest depth per pixel they were composited against: their own, or ``nearer``
-    (H * W + 1,) where that is nearer. The taps are dropped on return (the largest arrays of a
-    splat)."""
+#: How far from a group's own points the underlay stays hidden (pixels, see splat_groups).
+_UNDERLAY_REACH = 2
+
+
+def _reach(points: PointSet, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) of the pixels the taps of ``points`` (subdivided) can reach,
+    None where none; off the CPU the whole image (finding the box would wait for the device)."""
     height, width = size
-    taps = _taps(points, height, width)
+    if points.uv.device.type != "cpu":
+        return 0, 0, height, width
+    usable = (points.z > 1e-6) & torch.isfinite(points.uv).all(1)
+    if not bool(usable.any()):
+        return None
+    corner = points.uv[usable].floor()
+    (left, top), (right, bottom) = corner.amin(0).tolist(), corner.amax(0).tolist()
+    # A point rounded down to (x, y) taps x and x + 1, y and y + 1.
+    box = max(0, int(top)), max(0, int(left)), min(height, int(bottom) + 2), min(width, int(right) + 2)
+    return box if box[0] < box[2] and box[1] < box[3] else None
+
+
+def _cells(values: torch.Tensor, size: tuple[int, int], box: tuple[int, int, int, int]) -> torch.Tensor:
+    """(h * w + 1,) the cells of ``values`` (H * W + 1,) inside ``box``, then its spare cell."""
+    top, left, bottom, right = box
+    inside = values[:size[0] * size[1]].view(size)[top:bottom, left:right].reshape(-1)
+    return torch.cat([inside, values[-1:]])
+
+
+def _add_underlay(total: torch.Tensor, underlay_sum: torch.Tensor, size: tuple[int, int],
+                  box: tuple[int, int, int, int]) -> None:
+    """Add the underlay's sums (K + 2, h * w + 1 over ``box``) to a group's ``total``
+    (C + 2, H * W + 1) where the group leaves a hole: hidden where the group's points are less
+    than :data:`_UNDERLAY_REACH` pixels away (magnified or stretched points leave gaps that are
+    not holes), fully shown where no point weighs a quarter within it."""
+    height, width = size
+    top, left, bottom, right = box
+    reach = _UNDERLAY_REACH
+    # The group's weight around the box, so the filter sees every neighbour the whole image has.
+    outer = max(0, top - reach), max(0, left - reach), min(height, bottom + reach), min(width, right + reach)
+    weight = total[-1, :height * width].view(height, width)[outer[0]:outer[2], outer[1]:outer[3]]
+    own = max_filter(weight, reach)[top - outer[0]:bottom - outer[0], left - outer[1]:right - outer[1]]
+    keep = own.mul(-4.0).add_(1.0).clamp_(min=0.0)  # 1 - 4 own, at least 0
+    images = total[:, :height * width].unflatten(1, size)[:, top:bottom, left:right]
+    _add_narrower(images, underlay_sum[:, :-1].unflatten(1, keep.shape), keep)
+
+
+def _composite(points: PointSet, size: tuple[int, int], nearer: torch.Tensor | None = None, *,
+               out: torch.Tensor | None = None,
+               origin: tuple[int, int] = (0, 0)) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sums of :func:`_accumulate` of ``points`` (added to ``out``, zeros, when given) over
+    ``size`` (H, W) cells from the image's pixel ``origin`` on, and the nearest depth per cell
+    they were composited against: their own, or ``nearer`` (H * W + 1,) where that is nearer.
+    The taps are dropped on return (the largest arrays of a splat)."""
+    height, width = size
+    taps = _taps(points, height, width, origin)
     nearest = _nearest_depth(taps, height * width)
     if nearer is not None:
         nearest = torch.minimum(nearest, nearer)
@@ -276,9 +324,10 @@ def max_filter(image: torch.Tensor, radius: int) -> torch.Tensor:
 
 
 def _add_narrower(total: torch.Tensor, part: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """``total + part * keep`` where ``part`` (K + 2, cells: K values, the last value, the
-    weight) may lack channels of ``total`` (C + 2, cells) between its first K and its last.
-    ``total`` is updated in place (the splatter's own sums)."""
+    """``total + part * keep`` where ``part`` (K + 2, ...: K values, the last value, the
+    weight) may lack channels of ``total`` (C + 2, ...) between its first K and its last; the
+    rest of the shapes are the cells (flat, or a box of an image). ``total`` is updated in
+    place (the splatter's own sums)."""
     # Row by row: a product of one row at a time, not of the whole (K + 2, cells) part.
     first = part.shape[0] - 2
     rows = range(part.shape[0]) if part.shape[0] == total.shape[0] else [*range(first), -2, -1]
