@@ -72,8 +72,7 @@ def write_inputs(scene_dir: str, folder: str) -> tuple[str, str]:
     import cv2
     import numpy as np
 
-    from cine_core.io.depth_files import read_depth_file
-    from cine_core.pipeline.run import SceneInputs
+    from cine_core import SceneInputs, read_depth_file
 
     inputs = SceneInputs.find(scene_dir)
     if inputs.depth is None:

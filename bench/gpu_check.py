@@ -43,7 +43,7 @@ SIZES = (1280, 1920)
 
 def prepared(long_side: int, workdir: str):
     """The sample scene prepared by the classical stages with a long side of ``long_side``."""
-    from cine_core.pipeline.run import PrepareOptions, prepare_scene
+    from cine_core import PrepareOptions, prepare_scene
 
     inputs, _ = scene_inputs(SAMPLE, long_side, workdir)
     return prepare_scene(inputs, PrepareOptions(max_side=long_side, backend="classical"))
@@ -53,8 +53,7 @@ def clip(scene, device: str):
     """(frames, H, W, 3) uint8 circle clip through the splatting renderer on ``device``."""
     import numpy as np
 
-    from cine_core.cameras.paths import camera_path
-    from cine_core.pipeline.run import render_frames
+    from cine_core import camera_path, render_frames
 
     path = camera_path("circle", scene.intrinsics, CLIP_FRAMES, focus_depth=scene.focus_depth(),
                        outline=scene.content_outline())
@@ -78,7 +77,7 @@ def frame_times(renderer, scene, device: str, frames: int) -> list[float]:
     """Seconds per frame of ``renderer`` (one warm-up frame first), synchronised."""
     import torch
 
-    from cine_core.cameras.paths import camera_path
+    from cine_core import camera_path
 
     path = camera_path("circle", scene.intrinsics, frames + 1, focus_depth=scene.focus_depth(),
                        outline=scene.content_outline())
@@ -94,11 +93,7 @@ def frame_times(renderer, scene, device: str, frames: int) -> list[float]:
 
 def renderers(scene, device: str, frames: int):
     """(name, renderer) for the splatting path and the decoder path on ``device``."""
-    from cine_core.motion.animation import animate_points
-    from cine_core.nets.feature_net import FeatureNet
-    from cine_core.nets.img_decoder import ImageDecoder
-    from cine_core.rendering.decoder import NeuralFrameRenderer
-    from cine_core.rendering.frames import FrameRenderer
+    from cine_core import FeatureNet, FrameRenderer, ImageDecoder, NeuralFrameRenderer, animate_points
 
     yield "splatting", FrameRenderer(animate_points(scene, frames + 1, device=device), scene.intrinsics)
     yield "decoder", NeuralFrameRenderer(scene, frames + 1, FeatureNet().eval().to(device),

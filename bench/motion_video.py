@@ -44,7 +44,7 @@ def make_clip(source: str, path: str, seconds: float, size: tuple[int, int]) -> 
     import imageio.v2 as imageio
 
     sys.path.insert(0, ROOT)
-    from cine_core.io.video import read_video
+    from cine_core import read_video
 
     frames, fps = read_video(source)
     writer = imageio.get_writer(path, fps=fps, codec="libx264", macro_block_size=1, pixelformat="yuv420p",
@@ -56,8 +56,7 @@ def make_clip(source: str, path: str, seconds: float, size: tuple[int, int]) -> 
 
 def worker(clip: str, photo: str, photo_side: int) -> dict:
     sys.path.insert(0, ROOT)
-    from cine_core.io.images import load_photo
-    from cine_core.motion.from_video import video_motion
+    from cine_core import load_photo, video_motion
 
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     image = load_photo(photo, photo_side)

@@ -195,8 +195,7 @@ def default_scene() -> str:
 
 def resolve_device(name: str) -> str:
     """The core's device choice; a device that is not there ends the command."""
-    from cine_core.pipeline.devices import resolve_device as core_resolve_device
-    from cine_core.errors import CineError
+    from cine_core import CineError, resolve_device as core_resolve_device
 
     try:
         return core_resolve_device(name)
@@ -228,7 +227,7 @@ def scene_inputs(scene_dir: str, long_side: int, workdir: str):
     core maps them to the photo's size). Returns (inputs, original (w, h))."""
     import cv2
 
-    from cine_core.pipeline.run import SceneInputs
+    from cine_core import SceneInputs
 
     inputs = SceneInputs.find(scene_dir)
     image = cv2.imread(inputs.photo, cv2.IMREAD_COLOR)
@@ -263,10 +262,8 @@ def prepare_timed(inputs, long_side: int, direction: str | None, timings: dict, 
     Also times the classical depth estimate alone (``depth_estimate_s``), what a user without a
     depth file pays. Returns the :class:`~cine_core.scene.PreparedScene`.
     """
-    from cine_core.depth.conditioning import condition_depth
-    from cine_core.depth.estimate import estimate_disparity
-    from cine_core.io.images import load_photo
-    from cine_core.pipeline.run import PrepareOptions, load_annotation, prepare_scene
+    from cine_core import (PrepareOptions, condition_depth, estimate_disparity, load_annotation, load_photo,
+                           prepare_scene)
 
     start = time.perf_counter()
     photo = load_photo(inputs.photo, long_side)
@@ -317,12 +314,8 @@ def run_pipeline(scene_dir: str, long_side: int, num_frames: int, device: str, *
     """Time every stage of one clip; returns a JSON-ready record (see the module docstring)."""
     import torch
 
-    from cine_core.motion.animation import animate_points
-    from cine_core.cameras.paths import camera_path
-    from cine_core.io.images import to_uint8_image
-    from cine_core.rendering.frames import FrameRenderer
-    from cine_core.io.video import write_video
-    from cine_core.parallel import FRAMES_AT_ONCE, ordered_map, workers_for
+    from cine_core import (FRAMES_AT_ONCE, FrameRenderer, animate_points, camera_path, ordered_map, to_uint8_image,
+                           workers_for, write_video)
 
     own_workdir = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="cine-bench-")
@@ -414,7 +407,7 @@ def subsample_cloud(cloud, fraction: float, seed: int = 0):
     stay first and the kept moving points keep their trajectories."""
     import torch
 
-    from cine_core.motion.animation import AnimatedPointCloud
+    from cine_core import AnimatedPointCloud
 
     total = int(cloud.depth.shape[0])
     count = max(1, int(round(total * fraction)))
@@ -452,9 +445,7 @@ def run_cost_model(scene_dir: str, long_side: int, device: str, *, frames: int =
                    direction: str | None = None, backend: str = "classical", integrator: str = "rk4") -> dict:
     """Render time against point count (subsampled cloud, output = photo size) and against
     output resolution (full cloud, output = photo size x scale)."""
-    from cine_core.motion.animation import animate_points
-    from cine_core.cameras.paths import camera_path
-    from cine_core.rendering.frames import FrameRenderer
+    from cine_core import FrameRenderer, animate_points, camera_path
 
     workdir = tempfile.mkdtemp(prefix="cine-cost-")
     try:
@@ -519,7 +510,7 @@ def _worker(config: dict) -> None:
     """Child-process entry: run one configuration and write its record to config['result']."""
     import torch
 
-    from cine_core.pipeline.devices import keep_freed_host_memory
+    from cine_core import keep_freed_host_memory
 
     keep_freed_host_memory()  # as the command line does
     if config.get("threads"):
@@ -623,7 +614,7 @@ def print_tables(report: dict, stream=sys.stdout) -> None:
                          fmt(t["integration_s"]), fmt(t["upload_s"]),
                          f"{fmt(t['render_frame_median_s'], 3)} ({fmt(t['render_frame_min_s'], 3)})",
                          fmt(t["encode_s"]), fmt(t["clip_s"], 1), peak, fmt(r.get("other_load"), 1)))
-        _table(rows, stream, f"Stage timings in seconds ({runs[0]['frames']} frames, "
+        aligned_table(rows, stream, f"Stage timings in seconds ({runs[0]['frames']} frames, "
                              f"{runs[0]['camera']} camera; render/fr = median per frame, min in brackets; other "
                              f"load = cores used by other processes meanwhile)")
     for r in report["runs"]:
@@ -637,13 +628,13 @@ def print_tables(report: dict, stream=sys.stdout) -> None:
         for r in cost["by_points"]:
             rows.append((f"{r['points']:,} ({r['fraction']:g})", f"{r['width']}x{r['height']}",
                          fmt(r["frame_s"], 1, 1e3)))
-        _table(rows, stream, f"Cost model on {cost['device']}: render time vs point count (best of "
+        aligned_table(rows, stream, f"Cost model on {cost['device']}: render time vs point count (best of "
                              f"{len(cost['frames_timed'])} frames; other load {fmt(cost.get('other_load'), 1)})")
         rows = [("points", "output", "Mpx", "ms/frame")]
         for r in cost["by_resolution"]:
             rows.append((f"{r['points']:,}", f"{r['width']}x{r['height']}", f"{r['megapixels']:.2f}",
                          fmt(r["frame_s"], 1, 1e3)))
-        _table(rows, stream, f"Cost model on {cost['device']}: render time vs output resolution")
+        aligned_table(rows, stream, f"Cost model on {cost['device']}: render time vs output resolution")
         fit = cost["fit"]
         stream.write(f"  fit: {fmt(fit['ms_fixed_output'], 0)} ms + {fmt(fit['ms_per_million_points'], 0)} "
                      f"ms per million points (output {cost['width']}x{cost['height']}); "
@@ -651,7 +642,7 @@ def print_tables(report: dict, stream=sys.stdout) -> None:
                      f"per output megapixel (fixed cloud)\n")
 
 
-def _table(rows, stream, title: str) -> None:
+def aligned_table(rows, stream, title: str) -> None:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     stream.write(f"\n{title}\n")
     for index, row in enumerate(rows):

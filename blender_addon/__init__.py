@@ -8,11 +8,11 @@ install it (see :mod:`.dependencies`).
 """
 import bpy
 
-from . import (cache, dependencies, engine, jobs, ops_camera, ops_import, ops_motion, ops_render, panels,
-               playback, preferences, properties)
+from . import (cache, dependencies, engine, jobs, ops_camera, ops_hints, ops_import, ops_motion, ops_region, ops_render,
+               panels, playback, preferences, properties)
 
-_CLASSES = (*properties.classes, *jobs.classes, *preferences.classes, *ops_import.classes,
-            *ops_motion.classes, *ops_camera.classes, *ops_render.classes, *panels.classes)
+_CLASSES = (*properties.classes, *jobs.classes, *preferences.classes, *ops_import.classes, *ops_motion.classes,
+            *ops_hints.classes, *ops_region.classes, *ops_camera.classes, *ops_render.classes, *panels.classes)
 _HANDLERS = (*cache.handlers(), *playback.handlers(), *engine.handlers())
 
 

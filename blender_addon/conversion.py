@@ -28,7 +28,7 @@ import math
 import numpy as np
 from mathutils import Matrix, Vector
 
-from ..cine_core.cameras.intrinsics import FULL_FRAME_MM, Intrinsics, lift, project
+from ..cine_core import FULL_FRAME_MM, Intrinsics, lift, project
 from .errors import AddonError
 
 #: Core camera axes (x right, y down, z forward) -> Blender camera axes (x right, y up, z back).
@@ -119,15 +119,6 @@ def camera_lens_settings(intrinsics: Intrinsics) -> dict[str, object]:
         "shift_x": ((k.width - 1) / 2.0 - k.cx) / fit_pixels,
         "shift_y": (k.cy - (k.height - 1) / 2.0) / fit_pixels,
     }
-
-
-def lift_points(pixels: np.ndarray, depth: np.ndarray, k: Intrinsics, out: np.ndarray | None = None) -> np.ndarray:
-    """(N, 3) float32 core world points of ``pixels`` (N, 2) at ``depth`` (N,) (the core's
-    :func:`~cine_core.cameras.intrinsics.lift`), written into ``out`` (N, 3) when given: the
-    viewport writes every frame's positions into one array."""
-    points = np.empty((len(depth), 3), np.float32) if out is None else out
-    points[:, 0], points[:, 1], points[:, 2] = lift(pixels[:, 0], pixels[:, 1], depth, k)
-    return points
 
 
 def lift_point(u: float, v: float, depth: float, k: Intrinsics) -> Vector:

@@ -86,11 +86,11 @@ def _render_one(depsgraph, settings, view, with_passes: bool):
         image = renderer.render(frame, view)
         if with_passes:
             splatting = runtime.splatting_renderer(path, settings.loop_frames, device)
-            depth, alpha = cine_core.rendering.passes.depth_and_alpha(splatting, frame, view)
+            depth, alpha = cine_core.depth_and_alpha(splatting, frame, view)
             points_world = settings.points.evaluated_get(depsgraph).matrix_world
             depth = depth.cpu().numpy() * conversion.core_scale(points_world)
             alpha = alpha.cpu().numpy()
-    return conversion.srgb_to_linear(cine_core.io.images.to_numpy_image(image)), depth, alpha
+    return conversion.srgb_to_linear(cine_core.to_numpy_image(image)), depth, alpha
 
 
 def _merged(frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -101,7 +101,7 @@ def _merged(frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     colours = torch.stack([torch.from_numpy(np.ascontiguousarray(c)).permute(2, 0, 1) for c, _, _ in frames])
     depths = torch.stack([torch.from_numpy(d.astype(np.float32)) for _, d, _ in frames])
     alphas = torch.stack([torch.from_numpy(a.astype(np.float32)) for _, _, a in frames])
-    colour, depth, alpha = cine_core.rendering.passes.merge_by_depth(colours.float(), depths, alphas)
+    colour, depth, alpha = cine_core.merge_by_depth(colours.float(), depths, alphas)
     return colour.permute(1, 2, 0).numpy(), depth.numpy(), alpha.numpy()
 
 
@@ -128,7 +128,7 @@ def render_pixels(depsgraph, width: int, height: int, camera=None,
     in_view = []
     for settings in rendered_cinemagraphs(depsgraph):
         view = core_camera(depsgraph, camera, width, height, settings)
-        if cine_core.cameras.paths.box_in_view(view, _box_corners(settings.points)):
+        if cine_core.box_in_view(view, _box_corners(settings.points)):
             in_view.append((settings, view))
     owner = camera_cinemagraph(scene, camera)
     checked = [(s, v) for s, v in in_view if s == owner] or (in_view if len(in_view) == 1 else [])

@@ -1,4 +1,5 @@
-"""Background jobs: the core's heavy work off Blender's main thread, with progress and cancel.
+"""Background jobs: heavy work off Blender's main thread, with progress and cancel (the core's
+imports, motion and detection, and the downloads of the preferences: one framework for all).
 
 Blender data may only be touched on the main thread, so a job operator works in three steps:
 ``start_job`` reads what it needs from Blender (main thread) and returns the work; the work
@@ -7,19 +8,24 @@ and background mode, where timers never fire); ``finish_job`` writes the result 
 (main thread). A failed or cancelled job never reaches ``finish_job``, so Blender data stays as
 it was; files the work wrote are removed by ``discard_job`` (also when the cancel came after the
 work had finished writing them).
+
+The work receives the job's progress callback and its cancel token, the two the core's calls
+take; Esc (or the Cancel button) cancels the token.
 """
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from typing import Any, Callable
 
 import bpy
 
+from ..cine_core import Cancelled, CancelToken
 from . import runtime
 
 Progress = Callable[[str, float], None]
-Work = Callable[[Progress], Any]
+Work = Callable[[Progress, CancelToken], Any]
 
 #: Progress words of the core and the add-on's own stages, as users read them.
 STAGE_LABELS = {
@@ -31,6 +37,8 @@ STAGE_LABELS = {
     "motion": "Animating the points",
     "save": "Saving the prepared scene",
     "meshes": "Measuring the scene's depth",
+    "detect": "Finding the sky and water",
+    "download": "Downloading",
 }
 
 
@@ -43,14 +51,14 @@ class Job:
         self.fraction = 0.0
         self.result: Any = None
         self.error: BaseException | None = None
+        self.started = time.monotonic()
+        self.token = CancelToken()
         self._work = work
-        self._cancel = threading.Event()
         self._done = threading.Event()
 
     def progress(self, stage: str, fraction: float) -> None:
-        """The core's progress callback; raising ``Cancelled`` here is how the core stops."""
-        if self._cancel.is_set():
-            raise runtime.core().Cancelled("cancelled")
+        """The progress callback; it also stops work that calls no core function with the token."""
+        self.token.check()
         if stage != self.stage:  # the previous stage's networks and images are freed by now
             runtime.release_freed_memory()
         self.stage = stage
@@ -59,10 +67,9 @@ class Job:
     def run(self) -> None:
         """Do the work in the calling thread."""
         try:
-            self.result = self._work(self.progress)
+            self.result = self._work(self.progress, self.token)
             runtime.release_freed_memory()
-            if self._cancel.is_set():  # cancelled after the last progress call
-                raise runtime.core().Cancelled("cancelled")
+            self.token.check()  # cancelled after the last progress call
         except BaseException as exc:  # handed to the main thread, which reports it
             self.error = exc
             if not runtime.is_reported(exc):
@@ -74,7 +81,7 @@ class Job:
         threading.Thread(target=self.run, name=f"cinemagraph: {self.title}", daemon=True).start()
 
     def cancel(self) -> None:
-        self._cancel.set()
+        self.token.cancel()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
@@ -85,7 +92,11 @@ class Job:
 
     @property
     def cancelled(self) -> bool:
-        return self.error is not None and isinstance(self.error, runtime.core().Cancelled)
+        return isinstance(self.error, Cancelled)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.done and self.error is None
 
     def status_text(self) -> str:
         label = STAGE_LABELS.get(self.stage, self.stage.capitalize() or "Starting")
@@ -95,6 +106,8 @@ class Job:
 #: The job running in the background, if any: one at a time keeps the machine responsive
 #: (the core already uses every core) and the panels simple.
 current: Job | None = None
+#: The last job of each title whose operator keeps it (:attr:`JobOperator.keep_last`).
+last: dict[str, Job] = {}
 
 
 def _redraw_panels() -> None:
@@ -108,6 +121,19 @@ class JobOperator:
     """Mix-in for operators whose heavy part runs as a :class:`Job` (see module docstring)."""
 
     job_title = "Cinemagraph"
+    #: What the report of a cancelled job adds (the Blender data is as it was).
+    cancelled_note = "; nothing was changed"
+    #: Keep the finished job in :data:`last` (to show how it ended; not for jobs whose result
+    #: holds a prepared scene, which would stay in memory).
+    keep_last = False
+
+    @classmethod
+    def poll_job(cls) -> bool:
+        """Whether no other job runs (for an operator's ``poll``, saying why not)."""
+        if current is not None:
+            cls.poll_message_set(f"{current.title} is still running")
+            return False
+        return True
 
     # Set by invoke(): run in a thread with a modal timer instead of blocking execute().
     in_background: bpy.props.BoolProperty(options={"HIDDEN", "SKIP_SAVE"})
@@ -120,6 +146,10 @@ class JobOperator:
 
     def discard_job(self, result) -> None:
         """Undo side effects of a result that will not be used (e.g. a written cache file)."""
+
+    def describe_failure(self, job: Job) -> str:
+        """The report of a job that failed."""
+        return runtime.describe(job.error)
 
     def invoke(self, context, event):
         self.in_background = True
@@ -136,6 +166,8 @@ class JobOperator:
             self.report({"ERROR"}, runtime.describe(exc))
             return {"CANCELLED"}
         job = Job(self.job_title, work)
+        if self.keep_last:
+            last[job.title] = job
         if self.in_background and not bpy.app.background and context.window is not None:
             current = job
             self._job = job
@@ -188,9 +220,9 @@ class JobOperator:
             if job.result is not None:  # cancelled after the work had written its files
                 self.discard_job(job.result)
             if job.cancelled:
-                self.report({"WARNING"}, f"{job.title} cancelled; nothing was changed")
+                self.report({"WARNING"}, f"{job.title} cancelled{self.cancelled_note}")
             else:
-                self.report({"ERROR"}, runtime.describe(job.error))
+                self.report({"ERROR"}, self.describe_failure(job))
             return {"CANCELLED"}
         try:
             return self.finish_job(context, job.result)

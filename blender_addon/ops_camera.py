@@ -4,9 +4,9 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty
 
-from ..cine_core.cameras import presets
 from . import cache, conversion, runtime
 from .properties import CAMERA_PRESETS, active_settings, active_settings_for_poll
+
 
 def fcurves_of(obj):
     """The F-curves animating ``obj`` (Blender 4.4+ keeps them in the action's slot channel bag)."""
@@ -23,7 +23,7 @@ def scene_preset_path(prepared, preset: str, num_frames: int, strength: float, f
     """The core's preset path for the prepared scene (sized to its nearest point, aimed at its
     focus); ``fitted``: zoomed in to stay inside the photo's content (the camera's positions
     are the same either way)."""
-    return runtime.core().cameras.paths.preset_path(
+    return runtime.core().preset_path(
         preset, prepared.intrinsics, num_frames, strength=strength, nearest=float(prepared.depth.min()),
         focus_depth=prepared.focus_depth(), outline=prepared.content_outline() if fitted else None)
 
@@ -59,7 +59,7 @@ class CINEMAGRAPH_OT_add_camera_path(bpy.types.Operator):
         except runtime.user_errors() as exc:
             self.report({"ERROR"}, runtime.describe(exc))
             return {"CANCELLED"}
-        label = next(preset.label for preset in presets.CAMERA_PRESETS if preset.key == self.preset)
+        label = next(label for key, label, _ in CAMERA_PRESETS if key == self.preset)
         name = f"{settings.id_data.name} {label} Camera"
         data = settings.source_camera.data.copy()
         data.name = name

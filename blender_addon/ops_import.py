@@ -11,10 +11,8 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 from bpy_extras.io_utils import ImportHelper
 from mathutils import Matrix, Vector
 
-from ..cine_core.cameras import presets
-from ..cine_core.cameras.intrinsics import FULL_FRAME_MM, focal_from_lens
-from ..cine_core.io.accepted import MAX_LAYERS, PHOTO_EXTENSIONS
-from . import cache, conversion, ops_motion, playback, runtime, scene_depth, scene_objects
+from ..cine_core import FULL_FRAME_MM, MAX_LAYERS, MAX_REACH, PHOTO_EXTENSIONS
+from . import cache, conversion, motion_edits, playback, runtime, scene_depth, scene_objects
 from .errors import AddonError
 from .jobs import JobOperator
 from .preferences import addon_preferences, compute_device, weights_folder
@@ -44,15 +42,37 @@ def sidecar_annotation(photo: str) -> str | None:
 class ImportResult:
     name: str
     cache_path: str
-    scene: object  # the core's PreparedScene
-    cloud: object  # the core's AnimatedPointCloud
-    points: scene_objects.SurfaceData
-    mask: np.ndarray | None  # the annotation's moving region at working size
-    hints: list  # the annotation's arrows at working size
+    imported: object  # the core's ImportedScene: scene, animated cloud, annotation, scale, safe radius
+    points: object  # the core's SurfaceVertices of the scene
     placement: Matrix | None  # world matrix of the source camera; None: at the 3D cursor
-    scale: float
-    safe_radius: float  # core units: how far the camera may move (see cine_core.cameras.safe_zone)
-    found_motion: str = ""  # what the motion detection found (the core's summary), if it ran
+
+    @property
+    def scene(self):
+        return self.imported.scene
+
+    @property
+    def cloud(self):
+        return self.imported.cloud
+
+    @property
+    def scale(self) -> float:
+        return self.imported.scale
+
+    @property
+    def safe_radius(self) -> float:
+        return self.imported.safe_radius  # core units: how far the camera may move
+
+    @property
+    def found_motion(self) -> str:
+        return self.imported.found_motion
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        return self.imported.annotation.mask  # the moving region at working size
+
+    @property
+    def hints(self) -> list:
+        return self.imported.annotation.hints  # the arrows at working size
 
 
 #: The kinds of data an import creates; a failed import removes whatever new blocks they gained.
@@ -120,7 +140,7 @@ def build_cinemagraph(context, result: ImportResult, loop_frames: int, photo_pat
                                       scene_objects.hint_depth(depth, hint.start))
         context.scene.collection.children.link(collection)
         context.view_layer.update()  # the arrows' world matrices, for what the motion was made from
-        settings.applied_motion = json.dumps(ops_motion.motion_inputs(settings))
+        settings.applied_motion = json.dumps(motion_edits.motion_inputs(settings))
     except BaseException:
         _remove_created(before)
         raise
@@ -200,7 +220,7 @@ def clear_of_scene(scene, camera_world: Matrix, result: "ImportResult") -> tuple
     if not surfaces & set(overlapping):
         # Forward (+Y, the camera's view) until every overlapping object is behind the camera,
         # with room for a preset path's camera to move (MAX_REACH of the nearest distance).
-        room = presets.MAX_REACH * result.scale * float(result.scene.depth.min())
+        room = MAX_REACH * result.scale * float(result.scene.depth.min())
         shift = max(float(boxes[name][1][1]) for name in overlapping) + room - float(position[1])
         moved = np.array([0.0, shift, 0.0])
         if not _overlapping(boxes, low + moved, high + moved):
@@ -327,64 +347,33 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         name = os.path.splitext(os.path.basename(photo))[0]
         if name.lower() == "image":  # a scene folder holding image.png + image.json: use its name
             name = os.path.basename(os.path.dirname(photo)) or name
-        cache_path = cache.new_file(name)
-        detect = preferences.detect_motion_on_import
-        # The add-on runs the detection itself so that what it finds becomes editable objects.
-        options.auto_motion = False
-        loop_frames, scale, focal_length = self.loop_frames, self.scale, self.focal_length
-        placement = None
-        depth_view = None
+        geometry = placement = None
         if self.depth_source == "FILE":
             options.depth_kind = self.depth_kind.lower()
             if not self.depth_file or not os.path.isfile(bpy.path.abspath(self.depth_file)):
                 raise AddonError("Choose the depth map file of the photo")
             inputs.depth = bpy.path.abspath(self.depth_file)
         elif self.depth_source == "MESHES":
-            depth_view = self._depth_view(context, cine_core, photo, options)
-            placement = depth_view[1]
-            options.depth_kind = "disparity"
+            geometry, placement = self._scene_geometry(context, cine_core, photo, options.max_side)
+        cache_path = cache.new_file(name)
+        loop_frames, lens_mm, nearest = self.loop_frames, self.focal_length, self.scale
+        # Detected motion comes back as the annotation, which becomes editable objects.
+        detect = preferences.detect_motion_on_import
 
-        def work(progress):
-            progress("load", 0.0)
-            source = cine_core.io.images.load_photo(photo, options.max_side)
-            # The annotation as the core reads it, at working size: it becomes the editable
-            # moving-region image and hint arrows.
-            annotation_now = cine_core.pipeline.run.load_annotation(inputs, source, []).at_size(*source.size)
-            found = None
-            if detect and annotation_now.mask is None:
-                progress("detect", 0.0)
-                backend = cine_core.pipeline.backend.NeuralBackend("auto", options.ckpts_dir, options.device)
-                found, _ = cine_core.pipeline.run.find_motion(source.rgb, annotation_now.hints, None, backend)
-                annotation_now = inputs.motion = found.annotation
-            start = 0.0
-            if depth_view is not None:
-                meshes, camera_world, k = depth_view
-                progress("meshes", 0.0)
-                disparity = scene_depth.mesh_disparity(meshes, camera_world, k, options.device)
-                inputs.depth_values = disparity
-                options.metric_depth = True  # true distances: keep their ratios
-                options.focal = k.fx
-                start = 0.3
-            else:
-                options.focal = focal_from_lens(focal_length, *source.size)
-            run = cine_core.pipeline.run
-            prepared, cloud = run.prepare_animated(inputs, options, loop_frames,
-                                                   run.scaled_progress(progress, start, 0.9), photo=source)
-            actual_scale = scale
-            if depth_view is not None:  # keep the meshes' size: Blender units per core unit
-                actual_scale = cine_core.depth.conditioning.metric_scale(disparity, prepared.depth)
-            surface = scene_objects.surface_data(prepared, cloud)
-            safe_radius = cine_core.cameras.safe_zone.safe_camera_radius(prepared)
+        def work(progress, cancel):
+            imported = cine_core.import_photo(
+                inputs, options, loop_frames, lens_mm=lens_mm, nearest=nearest, geometry=geometry,
+                detect_motion=detect, progress=cine_core.scaled_progress(progress, 0.0, 0.9), cancel=cancel)
+            surface = cine_core.surface_vertices(imported.scene, imported.cloud)
             progress("save", 0.9)
-            prepared.save(cache_path)  # last: nothing after it can fail and leave the file behind
-            return ImportResult(name, cache_path, prepared, cloud, surface, annotation_now.mask,
-                                annotation_now.hints, placement, actual_scale, safe_radius,
-                                (found.summary or "nothing to animate found") if found else "")
+            imported.scene.save(cache_path)  # last: nothing after it can fail and leave the file behind
+            return ImportResult(name, cache_path, imported, surface, placement)
 
         return work
 
-    def _depth_view(self, context, cine_core, photo, options):
-        """Main thread part of depth from meshes: the triangles, the camera, its intrinsics."""
+    def _scene_geometry(self, context, cine_core, photo, max_side):
+        """Main thread part of depth from meshes: the scene's triangles seen by the chosen camera,
+        and that camera's world matrix (where the cinemagraph is placed)."""
         name = self.depth_camera
         camera = context.scene.objects.get(name) if name else context.scene.camera
         if camera is None or camera.type != "CAMERA":
@@ -393,15 +382,15 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
             raise AddonError(f"Set the lens shift of {camera.name} to 0: the photo's camera looks through "
                              f"the image centre")
         # The header gives the working size: the photo itself is decoded once, in the job.
-        header = cine_core.io.images.read_photo_header(photo)
-        width, height = cine_core.io.images.working_size(*header.upright_size, options.max_side)
+        header = cine_core.read_photo_header(photo)
+        width, height = cine_core.working_size(*header.upright_size, max_side)
         depsgraph = context.evaluated_depsgraph_get()
         evaluated = camera.evaluated_get(depsgraph)
         k = conversion.intrinsics_from_projection(
             evaluated.calc_matrix_camera(depsgraph, x=width, y=height), width, height)
         excluded = {c.cinemagraph.points.name for c in playback.cinemagraphs_in(context.scene)}
-        meshes = scene_depth.gather_meshes(depsgraph, excluded)
-        return meshes, evaluated.matrix_world.copy(), k
+        camera_world = evaluated.matrix_world.copy()
+        return scene_depth.scene_geometry(depsgraph, excluded, camera_world, k), camera_world
 
     def finish_job(self, context, result: ImportResult):
         _, notes = build_cinemagraph(context, result, self.loop_frames,

@@ -10,7 +10,7 @@ import bpy
 from . import cache, dependencies, jobs, playback, runtime
 from .engine import CinemagraphRenderEngine
 from .ops_camera import scene_preset_path
-from .ops_motion import hint_objects, pending_motion_changes
+from .motion_edits import hint_objects, pending_motion_changes
 from .preferences import addon_preferences, compute_device, weights_folder
 from .properties import active_settings
 
@@ -56,7 +56,7 @@ def path_reach(settings) -> float | None:
         except runtime.user_errors():
             return None
         _reaches.clear()  # one entry is all a redraw needs
-        _reaches[key] = runtime.core().cameras.paths.path_reach(camera_path)
+        _reaches[key] = runtime.core().path_reach(camera_path)
     return _reaches[key]
 
 

@@ -5,12 +5,12 @@ with one ``foreach_set``. Only the moving points change between frames, so their
 neighbours stay in a reused array and a frame costs a few array operations on the moving points.
 
 The render engine cross-fades a forward- and a backward-moving copy of every moving point for a
-seamless loop. The mesh has a second copy of its moving part just behind the surface
-(:mod:`cine_core.rendering.surface_mesh`): the handler puts the cloud that weighs more at that moment
-on the surface, made transparent by the other cloud's weight through the object's
-``cinemagraph_see_through`` property, and the other cloud on the copy behind, as the core's
-:func:`~cine_core.rendering.surface_mesh.crossfade` says. Material Preview, EEVEE and Cycles composite
-the two into the render's blend, with no jump at mid-loop.
+seamless loop. The mesh has a second copy of its moving part just behind the surface: the core's
+``SurfaceMotion`` says where the moving points and their copy are at each frame (the cloud that
+weighs more at that moment on the surface, the other on the copy) and how transparent the
+surface is there, which the handler sets as the object's ``cinemagraph_see_through``
+property. Material Preview, EEVEE and Cycles composite the two into the render's blend, with
+no jump at mid-loop.
 
 Surfaces imported before the cross-fade copy existed get it when they are first played: the
 handler rebuilds their mesh from the prepared scene.
@@ -23,32 +23,21 @@ import bpy
 import numpy as np
 from bpy.app.handlers import persistent
 
-from ..cine_core.cameras.intrinsics import Intrinsics
-from . import cache, conversion, runtime, scene_objects
+from . import cache, runtime, scene_objects
 from .errors import AddonError
 
 
 @dataclass
 class _Playback:
-    """What one surface needs per frame, prepared once per prepared scene and loop length.
-
-    NumPy only, no PyTorch: the handler runs in Blender's main thread and must stay fast even
-    while other processes compete for the cores (PyTorch's thread pool does not).
-    """
+    """What one surface needs per frame, prepared once per prepared scene and loop length
+    (NumPy only: the handler runs in Blender's main thread)."""
 
     key: tuple  # (prepared scene's content, loop length) the arrays were made from
     source: tuple  # (stored cache path, .blend path, loop length) last resolved to ``key``
     positions: np.ndarray  # (V, 3) core positions of the mesh's vertices; the moving points change per frame
     num_static: int  # P - M
-    rest: np.ndarray  # (M, 2) photo pixels of the moving points
-    forward: np.ndarray  # (N + 1, M, 2) pixel displacements of the forward-moving copy
-    backward: np.ndarray  # (N + 1, M, 2) ... and of the backward-moving copy
-    forward_depth: np.ndarray  # (N + 1, M) depths of the forward-moving copy
-    backward_depth: np.ndarray  # (N + 1, M) ... and of the backward-moving copy
-    intrinsics: Intrinsics
+    motion: object  # the core's SurfaceMotion: the M moving points and their copy per frame
     copy_start: int  # the cross-fade copy's vertices of the M moving points, in their order, start here
-    behind: float  # the copy's distance factor (cine_core.rendering.surface_mesh.CROSSFADE_BEHIND)
-    crossfade: list  # per frame in [0, N]: (the surface shows the backward cloud, its see-through)
     frame_written: int = -1
 
 
@@ -114,33 +103,21 @@ def _state(collection, wait: bool) -> _Playback | None:
     cloud = runtime.animated_cloud(path, settings.loop_frames, wait=wait)
     if cloud is None:
         return None  # being computed in a thread; poll_pending updates the frame when it is ready
-    cine_core = runtime.core()
     prepared = runtime.prepared_scene(path)
-    intrinsics = prepared.intrinsics
-    # Where the mesh has its points at rest: their sheet's edge reaches a little past the pixel
-    # centre (cine_core.rendering.surface_mesh.sheet_edges), and moving points carry that along.
-    surface_mesh = cine_core.rendering.surface_mesh
-    rest_uv = cloud.rest_uv.numpy() + surface_mesh.sheet_edges(
-        prepared, cloud, surface_mesh.point_layers(prepared, cloud)).numpy()
     points = settings.points
     copy_of = scene_objects.copy_sources(points.data)
     if copy_of is None:
         copy_of = _add_crossfade_copy(collection, prepared, cloud)
     # The still points and the skirt beyond the photo never move: take them from the mesh once.
     positions = scene_objects.read_positions(points.data)
-    moving = slice(cloud.num_static, len(rest_uv))
-    positions[moving] = conversion.lift_points(rest_uv[moving], cloud.depth.numpy()[moving], intrinsics)
-    # The copy begins with the moving points in the cloud's order (cine_core.rendering.surface_mesh.crossfade_copy).
+    num_points = cloud.depth.shape[0]
+    # The copy begins with the moving points in the cloud's order (the core's SurfaceVertices).
     copy_start = int(np.argmax(copy_of >= 0)) if (copy_of >= 0).any() else len(copy_of)
-    if not np.array_equal(copy_of[copy_start:copy_start + len(rest_uv) - cloud.num_static],
-                          np.arange(cloud.num_static, len(rest_uv))):
+    if not np.array_equal(copy_of[copy_start:copy_start + num_points - cloud.num_static],
+                          np.arange(cloud.num_static, num_points)):
         raise AddonError(f"{points.name} no longer has the imported points; import the photo again to animate it")
-    num_frames = settings.loop_frames
-    state = _Playback(key, source, positions, cloud.num_static, rest_uv[cloud.num_static:], cloud.forward.numpy(),
-                      cloud.backward.numpy(), cloud.forward_depth.numpy(), cloud.backward_depth.numpy(), intrinsics,
-                      copy_start,
-                      float(cine_core.rendering.surface_mesh.CROSSFADE_BEHIND),
-                      [cine_core.rendering.surface_mesh.crossfade(frame, num_frames) for frame in range(num_frames + 1)])
+    state = _Playback(key, source, positions, cloud.num_static, runtime.core().SurfaceMotion(prepared, cloud),
+                      copy_start)
     _states[collection.name] = state
     return state
 
@@ -149,7 +126,7 @@ def _add_crossfade_copy(collection, prepared, cloud) -> np.ndarray:
     """Give a surface imported before the cross-fade copy existed a new mesh with it (the same
     surface, rebuilt from the prepared scene); the copy's sources."""
     points = collection.cinemagraph.points
-    data = scene_objects.surface_data(prepared, cloud)
+    data = runtime.core().surface_vertices(prepared, cloud)
     if len(points.data.vertices) != data.num_surface:
         raise AddonError(f"{points.name} no longer has the imported points; "
                          f"import the photo again to animate it")
@@ -158,19 +135,10 @@ def _add_crossfade_copy(collection, prepared, cloud) -> np.ndarray:
 
 
 def _frame_positions(state: _Playback, frame: int) -> np.ndarray:
-    """The mesh's positions at ``frame`` in [0, N]: the cloud that weighs more on the surface,
-    the other on the cross-fade copy behind it."""
-    if state.rest.size:
-        shows_backward, _ = state.crossfade[frame]
-        clouds = [(state.forward, state.forward_depth), (state.backward, state.backward_depth)]
-        (front, front_depth), (back, back_depth) = clouds[::-1] if shows_backward else clouds
-        num_moving = len(state.rest)
-        # A moving point takes the depth of its surface where it arrives, as in the render; the
-        # copy lies `behind` times as far along the same ray.
-        conversion.lift_points(state.rest + front[frame], front_depth[frame], state.intrinsics,
-                               out=state.positions[state.num_static:state.num_static + num_moving])
-        conversion.lift_points(state.rest + back[frame], back_depth[frame] * np.float32(state.behind),
-                               state.intrinsics, out=state.positions[state.copy_start:state.copy_start + num_moving])
+    """The mesh's positions at ``frame`` in [0, N] (the core's ``SurfaceMotion``)."""
+    count = state.motion.num_moving
+    state.motion.positions(frame, state.positions[state.num_static:state.num_static + count],
+                           state.positions[state.copy_start:state.copy_start + count])
     return state.positions
 
 
@@ -181,7 +149,7 @@ def show_frame(points: bpy.types.Object, state: _Playback, frame: int) -> None:
         scene_objects.write_positions(mesh, _frame_positions(state, frame))
         state.frame_written = frame
         mesh["cinemagraph_frame"] = frame  # undo restores old positions with their frame number
-    see_through = state.crossfade[frame][1] if state.rest.size else 0.0
+    see_through = state.motion.see_through(frame)
     if points.get(scene_objects.SEE_THROUGH_PROPERTY) != see_through:
         points[scene_objects.SEE_THROUGH_PROPERTY] = see_through
         points.update_tag()

@@ -1,23 +1,23 @@
 """Add-on preferences: which packages import, Install Dependencies, the published model's
 weights (folder and download), and the device PyTorch works on.
 
-Both downloads run ``install_deps.py`` with Blender's own Python in a subprocess, read its output
-in a thread and show it in the preferences while a modal timer watches it (Esc cancels);
-scripts and background mode run them to the end in ``execute``.
+Both downloads run ``install_deps.py`` with Blender's own Python in a subprocess, as background
+jobs (:mod:`.jobs`: progress in the status bar, Esc cancels, scripts and background mode run
+them to the end in ``execute``); the preferences show their output.
 """
 from __future__ import annotations
 
 import collections
 import subprocess
 import sys
-import threading
 import time
 from typing import Callable
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
-from . import dependencies
+from . import dependencies, jobs
+from .errors import AddonError
 
 #: Lines pip prints at the milestones of an install, and the share of the work done by then.
 _PIP_MILESTONES = (("Collecting", 0.05), ("Downloading", 0.15), ("Installing collected packages", 0.8),
@@ -43,134 +43,59 @@ def weights_progress(line: str, fraction: float) -> float:
     return fraction
 
 
-class Download:
-    """``install_deps.py`` commands running in a subprocess; their output is read by a thread."""
+#: The output of the running or last download, shown in the preferences.
+log: collections.deque[str] = collections.deque(maxlen=200)
 
-    def __init__(self, title: str, commands: list[list[str]], progress: Callable[[str, float], float]):
-        self.title = title
-        self.commands = commands
-        self.lines: collections.deque[str] = collections.deque(maxlen=200)
-        self.fraction = 0.0
-        self.returncode: int | None = None
-        self.cancelled = False
-        self.started = time.monotonic()
-        self._progress = progress
-        self._process: subprocess.Popen | None = None
-        self._finished = threading.Event()
 
-    def start(self) -> None:
-        threading.Thread(target=self.run, name=f"cinemagraph: {self.title}", daemon=True).start()
+def last_error() -> str:
+    """The download's last ``error:`` line (the tool's own words), else its last line."""
+    for line in reversed(log):
+        if line.lower().startswith("error:"):
+            return line.split(":", 1)[1].strip()
+    return log[-1] if log else "no output"
 
-    def run(self) -> None:
-        """Run every command in the calling thread, stopping at the first failure."""
-        try:
-            for command in self.commands:
-                self.lines.append("$ " + " ".join(command))
-                try:
-                    self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                     text=True, encoding="utf-8", errors="replace", bufsize=1)
-                except OSError as exc:
-                    self.lines.append(f"error: cannot run {command[0]}: {exc}")
-                    self.returncode = 1
-                    return
-                for line in self._process.stdout:
+
+def run_commands(commands: list[list[str]], read_progress: Callable[[str, float], float]) -> jobs.Work:
+    """The work of a download: each command in turn, its output into :data:`log`, stopping at
+    the first failure; a cancel ends the running command."""
+    log.clear()
+
+    def work(progress, cancel) -> None:
+        fraction = 0.0
+        for command in commands:
+            log.append("$ " + " ".join(command))
+            try:
+                process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                           encoding="utf-8", errors="replace", bufsize=1)
+            except OSError as exc:
+                raise AddonError(f"cannot run {command[0]}: {exc}") from None
+            with process:
+                cancel.on_cancel(process.terminate)
+                for line in process.stdout:
                     line = line.rstrip()
                     if line:
-                        self.lines.append(line)
-                        self.fraction = self._progress(line, self.fraction)
-                self.returncode = self._process.wait()
-                if self.returncode != 0 or self.cancelled:
-                    return
-        finally:
-            self._finished.set()
+                        log.append(line)
+                        fraction = read_progress(line, fraction)
+                        progress("download", fraction)
+            cancel.check()
+            if process.returncode != 0:
+                raise AddonError(f"{last_error()} (the log is in the add-on's preferences)")
 
-    def cancel(self) -> None:
-        self.cancelled = True
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-
-    @property
-    def done(self) -> bool:
-        return self._finished.is_set()
-
-    @property
-    def succeeded(self) -> bool:
-        return self.done and self.returncode == 0 and not self.cancelled
-
-    def last_error(self) -> str:
-        for line in reversed(self.lines):
-            if line.lower().startswith("error:"):
-                return line.split(":", 1)[1].strip()
-        return self.lines[-1] if self.lines else "no output"
+    return work
 
 
-#: The running or last finished download (shown in the preferences).
-download: Download | None = None
+class DownloadOperator(jobs.JobOperator):
+    """Mix-in: a download as a background job (see :mod:`.jobs`)."""
 
-
-def _redraw_preferences() -> None:
-    for window in bpy.context.window_manager.windows:
-        for area in window.screen.areas:
-            if area.type == "PREFERENCES":
-                area.tag_redraw()
-
-
-class DownloadOperator:
-    """Mix-in: run a :class:`Download` modally from the UI, or to the end in ``execute``."""
-
-    title = "Download"
+    cancelled_note = ""  # what pip had installed by then stays
+    keep_last = True  # the preferences show how it ended, with its log
 
     @classmethod
     def poll(cls, context):
-        if download is not None and not download.done:
-            cls.poll_message_set(f"{download.title} is still running")
-            return False
-        return True
+        return cls.poll_job()
 
-    def new_download(self, context) -> Download:
-        raise NotImplementedError
-
-    def conclude(self, context, finished: Download) -> set[str]:
-        raise NotImplementedError
-
-    def invoke(self, context, event):
-        global download
-        download = self.new_download(context)
-        download.start()
-        self._timer = context.window_manager.event_timer_add(0.25, window=context.window)
-        context.window_manager.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context, event):
-        if event.type == "ESC" and event.value == "PRESS":
-            download.cancel()
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        _redraw_preferences()
-        if not download.done:
-            return {"PASS_THROUGH"}
-        context.window_manager.event_timer_remove(self._timer)
-        return self._report(context)
-
-    def cancel(self, context):
-        download.cancel()
-        context.window_manager.event_timer_remove(self._timer)
-
-    def execute(self, context):
-        global download
-        download = self.new_download(context)
-        download.run()
-        return self._report(context)
-
-    def _report(self, context) -> set[str]:
-        if download.cancelled:
-            self.report({"WARNING"}, f"{download.title} cancelled")
-            return {"CANCELLED"}
-        if download.returncode != 0:
-            self.report({"ERROR"}, f"{download.title} failed: {download.last_error()} (the log is in the "
-                                   f"add-on's preferences)")
-            return {"CANCELLED"}
-        return self.conclude(context, download)
+    def describe_failure(self, job: jobs.Job) -> str:
+        return f"{job.title} failed: {super().describe_failure(job)}"
 
 
 class CINEMAGRAPH_OT_install_dependencies(DownloadOperator, bpy.types.Operator):
@@ -180,18 +105,19 @@ class CINEMAGRAPH_OT_install_dependencies(DownloadOperator, bpy.types.Operator):
     bl_idname = "cinemagraph.install_dependencies"
     bl_label = "Install Dependencies"
     bl_options = {"REGISTER", "INTERNAL"}
-    title = "Installing the dependencies"
+    job_title = "Installing the dependencies"
 
     cuda: BoolProperty(name="With CUDA", description="Install PyTorch built for NVIDIA GPUs (larger download)")
 
-    def new_download(self, context) -> Download:
+    def start_job(self, context) -> jobs.Work:
         commands = []
         if not dependencies.pip_available():  # some Linux distributions strip pip from Python
             commands.append([sys.executable, "-m", "ensurepip", "--upgrade"])
         commands.append(dependencies.install_command(self.cuda))
-        return Download(self.title, commands, pip_progress)
+        self._started = time.monotonic()
+        return run_commands(commands, pip_progress)
 
-    def conclude(self, context, finished: Download) -> set[str]:
+    def finish_job(self, context, result) -> set[str]:
         dependencies.add_to_sys_path()
         dependencies.status(refresh=True)
         missing = dependencies.missing_required()
@@ -199,7 +125,7 @@ class CINEMAGRAPH_OT_install_dependencies(DownloadOperator, bpy.types.Operator):
             self.report({"ERROR"}, f"The installation finished but {', '.join(missing)} still cannot be "
                                    f"imported; restart Blender and try again")
             return {"CANCELLED"}
-        seconds = time.monotonic() - finished.started
+        seconds = time.monotonic() - self._started
         self.report({"INFO"}, f"Dependencies installed in {seconds:.0f} s into {dependencies.site_packages()}")
         return {"FINISHED"}
 
@@ -211,13 +137,12 @@ class CINEMAGRAPH_OT_download_weights(DownloadOperator, bpy.types.Operator):
     bl_idname = "cinemagraph.download_weights"
     bl_label = "Download Model Weights"
     bl_options = {"REGISTER", "INTERNAL"}
-    title = "Downloading the model weights"
+    job_title = "Downloading the model weights"
 
-    def new_download(self, context) -> Download:
-        return Download(self.title, [dependencies.weights_command(weights_folder(addon_preferences()))],
-                        weights_progress)
+    def start_job(self, context) -> jobs.Work:
+        return run_commands([dependencies.weights_command(weights_folder(addon_preferences()))], weights_progress)
 
-    def conclude(self, context, finished: Download) -> set[str]:
+    def finish_job(self, context, result) -> set[str]:
         self.report({"INFO"}, f"Model weights are in {weights_folder(addon_preferences())}; imports and "
                               f"renders use the networks they hold")
         return {"FINISHED"}
@@ -234,6 +159,13 @@ class CINEMAGRAPH_OT_refresh_dependencies(bpy.types.Operator):
         dependencies.add_to_sys_path()
         dependencies.status(refresh=True)
         return {"FINISHED"}
+
+
+def last_download() -> jobs.Job | None:
+    """The running or last finished download."""
+    titles = (CINEMAGRAPH_OT_install_dependencies.job_title, CINEMAGRAPH_OT_download_weights.job_title)
+    started = [jobs.last[title] for title in titles if title in jobs.last]
+    return max(started, key=lambda job: job.started) if started else None
 
 
 def addon_preferences():
@@ -315,22 +247,23 @@ def draw_preferences(preferences, layout) -> None:
     column.prop(preferences, "device")
     column.prop(preferences, "detect_motion_on_import")
 
+    download = last_download()
     if download is not None:
         box = column.box()
         if not download.done:
             box.progress(factor=download.fraction, type="BAR",
                          text=f"{download.title}... {time.monotonic() - download.started:.0f} s (Esc cancels)")
             # The tool's last line: the package or file at hand, with its own percentage.
-            box.label(text=download.lines[-1][:90] if download.lines else "starting", icon="SORTTIME")
+            box.label(text=log[-1][:90] if log else "starting", icon="SORTTIME")
         elif not download.succeeded:
             box.label(text=f"{download.title} {'was cancelled' if download.cancelled else 'failed'}: "
-                           f"{download.last_error()}", icon="ERROR")
+                           f"{last_error()}", icon="ERROR")
         box.prop(preferences, "show_log", icon="TEXT")
         if preferences.show_log:
-            log = box.column(align=True)
-            log.scale_y = 0.7
-            for line in list(download.lines)[-15:]:
-                log.label(text=line)
+            lines = box.column(align=True)
+            lines.scale_y = 0.7
+            for line in list(log)[-15:]:
+                lines.label(text=line)
 
 
 classes = (CINEMAGRAPH_OT_install_dependencies, CINEMAGRAPH_OT_download_weights,

@@ -12,12 +12,11 @@ import bpy
 from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty, PointerProperty,
                        StringProperty)
 
-from ..cine_core.cameras import presets
-from ..cine_core.cameras.intrinsics import Intrinsics
+from ..cine_core import CAMERA_PRESETS as CORE_PRESETS, Intrinsics
 from . import playback
 
 #: The core's camera presets as enum items (the core lists them without PyTorch).
-CAMERA_PRESETS = [(preset.key, preset.label, preset.description) for preset in presets.CAMERA_PRESETS]
+CAMERA_PRESETS = [(preset.key, preset.label, preset.description) for preset in CORE_PRESETS]
 
 #: Blender 4.5+ warns unless a path property declares that it may hold a "//" relative path.
 RELATIVE_PATH = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()

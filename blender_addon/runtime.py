@@ -8,15 +8,15 @@ recomputes nothing.
 """
 from __future__ import annotations
 
-import re
+import os
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
 from typing import Any, Callable
 
-from ..cine_core.errors import CineError, is_out_of_memory
+from ..cine_core import CineError, is_out_of_memory
 from . import dependencies
-from .errors import AddonError, DependenciesMissing
+from .errors import PARAMETER_NAMES, AddonError, DependenciesMissing
 
 _lock = threading.Lock()
 _entries: OrderedDict[tuple, Future] = OrderedDict()
@@ -26,14 +26,12 @@ _originals: dict[str, str] = {}  # copy's absolute path -> the path its content 
 
 
 def core():
-    """The ``cine_core`` package; :class:`DependenciesMissing` when PyTorch & co are missing."""
+    """The ``cine_core`` package, whose public names (its ``__all__``) are all the add-on uses,
+    with the PyTorch-based ones importable; :class:`DependenciesMissing` when PyTorch & co are
+    missing."""
     try:
         from .. import cine_core
-        # The modules the add-on reaches as attributes (cine_core.rendering.passes...): the
-        # pipeline imports every stage; these it does not.
-        from ..cine_core.cameras import safe_zone  # noqa: F401
-        from ..cine_core.pipeline import devices, run  # noqa: F401
-        from ..cine_core.rendering import passes, surface_mesh  # noqa: F401
+        from ..cine_core import PreparedScene  # noqa: F401 - imports PyTorch and the rest, or fails here
     except ImportError as exc:
         missing = dependencies.missing_required() or [getattr(exc, "name", None) or str(exc)]
         raise DependenciesMissing(
@@ -83,26 +81,18 @@ def describe(exc: BaseException) -> str:
         if type(exc).__name__ != "OutOfMemoryError":  # torch's, raised by the GPU allocator
             return "Out of memory; import the photo with a smaller Size Limit"
         return "Out of GPU memory; import the photo with a smaller Size Limit, or choose the CPU in the preferences"
+    if isinstance(exc, CineError):
+        return _sentence(exc.worded(PARAMETER_NAMES))
     if isinstance(exc, user_errors()):
-        return in_blender_words(str(exc))
+        return str(exc)
     return f"Cinemagraph failed unexpectedly ({type(exc).__name__}: {exc}); see the system console"
 
 
-#: The core's messages name its command-line options; these are the same settings in Blender.
-_SETTING_NAMES = {"size": "Size Limit", "direction": "Direction", "flow-scale": "Speed", "hint": "Hint arrow",
-                  "mask": "Moving Region", "depth-kind": "depth map Values", "device": "Device (in the "
-                  "add-on's preferences)", "backend": "weights", "fps": "Frame Rate", "out": "Output",
-                  "frames": "Loop Length"}
-
-
-def in_blender_words(message: str) -> str:
-    """A core message as a Blender report: settings by their Blender names instead of command-line
-    options (``--size 8`` -> ``Size Limit 8``), a capital first letter unless the message starts
-    with a file name (``notes.txt is ...`` stays as it is)."""
-    message = re.sub(r"--([a-z][a-z-]*)", lambda m: _SETTING_NAMES.get(m.group(1), m.group(1).replace("-", " ")),
-                     message)
+def _sentence(message: str) -> str:
+    """A report starts with a capital letter, unless it starts with a file's name or path
+    (``notes.txt is ...`` stays as it is)."""
     first_word = message.split(" ", 1)[0]
-    if re.search(r"[./\\]\w", first_word):
+    if os.path.splitext(first_word.rstrip(":,;"))[1][1:].isalnum() or "/" in first_word or "\\" in first_word:
         return message
     return message[:1].upper() + message[1:]
 
@@ -203,7 +193,7 @@ def prepared_scene(path: str, wait: bool = True):
     def load():
         try:
             return cine_core.PreparedScene.load(path)
-        except cine_core.scene.UnusableScene as exc:
+        except cine_core.UnusableScene as exc:
             raise AddonError(f"{exc.problem}: the prepared scene {path} cannot be used. Rebuild it: import "
                              f"the photo again (File > Import > Photo as Cinemagraph)") from None
 
@@ -221,7 +211,7 @@ def animated_cloud(path: str, num_frames: int, wait: bool = True):
     cine_core = core()
 
     def compute():
-        return cine_core.motion.animation.animate_points(prepared_scene(path), num_frames)
+        return cine_core.animate_points(prepared_scene(path), num_frames)
 
     return _cached(cloud_key(path, num_frames), compute, wait)
 
@@ -232,15 +222,14 @@ def splatting_renderer(path: str, num_frames: int, device: str):
     cine_core = core()
 
     def compute():
-        return cine_core.rendering.frames.FrameRenderer(animated_cloud(path, num_frames).to(device),
-                                              prepared_scene(path).intrinsics)
+        return cine_core.FrameRenderer(animated_cloud(path, num_frames).to(device), prepared_scene(path).intrinsics)
 
     return _cached(("splatting", content_path(path), num_frames, device), compute, True)
 
 
 def render_method(device: str, weights: str | None) -> str:
     """Which renderer :func:`frame_renderer` picks with these preferences, as the core reports it."""
-    return core().pipeline.backend.NeuralBackend("auto", weights, device).render_method()
+    return core().NeuralBackend("auto", weights, device).render_method()
 
 
 def frame_renderer(path: str, num_frames: int, device: str, weights: str | None):
@@ -249,12 +238,11 @@ def frame_renderer(path: str, num_frames: int, device: str, weights: str | None)
     points that viewport playback uses too). Weight files that appear later (Download Model
     Weights, or copied by hand) are picked up: the renderer is cached per renderer choice."""
     cine_core = core()
-    backend = cine_core.pipeline.backend.NeuralBackend("auto", weights, device)
+    backend = cine_core.NeuralBackend("auto", weights, device)
     method = backend.render_method()
 
     def compute():
         cloud = None if backend.uses("render") else animated_cloud(path, num_frames)
-        return cine_core.pipeline.run.make_renderer(prepared_scene(path), num_frames, backend, device=device,
-                                                cloud=cloud)
+        return cine_core.make_renderer(prepared_scene(path), num_frames, backend, device=device, cloud=cloud)
 
     return _cached(("renderer", content_path(path), num_frames, device, weights, method), compute, True)

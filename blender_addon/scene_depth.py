@@ -1,34 +1,26 @@
 """Depth of the scene's meshes as seen from a camera, for artists who model rough proxy geometry.
 
-The evaluated meshes are read as arrays on the main thread (Blender data, ``foreach_get``); the
-core rasterises them in the job's thread (``cine_core.depth.mesh_raster``), which holds no
-Blender data.
+The evaluated meshes are read as arrays on the main thread (Blender data, ``foreach_get``) into
+the core's ``SceneGeometry``; the core's import rasterises them in the job's thread, which holds
+no Blender data.
 """
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import numpy as np
 from mathutils import Matrix
 
-from ..cine_core.cameras.intrinsics import Intrinsics
-from . import conversion
+from ..cine_core import Intrinsics
+from . import conversion, runtime
 from .errors import AddonError
 
 _SOLID_TYPES = {"MESH", "CURVE", "SURFACE", "FONT", "META"}
 
 
-class SceneMeshes(NamedTuple):
-    """Every triangle of the scene's solids in one soup, in Blender world units."""
-
-    vertices: np.ndarray  # (V, 3) float64 world positions
-    triangles: np.ndarray  # (T, 3) int64 indices into vertices
-
-
-def gather_meshes(depsgraph, excluded: set[str]) -> SceneMeshes:
-    """The triangles of every visible evaluated solid in world space (modifiers applied,
-    instances included), except the objects named in ``excluded`` (the surfaces of other
-    cinemagraphs)."""
+def scene_geometry(depsgraph, excluded: set[str], camera_world: Matrix, intrinsics: Intrinsics):
+    """The core's ``SceneGeometry``: the triangles of every visible evaluated solid in world
+    space (modifiers applied, instances included; Blender units), except the objects named in
+    ``excluded`` (the surfaces of other cinemagraphs), seen by the camera at ``camera_world``
+    with ``intrinsics``."""
     vertices: list[np.ndarray] = []
     triangles: list[np.ndarray] = []
     offset = 0
@@ -56,26 +48,7 @@ def gather_meshes(depsgraph, excluded: set[str]) -> SceneMeshes:
     if not triangles:
         raise AddonError("Depth from scene meshes needs visible meshes in front of the camera; "
                          "model rough proxy geometry first or choose another depth source")
-    return SceneMeshes(np.concatenate(vertices), np.concatenate(triangles).astype(np.int64))
-
-
-def mesh_disparity(meshes: SceneMeshes, camera_world: Matrix, intrinsics: Intrinsics,
-                   device: str) -> np.ndarray:
-    """(H, W) float32 disparity 1 / z of the first surface through every pixel centre (z along
-    the camera's axis, in Blender units); 0 where nothing is hit (infinitely far, like the sky).
-
-    Runs in any thread; ``device`` is where PyTorch rasterises.
-    """
-    import torch
-
-    from ..cine_core.depth.mesh_raster import rasterize_disparity
-
     # The core camera at the Blender camera (scale 1: core units are Blender units here).
     camera_to_world = conversion.points_world_for_camera(camera_world, 1.0)
-    world_to_camera = torch.tensor(np.array(camera_to_world.inverted(), dtype=np.float64))
-    disparity = rasterize_disparity(torch.from_numpy(meshes.vertices).to(device),
-                                    torch.from_numpy(meshes.triangles).to(device), world_to_camera,
-                                    intrinsics).cpu().numpy()
-    if not disparity.any():
-        raise AddonError("No scene mesh is in view of the camera; aim it at the proxy geometry")
-    return disparity
+    return runtime.core().SceneGeometry(np.concatenate(vertices), np.concatenate(triangles).astype(np.int64),
+                                        np.array(camera_to_world.inverted(), dtype=np.float64), intrinsics)

@@ -3,14 +3,12 @@ and the hint arrows, built from what the core computed (conversion only, no comp
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import bpy
 from mathutils import Matrix, Vector
 
-from ..cine_core.cameras.intrinsics import Intrinsics
-from . import conversion, runtime
+from ..cine_core import Intrinsics
+from . import conversion
 from .errors import AddonError
 
 #: Point attributes of the surface mesh (point domain).
@@ -24,56 +22,6 @@ COPY_ATTRIBUTE = "cinemagraph_copy_of"
 SEE_THROUGH_PROPERTY = "cinemagraph_see_through"
 #: Marks the material this add-on made, so imports share it.
 MARKER = "cinemagraph"
-
-
-@dataclass
-class SurfaceData:
-    """The core's layered surface of one scene, as arrays for Blender: ``V`` vertices (the
-    animated cloud's points in its order, one per layer pixel, then the skirt beyond the photo's
-    border, then the cross-fade copy of the moving part) and ``F`` triangles (the surface's,
-    then the copy's)."""
-
-    positions: np.ndarray  # (V, 3) float32 core world coordinates
-    colors: np.ndarray  # (V, 3) float32 sRGB in [0, 1]
-    pixels: np.ndarray  # (V, 2) float32 photo pixel (x, y)
-    triangles: np.ndarray  # (F, 3) int32 vertex indices
-    copy_of: np.ndarray  # (V,) int32 the surface vertex a copy vertex repeats, -1 on the surface
-    translucent: np.ndarray  # (F,) bool the surface's moving triangles (the cross-fade material)
-
-    @property
-    def count(self) -> int:
-        return int(self.positions.shape[0])
-
-    @property
-    def num_surface(self) -> int:
-        """Vertices of the surface itself (points and skirt), without the cross-fade copy."""
-        return int((self.copy_of < 0).sum())
-
-
-def surface_data(scene, cloud) -> SurfaceData:
-    """The core's layered surface as arrays for the mesh, whose coordinates are core coordinates:
-    the cloud's points, then the skirt vertices beyond the photo's border, then the cross-fade
-    copy of the moving part, just behind the surface."""
-    cine_core = runtime.core()
-    k = scene.intrinsics
-    surfaces = cine_core.rendering.surface_mesh.layer_surfaces(scene, cloud)
-    # Sheet edges reach a little past their last pixel centres, so the sheets overlap.
-    positions = conversion.lift_points(cloud.rest_uv.numpy() + surfaces.edge_offsets.numpy(), cloud.depth.numpy(), k)
-    colors = cloud.values[:, :3].numpy()
-    positions = np.concatenate([positions, surfaces.skirt_world.numpy()])
-    colors = np.concatenate([colors, colors[surfaces.skirt_source.numpy()]])
-    pixels = np.concatenate([cloud.rest_uv.numpy(), surfaces.skirt_pixels.numpy()])
-    source = surfaces.copy.source.numpy()
-    behind = np.float32(cine_core.rendering.surface_mesh.CROSSFADE_BEHIND)
-    copy_of = np.concatenate([np.full(len(positions), -1, np.int32), source.astype(np.int32)])
-    triangles = surfaces.triangles.numpy()
-    return SurfaceData(
-        positions=np.concatenate([positions, positions[source] * behind]),
-        colors=np.concatenate([colors, colors[source]]),
-        pixels=np.concatenate([pixels, pixels[source]]),
-        triangles=np.concatenate([triangles, surfaces.copy.triangles.numpy()]),
-        copy_of=copy_of,
-        translucent=np.concatenate([surfaces.copy.faces.numpy(), np.zeros(len(surfaces.copy.triangles), bool)]))
 
 
 def _find_marked(collection, kind: str):
@@ -151,8 +99,8 @@ def write_positions(mesh: bpy.types.Mesh, positions: np.ndarray) -> None:
     mesh.update()
 
 
-def surface_mesh(name: str, data: SurfaceData) -> bpy.types.Mesh:
-    """The layered surface as a triangle mesh with the vertices' colours and photo pixels."""
+def surface_mesh(name: str, data) -> bpy.types.Mesh:
+    """The layered surface (the core's ``SurfaceVertices``) as a triangle mesh with the vertices' colours and photo pixels."""
     mesh = bpy.data.meshes.new(f"{name} Surface")
     mesh.vertices.add(data.count)
     num_triangles = len(data.triangles)
@@ -186,11 +134,11 @@ def copy_sources(mesh: bpy.types.Mesh) -> np.ndarray | None:
     return values
 
 
-def create_surface(name: str, data: SurfaceData) -> bpy.types.Object:
+def create_surface(name: str, data) -> bpy.types.Object:
     return bpy.data.objects.new(f"{name} Surface", surface_mesh(name, data))
 
 
-def replace_surface(surface: bpy.types.Object, name: str, data: SurfaceData) -> None:
+def replace_surface(surface: bpy.types.Object, name: str, data) -> None:
     """Give ``surface`` a new mesh (a new motion orders the cloud's points differently)."""
     old = surface.data
     surface.data = surface_mesh(name, data)

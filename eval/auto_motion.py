@@ -36,13 +36,9 @@ import cv2
 import numpy as np
 import torch
 
-from cine_core.cameras.paths import camera_path
-from cine_core.motion.flow import eulerian_flow
-from cine_core.io.images import PHOTO_EXTENSIONS, load_photo, to_uint8_image
-from cine_core.motion.detect import KINDS
-from cine_core.pipeline.backend import NeuralBackend
-from cine_core.pipeline.run import (PrepareOptions, SceneInputs, find_motion, load_annotation, make_renderer,
-                                prepare_scene)
+from cine_core import (KINDS, PHOTO_EXTENSIONS, NeuralBackend, PrepareOptions, SceneInputs, camera_path,
+                       eulerian_flow, find_motion, load_annotation, load_photo, make_renderer, prepare_scene,
+                       to_uint8_image)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(REPO), "shared", "data")

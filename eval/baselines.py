@@ -13,9 +13,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from cine_core.io.images import to_uint8_image
-from cine_core.io.motion_rules import motion_mask
-from cine_core.motion.integrate import integrate_positions, sample_bilinear
+from cine_core import integrate_positions, motion_mask, sample_bilinear, to_uint8_image
 
 WARP_MODES = ("forward", "inverse")
 

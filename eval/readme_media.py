@@ -49,7 +49,7 @@ def write_webp(frames: list[np.ndarray], out: str, fps: float) -> None:
 
 
 def make_animation(out: str, scenes: str = DEFAULT_SCENES) -> None:
-    from cine_core.pipeline.cli import main as cine
+    from cine_core import command_line as cine
 
     with tempfile.TemporaryDirectory(prefix="readme-media-") as folder:
         code = cine(["render", os.path.join(scenes, ANIMATION_SCENE), *ANIMATION_OPTIONS,

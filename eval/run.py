@@ -87,15 +87,11 @@ import cv2
 import numpy as np
 import torch
 
-from cine_core.io.annotations import parse_hint
-from cine_core.cameras.paths import camera_path
-from cine_core.errors import CineError
-from cine_core.io.images import PHOTO_EXTENSIONS, load_photo, to_uint8_image
-from bench.run import (DEFAULT_DIRECTION, _table, code_version, direction_used, finite_or_none, machine_info,
+from bench.run import (DEFAULT_DIRECTION, aligned_table, code_version, direction_used, finite_or_none, machine_info,
                        resolve_device)
-from cine_core.motion.flow import motion_regions
-from cine_core.pipeline.run import PrepareOptions, SceneInputs, load_annotation, prepare_scene, render_frames
-from cine_core.io.video import read_video, write_video
+from cine_core import (PHOTO_EXTENSIONS, CineError, PrepareOptions, SceneInputs, camera_path, load_annotation,
+                       load_photo, motion_regions, parse_hint, prepare_scene, read_video, render_frames,
+                       to_uint8_image, write_video)
 from eval.baselines import WARP_MODES, still_frames, warp_frames
 from eval.contact_sheet import contact_sheet, crop_box, sheet_frames
 from eval.metrics import (STILL_MARGIN, flicker, flow_agreement, grown_mask, largest_change, loop_seam,
@@ -341,7 +337,7 @@ def print_table(records: list[dict], stream=sys.stdout) -> None:
                          _number(r.get("ssim"), 4), _number(r.get("ssim_mask"), 4),
                          _number(r.get("flicker"), 3), _number(r.get("closure"), 2), _number(r.get("seam"), 2),
                          _number(r.get("seam_ratio"), 2)))
-    _table(rows, stream, "Quality against the reference: the real video, or the photo when there is none "
+    aligned_table(rows, stream, "Quality against the reference: the real video, or the photo when there is none "
                          "(PSNR dB / SSIM: mean of frames 1..N-1; in 8-bit levels: flicker outside the "
                          "region, closure |f(N) - f(0)| and seam |f(0) - f(N-1)| inside it)")
     print_checks(records, stream)
@@ -365,7 +361,7 @@ def print_checks(records: list[dict], stream=sys.stdout) -> None:
                      str(c["still_change_max"]),
                      _number(c.get("psnr_gain"), 2), _number(c.get("psnr_mask_gain"), 2),
                      _number(c.get("ssim_gain"), 3), _number(c.get("ssim_mask_gain"), 3)))
-    _table(rows, stream, "Issue 9 checks: texture kept mid-loop (ours / real video, or / photo), DIS mean "
+    aligned_table(rows, stream, "Issue 9 checks: texture kept mid-loop (ours / real video, or / photo), DIS mean "
                          "flow vs the real video (cosine, speed ratio; speeds in px/frame), change of the region's "
                          "pixels the real video shows still (ours / real), largest change "
                          "of a still pixel (8-bit levels), ours minus still photo (PSNR dB, SSIM)")

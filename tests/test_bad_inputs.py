@@ -912,8 +912,8 @@ def test_a_size_that_leaves_a_side_under_16_pixels(capsys, tmp_path, earlier):
     cv2.imwrite(str(photo), textured_image(4000, 16)[:, :, ::-1])
     for camera in ("static", "circle"):
         line = refused(capsys, str(photo), "--size", "64", "--camera", camera, out=earlier)
-        assert line == ("error: --size 64 would shrink this 4000x16 photo to 64x1 pixels; a side needs at least "
-                        "16: use --size 3875 or more")
+        assert line == ("error: --size: 64 would shrink this 4000x16 photo to 64x1 pixels; a side needs at least "
+                        "16: use 3875 or more")
     clips = []
     for run in range(2):
         out = tmp_path / f"pano{run}"
@@ -931,12 +931,13 @@ def test_a_run_that_would_not_fit_in_memory_is_refused(capsys, tmp_path, earlier
     cv2.imwrite(str(photo), cv2.resize(textured_image(300, 200), (6000, 4000)))
     monkeypatch.setenv("CINE_CORE_MEMORY_LIMIT", "400M")
     line = refused(capsys, str(photo), out=earlier)
-    assert line.startswith("error: this run needs about ") and "at 1024x683 pixels with 60 frames, but 400 MB " \
-           "is available; use --size " in line
-    fitting = int(line.rsplit("--size ", 1)[1].split()[0])
+    assert line.startswith("error: --size: this run needs about ") and "at 1024x683 pixels with 60 frames, but " \
+           "400 MB is available; " in line and line.endswith(" or less fits")
+    fitting = int(line.rsplit("; ", 1)[1].split()[0])
     assert 128 < fitting < 1024
     monkeypatch.setenv("CINE_CORE_MEMORY_LIMIT", "1M")  # only the smallest size, with a shorter loop
-    assert re.search(r"; use --frames \d+ or fewer with --size 24$", refused(capsys, str(photo), out=earlier))
+    assert re.search(r"^error: --frames: .*; \d+ frames or fewer fit at a size limit of 24$",
+                     refused(capsys, str(photo), out=earlier))
     monkeypatch.setenv("CINE_CORE_MEMORY_LIMIT", "100K")  # nothing fits
     assert refused(capsys, str(photo), out=earlier).endswith("; free some memory")
     monkeypatch.setenv("CINE_CORE_MEMORY_LIMIT", "lots")

@@ -9,6 +9,7 @@ scenario's name. The scenario prints its measurements as JSON; the tests here as
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
 import json
 import os
@@ -88,7 +89,8 @@ def package_files(root: str) -> set[str]:
 
 def imported_files(root: str, entry_points) -> set[str]:
     """The ``.py`` files under ``root`` that ``entry_points`` import, directly or not, through
-    relative imports (the only kind the add-on and the core use for their own modules)."""
+    relative imports (the only kind the add-on and the core use for their own modules) or the
+    core's table of public names (``cine_core._API``, imported on first use)."""
     def module_file(module: str) -> str | None:
         path = module.replace(".", "/")
         for candidate in (path + ".py", path + "/__init__.py"):
@@ -115,6 +117,9 @@ def imported_files(root: str, entry_points) -> set[str]:
                 # ``from . import x`` may name a module; so may each package on the way to ``base``.
                 todo += [".".join(base.split(".")[:i]) for i in range(1, base.count(".") + 2) if base]
                 todo += [f"{base}.{alias.name}" if base else alias.name for alias in node.names]
+            elif isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == ["_API"]:
+                # The core's public names, each imported on first use from the module it names.
+                todo += [package + value.partition(":")[0] for value in ast.literal_eval(node.value).values()]
     return set(found.values())
 
 
@@ -220,6 +225,8 @@ def test_detect_motion_on_import_and_by_button(tmp_path, extension_zip):
     assert imported["sky_masked"] > 0.9 and imported["water_masked"] > 0.8 and imported["ground_masked"] == 0
     assert imported["flow"] == "hint interpolation" and imported["moving"] > 0.5
     assert imported["arrows_sideways_in_sky"] and imported["arrows_down_in_water"]
+    # The button is a background job: cancelled, it changes nothing.
+    assert r["cancelled"] == {"result": ["CANCELLED"], "hints": 0, "mask": False}
     # The button after clearing everything: the same region and arrows again, then Update Motion.
     assert r["button"]["result"] == ["FINISHED"] and r["button"]["hints"] == imported["hints"]
     assert r["button"]["same_mask"] and r["button"]["updated_moving"] == pytest.approx(imported["moving"], abs=0.02)
@@ -281,8 +288,9 @@ def test_an_import_decodes_the_photo_once_and_the_core_prepares_and_animates(tmp
     # Estimated depth and depth from meshes (which needs the working size before the job): one
     # decoding of the photo each.
     assert r["decodings"] == {"estimate": 1, "meshes": 1}
-    # The scene and its animated points come from one core call, for the import and Update Motion.
-    assert r["core_calls"] == ["prepare_animated", "prepare_animated", "with_motion_animated"]
+    # The import is one call of the core's public API (photo, annotation, detection, depth, scene,
+    # animated points, scale, safe radius), and so is Update Motion.
+    assert r["core_calls"] == ["import_photo", "import_photo", "with_motion_animated"]
 
 
 def test_depth_from_scene_meshes_matches_blenders_ray_cast(tmp_path, extension_zip):
@@ -295,7 +303,7 @@ def test_depth_from_scene_meshes_matches_blenders_ray_cast(tmp_path, extension_z
     assert r["interior_hit_mismatches"] == 0
     assert r["interior_max_relative_error"] < 1e-5
     assert r["silhouette_hit_mismatches"] <= 0.01 * r["pixels"]
-    assert r["errors"]["looking_up"].startswith("No scene mesh is in view of the camera")
+    assert r["errors"]["looking_up"].startswith("no triangle of the geometry is in view of the camera")
     assert r["errors"]["all_excluded"].startswith("Depth from scene meshes needs visible meshes")
 
 
@@ -390,7 +398,7 @@ def test_scale_placement_feedback_and_hygiene(tmp_path, extension_zip, photo_dir
     assert "Hint arrow 2 starts outside the moving region" in r["stdout"]
     assert r["direction_without_region"].startswith("A direction in words moves the moving region")
     # Reports speak Blender and keep file names as they are.
-    assert "Size Limit 8 is too small" in r["small_size"] and "--" not in r["small_size"]
+    assert r["small_size"].startswith("Size Limit: 8 is too small") and "--" not in r["small_size"]
     assert r["damaged_locate"].startswith("notes.txt is not a readable prepared scene")
     assert "Error" not in r["damaged_locate"].split(":", 1)[0]
     assert r["missing_label_lines"] >= 2 and r["missing_label_longest"] <= 45
@@ -499,6 +507,25 @@ def _start(arguments: dict, empty: bool = True):
     return bpy
 
 
+@contextlib.contextmanager
+def _cancelled_at(stage: str, beyond: float = -1.0):
+    """Background jobs cancel themselves (as Esc does in the UI) once their progress reaches
+    ``stage`` past ``beyond``."""
+    jobs = _addon_module("jobs")
+    progress = jobs.Job.progress
+
+    def cancelling(job, at: str, fraction: float) -> None:
+        if at == stage and fraction > beyond:
+            job.cancel()
+        return progress(job, at, fraction)
+
+    jobs.Job.progress = cancelling
+    try:
+        yield
+    finally:
+        jobs.Job.progress = progress
+
+
 def _addon_module(name: str):
     return sys.modules[f"{ADDON}.blender_addon.{name}"]
 
@@ -555,8 +582,8 @@ def scenario_end_to_end(arguments: dict) -> dict:
     result["camera"] = {"lens": camera.data.lens, "sensor_fit": camera.data.sensor_fit,
                         "parent_is_points": camera.parent == points, "intrinsics": [k.fx, k.fy, k.cx, k.cy],
                         "looks_along_y": forward.y > 0.9999}
-    scene_objects, ops_motion = _addon_module("scene_objects"), _addon_module("ops_motion")
-    arrows = ops_motion.hint_objects(settings)
+    scene_objects, motion_edits = _addon_module("scene_objects"), _addon_module("motion_edits")
+    arrows = motion_edits.hint_objects(settings)
     (u0, v0), (u1, v1) = scene_objects.hint_pixels(arrows[0], points, settings.intrinsics())
     result["hint_pixels"] = [u0, v0, u1, v1]
     result["mask_fraction"] = float(scene_objects.read_mask(settings.mask).mean())
@@ -746,7 +773,7 @@ def scenario_motion_editing(arguments: dict) -> dict:
     result["moving_pixels_shown"] = moving_image is not None and bool(np.array_equal(
         scene_objects.read_mask(moving_image), moved))
     settings.exact_region = True
-    result["pending_exact"] = _addon_module("ops_motion").pending_motion_changes(settings)
+    result["pending_exact"] = _addon_module("motion_edits").pending_motion_changes(settings)
     bpy.ops.cinemagraph.update_motion()
     exact = runtime.prepared_scene(cache.resolve(settings.cache_path))
     result["exact_keeps_region"] = bool(np.array_equal(exact.motion_regions().numpy() > 0, mask))
@@ -759,7 +786,7 @@ def scenario_motion_editing(arguments: dict) -> dict:
                               {"label": "hint", "shape_type": "line", "points": [[5, 10], [30, 10]]}],
                    "imageWidth": 96, "imageHeight": 64}, handle)
     bpy.ops.cinemagraph.load_motion(filepath=labelme)
-    result["loaded"] = {"hints": len(_addon_module("ops_motion").hint_objects(settings)),
+    result["loaded"] = {"hints": len(_addon_module("motion_edits").hint_objects(settings)),
                         "mask": bool(scene_objects.read_mask(settings.mask)[5, 5])}
 
     # Save, then Save Copy elsewhere: both files find the prepared scene, the session keeps its own.
@@ -817,16 +844,10 @@ def scenario_failures(arguments: dict) -> dict:
             result[key] = str(exc)
 
     # Cancel while the core builds the layers (as Esc does in the UI) ...
+    with _cancelled_at("layers"):
+        result["cancelled"] = sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"]))
     jobs = _addon_module("jobs")
     progress = jobs.Job.progress
-
-    def cancel_at_layers(job, stage, fraction):
-        if stage == "layers":
-            job.cancel()
-        return progress(job, stage, fraction)
-
-    jobs.Job.progress = cancel_at_layers
-    result["cancelled"] = sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"]))
 
     # ... and cancel just as the prepared scene is being saved: the import is cancelled after the
     # file was written, which must not leave it behind (checked with cache_files_left below).
@@ -1045,12 +1066,12 @@ def scenario_crossfade(arguments: dict) -> dict:
     # Frame 3 of 8 (t = 3/8) against each cloud rendered alone (opaque, on the surface).
     frame, time = 3, 3 / num_frames
     blended = render_loop_frame(frame, "blend.png")
-    rule = state.crossfade
+    rule = state.motion.crossfade
     alone = []
     for shows_backward in (False, True):
-        state.crossfade = [(shows_backward, 0.0)] * (num_frames + 1)
+        state.motion.crossfade = [(shows_backward, 0.0)] * (num_frames + 1)
         alone.append(render_loop_frame(frame, f"alone_{int(shows_backward)}.png"))
-    state.crossfade = rule
+    state.motion.crossfade = rule
     expected = (1 - time) * alone[0] + time * alone[1]
     result.update(blend_psnr=_psnr(blended, expected), forward_alone_psnr=_psnr(blended, alone[0]))
 
@@ -1092,9 +1113,10 @@ def scenario_old_surface(arguments: dict) -> dict:
     # triangles without the copy, one material, no see-through property.
     scene_objects, runtime = _addon_module("scene_objects"), _addon_module("runtime")
     path = bpy.path.abspath(settings.cache_path)
-    data = scene_objects.surface_data(runtime.prepared_scene(path), runtime.animated_cloud(path, settings.loop_frames))
+    data = runtime.core().surface_vertices(runtime.prepared_scene(path),
+                                           runtime.animated_cloud(path, settings.loop_frames))
     surface, faces = data.num_surface, int((data.triangles < data.num_surface).all(axis=1).sum())
-    old = scene_objects.SurfaceData(data.positions[:surface], data.colors[:surface], data.pixels[:surface],
+    old = runtime.core().SurfaceVertices(data.positions[:surface], data.colors[:surface], data.pixels[:surface],
                                     data.triangles[:faces], data.copy_of[:surface], data.translucent[:faces] & False)
     scene_objects.replace_surface(points, settings.id_data.name, old)
     points.data.attributes.remove(points.data.attributes[scene_objects.COPY_ATTRIBUTE])
@@ -1244,13 +1266,13 @@ def scenario_scale_feedback_hygiene(arguments: dict) -> dict:
     _, result["camera_labels"], camera_props = draw(panels.VIEW3D_PT_cinemagraph_camera)
     result["panel_props"] = camera_props + draw(panels.VIEW3D_PT_cinemagraph_render)[2]
 
-    ops_motion = _addon_module("ops_motion")
-    result["pending_after_import"] = ops_motion.pending_motion_changes(settings)
+    motion_edits = _addon_module("motion_edits")
+    result["pending_after_import"] = motion_edits.pending_motion_changes(settings)
     settings.speed = 2.0
     bpy.ops.cinemagraph.add_hint(start=(5.0, 5.0), end=(25.0, 5.0))  # above the moving box (10..80, 30..60)
-    result["pending_after_edits"] = ops_motion.pending_motion_changes(settings)
+    result["pending_after_edits"] = motion_edits.pending_motion_changes(settings)
     bpy.ops.cinemagraph.update_motion()
-    result["pending_after_update"] = ops_motion.pending_motion_changes(settings)
+    result["pending_after_update"] = motion_edits.pending_motion_changes(settings)
     bpy.ops.cinemagraph.clear_hints()
     bpy.ops.cinemagraph.clear_mask()
     settings.direction = "left to right"
@@ -1450,7 +1472,7 @@ def scenario_missing_dependencies(arguments: dict) -> dict:
     dependencies.weights_command = lambda folder: [
         sys.executable, "-c", "print('model_150000.pth: downloading'); print('model_150000.pth: ok')"]
     result["weights"] = sorted(bpy.ops.cinemagraph.download_weights())
-    result["weights_progress"] = preferences.download.fraction
+    result["weights_progress"] = preferences.last_download().fraction
     return result
 
 
@@ -1463,7 +1485,7 @@ def scenario_threads(arguments: dict) -> dict:
     jobs, playback, runtime, cache = (_addon_module(n) for n in ("jobs", "playback", "runtime", "cache"))
     steps = []
 
-    def work(progress):
+    def work(progress, cancel):
         for step in range(200):
             progress("flow", step / 200)
             steps.append(step)
@@ -1528,7 +1550,7 @@ def scenario_threads(arguments: dict) -> dict:
 
     # Dragging Loop Length asks for one length after another: one thread integrates at a time,
     # and a length asked for meanwhile is computed when asked again after it.
-    animation = runtime.core().motion.animation
+    animation = runtime.core()  # the add-on calls the core's public animate_points
     animate, integrations = animation.animate_points, []
 
     def counted_animate(*args, **kwargs):
@@ -1565,7 +1587,7 @@ def scenario_runtime_caches(arguments: dict) -> dict:
     scene.render.dither_intensity = 0.0
     # The engine's frame is the core's, through the core's one tensor-to-array conversion: the
     # 8-bit file (Standard view transform) holds the levels render_frames gives.
-    images, engine = runtime.core().io.images, _addon_module("engine")
+    images, engine = runtime.core(), _addon_module("engine")  # the core's public to_numpy_image
     to_numpy_image, conversions = images.to_numpy_image, []
     images.to_numpy_image = lambda image: conversions.append(image.shape) or to_numpy_image(image)
     engine_png = _render(bpy, os.path.join(tmp, "before_save.png")).astype(int)  # the renderer is cached too
@@ -1581,7 +1603,7 @@ def scenario_runtime_caches(arguments: dict) -> dict:
     # the surface.
     counts = {}
     cine_core = runtime.core()
-    scene_class, animation = cine_core.PreparedScene, cine_core.motion.animation
+    scene_class, animation = cine_core.PreparedScene, cine_core  # the core's public animate_points
     load, animate, resolve, write = (scene_class.load, animation.animate_points, cache.resolve,
                                      scene_objects.write_positions)
 
@@ -1658,7 +1680,7 @@ def scenario_runtime_caches(arguments: dict) -> dict:
     surface_mesh.cloud_weights = lambda time: (time, 1.0 - time)
     settings.loop_frames = 9  # a new playback state, made with the reversed rule
     scene.frame_set(settings.loop_start + 1)
-    result["reversed_rule"] = {"state": list(playback._states[collection.name].crossfade[1]),
+    result["reversed_rule"] = {"state": list(playback._states[collection.name].motion.crossfade[1]),
                                "see_through": settings.points[scene_objects.SEE_THROUGH_PROPERTY]}
     return result
 
@@ -1716,10 +1738,10 @@ def scenario_decoded_once(arguments: dict) -> dict:
         decodings.append(1)
         return decode(*args, **kwargs)
 
-    run, core_calls = _addon_module("runtime").core().pipeline.run, []
+    core, core_calls = _addon_module("runtime").core(), []
 
     def counted(name: str):
-        original = getattr(run, name)
+        original = getattr(core, name)
 
         def call(*args, **kwargs):
             core_calls.append(name)
@@ -1727,7 +1749,7 @@ def scenario_decoded_once(arguments: dict) -> dict:
         return call
 
     cv2.imdecode = counted_decode
-    run.prepare_animated, run.with_motion_animated = counted("prepare_animated"), counted("with_motion_animated")
+    core.import_photo, core.with_motion_animated = counted("import_photo"), counted("with_motion_animated")
     result = {"imports": [sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=4))],
               "decodings": {"estimate": len(decodings)}}
     scene = bpy.context.scene
@@ -1770,7 +1792,7 @@ def scenario_mesh_depth_against_ray_cast(arguments: dict) -> dict:
     scene_depth, conversion = _addon_module("scene_depth"), _addon_module("conversion")
     k = conversion.intrinsics_from_projection(
         camera.evaluated_get(depsgraph).calc_matrix_camera(depsgraph, x=width, y=height), width, height)
-    disparity = scene_depth.mesh_disparity(scene_depth.gather_meshes(depsgraph, set()), camera.matrix_world, k, "cpu")
+    disparity = scene_depth.scene_geometry(depsgraph, set(), camera.matrix_world, k).disparity("cpu")
 
     # The reference: Blender's ray cast through every pixel centre of Blender's own camera frame.
     frame = camera.data.view_frame(scene=scene)  # corners in camera space: top right first
@@ -1805,11 +1827,10 @@ def scenario_mesh_depth_against_ray_cast(arguments: dict) -> dict:
             return str(exc)
         return ""
 
-    meshes = scene_depth.gather_meshes(depsgraph, set())
     up = Matrix.LocRotScale(camera.location, Euler((np.radians(170), 0, 0)), None)  # at the sky, over everything
-    errors = {"looking_up": failure(lambda: scene_depth.mesh_disparity(meshes, up, k, "cpu")),
-              "all_excluded": failure(lambda: scene_depth.gather_meshes(
-                  depsgraph, {o.name for o in scene.objects if o.type == "MESH"}))}
+    errors = {"looking_up": failure(lambda: scene_depth.scene_geometry(depsgraph, set(), up, k).disparity("cpu")),
+              "all_excluded": failure(lambda: scene_depth.scene_geometry(
+                  depsgraph, {o.name for o in scene.objects if o.type == "MESH"}, up, k))}
     return {"errors": errors, "pixels": width * height, "interior_pixels": int(interior.sum()),
             "sky_pixels": int((interior & ~expected_hits).sum()),
             "hidden_seen_by_ray_cast": bool((hit_object == "Cube.001").any()),
@@ -1867,13 +1888,13 @@ def scenario_detect_motion(arguments: dict) -> dict:
     from test_motion_detect import HORIZON, SHORE
 
     scene = bpy.context.scene
-    scene_objects, ops_motion = _addon_module("scene_objects"), _addon_module("ops_motion")
+    scene_objects, motion_edits = _addon_module("scene_objects"), _addon_module("motion_edits")
     runtime, cache = _addon_module("runtime"), _addon_module("cache")
 
     def state(settings) -> dict:
         mask = scene_objects.read_mask(settings.mask) if settings.mask is not None else None
         prepared = runtime.prepared_scene(cache.resolve(settings.cache_path))
-        return {"mask": mask, "hints": len(ops_motion.hint_objects(settings)),
+        return {"mask": mask, "hints": len(motion_edits.hint_objects(settings)),
                 "moving": float(prepared.motion_mask.float().mean()), "stages": prepared.info["stages"]}
 
     bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)
@@ -1881,7 +1902,7 @@ def scenario_detect_motion(arguments: dict) -> dict:
     imported = state(settings)
     mask = imported["mask"]
     arrows = [scene_objects.hint_pixels(a, settings.points, settings.intrinsics())
-              for a in ops_motion.hint_objects(settings)]
+              for a in motion_edits.hint_objects(settings)]
     sky_arrows = [(s, e) for s, e in arrows if s[1] < HORIZON]
     water_arrows = [(s, e) for s, e in arrows if HORIZON < s[1] < SHORE]
     result = {"imported": {
@@ -1894,6 +1915,12 @@ def scenario_detect_motion(arguments: dict) -> dict:
 
     bpy.ops.cinemagraph.clear_hints()
     bpy.ops.cinemagraph.clear_mask()
+    # Detect Motion is a background job like the others: Esc (here: a cancel once it runs) keeps
+    # everything as it was.
+    with _cancelled_at("detect"):
+        cancelled = sorted(bpy.ops.cinemagraph.detect_motion())
+    result["cancelled"] = {"result": cancelled, "hints": len(motion_edits.hint_objects(settings)),
+                           "mask": settings.mask is not None}
     detected = bpy.ops.cinemagraph.detect_motion()
     after = state(settings)
     bpy.ops.cinemagraph.update_motion()
@@ -1901,7 +1928,7 @@ def scenario_detect_motion(arguments: dict) -> dict:
                         "same_mask": bool(after["mask"] is not None and np.array_equal(after["mask"], mask)),
                         "updated_moving": state(settings)["moving"]}
     bpy.ops.cinemagraph.detect_motion()  # finds what the motion is already made from
-    result["button"]["pending_after_same"] = _addon_module("ops_motion").pending_motion_changes(settings)
+    result["button"]["pending_after_same"] = _addon_module("motion_edits").pending_motion_changes(settings)
 
     bpy.context.preferences.addons[ADDON].preferences.detect_motion_on_import = False
     bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=8, size_limit=0)
@@ -1918,28 +1945,20 @@ def scenario_motion_from_video(arguments: dict) -> dict:
     scene = bpy.context.scene
     bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], loop_frames=4, size_limit=0)
     settings = scene.cinemagraph.active.cinemagraph
-    runtime, cache, jobs = _addon_module("runtime"), _addon_module("cache"), _addon_module("jobs")
-    ops_motion, scene_objects = _addon_module("ops_motion"), _addon_module("scene_objects")
+    runtime, cache = _addon_module("runtime"), _addon_module("cache")
+    motion_edits, scene_objects = _addon_module("motion_edits"), _addon_module("scene_objects")
     operators: list[str] = []
     _addon_module("panels").VIEW3D_PT_cinemagraph_motion.draw(
         type("Panel", (), {"layout": _RecordingLayout(operators)})(), bpy.context)
     result = {"panel_offers_it": "cinemagraph.motion_from_video" in operators}
 
     def state() -> dict:
-        return {"mask": settings.mask is not None, "hints": len(ops_motion.hint_objects(settings)),
+        return {"mask": settings.mask is not None, "hints": len(motion_edits.hint_objects(settings)),
                 "video": settings.motion_video}
 
     # Esc while the clip is read (the job framework's cancel, as Import's test drives it).
-    progress = jobs.Job.progress
-
-    def cancel_while_reading(job, stage, fraction):
-        if stage == "video" and fraction > 0.5:
-            job.cancel()
-        return progress(job, stage, fraction)
-
-    jobs.Job.progress = cancel_while_reading
-    result["cancelled"] = sorted(bpy.ops.cinemagraph.motion_from_video(filepath=arguments["clip"]))
-    jobs.Job.progress = progress
+    with _cancelled_at("video", beyond=0.5):
+        result["cancelled"] = sorted(bpy.ops.cinemagraph.motion_from_video(filepath=arguments["clip"]))
     result["after_cancel"] = state()
     try:
         bpy.ops.cinemagraph.motion_from_video(filepath=arguments["damaged"])
@@ -1954,11 +1973,11 @@ def scenario_motion_from_video(arguments: dict) -> dict:
     truth[30:112, 75:195] = True  # the clip's box (50, 20)-(130, 75), 1.5 times larger
     result["mask_iou"] = float((mask & truth).sum() / (mask | truth).sum())
     arrows = [scene_objects.hint_pixels(a, settings.points, settings.intrinsics())
-              for a in ops_motion.hint_objects(settings)]
+              for a in motion_edits.hint_objects(settings)]
     result["arrows"] = len(arrows)
     result["arrow_velocity"] = (np.mean([np.subtract(end, start) for start, end in arrows], axis=0)
                                 / runtime.core().motion.flow.ARROW_PIXELS_PER_FRAME_UNIT).tolist()
-    result["pending"] = ops_motion.pending_motion_changes(settings)
+    result["pending"] = motion_edits.pending_motion_changes(settings)
     result["update"] = sorted(bpy.ops.cinemagraph.update_motion())
     prepared = runtime.prepared_scene(cache.resolve(settings.cache_path))
     flow = prepared.flow.numpy()

@@ -25,9 +25,10 @@ def test_an_import_that_would_not_fit_in_memory_is_refused_at_once(tmp_path, ext
     r = run_scenario("memory_guard", tmp_path, extension_zip, script=__file__, photo=photo)
     for key in ("full_size", "default_size"):
         report, seconds = r[key]
-        assert report.startswith("This run needs about ") and "but 200 MB is available; use Size Limit " in report
+        assert report.startswith("Size Limit: this run needs about ") and "but 200 MB is available; " in report
+        assert report.endswith(" or less fits")
     assert r["default_size"][1] < 2.0, r  # the first import also loads PyTorch
-    assert r["full_size"][0].split("Size Limit ")[1] == r["default_size"][0].split("Size Limit ")[1]
+    assert r["full_size"][0].rsplit("; ", 1)[1] == r["default_size"][0].rsplit("; ", 1)[1]
     assert r["datablocks_before"] == r["datablocks_after"]
     assert r["at_the_size_named"] == ["FINISHED"]
 
@@ -59,7 +60,7 @@ def scenario_memory_guard(arguments: dict) -> dict:
             report = str(exc).split("Error: ", 1)[-1].strip()
         result[key] = [report, time.perf_counter() - start]
     result["datablocks_after"] = _datablocks(bpy)
-    named = int(result["full_size"][0].split("Size Limit ")[1].split()[0])
+    named = int(result["full_size"][0].rsplit("; ", 1)[1].split()[0])
     result["at_the_size_named"] = sorted(bpy.ops.cinemagraph.import_image(filepath=arguments["photo"],
                                                                         size_limit=named, loop_frames=60))
     return result

@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import os
 
+import ast
+import re
+
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from cine_core.io.video import read_video
+from cine_core.motion.directions import parse_direction
 
-from conftest import run_cli, textured_image
+from conftest import ROOT, run_cli, textured_image
 
 
 def test_render_writes_a_playable_looping_mp4(scene_dir, tmp_path):
@@ -71,14 +76,15 @@ def test_bad_input_gives_one_line_error_exit_2_and_keeps_old_output(scene_dir, t
         (["render", str(tmp_path / "nothing.png")], "not found"),
         (["render", scene_dir, "--annotation", str(broken)], "not valid JSON"),
         (["render", scene_dir, "--depth", str(tmp_path / "none.pfm")], "depth file not found"),
-        (["render", scene_dir, "--hint", "1,2"], "four numbers"),
-        (["render", scene_dir, "--direction", "sideways wobble"], "cannot understand"),
+        (["render", scene_dir, "--hint", "1,2"], "error: --hint: '1,2': expected four numbers"),
+        (["render", scene_dir, "--direction", "sideways wobble"], "error: --direction: cannot understand"),
         (["render", scene_dir, "--frames", "1"], "from 2 to"),
         (["render", scene_dir, "--out", str(tmp_path / "x.avi")], ".mp4, .webm, .gif"),
-        (["render", os.path.join(scene_dir, "image.png"), "--mask", str(mask_only)], "no hint arrows"),
+        (["render", os.path.join(scene_dir, "image.png"), "--mask", str(mask_only)], "error: --hint: the motion "
+                                                                                    "mask has no hint arrows"),
     ]
     if not torch.cuda.is_available():
-        cases.append((["render", scene_dir, "--device", "cuda"], "no CUDA"))
+        cases.append((["render", scene_dir, "--device", "cuda"], "error: --device: cuda is not available: "))
     for args, words in cases:
         result = run_cli(*args, "--out", str(out), "--quiet") if "--out" not in args else run_cli(*args, "--quiet")
         assert result.returncode == 2, (args, result.stderr)
@@ -86,6 +92,35 @@ def test_bad_input_gives_one_line_error_exit_2_and_keeps_old_output(scene_dir, t
         assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], (args, result.stderr)
         assert "Traceback" not in result.stderr
     assert out.read_bytes() == b"an earlier render"
+
+
+def test_core_errors_name_their_parameter_and_each_front_end_words_it():
+    """The core's error holds the setting it is about; the CLI names its option, Blender its
+    property (``blender_addon/errors.py``); the sentence itself names neither."""
+    from cine_core import CineError
+    from cine_core.pipeline.cli import OPTIONS
+
+    with pytest.raises(CineError) as caught:
+        parse_direction("sideways wobble")
+    error = caught.value
+    assert error.parameter == "direction" and "--" not in str(error) and "Direction" not in str(error)
+    assert error.worded(OPTIONS) == f"--direction: {error}"
+    assert error.worded({"direction": "Direction"}) == f"Direction: {error}"
+    assert CineError("the file is damaged").worded(OPTIONS) == "the file is damaged"
+    # Every parameter the core's errors name has a word in the CLI and in Blender.
+    named = set()
+    for folder, _, files in os.walk(os.path.join(ROOT, "cine_core")):
+        for name in files:
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                    named |= set(re.findall(r'parameter="(\w+)"', handle.read()))
+    with open(os.path.join(ROOT, "blender_addon", "errors.py"), encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    blender = next(ast.literal_eval(node.value) for node in tree.body
+                   if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "PARAMETER_NAMES")
+    assert len(named) > 8
+    assert named - {"geometry"} <= set(OPTIONS), named - set(OPTIONS)  # the CLI takes no scene geometry
+    assert named <= set(blender), named - set(blender)
 
 
 def test_saved_scene_renders_again(scene_dir, tmp_path):

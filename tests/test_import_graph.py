@@ -167,11 +167,11 @@ def test_the_conventions_the_addon_needs_import_without_pytorch():
         "for name in ('torch', 'cv2', 'scipy', 'kornia', 'imageio'):\n"
         "    sys.modules[name] = None\n"
         "import cine_core\n"
-        "from cine_core.cameras.intrinsics import Intrinsics, lift, project, focal_from_lens\n"
-        "from cine_core.cameras.presets import CAMERA_PRESETS, DEFAULT_MAGNITUDE\n"
-        "from cine_core.io.motion_rules import has_length, starts_inside, motion_problem\n"
-        "from cine_core.errors import CineError, is_out_of_memory\n"
-        "from cine_core.io.accepted import MAX_LAYERS, PHOTO_EXTENSIONS\n"
+        "from cine_core import Intrinsics, lift, project, focal_from_lens, FULL_FRAME_MM\n"
+        "from cine_core import CAMERA_PRESETS, DEFAULT_MAGNITUDE, MAX_REACH\n"
+        "from cine_core import has_length, starts_inside, motion_problem, NOTHING_MOVES\n"
+        "from cine_core import CineError, Cancelled, CancelToken, is_out_of_memory\n"
+        "from cine_core import MAX_LAYERS, PHOTO_EXTENSIONS\n"
         "k = Intrinsics.for_photo(640, 480, focal_from_lens(36.0, 640, 480))\n"
         "x, y, z = lift(10.0, 20.0, 2.0, k)\n"
         "u, v = project(x, y, z, k)\n"
@@ -194,3 +194,70 @@ def test_every_package_the_core_imports_is_in_the_one_dependency_list():
     third_party = {name.split(".")[0] for _, name in _absolute_imports_of_the_core()} - set(sys.stdlib_module_names)
     assert third_party <= listed, third_party - listed
     assert listed == third_party  # nothing installed that the core does not use
+
+
+#: The front ends: they use the core only through its public API (``cine_core.__all__``).
+FRONT_ENDS = ("blender_addon", "bench", "eval")
+
+
+def _core_uses(path: str, package: str) -> list[str]:
+    """Where the front-end file at ``path`` (in ``package``) reaches into the core past its API:
+    an import of a core module (``cine_core.pipeline.run``), an imported name the API lacks, or
+    an attribute of the core package (``cine_core.x``, ``runtime.core().x``) the API lacks."""
+    import cine_core
+
+    public = set(cine_core.__all__)
+    with open(path, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name.startswith("cine_core.")]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:  # the add-on ships the core beside it: ``..cine_core`` from its modules
+                module = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + [module])
+            if module.startswith("cine_core."):
+                found.append(f"from {module} import ...")
+            elif module == "cine_core":
+                found += [f"from cine_core import {a.name}" for a in node.names if a.name not in public]
+        elif isinstance(node, ast.Attribute) and node.attr not in public:
+            owner = node.value
+            is_core = (isinstance(owner, ast.Name) and owner.id == "cine_core") or (
+                isinstance(owner, ast.Call) and ast.unparse(owner.func).split(".")[-1] == "core")
+            if is_core:
+                found.append(ast.unparse(node))
+    return [f"{os.path.relpath(path, ROOT)}:{use}" for use in found]
+
+
+def test_front_ends_use_only_the_public_api():
+    """The add-on, bench and eval import ``cine_core`` and its public names only: no module of
+    the core, no attribute chain into it (the core may reorganise anything behind its API)."""
+    outside = []
+    checked = 0
+    for front_end in FRONT_ENDS:
+        for folder, _, files in os.walk(os.path.join(ROOT, front_end)):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    package = ".".join(os.path.relpath(folder, ROOT).split(os.sep))
+                    outside += _core_uses(os.path.join(folder, name), package)
+                    checked += 1
+    assert checked > 25
+    assert not outside, outside
+
+
+def test_the_front_end_check_sees_reaching_past_the_api(tmp_path):
+    """The check above finds each way of reaching past the API (so its silence means something)."""
+    source = tmp_path / "front.py"
+    source.write_text("import cine_core.pipeline.run\n"
+                      "from cine_core.rendering import passes\n"
+                      "from ..cine_core.io.accepted import MAX_LAYERS\n"
+                      "from ..cine_core import load_photo, _API\n"
+                      "from cine_core import camera_path\n"
+                      "x = runtime.core().pipeline.run.find_motion\n"
+                      "y = cine_core.rendering\n"
+                      "z = runtime.core().find_motion\n")
+    uses = [use.split(":", 1)[1] for use in _core_uses(str(source), "blender_addon")]
+    assert sorted(uses) == sorted(["cine_core.pipeline.run", "from cine_core.rendering import ...",
+                                   "from cine_core.io.accepted import ...", "from cine_core import _API",
+                                   "runtime.core().pipeline", "cine_core.rendering"]), uses

@@ -200,3 +200,37 @@ def test_a_sky_without_horizon_is_not_split():
     sky = np.ones((200, 300), bool)
     split_sky, sea = _split_at_horizon(image, sky)
     assert split_sky.all() and not sea.any()
+
+
+def storm_over(ground: str) -> np.ndarray:
+    """(270, 480, 3) float32 RGB: a grey storm sky with soft clouds above row 150, and below it
+    calm water mirroring it (``"lake"``: a little darker at the horizon, darker towards the
+    camera, with the clouds' reflection), a dark field lit by it (``"field"``: albedo-dark, faint
+    grain) or that field grey and streaked sideways (``"streaked field"``: seen from a moving car)."""
+    height, width, horizon = 270, 480, 150
+    rng = np.random.default_rng(3)
+    rows = np.arange(height, dtype=np.float32)[:, None, None] / height
+    clouds = cv2.GaussianBlur(rng.random((height, width)).astype(np.float32), (0, 0), 12)
+    clouds = np.clip((clouds - clouds.mean()) * 20, -1, 1)[..., None]
+    image = np.array([0.30, 0.33, 0.38]) * (1 - rows) + np.array([0.55, 0.57, 0.6]) * rows + 0.12 * clouds
+    near = (rows[horizon:] * height - horizon) / (height - horizon)  # 0 at the horizon, 1 at the bottom
+    if ground == "lake":
+        image[horizon:] = np.array([0.37, 0.40, 0.46]) * (1 - 0.35 * near) + 0.1 * clouds[::-1][horizon:] * (1 - near)
+    elif ground == "field":
+        grain = cv2.GaussianBlur(rng.random((height - horizon, width)).astype(np.float32), (0, 0), 1.5)[..., None]
+        image[horizon:] = np.array([0.24, 0.23, 0.16]) * (1 + 0.2 * near) + 0.03 * (grain - 0.5)
+    else:  # the field seen from a moving car: grey in the storm's cold light, streaked sideways
+        grain = cv2.GaussianBlur(rng.random((height - horizon, width)).astype(np.float32), (0, 0), sigmaX=25, sigmaY=1.5)[..., None]
+        image[horizon:] = np.array([0.16, 0.18, 0.2]) * (1 + 0.2 * near) + 0.4 * (grain - 0.5)
+    return np.clip(cv2.GaussianBlur(image.astype(np.float32), (0, 0), 0.8), 0, 1)
+
+
+@pytest.mark.parametrize("ground", ["lake", "field", "streaked field"])
+def test_under_a_storm_sky_calm_water_moves_and_a_dark_field_does_not(ground):
+    # The lake and the field are as smooth as each other; only water mirrors the sky (nearly its
+    # brightness at the horizon). The streaked field's texture runs sideways like waves', but it
+    # is grey, not blue.
+    found = detect_motion(torch.from_numpy(storm_over(ground).transpose(2, 0, 1).copy()))
+    assert (found.kinds[:140] == 1).mean() > 0.95
+    as_water = (found.kinds[155:] == 2).mean()
+    assert as_water > 0.95 if ground == "lake" else (found.kinds[155:] == 0).all()

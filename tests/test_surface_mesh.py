@@ -10,7 +10,8 @@ from cine_core.layers.ldi import DepthLayer, LayeredScene
 from cine_core.rendering.frames import FrameRenderer
 from cine_core.rendering.passes import depth_and_alpha
 from cine_core.cameras.safe_zone import BORDER_FRACTION, safe_camera_radius
-from cine_core.rendering.surface_mesh import crossfade, layer_surfaces, skirt_width
+from cine_core.rendering.surface_mesh import (CROSSFADE_BEHIND, SurfaceMotion, crossfade, layer_surfaces, skirt_width,
+                                              surface_vertices)
 from conftest import textured_image
 from test_geometry import make_scene
 
@@ -80,6 +81,36 @@ def test_crossfade_puts_the_heavier_cloud_in_front():
         weight_of_backward = (1 - see_through) if backward_in_front else see_through
         assert abs(weight_of_backward - time) < 1e-12 and see_through <= 0.5
     assert crossfade(0, 8) == (False, 0.0) and crossfade(8, 8) == (True, 0.0)
+
+
+def test_the_surface_moves_as_the_render_blends_and_closes_the_loop():
+    """SurfaceMotion, what the Blender viewport writes each frame: at frame 0 the surface's
+    moving points are where the mesh has them at rest, the copy lies CROSSFADE_BEHIND as far
+    on each point's ray, the box has moved right by mid-loop, and frame N (the backward cloud
+    in front) puts the surface back where frame 0 has it."""
+    flow = torch.zeros(2, 12, 20)
+    flow[0, 4:9, 5:15] = 1.0  # a box moving right
+    scene = make_scene(textured_image(20, 12), np.full((12, 20), 2.0, np.float32), flow)
+    frames = 4
+    cloud = animate_points(scene, frames)
+    mesh = surface_vertices(scene, cloud)
+    motion = SurfaceMotion(scene, cloud)
+    moving = slice(cloud.num_static, cloud.depth.numel())
+    assert motion.num_moving == moving.stop - moving.start > 0
+    surface, copy = np.empty((motion.num_moving, 3), np.float32), np.empty((motion.num_moving, 3), np.float32)
+    at = []
+    for frame in range(frames + 1):
+        motion.positions(frame, surface, copy)
+        assert np.isfinite(copy).all() and (copy[:, 2] > 0).all()  # in front of the camera
+        at.append((surface.copy(), copy.copy(), motion.see_through(frame)))
+    assert np.allclose(at[0][0], mesh.positions[moving], atol=1e-5) and at[0][2] == 0.0
+    assert at[frames][2] == 0.0 and np.allclose(at[frames][0], at[0][0], atol=1e-4)
+    assert at[frames // 2][2] == 0.5 and float((at[frames // 2][0][:, 0] - at[0][0][:, 0]).mean()) > 0
+    # The copy at frame 0 shows the backward cloud on the same rays, CROSSFADE_BEHIND as far.
+    backward_uv = (cloud.rest_uv[moving] + cloud.backward[0]).numpy()
+    assert np.allclose(at[0][1][:, 2], cloud.backward_depth[0].numpy() * CROSSFADE_BEHIND, rtol=1e-6)
+    assert np.allclose(at[0][1][:, 0] / at[0][1][:, 2] * scene.intrinsics.fx + scene.intrinsics.cx,
+                       backward_uv[:, 0], atol=0.06)  # the sheet's edge reaches 0.05 px past the pixel
 
 
 def test_layers_are_separate_sheets():

@@ -41,11 +41,11 @@ def raw_to_disparity(raw: np.ndarray, kind: str) -> np.ndarray:
     if kind == "depth":
         finite &= values > 0
         if not finite.any():
-            raise CineError("the depth map has no positive values; is it a disparity map? "
-                            "(try --depth-kind disparity)")
+            raise CineError("the depth map has no positive values; is it a disparity map? (try disparity)",
+                            parameter="depth_kind")
         values[finite] = 1.0 / values[finite]
     elif kind != "disparity":
-        raise CineError(f"--depth-kind must be 'depth' or 'disparity', not {kind!r}")
+        raise CineError(f"must be 'depth' or 'disparity', not {kind!r}", parameter="depth_kind")
     if not finite.any():
         raise CineError("the depth map holds no finite values")
     values[~finite] = np.median(values[finite])

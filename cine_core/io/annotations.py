@@ -122,16 +122,18 @@ def _image_size(name: str, data: dict, keys: tuple[str, str], image_size: tuple[
     return size[0], size[1]
 
 
-def check_points(name: str, what: str, points: np.ndarray, size: tuple[int, int]) -> None:
+def check_points(name: str, what: str, points: np.ndarray, size: tuple[int, int], *,
+                 parameter: str | None = None) -> None:
     """Points ((N, 2) x, y) may stray outside the image (labelme allows it), but not further than
-    its own size; ``what`` names them in the error."""
+    its own size; ``name`` (the file, or "") and ``what`` name them in the error, ``parameter``
+    the setting that gave them."""
     width, height = size
     outside = ((points[:, 0] < -width) | (points[:, 0] > 2 * width)
                | (points[:, 1] < -height) | (points[:, 1] > 2 * height))
     if outside.any():
         x, y = points[np.argmax(outside)]
-        raise CineError(f"{name}: {what} has the point ({x:g}, {y:g}), far outside the {width}x{height} "
-                        f"image; coordinates are in the photo's pixels")
+        raise CineError(f"{name + ': ' if name else ''}{what} has the point ({x:g}, {y:g}), far outside the "
+                        f"{width}x{height} image; coordinates are in the photo's pixels", parameter=parameter)
 
 
 def _points(shape: dict, name: str) -> np.ndarray:
@@ -218,12 +220,12 @@ def parse_hint(text: str) -> HintArrow:
     try:
         x0, y0, x1, y1 = (float(v) for v in text.split(","))
     except ValueError:
-        raise CineError(f"--hint {printable(text, 60)!r}: expected four numbers x0,y0,x1,y1") from None
+        raise CineError(f"{printable(text, 60)!r}: expected four numbers x0,y0,x1,y1", parameter="hints") from None
     if not np.isfinite([x0, y0, x1, y1]).all():
-        raise CineError(f"--hint {printable(text, 60)!r}: the numbers must be finite")
+        raise CineError(f"{printable(text, 60)!r}: the numbers must be finite", parameter="hints")
     if not has_length((x0, y0), (x1, y1)):
-        raise CineError(f"--hint {printable(text, 60)!r} is shorter than {MIN_ARROW_LENGTH} pixel; "
-                        f"give where the motion starts and where it goes")
+        raise CineError(f"{printable(text, 60)!r} is shorter than {MIN_ARROW_LENGTH} pixel; "
+                        f"give where the motion starts and where it goes", parameter="hints")
     return HintArrow((x0, y0), (x1, y1))
 
 

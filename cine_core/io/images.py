@@ -167,19 +167,19 @@ def working_size(width: int, height: int, max_side: int | None) -> tuple[int, in
 
     Raises:
         CineError: ``max_side`` is below :data:`MIN_SIDE`, or the cap would make the short side
-            narrower than :data:`MIN_SIDE` pixels (a 4000x16 panorama at ``--size 64``); the
+            narrower than :data:`MIN_SIDE` pixels (a 4000x16 panorama capped at 64); the
             message names the least size that keeps it.
     """
     if max_side and max_side < MIN_SIDE:
-        raise CineError(f"--size {max_side} is too small; use at least {MIN_SIDE} pixels")
+        raise CineError(f"{max_side} is too small; use at least {MIN_SIDE} pixels", parameter="max_side")
     if not max_side or max(width, height) <= max_side:
         return width, height
     factor = max_side / max(width, height)
     size = max(1, round(width * factor)), max(1, round(height * factor))
     if min(size) < MIN_SIDE:
-        raise CineError(f"--size {max_side} would shrink this {width}x{height} photo to {size[0]}x{size[1]} "
-                        f"pixels; a side needs at least {MIN_SIDE}: use --size {least_long_side(width, height)} "
-                        f"or more")
+        raise CineError(f"{max_side} would shrink this {width}x{height} photo to {size[0]}x{size[1]} pixels; a "
+                        f"side needs at least {MIN_SIDE}: use {least_long_side(width, height)} or more",
+                        parameter="max_side")
     return size
 
 

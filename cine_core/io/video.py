@@ -38,7 +38,7 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return frame
 
 
-def check_video_output(out: str, option: str = "--out") -> str:
+def check_video_output(out: str, option: str = "output") -> str:
     """Check before any work that ``out`` can receive the clip: a .mp4/.webm/.gif file, or a
     folder name (no extension) for PNG frames. Returns it made absolute."""
     ext = os.path.splitext(out)[1].lower()
@@ -59,7 +59,7 @@ def write_video(frames: Iterable[np.ndarray], out: str, fps: float) -> int:
     container's index or trailer) before it is moved into place.
     """
     if not fps > 0:
-        raise CineError("--fps must be positive")
+        raise CineError("must be positive", parameter="fps")
     out = check_video_output(out)
     ext = os.path.splitext(out)[1].lower()
     if ext in VIDEO_FORMATS:

@@ -57,6 +57,16 @@ KINDS: dict[str, tuple[tuple[float, float], tuple[float, float], str]] = {
 }
 #: Colour step (RGB distance, median over the columns) that marks a horizon inside the sky.
 HORIZON_STEP = 0.06
+#: Smooth water mirrors the sky: just below the horizon light meets it at grazing angles, where
+#: water reflects most of it (Fresnel reflectance of water: 0.61 at 85 degrees of incidence,
+#: 0.78 at 88), so there it has at least this share of the linear brightness of the sky just
+#: above the horizon. Land lit by that sky returns at most its albedo (grass and soil 0.1-0.3):
+#: a dark field under a grey storm sky is as smooth as calm water, but far darker.
+MIN_REFLECTANCE = 0.45
+#: Waves are told from other horizontal texture by their blue: the mean blue of a part exceeds
+#: its mean red by this much (the seas of the shared scenes and photos: 0.11-0.39). Grey ground
+#: in a storm's cold light, streaked sideways by a moving camera's blur, is 0.04 bluer.
+WAVES_BLUE = 0.06
 #: Smallest region kept, as a fraction of the image.
 MIN_AREA = 0.01
 #: Guessed arrows per region: a grid of rows x columns over it. Speed varies with the row
@@ -206,6 +216,11 @@ def _split_at_horizon(rgb: np.ndarray, sky: np.ndarray) -> tuple[np.ndarray, np.
     return sky, water
 
 
+def _linear(value: float) -> float:
+    """Linear light of an sRGB-encoded brightness in [0, 1] (the 2.2 power law)."""
+    return value ** 2.2
+
+
 def _detect_sea(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, horizontal: np.ndarray,
                 horizon: float | None) -> np.ndarray:
     """(h, w) bool sea/lake.
@@ -235,6 +250,9 @@ def _detect_sea(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, horizonta
         return np.zeros_like(sky)
     reference = np.median(smooth_rgb[smooth_band], axis=0)
     sky_colour = np.median(rgb[sky], axis=0)
+    reach = max(2, int(0.05 * height))
+    sky_near_horizon = sky & (rows >= top - reach)
+    sky_at_horizon = float(np.median(value[sky_near_horizon if sky_near_horizon.any() else sky]))
     distance = np.linalg.norm(smooth_rgb - reference, axis=2)
     mirror = np.linalg.norm(smooth_rgb - sky_colour, axis=2) < 0.1
     waves = (horizontal > 0.3) & (texture < 0.15)
@@ -246,13 +264,15 @@ def _detect_sea(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, horizonta
     for part in _components(candidate, int(MIN_AREA * sky.size)):
         ys, xs = np.nonzero(part)
         wide = np.ptp(xs) + 1 >= 0.3 * width or xs.min() == 0 or xs.max() == width - 1
-        # Water shows itself: it mirrors the sky, or it is bluish with texture running
-        # horizontally (grey and brown rock with horizontal strata is not), or it is calm: as
-        # smooth as the sky it reflects, a little darker.
+        # Water shows itself: it is bluish with texture running horizontally (grey and brown
+        # rock with horizontal strata is not), or it mirrors the sky's colour or is calm (as
+        # smooth as the sky), and then, just below the horizon, it is nearly as bright as the
+        # sky just above it (:data:`MIN_REFLECTANCE`).
         red_mean, _, blue_mean = rgb[part].mean(axis=0)
-        calm = texture[part].mean() < 0.01 and abs(float(np.median(value[part])) - float(sky_colour.max())) < 0.25
-        looks_wet = (mirror[part].mean() > 0.3 or calm
-                     or (horizontal[part].mean() > 0.3 and blue_mean > red_mean + 0.02))
+        reflects = _linear(float(np.median(value[part & (rows < top + reach)]))) >= MIN_REFLECTANCE * _linear(sky_at_horizon)
+        calm = texture[part].mean() < 0.01
+        looks_wet = (reflects and (mirror[part].mean() > 0.3 or calm)
+                     or (horizontal[part].mean() > 0.3 and blue_mean > red_mean + WAVES_BLUE))
         if wide and looks_wet and ys.min() <= top + 0.05 * height:
             sea |= part
     return sea

@@ -49,10 +49,10 @@ def parse_direction(text: str) -> tuple[float, float, float]:
         elif word not in _FILLER:
             unknown.append(word)
     if unknown:
-        raise CineError(f"--direction: cannot understand {' '.join(repr(w) for w in unknown)}; "
-                        f"use words like 'left to right', 'downwards', 'up', 'slowly'")
+        raise CineError(f"cannot understand {' '.join(repr(w) for w in unknown)}; "
+                        f"use words like 'left to right', 'downwards', 'up', 'slowly'", parameter="direction")
     norm = math.hypot(dx, dy)
     if norm < 1e-6:
-        raise CineError(f"--direction {text!r} names no direction; "
-                        f"say e.g. 'left to right' or 'downwards'")
+        raise CineError(f"{text!r} names no direction; say e.g. 'left to right' or 'downwards'",
+                        parameter="direction")
     return dx / norm, dy / norm, speed

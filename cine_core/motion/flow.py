@@ -185,16 +185,15 @@ def eulerian_flow(annotation: MotionAnnotation, *, direction: tuple[float, float
     """
     width, height = annotation.size
     if flow_scale < 0:
-        raise CineError("--flow-scale must not be negative")
+        raise CineError("must not be negative", parameter="flow_scale")
     problem = motion_problem(annotation.mask, len(annotation.hints), direction is not None)
     if problem == NOTHING_MOVES:
-        raise CineError("nothing moves: give a motion mask or hint arrows "
-                        "(image.json, --mask, --hint x0,y0,x1,y1)")
+        raise CineError("nothing moves: give a motion mask or hint arrows", parameter="mask")
     if problem == EMPTY_REGION:
-        raise CineError("the motion mask is empty: mark the region that should move")
+        raise CineError("the motion mask is empty: mark the region that should move", parameter="mask")
     if problem == NO_DIRECTION:
-        raise CineError("the motion mask has no hint arrows: draw hints, pass "
-                        "--hint x0,y0,x1,y1, or say the direction, e.g. --direction 'left to right'")
+        raise CineError("the motion mask has no hint arrows: draw hint arrows or say the direction in words, "
+                        "e.g. 'left to right'", parameter="hints")
     regions = motion_regions(annotation)
     sigma = max(1.0, 0.01 * float(np.hypot(width, height)))
     grey = photo.mean(dim=0).numpy() if photo is not None else None

@@ -3,7 +3,8 @@
 The two networks are 7-level U-Nets made of partial convolutions (Liu et al., "Image Inpainting for
 Irregular Holes Using Partial Convolutions"), in the variant used by 3D Photo Inpainting:
 
-* every layer carries a feature map *and* a binary validity mask of the same shape;
+* every layer carries a feature map *and* a binary validity mask (the reference's has the shape of the
+  features; its value is the same in every channel, so here it has one channel);
 * a layer convolves ``features * mask`` and rescales the bias-free response by the mask ratio
   ``window_size / sum(mask in window)`` with ``window_size = C_in * k * k`` (the mask kernel is a constant
   all-ones kernel over all input channels, so the divisor is the count of valid input values in the window);
@@ -33,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
+    "Masked",
     "PartialConv2d",
     "PartialConvBlock",
     "DepthInpaintNet",
@@ -45,12 +47,25 @@ __all__ = [
 UNIT_LENGTH = 128
 
 
+#: A feature map with its validity mask: features (N, C, H, W) and mask (N, 1, H, W), 1 = valid.
+#: The mask is the same for every channel of the map (see the module docstring), so it is kept once.
+Masked = tuple[Tensor, Tensor]
+
+
 class PartialConv2d(nn.Module):
     """Partial convolution with mask renormalisation and mask update.
 
     Holds two convolutions with identical geometry: ``input_conv`` (learned, optional bias) and
     ``mask_conv`` (no bias; its kernel is constant 1 in the released networks and is used as loaded).
     Valid windows give ``(W * (X . M)) * (C_in k k) / sum(M) + b``, empty windows give 0.
+
+    The input comes as parts whose channels, in order, make the ``C_in`` input channels (one part
+    in the encoder; the upsampled level and the skip connection in the decoder), each with one
+    mask for all its channels. The sum of the mask in a window is therefore counted on one channel
+    per part, weighted by the part's sum of ``mask_conv``'s kernel over its channels; with the
+    released constant kernels every output channel counts the same, so it is counted once. The
+    numbers equal those of the reference's full-channel masks (counts are small integers, exact
+    in float32) at a fraction of the memory: the reference's masks are as large as the features.
 
     Args:
         in_channels: input channels C_in.
@@ -61,10 +76,11 @@ class PartialConv2d(nn.Module):
         bias: whether ``input_conv`` has a bias.
 
     Shape:
-        - features: (N, C_in, H, W)
-        - mask: (N, C_in, H, W), 1 = valid, 0 = missing (same dtype as features)
-        - output: tuple ``(features_out, mask_out)``, both (N, C_out, H_out, W_out); ``mask_out`` is 1 where
-          at least one valid input fell into the window.
+        - parts: sequence of (features (N, C_g, H, W), mask (N, 1, H, W)), sum of C_g = C_in,
+          masks 1 = valid, 0 = missing (same dtype as the features); with ``upsample_first`` the
+          first part is (N, C_1, H / 2, W / 2) and is upsampled (nearest, x2), the decoder's step
+        - output: ``(features_out, mask_out)``, (N, C_out, H_out, W_out) and (N, 1, H_out, W_out);
+          ``mask_out`` is 1 where at least one valid input fell into the window.
     """
 
     def __init__(
@@ -85,22 +101,44 @@ class PartialConv2d(nn.Module):
         # Number of input values in one window (C_in * k * k): the numerator of the mask ratio.
         self.window_size = in_channels * kernel_size * kernel_size
 
-    def forward(self, features: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        response = self.input_conv(features * mask)
+    def forward(self, parts: list[Masked], upsample_first: bool = False) -> Masked:
+        masks = [mask for _, mask in parts]
+        if upsample_first:
+            masks[0] = F.interpolate(masks[0], scale_factor=2.0, mode="nearest")
+        batch, _, height, width = masks[0].shape
+        masked = masks[0].new_empty((batch, self.input_conv.in_channels, height, width))
+        kernels, start = [], 0
+        for index, (features, mask) in enumerate(parts):
+            end = start + features.shape[1]
+            if upsample_first and index == 0:
+                # Nearest upsampling commutes with the product: multiply at half size and write
+                # each value into its 2x2 block, without a full-size copy of the features.
+                low = features * mask
+                blocks = masked[:, start:end].view(batch, end - start, height // 2, 2, width // 2, 2)
+                blocks.copy_(low[:, :, :, None, :, None].expand_as(blocks))
+                del low
+            else:
+                torch.mul(features, mask, out=masked[:, start:end])
+            kernels.append(self.mask_conv.weight[:1, start:end].sum(dim=1, keepdim=True))
+            start = end
+        response = self.input_conv(masked)
+        del masked
         with torch.no_grad():
-            valid_count = self.mask_conv(mask)
+            valid_count = F.conv2d(torch.cat(masks, dim=1), torch.cat(kernels, dim=1),
+                                   stride=self.mask_conv.stride, padding=self.mask_conv.padding)
         window_empty = valid_count == 0
 
         # Mask-ratio renormalisation of the bias-free part: scale by window size / valid count, so a window
-        # with few valid inputs gives a response of the same magnitude as a fully valid one.
-        divisor = valid_count.masked_fill(window_empty, 1.0)
+        # with few valid inputs gives a response of the same magnitude as a fully valid one. In
+        # place, in the reference's order of operations (the same numbers, no full-size temporaries).
+        divisor = valid_count.masked_fill_(window_empty, 1.0)
         bias = self.input_conv.bias
         if bias is not None:
             bias_map = bias.view(1, -1, 1, 1)
-            rescaled = (response - bias_map) * self.window_size / divisor + bias_map
+            response.sub_(bias_map).mul_(self.window_size).div_(divisor).add_(bias_map)
         else:
-            rescaled = response * self.window_size / divisor
-        features_out = rescaled.masked_fill(window_empty, 0.0)
+            response.mul_(self.window_size).div_(divisor)
+        features_out = response.masked_fill_(window_empty, 0.0)
         mask_out = (~window_empty).to(features_out.dtype)
         return features_out, mask_out
 
@@ -118,8 +156,8 @@ class PartialConvBlock(nn.Module):
         bias: whether the partial convolution has a bias.
 
     Shape:
-        - features, mask: (N, C_in, H, W)
-        - output: ``(features_out, mask_out)``, (N, C_out, H / stride, W / stride)
+        - parts: as :class:`PartialConv2d`'s, (N, C_g, H, W) features with (N, 1, H, W) masks
+        - output: ``(features_out, mask_out)``, (N, C_out, H / stride, W / stride) and (N, 1, H / stride, W / stride)
     """
 
     def __init__(
@@ -135,17 +173,18 @@ class PartialConvBlock(nn.Module):
         super().__init__()
         self.conv = PartialConv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=bias)
         self.bn = nn.BatchNorm2d(out_channels) if batch_norm else None
+        # In place: the activation's input is this block's own temporary.
         if activation == "relu":
-            self.activation: nn.Module = nn.ReLU()
+            self.activation: nn.Module = nn.ReLU(inplace=True)
         elif activation == "leaky":
-            self.activation = nn.LeakyReLU(negative_slope=0.2)
+            self.activation = nn.LeakyReLU(negative_slope=0.2, inplace=True)
         elif activation is None:
             self.activation = nn.Identity()
         else:
             raise ValueError(f"unknown activation {activation!r}")
 
-    def forward(self, features: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        features, mask = self.conv(features, mask)
+    def forward(self, parts: list[Masked], upsample_first: bool = False) -> Masked:
+        features, mask = self.conv(parts, upsample_first)
         if self.bn is not None:
             # Applied to every position, including the zeroed invalid ones (as in the reference).
             features = self.bn(features)
@@ -153,17 +192,18 @@ class PartialConvBlock(nn.Module):
 
 
 def known_pixel_mask(net_input: Tensor) -> Tensor:
-    """Validity mask of the inpainting nets: ``clamp(context + holes, 0, 1)`` repeated over all channels.
+    """Validity mask of the inpainting nets' input: ``clamp(context + holes, 0, 1)``, the same for
+    every input channel (the reference repeats it over them).
 
     The last two input channels are ``context`` (known pixels) and ``holes`` (pixels to inpaint); pixels that
     are neither are treated as missing *and* not to be filled.
 
     Shape:
         - net_input: (N, C, H, W) with ``[..., context, holes]`` as the last two channels
-        - output: (N, C, H, W)
+        - output: (N, 1, H, W)
     """
     context, holes = net_input[:, -2:-1], net_input[:, -1:]
-    return (context + holes).clamp(0, 1).expand_as(net_input).contiguous()
+    return (context + holes).clamp(0, 1)
 
 
 class _PartialConvUNet(nn.Module):
@@ -203,25 +243,21 @@ class _PartialConvUNet(nn.Module):
             raise ValueError(
                 f"input sides must be multiples of {UNIT_LENGTH} (got {height}x{width}); use inpaint_padded()"
             )
-        features, mask = net_input, known_pixel_mask(net_input)
+        level: Masked = (net_input, known_pixel_mask(net_input))
 
         # Encoder; level 0 (the input itself) is the skip connection of the last decoder block.
-        skips = [(features, mask)]
+        skips = [level]
         encoder = (self.enc_1, self.enc_2, self.enc_3, self.enc_4, self.enc_5, self.enc_6, self.enc_7)
         for block in encoder:
-            features, mask = block(features, mask)
-            skips.append((features, mask))
+            level = block([level])
+            skips.append(level)
 
-        # Decoder: level L takes the upsampled level-L output and the encoder output of level L-1.
+        # Decoder: level L takes the upsampled level-L output and the encoder output of level L-1
+        # (the reference concatenates them; the partial convolution takes them as two parts).
         skips.pop()  # the bottleneck is the decoder's starting point, not a skip
         for name in self._decoder_names:
-            skip_features, skip_mask = skips.pop()
-            features = F.interpolate(features, scale_factor=2.0, mode="nearest")
-            mask = F.interpolate(mask, scale_factor=2.0, mode="nearest")
-            features = torch.cat([features, skip_features], dim=1)
-            mask = torch.cat([mask, skip_mask], dim=1)
-            features, mask = getattr(self, name)(features, mask)
-        return features
+            level = getattr(self, name)([level, skips.pop()], upsample_first=True)
+        return level[0]
 
 
 class DepthInpaintNet(_PartialConvUNet):

@@ -34,6 +34,7 @@ which stages run them and loads their files.
 from __future__ import annotations
 
 import os
+from functools import cached_property
 
 import torch
 
@@ -84,12 +85,12 @@ class NeuralBackend:
                  device: str | torch.device = "cpu", *, motion_size: int = MOTION_SIZE,
                  inpaint_max_side: int = 1280, depth_model: str = "auto"):
         if mode not in BACKENDS:
-            raise CineError(f"--backend must be one of {', '.join(BACKENDS)}, not {mode!r}")
+            raise CineError(f"must be one of {', '.join(BACKENDS)}, not {mode!r}", parameter="backend")
         if depth_model != "auto":
             depth_method(depth_model)  # an unknown name is refused before anything is read
             if mode == "classical" and METHODS[depth_model].learned:
-                raise CineError(f"--depth-model {depth_model} runs a network, which --backend classical "
-                                f"excludes; use --backend auto")
+                raise CineError(f"{depth_model} runs a network, which the classical backend excludes; use the "
+                                f"auto backend", parameter="depth_model")
         if motion_size < 256 or motion_size % 256:
             raise CineError(f"the motion network's grid must be a multiple of 256, not {motion_size}")
         self.mode = mode
@@ -101,9 +102,10 @@ class NeuralBackend:
         self.notes: list[str] = []
         self.depth_model = depth_model
 
-    @property
+    @cached_property
     def depth(self) -> DepthMethod:
-        """The depth method the depth stage runs (see ``depth_model``)."""
+        """The depth method the depth stage runs (see ``depth_model``); the weight files are
+        looked for once per backend (a backend is made per run, so files added later count)."""
         if self.depth_model != "auto":
             return METHODS[self.depth_model]
         if self.mode == "classical":
@@ -156,10 +158,11 @@ class NeuralBackend:
             return
         where = " or ".join(self.dirs)
         pronoun = "it" if len(set(missing)) == 1 else "them"
-        asked = "--backend neural" if self.mode == "neural" else f"--depth-model {self.depth_model}"
-        instead = ", or use --backend auto" if self.mode == "neural" else ""
+        asked = "neural" if self.mode == "neural" else self.depth_model
+        instead = ", or use auto" if self.mode == "neural" else ""
         raise CineError(f"{asked} needs {', '.join(dict.fromkeys(missing))}; put {pronoun} in {where} "
-                        f"(python install_deps.py --models downloads {pronoun}; see docs/models.md){instead}")
+                        f"(python install_deps.py --models downloads {pronoun}; see docs/models.md){instead}",
+                        parameter="backend" if self.mode == "neural" else "depth_model")
 
     def load(self, stage: str) -> dict[str, torch.nn.Module]:
         """Load the networks of ``stage`` (strictly, safely) onto the backend's device."""

@@ -31,6 +31,12 @@ from .run import PrepareOptions, SceneInputs, prepare_scene, render_frames
 EXIT_BAD_INPUT = 2
 #: Longest loop: the trajectories of every moving point are kept for each frame.
 MAX_FRAMES = 1000
+#: The core's parameters (:attr:`CineError.parameter`) as this command line's options: an error
+#: about one names the option to change, ``error: --direction: cannot understand 'sideways'; ...``.
+OPTIONS = {"max_side": "--size", "loop_frames": "--frames", "fps": "--fps", "flow_scale": "--flow-scale",
+           "direction": "--direction", "hints": "--hint", "mask": "--mask", "annotation": "--annotation",
+           "depth": "--depth", "depth_kind": "--depth-kind", "device": "--device", "backend": "--backend",
+           "depth_model": "--depth-model", "motion_video": "--motion-video"}
 #: Options that only matter when a photo is prepared (not for a saved .cine scene).
 _PREPARE_OPTIONS = ("size", "depth", "annotation", "mask", "hint", "direction", "motion_video", "exact_region",
                     "save_scene")
@@ -259,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         message = run_render(args)
     except CineError as exc:
-        sys.stderr.write(f"\nerror: {printable(exc, 1000)}\n")
+        sys.stderr.write(f"\nerror: {printable(exc.worded(OPTIONS), 1000)}\n")
         return EXIT_BAD_INPUT
     except Exception as exc:
         if not is_out_of_memory(exc):

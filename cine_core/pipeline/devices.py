@@ -26,13 +26,14 @@ def resolve_device(name: str = "auto") -> str:
         return name
     match = re.fullmatch(r"cuda(?::(\d{1,3}))?", name)
     if match is None:
-        raise CineError(f"--device {printable(name, 40)!r} is not a device; use auto, cpu, cuda or cuda:N")
+        raise CineError(f"{printable(name, 40)!r} is not a device; use auto, cpu, cuda or cuda:N", parameter="device")
     if not torch.cuda.is_available():
-        raise CineError(f"--device {name}: this PyTorch build has no CUDA or no GPU is visible; "
-                        f"use --device cpu")
+        raise CineError(f"{name} is not available: this PyTorch build has no CUDA or no GPU is visible; use cpu",
+                        parameter="device")
     count = torch.cuda.device_count()
     if match.group(1) is not None and int(match.group(1)) >= count:
-        raise CineError(f"--device {name}: PyTorch sees {count} GPU(s), cuda:0 to cuda:{count - 1}")
+        raise CineError(f"{name} is not available: PyTorch sees {count} GPU(s), cuda:0 to cuda:{count - 1}",
+                        parameter="device")
     return name
 
 

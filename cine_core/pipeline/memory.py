@@ -142,13 +142,13 @@ def check_memory(size: tuple[int, int], frames: int, photo_size: tuple[int, int]
             f"but {_in_words(available)} is available")
     fitting = _largest_fitting_side(photo_size, frames, available) if photo_size else None
     if fitting is not None:
-        raise CineError(f"this run needs {need}; use --size {fitting} or less")
+        raise CineError(f"this run needs {need}; {fitting} or less fits", parameter="max_side")
     smallest = working_size(*photo_size, least_long_side(*photo_size)) if photo_size else size
     fewer = _most_fitting_frames(smallest, available)
-    advice = f"use --frames {fewer} or fewer" if fewer else "free some memory"
-    if fewer and smallest != size:
-        advice += f" with --size {max(smallest)}"
-    raise CineError(f"this run needs {need}; {advice}")
+    if not fewer:
+        raise CineError(f"this run needs {need}; free some memory")
+    at_size = f" at a size limit of {max(smallest)}" if smallest != size else ""
+    raise CineError(f"this run needs {need}; {fewer} frames or fewer fit{at_size}", parameter="loop_frames")
 
 
 def _fits(size: tuple[int, int], frames: int, available: int) -> bool:

@@ -1,7 +1,9 @@
 """Photo -> prepared scene -> frames: the stages wired together, with progress reporting.
 
 ``progress(stage, fraction)`` callbacks may raise :class:`~cine_core.errors.Cancelled` to stop
-a job between steps; nothing is written until a stage has finished.
+a job between steps (:func:`cancellable` makes one that does when a
+:class:`~cine_core.errors.CancelToken` is cancelled); nothing is written until a stage has
+finished.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from ..cameras.intrinsics import Intrinsics
 from ..cameras.paths import CameraPath
 from ..depth.conditioning import check_same_view, condition_depth, raw_to_disparity
 from ..depth.methods import METHODS, estimate_depth
-from ..errors import CineError
+from ..errors import CancelToken, CineError
 from ..io.checks import check_regular_file
 from ..io.annotations import HintArrow, MotionAnnotation, check_points, read_arrows_json, read_mask_image
 from ..io.depth_files import DEPTH_EXTENSIONS, read_depth_file
@@ -43,13 +45,26 @@ from .backend import NeuralBackend
 Progress = Callable[[str, float], None]
 
 
-def _no_progress(stage: str, fraction: float) -> None:
-    pass
+def no_progress(stage: str, fraction: float) -> None:
+    """The default progress callback: reports nowhere."""
 
 
 def scaled_progress(progress: Progress, low: float, high: float) -> Progress:
     """A progress callback mapping a stage's 0..1 onto ``low``..``high`` of a longer job."""
     return lambda stage, fraction: progress(stage, low + (high - low) * fraction)
+
+
+def cancellable(progress: Progress, cancel: CancelToken | None) -> Progress:
+    """``progress`` that first stops the job (raises :class:`~cine_core.errors.Cancelled`) once
+    ``cancel`` is cancelled; ``progress`` itself without a token."""
+    if cancel is None:
+        return progress
+
+    def report(stage: str, fraction: float) -> None:
+        cancel.check()
+        progress(stage, fraction)
+
+    return report
 
 
 #: The share of :func:`prepare_animated`'s progress that preparing takes, integrating the loop
@@ -149,9 +164,20 @@ def load_annotation(inputs: SceneInputs, photo: Photo, extra_hints: list[HintArr
         annotation = annotation.merged(read_mask_image(inputs.mask, photo.original_size))
     if extra_hints:
         for hint in extra_hints:
-            check_points("--hint", "the arrow", np.array([hint.start, hint.end]), photo.original_size)
+            check_points("", "the arrow", np.array([hint.start, hint.end]), photo.original_size, parameter="hints")
         annotation = annotation.merged(MotionAnnotation(photo.original_size, None, list(extra_hints)))
     return annotation
+
+
+def working_annotation(inputs: SceneInputs, photo: Photo, extra_hints: list[HintArrow]) -> MotionAnnotation:
+    """:func:`load_annotation` at the photo's working size. A motion given at that size
+    (``inputs.motion``, e.g. found and shown to the user first) is taken as it is: resampling it
+    to the original size and back would move the edges of its region."""
+    motion = inputs.motion
+    if motion is not None and tuple(motion.size) == tuple(photo.size) and not extra_hints and \
+            (motion.mask is not None or not inputs.mask):
+        return motion
+    return load_annotation(inputs, photo, extra_hints).at_size(*photo.size)
 
 
 def _asks_for_motion(annotation: MotionAnnotation, direction: str | None, require_motion: bool) -> bool:
@@ -210,15 +236,20 @@ def _motion_stage(annotation: MotionAnnotation, rgb: torch.Tensor, backend: Neur
     return feather_flow(flow, regions), regions, method, held
 
 
-def find_motion(rgb: torch.Tensor, hints: list[HintArrow], direction: str | None,
-                backend: NeuralBackend) -> tuple[AutoMotion, str]:
+def find_motion(rgb: torch.Tensor, hints: list[HintArrow] = (), direction: str | None = None,
+                backend: NeuralBackend | str = "auto", *, ckpts_dir: str | None = None,
+                device: str = "cpu") -> tuple[AutoMotion, str]:
     """What moves in a photo without a motion mask, and how; and the method that found it.
 
     Args:
         rgb: (3, H, W) photo in [0, 1] at working resolution.
         hints: the user's arrows at that size (they override the guess where they start).
         direction: the user's words, if any (they set the direction of the other regions).
+        backend, ckpts_dir, device: the segmentation network's, as in :func:`prepare_scene`
+            (without its weight file: the weight-free detection).
     """
+    backend = NeuralBackend.coerce(backend, ckpts_dir, device)
+    hints = list(hints)
     parsed = parse_direction(direction) if direction else None
     if backend.uses("segment"):
         found = found_regions(rgb, segment_motion_kinds(backend.load("segment")["dpt_ade20k"], rgb))
@@ -227,7 +258,7 @@ def find_motion(rgb: torch.Tensor, hints: list[HintArrow], direction: str | None
 
 
 def _video_stage(path: str, annotation: MotionAnnotation, rgb: torch.Tensor, fps: float, flow_scale: float,
-                 progress: Progress = _no_progress) -> tuple[torch.Tensor, torch.Tensor, str, str]:
+                 progress: Progress = no_progress) -> tuple[torch.Tensor, torch.Tensor, str, str]:
     """The flow and regions a motion video shows (the user's ``annotation`` winning where
     given), feathered as :func:`_motion_stage` does; the method, and a summary for the user."""
     video = video_motion(rgb, path, fps, progress)
@@ -248,12 +279,12 @@ def _check_loaded(photo: Photo, inputs: SceneInputs, options: PrepareOptions) ->
         raise CineError(f"the loaded photo {photo.path} is not the scene's photo {inputs.photo}")
     expected = working_size(*photo.original_size, options.max_side)
     if photo.size != expected:
-        limit = f"--size {options.max_side}" if options.max_side else "full size"
+        limit = f"a size limit of {options.max_side}" if options.max_side else "full size"
         raise CineError(f"the loaded photo is {photo.size[0]}x{photo.size[1]} pixels but {limit} makes it "
-                        f"{expected[0]}x{expected[1]}; load it at the same size")
+                        f"{expected[0]}x{expected[1]}; load it at the same size", parameter="max_side")
 
 
-def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progress = _no_progress, *,
+def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progress = no_progress, *,
                   photo: Photo | None = None) -> PreparedScene:
     """Run every stage before rendering: photo, depth, layers, flow.
 
@@ -267,7 +298,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
         photo = load_photo(inputs.photo, options.max_side)
     else:
         _check_loaded(photo, inputs, options)
-    annotation = load_annotation(inputs, photo, options.hints).at_size(*photo.size)
+    annotation = working_annotation(inputs, photo, options.hints)
     # Every input file is read (and refused if bad) before any stage does real work.
     depth_file = read_depth_file(inputs.depth) if inputs.depth and inputs.depth_values is None else None
     if depth_file is not None:
@@ -340,10 +371,10 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
     notes = list(backend.notes)
     if from_video and not moving:
         notes.append("the motion video shows nothing moving: a still 3D photo with camera motion (film the "
-                     "moving scene, or give a mask or --hint arrows)")
+                     "moving scene, or give a mask or hint arrows)")
     if auto is not None and not moving:
         notes.append("auto motion found no sky or water to animate: a still 3D photo with camera "
-                     "motion (give a mask or --hint arrows to make something move)")
+                     "motion (give a mask or hint arrows to make something move)")
     if notes:
         info["notes"] = notes
     return PreparedScene(photo.rgb, Intrinsics.for_photo(width, height, options.focal), depth.depth,
@@ -358,7 +389,7 @@ class AnimatedScene(NamedTuple):
 
 
 def prepare_animated(inputs: SceneInputs, options: PrepareOptions, loop_frames: int,
-                     progress: Progress = _no_progress, *, photo: Photo | None = None) -> AnimatedScene:
+                     progress: Progress = no_progress, *, photo: Photo | None = None) -> AnimatedScene:
     """:func:`prepare_scene`, then its points animated over a loop of ``loop_frames`` frames
     (:func:`~cine_core.motion.animation.animate_points`, RK4 on the CPU).
 
@@ -388,7 +419,7 @@ def _animate(scene: PreparedScene, loop_frames: int, progress: Progress, start: 
 def with_motion(scene: PreparedScene, annotation: MotionAnnotation, *, direction: str | None = None,
                 flow_scale: float = 1.0, backend: NeuralBackend | str = "auto",
                 ckpts_dir: str | None = None, device: str = "cpu", motion_video: str | None = None,
-                fps: float = 30.0, exact_region: bool = False, progress: Progress = _no_progress) -> PreparedScene:
+                fps: float = 30.0, exact_region: bool = False, progress: Progress = no_progress) -> PreparedScene:
     """Re-run only the flow stage: ``scene`` with the motion of a new annotation (any size).
 
     Depth and layers are reused, so editing the motion of a prepared scene is quick.
@@ -420,10 +451,12 @@ def with_motion_animated(scene: PreparedScene, annotation: MotionAnnotation, loo
                          direction: str | None = None, flow_scale: float = 1.0,
                          backend: NeuralBackend | str = "auto", ckpts_dir: str | None = None, device: str = "cpu",
                          motion_video: str | None = None, fps: float = 30.0, exact_region: bool = False,
-                         progress: Progress = _no_progress) -> AnimatedScene:
+                         progress: Progress = no_progress, cancel: CancelToken | None = None) -> AnimatedScene:
     """:func:`with_motion`, then the new scene's points animated over a loop of ``loop_frames``
-    frames, as :func:`prepare_animated` does; ``progress`` runs from 0 to 1 over both steps."""
+    frames, as :func:`prepare_animated` does; ``progress`` runs from 0 to 1 over both steps,
+    ``cancel`` stops it between steps."""
     _check_loop(loop_frames)
+    progress = cancellable(progress, cancel)
     progress("flow", 0.0)
     # The flow stage (without the motion network or a video) is quick next to integrating the loop.
     share = 0.6 if motion_video else 0.3
@@ -433,8 +466,8 @@ def with_motion_animated(scene: PreparedScene, annotation: MotionAnnotation, loo
     return AnimatedScene(moved, _animate(moved, loop_frames, progress, share))
 
 
-def make_renderer(scene: PreparedScene, num_frames: int, models: NeuralBackend, *, integrator: str = "rk4",
-                  device: str = "cpu", half: bool = False,
+def make_renderer(scene: PreparedScene, num_frames: int, models: NeuralBackend | str = "auto", *,
+                  integrator: str = "rk4", device: str = "cpu", half: bool = False, ckpts_dir: str | None = None,
                   cloud: AnimatedPointCloud | None = None) -> FrameRenderer | NeuralFrameRenderer:
     """The renderer ``models`` picks for a loop of ``num_frames``: the feature net + image decoder
     when it uses the render stage, else splatting with the soft blend (``models.render_method()``
@@ -444,7 +477,9 @@ def make_renderer(scene: PreparedScene, num_frames: int, models: NeuralBackend, 
         cloud: the scene's animated points over this loop, when already computed (the Blender
             add-on shares them with its viewport playback); the splatting renderer uses them
             instead of integrating again. The decoder needs its own, carrying features.
+        ckpts_dir: where the weight files are, when ``models`` is a mode name.
     """
+    models = NeuralBackend.coerce(models, ckpts_dir, device)
     if models.uses("render"):
         nets = models.load("render")
         return NeuralFrameRenderer(scene, num_frames, nets["feature_net"], nets["img_decoder"],
@@ -455,7 +490,7 @@ def make_renderer(scene: PreparedScene, num_frames: int, models: NeuralBackend, 
 
 
 def render_frames(scene: PreparedScene, path: CameraPath, *, integrator: str = "rk4",
-                  device: str = "cpu", progress: Progress = _no_progress,
+                  device: str = "cpu", progress: Progress = no_progress,
                   backend: NeuralBackend | str = "auto", ckpts_dir: str | None = None,
                   half: bool = False, loop_frames: int | None = None) -> Iterator[np.ndarray]:
     """Yield one frame per camera of ``path`` as (H, W, 3) uint8 RGB; frame m shows loop time

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
+from ..cameras.intrinsics import lift
 from ..cameras.paths import lift_to_world
 from ..cameras.safe_zone import BORDER_FRACTION
 from ..motion.animation import AnimatedPointCloud
@@ -264,3 +266,97 @@ def layer_surfaces(scene: PreparedScene, cloud: AnimatedPointCloud) -> LayerSurf
     return LayerSurfaces(triangles, skirt_source, skirt_pixels.float(),
                          lift_to_world(skirt_pixels.float(), depth, scene.intrinsics).float(), copy,
                          sheet_edges(scene, cloud, layers))
+
+
+@dataclass
+class SurfaceVertices:
+    """The layered surface as arrays for a mesh: ``V`` vertices (the animated cloud's points in
+    its order at their sheet's edge, then the skirt beyond the photo's border, then the
+    cross-fade copy of the moving part, :data:`CROSSFADE_BEHIND` as far) and ``F`` triangles
+    (the surface's, then the copy's), in world coordinates of the source camera.
+
+    Attributes:
+        positions: (V, 3) float32 world positions at rest (loop frame 0).
+        colors: (V, 3) float32 sRGB in [0, 1].
+        pixels: (V, 2) float32 photo pixel (x, y) each vertex shows at rest.
+        triangles: (F, 3) int32 vertex indices.
+        copy_of: (V,) int32 the surface vertex a copy vertex repeats; -1 on the surface.
+        translucent: (F,) bool the surface's moving triangles (seen through by the cross-fade).
+    """
+
+    positions: np.ndarray
+    colors: np.ndarray
+    pixels: np.ndarray
+    triangles: np.ndarray
+    copy_of: np.ndarray
+    translucent: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return int(self.positions.shape[0])
+
+    @property
+    def num_surface(self) -> int:
+        """Vertices of the surface itself (points and skirt), without the cross-fade copy."""
+        return int((self.copy_of < 0).sum())
+
+
+def surface_vertices(scene: PreparedScene, cloud: AnimatedPointCloud) -> SurfaceVertices:
+    """The layered surface of ``scene`` whose points are ``cloud``'s (:func:`layer_surfaces`),
+    as the arrays of one mesh with its cross-fade copy."""
+    surfaces = layer_surfaces(scene, cloud)
+    rest_uv, depth = cloud.rest_uv.cpu(), cloud.depth.cpu()
+    positions = torch.cat([lift_to_world(rest_uv + surfaces.edge_offsets, depth, scene.intrinsics).float(),
+                           surfaces.skirt_world])
+    colors = cloud.values[:, :3].cpu().float()
+    colors = torch.cat([colors, colors[surfaces.skirt_source]])
+    pixels = torch.cat([rest_uv.float(), surfaces.skirt_pixels])
+    source = surfaces.copy.source
+    copy_of = torch.cat([torch.full((len(positions),), -1, dtype=torch.int32), source.int()])
+    return SurfaceVertices(
+        positions=torch.cat([positions, positions[source] * CROSSFADE_BEHIND]).numpy(),
+        colors=torch.cat([colors, colors[source]]).numpy(),
+        pixels=torch.cat([pixels, pixels[source]]).numpy(),
+        triangles=torch.cat([surfaces.triangles, surfaces.copy.triangles]).int().numpy(),
+        copy_of=copy_of.numpy(),
+        translucent=torch.cat([surfaces.copy.faces, torch.zeros(len(surfaces.copy.triangles), dtype=torch.bool)]).numpy())
+
+
+class SurfaceMotion:
+    """Where the moving vertices of :func:`surface_vertices`' mesh are at each frame of the loop:
+    the surface's moving points show the cloud that weighs more, the cross-fade copy the other
+    (:func:`crossfade`).
+
+    NumPy arrays, computed once: a viewport moves the mesh on its main thread every frame, where
+    PyTorch's thread pool would wait for cores that other work holds.
+    """
+
+    def __init__(self, scene: PreparedScene, cloud: AnimatedPointCloud):
+        layers = point_layers(scene, cloud)
+        moving = slice(cloud.num_static, cloud.depth.shape[0])
+        self.num_frames = cloud.num_frames
+        self.num_moving = cloud.depth.shape[0] - cloud.num_static
+        self.intrinsics = scene.intrinsics
+        self._rest = (cloud.rest_uv.cpu() + sheet_edges(scene, cloud, layers))[moving].numpy()
+        self._clouds = ((cloud.forward.cpu().numpy(), cloud.forward_depth.cpu().numpy()),
+                        (cloud.backward.cpu().numpy(), cloud.backward_depth.cpu().numpy()))
+        self.crossfade = [crossfade(frame, self.num_frames) for frame in range(self.num_frames + 1)]
+
+    def see_through(self, frame: int) -> float:
+        """How transparent the surface's moving part is at ``frame`` in [0, N]."""
+        return self.crossfade[frame][1] if self.num_moving else 0.0
+
+    def positions(self, frame: int, surface: np.ndarray, copy: np.ndarray) -> None:
+        """Write the (M, 3) world positions at ``frame`` in [0, N] of the surface's moving
+        points (the cloud's points ``num_static`` on) into ``surface``, and of their cross-fade
+        copy into ``copy``: each takes the depth of its cloud where it arrives, the copy
+        :data:`CROSSFADE_BEHIND` times as far along the same ray."""
+        if not self.num_moving:
+            return
+        shows_backward = self.crossfade[frame][0]
+        (front, front_depth), (back, back_depth) = self._clouds[::-1] if shows_backward else self._clouds
+        k = self.intrinsics
+        for out, shift, depth in ((surface, front[frame], front_depth[frame]),
+                                  (copy, back[frame], back_depth[frame] * np.float32(CROSSFADE_BEHIND))):
+            pixels = self._rest + shift
+            out[:, 0], out[:, 1], out[:, 2] = lift(pixels[:, 0], pixels[:, 1], depth, k)
