@@ -33,12 +33,12 @@ DEFAULT_MAX_SIDE = 1024
 #: OpenCV and the libraries' buffers, fitted 397 MiB), bytes per working pixel (fitted 1156
 #: with the second frame in flight, below) and per moving point and loop frame (fitted 25.4).
 BASE_BYTES = 400 << 20
-BYTES_PER_PIXEL = 900
+BYTES_PER_PIXEL = 880
 BYTES_PER_PIXEL_FRAME = 27
 #: Bytes per output pixel that each frame rendered beside another costs: on the CPU
 #: :data:`~cine_core.parallel.FRAMES_AT_ONCE` frames are in flight, each with its own splatting
-#: and blending temporaries (measured at 1280x720: two frames at once peak 281 MB above one).
-BYTES_PER_PIXEL_IN_FLIGHT = 320
+#: and blending temporaries (measured at 1280x720: two frames at once peak 310 MB above one).
+BYTES_PER_PIXEL_IN_FLIGHT = 340
 #: Environment variable that sets the memory available to a run (bytes, or with a K/M/G suffix),
 #: for machines shared by several jobs; without it the machine's own answer is used.
 LIMIT_VARIABLE = "CINE_CORE_MEMORY_LIMIT"
