@@ -19,8 +19,8 @@ disparity file normalised to 16 bits)::
 
     xvfb-run -a -s "-screen 0 1280x720x24" depthflow input -i image.png -d depth.png \\
         main -w 1280 -h 720 --fps 30 -t 2 -o df.mp4
-    python -m cine_core render <scene> --direction downwards --camera circle --frames 60 --fps 30 \\
-        --backend classical --out ours.mp4 --quiet
+    python -m cine_core render <scene> --direction downwards --camera circle --size 1280 --frames 60 \\
+        --fps 30 --backend classical --out ours.mp4 --quiet
 
 DepthFlow encodes with the ``ffmpeg`` on its PATH; where there is none, it is lent the ffmpeg
 binary our video writer uses (imageio-ffmpeg's), so both encode with the same program.
@@ -98,8 +98,10 @@ def depthflow_command(venv: str, image: str, depth: str, out: str) -> list[str]:
 
 
 def ours_command(scene_dir: str, direction: str, out: str) -> list[str]:
+    # --size: the CLI caps the long side at 1024 by default; DepthFlow renders 1280x720.
     return [sys.executable, "-m", "cine_core", "render", scene_dir, "--direction", direction, "--camera", "circle",
-            "--frames", str(FRAMES), "--fps", str(FPS), "--backend", "classical", "--out", out, "--quiet"]
+            "--size", str(max(SIZE)), "--frames", str(FRAMES), "--fps", str(FPS), "--backend", "classical",
+            "--out", out, "--quiet"]
 
 
 def timed(command: list[str], env: dict, cwd: str, out: str) -> dict:

@@ -25,7 +25,8 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
-#: Most frames rendered at once: each holds its own temporaries (300-400 MB at 1280x720), so
+#: Most frames rendered at once: each holds its own temporaries (at 1280x720 about 160 MB at
+#: their peak, and a second frame in flight raises the resident size by about 300 MB), so
 #: memory grows with every frame in flight while the time gained shrinks past the second.
 FRAMES_AT_ONCE = 2
 

@@ -7,18 +7,20 @@ from cine_core.errors import CineError
 from cine_core.pipeline import memory
 
 #: Peak RSS measured with tools/measure_memory.py (docs/performance.md): (width, height, frames,
-#: moving points, MiB). The estimate assumes every pixel moves, so it must lie above each.
+#: moving points, MiB). The estimate assumes every pixel moves, so it must lie above each. The
+#: runs with the whole photo masked as moving are this renderer's (two frames in flight); those
+#: where motion detection found a fifth or less moving were measured with an earlier one.
 MEASURED = [(320, 213, 60, 7228, 362), (640, 427, 60, 76832, 623), (960, 640, 60, 148120, 1026),
             (1280, 853, 60, 272858, 1431), (960, 640, 20, 148120, 794), (960, 640, 120, 148120, 1473),
-            (320, 213, 60, 68160, 533), (640, 427, 60, 273280, 1083), (960, 640, 60, 614400, 2172),
-            (640, 427, 20, 273280, 673), (640, 427, 120, 273280, 1789)]
+            (320, 213, 60, 67862, 540), (640, 427, 60, 271259, 1135), (960, 640, 60, 611941, 1964),
+            (640, 427, 20, 271259, 850), (640, 427, 120, 271259, 1509)]
 
 
 @pytest.mark.parametrize("width, height, frames, moving, peak_mib", MEASURED)
 def test_the_estimate_is_above_every_measured_peak(width, height, frames, moving, peak_mib):
     estimate = memory.estimate_peak_bytes(width, height, frames) / 2**20
     assert estimate >= peak_mib
-    if moving == width * height:  # everything moved: the estimate is tight, not a blind margin
+    if moving > 0.9 * width * height:  # (almost) everything moved: the estimate is tight, not a blind margin
         assert estimate < 1.15 * peak_mib
 
 

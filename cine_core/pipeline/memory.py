@@ -2,12 +2,12 @@
 
 The model is fitted to measured peaks (``tools/measure_memory.py``; the fit and its data are in
 docs/performance.md): the process's peak resident set size is a base (Python, PyTorch, OpenCV)
-plus a cost per working pixel (photo, depth, layers, flow, the renderer's buffers) plus a cost
-per pixel and loop frame (the trajectories of the moving points: forward and backward
-displacements and depths at every frame). Which pixels move is found only later, so the
-estimate assumes that every pixel moves: an upper bound, about twice the measured peak of a
-photo a fifth of which moves. The video encoder's own process (ffmpeg, tens of
-MB) is not counted.
+plus a cost per working pixel (photo, depth, layers, flow, the renderer's buffers, for each
+frame rendered at once) plus a cost per pixel and loop frame (the trajectories of the moving
+points: forward and backward displacements and depths at every frame). Which pixels move is
+found only later, so the estimate assumes that every pixel moves: an upper bound, about twice
+the measured peak of a photo a fifth of which moves. The video encoder's own process (ffmpeg,
+tens of MB) is not counted.
 
 Front ends call :func:`check_memory` before they read the photo's pixels: the command line and
 the Blender import refuse a run that would not fit and name a size that would.
@@ -18,22 +18,27 @@ import os
 
 from ..errors import CineError
 from ..io.images import least_long_side, read_photo_header, working_size
+from ..parallel import FRAMES_AT_ONCE
 
 #: The default cap on the photo's long side (``--size``), the same as the Blender import's Size
-#: Limit. A 24 MP phone photo becomes 1024 x 683: a 60-frame loop peaked at 1.1 GB measured on a
-#: photo a fifth of which moves, and at most 2.5 GB is estimated if all of it moves, within what a
-#: 16 GB laptop has beside other applications (1280 px: 1.4-3.7 GB; full size of that photo:
-#: tens of GB). ``--size`` sets any other cap, 0 keeps full size.
+#: Limit. A 24 MP phone photo becomes 1024 x 683: a 60-frame loop peaked at 1.1 GB measured (an
+#: earlier renderer) on a photo a fifth of which moves, and at most 2.3 GB is estimated if all of
+#: it moves, within what a 16 GB laptop has beside other applications (1280 px: at most 3.3 GB;
+#: full size of that photo: tens of GB). ``--size`` sets any other cap, 0 keeps full size.
 DEFAULT_MAX_SIDE = 1024
 
-#: Fitted by least squares to the peaks measured by tools/measure_memory.py (11 runs, 320-1280
-#: px, 20-120 frames, a quarter to all of the photo moving: docs/performance.md), each rounded up
-#: so the estimate stays above every measured peak: the base (Python, PyTorch, OpenCV and the
-#: libraries' buffers, fitted 326 MiB), bytes per working pixel (fitted 500) and per moving
-#: point and loop frame (fitted 43).
-BASE_BYTES = 330 << 20
-BYTES_PER_PIXEL = 520
-BYTES_PER_PIXEL_FRAME = 45
+#: Fitted by least squares to the peaks measured by tools/measure_memory.py with every pixel
+#: moving (5 runs, 320-960 px, 20-120 frames, two frames in flight: docs/performance.md), each
+#: rounded up so the estimate stays above every measured peak: the base (Python, PyTorch,
+#: OpenCV and the libraries' buffers, fitted 397 MiB), bytes per working pixel (fitted 1156
+#: with the second frame in flight, below) and per moving point and loop frame (fitted 25.4).
+BASE_BYTES = 400 << 20
+BYTES_PER_PIXEL = 880
+BYTES_PER_PIXEL_FRAME = 27
+#: Bytes per output pixel that each frame rendered beside another costs: on the CPU
+#: :data:`~cine_core.parallel.FRAMES_AT_ONCE` frames are in flight, each with its own splatting
+#: and blending temporaries (measured at 1280x720: two frames at once peak 310 MB above one).
+BYTES_PER_PIXEL_IN_FLIGHT = 340
 #: Environment variable that sets the memory available to a run (bytes, or with a K/M/G suffix),
 #: for machines shared by several jobs; without it the machine's own answer is used.
 LIMIT_VARIABLE = "CINE_CORE_MEMORY_LIMIT"
@@ -53,8 +58,12 @@ def max_side_for(size: int | None, photo_size: tuple[int, int]) -> int | None:
 def estimate_peak_bytes(width: int, height: int, frames: int) -> int:
     """Peak resident memory of preparing a ``width`` x ``height`` working photo and rendering a
     loop of ``frames`` (upper bound: every pixel moves), Python and PyTorch included."""
-    pixels = width * height
-    return BASE_BYTES + pixels * (BYTES_PER_PIXEL + BYTES_PER_PIXEL_FRAME * (frames + 1))
+    return BASE_BYTES + width * height * (_bytes_per_pixel() + BYTES_PER_PIXEL_FRAME * (frames + 1))
+
+
+def _bytes_per_pixel() -> int:
+    """What a working pixel costs whatever the loop's length, the frames in flight included."""
+    return BYTES_PER_PIXEL + BYTES_PER_PIXEL_IN_FLIGHT * (FRAMES_AT_ONCE - 1)
 
 
 def _parse_bytes(text: str) -> int | None:
@@ -163,7 +172,7 @@ def _largest_fitting_side(photo_size: tuple[int, int], frames: int, available: i
 def _most_fitting_frames(size: tuple[int, int], available: int) -> int | None:
     """The longest loop (at least 2 frames) that fits at ``size``, if any."""
     pixels = size[0] * size[1]
-    frames = (available - pixels * BYTES_PER_PIXEL) // max(1, pixels * BYTES_PER_PIXEL_FRAME) - 1
+    frames = (available - pixels * _bytes_per_pixel()) // max(1, pixels * BYTES_PER_PIXEL_FRAME) - 1
     return int(frames) if frames >= 2 else None
 
 

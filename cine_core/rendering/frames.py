@@ -72,15 +72,14 @@ def blend_weights(time: float, coverage: torch.Tensor, disparity: torch.Tensor,
         (2, 1, H, W) unnormalised weights.
     """
     forward, backward = cloud_weights(time)
-    factors = torch.stack([coverage[0] * forward, coverage[1] * backward])  # (1 - t) A_f, t A_b
-    active = factors > 0
-    nearest = torch.where(active, disparity, torch.zeros_like(disparity)).amax(0, keepdim=True)
-    visibility = surface_weight(nearest / disparity.clamp(min=1e-8) - 1.0)
+    weights = torch.stack([coverage[0] * forward, coverage[1] * backward])  # (1 - t) A_f, t A_b
+    nearest = (disparity * (weights > 0)).amax(0, keepdim=True)  # of the clouds that count; else 0
+    visibility = surface_weight(torch.div(nearest, disparity.clamp(min=1e-8)).sub_(1.0))
     if fluid is not None:
-        visibility = torch.maximum(visibility, fluid)
-    weights = factors * visibility
+        torch.maximum(visibility, fluid, out=visibility)
+    weights *= visibility
     if seam is not None:
-        weights = weights * seam
+        weights *= seam
     if under is not None:
         # A rendering free of that surface wins outright; else the one with less of it.
         for share in ((under < 1e-3).to(weights.dtype), 1.0 - under):
@@ -120,7 +119,12 @@ def local_mean(image: torch.Tensor, window: int) -> torch.Tensor:
         return image
     pooled = F.avg_pool2d(image, window, ceil_mode=True)
     pooled = F.avg_pool2d(pooled, 3, stride=1, padding=1, count_include_pad=False)
-    return F.interpolate(pooled, size=image.shape[-2:], mode="bilinear", align_corners=False)
+    # Each channel as an image of its own: PyTorch's kernel upsamples single-channel images
+    # three to four times faster than the channels of one image (4.6 vs 15.8 ms for three
+    # 1280x720 channels, one thread), equal up to float rounding.
+    smooth = F.interpolate(pooled.flatten(0, 1)[:, None], size=image.shape[-2:], mode="bilinear",
+                           align_corners=False)
+    return smooth.view(image.shape)
 
 
 def restore_contrast(colours: torch.Tensor, weights: torch.Tensor, fluid: torch.Tensor,
@@ -151,26 +155,30 @@ def restore_contrast(colours: torch.Tensor, weights: torch.Tensor, fluid: torch.
     # whatever the weights, and a weight of 0 or 1 gives exactly one rendering (exact loop).
     blend = torch.lerp(colours[0], colours[1], normalised[1])
     mean = local_mean(blend[None], window)[0]
-    deviations = torch.cat([(colours - mean).square().sum(1, keepdim=True),
-                            (blend - mean).square().sum(0, keepdim=True)[None]])
-    variances = local_mean(deviations[:, 0][None], window)[0]  # (3, H, W): V0, V1, V
-    own = (normalised[:, 0] * variances[:2]).sum(0)
+    # Squared deviations from the blend's local mean: of each rendering, then of the blend.
+    deviations = blend.new_empty(1, 3, *blend.shape[1:])
+    for index, image in enumerate([*colours, blend]):
+        torch.sum((image - mean).square_(), 0, out=deviations[0, index])
+    del mean
+    variances = local_mean(deviations, window)[0]  # (3, H, W): V0, V1, V
+    del deviations
+    factor = (normalised[:, 0] * variances[:2]).sum(0)  # w0 V0 + w1 V1
     independent = normalised.square().sum(0)[0].clamp(min=1e-8).rsqrt()
-    factor = (own / variances[2].clamp(min=1e-8)).sqrt().clamp(min=1.0)
-    factor = torch.minimum(factor, independent)
-    both = torch.minimum(fluid[0, 0], fluid[1, 0])
-    gain = 1.0 + (factor - 1.0) * both
+    factor = factor.div_(variances[2].clamp(min=1e-8)).sqrt_().clamp_(min=1.0)
+    del variances
+    torch.minimum(factor, independent, out=factor)
+    gain = factor.sub_(1.0).mul_(torch.minimum(fluid[0, 0], fluid[1, 0])).add_(1.0)  # where both show fluid
     # The contrast comes back in brightness only, as a factor on the blended colour: scaling its
     # deviation from the local mean in every channel would move colours along the direction
     # away from the mean, which for a glint on golden water is towards blue-grey.
     brightness = blend.mean(0)
     mean_brightness = local_mean(brightness[None, None], window)[0, 0]
-    target = mean_brightness + gain * (brightness - mean_brightness)
-    scale = (target / brightness.clamp(min=1e-4)).clamp(min=0.0)
+    target = (brightness - mean_brightness).mul_(gain).add_(mean_brightness)
+    scale = target.div_(brightness.clamp_(min=1e-4)).clamp_(min=0.0)
     # Kept within what the brightest channel allows, so no channel clips (which shifts hue).
-    scale = torch.minimum(scale, 1.0 / blend.amax(0).clamp(min=1e-4))
-    scale = torch.where(gain > 1.0, scale, torch.ones_like(scale))
-    return blend * scale[None]
+    torch.minimum(scale, 1.0 / blend.amax(0).clamp(min=1e-4), out=scale)
+    scale = scale.masked_fill_(~(gain > 1.0), 1.0)
+    return blend.mul_(scale[None])
 
 
 def saturated_coverage(coverage: torch.Tensor) -> torch.Tensor:
@@ -260,7 +268,8 @@ class FrameRenderer:
         magnifies = self.max_footprint(camera) >= 2.0
 
         def with_disparity(carried: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
-            return torch.cat([carried, (self.nearest_depth / depth)[:, None]], dim=1)
+            # Stored channel first (a transposed view), the layout the splatter sums in.
+            return torch.cat([carried.T, (self.nearest_depth / depth)[None]]).T
 
         def point_set(world: torch.Tensor, depth: torch.Tensor, carried: torch.Tensor) -> PointSet:
             uv, z = project_points(world @ world_to_cam[:3, :3].T + world_to_cam[:3, 3], calibration)
@@ -349,20 +358,31 @@ class FrameRenderer:
             fluid_uv: (G, 2, H, W) splatted ``fluid * (u, v)`` (normalised like the colours).
 
         Returns:
-            (G, C, H, W).
+            ``colours``, changed in place.
         """
+        for image, share, uv_sum in zip(colours, fluid, fluid_uv):  # one rendering at a time
+            flat = image.view(image.shape[0], -1)
+            share = share.reshape(-1)
+            if share.device.type == "cpu":
+                # Only pixels with fluid change: gathered first, the sampling costs the fluid's
+                # area, not the frame's (4x less on the CPU for a typical scene).
+                pixel = (share > 0).nonzero()[:, 0]
+            else:  # finding them would wait for the device (nonzero reads back); sampling all is cheap there
+                pixel = torch.arange(share.numel(), device=share.device)
+            share = share.index_select(0, pixel)
+            uv = uv_sum.reshape(2, -1).index_select(1, pixel).T / share.clamp(min=1e-6)[:, None]  # (M, 2)
+            splatted = flat.index_select(1, pixel).T  # (M, C)
+            change = (self._fluid_sample(uv) - splatted).mul_(share[:, None])
+            # Where the fluid sits on its own pixel (at rest: loop time 0 from the source camera)
+            # the splatted colour already is the photo's; the resampling would only add rounding.
+            change *= ((uv - uv.round()).abs().amax(1) > 1e-3).to(change.dtype)[:, None]
+            flat.index_copy_(1, pixel, (splatted + change).T)
+        return colours
+
+    def _fluid_sample(self, uv: torch.Tensor) -> torch.Tensor:
+        """(M, C) the fluid's texture sampled bicubically at photo positions ``uv`` (M, 2),
+        kept within the four texels around each."""
         source = self.source
-        groups, channels, height, width = colours.shape
-        share = fluid.reshape(-1)
-        if share.device.type == "cpu":
-            # Only pixels with fluid change: gathered first, the sampling costs the fluid's area,
-            # not the frame's (4x less on the CPU for a typical scene).
-            where = (share > 0).nonzero()[:, 0]
-        else:  # finding them would wait for the device (nonzero reads back); sampling all is cheap there
-            where = torch.arange(share.numel(), device=share.device)
-        group, pixel = where // (height * width), where % (height * width)
-        share = share[where]
-        uv = fluid_uv.reshape(groups, 2, -1)[group, :, pixel] / share.clamp(min=1e-6)[:, None]  # (M, 2)
         scale = torch.tensor([2.0 / max(source.width - 1, 1), 2.0 / max(source.height - 1, 1)],
                              device=uv.device, dtype=uv.dtype)
         sharp = F.grid_sample(self.fluid_texture, (uv * scale - 1.0)[None, None], mode="bicubic",
@@ -377,13 +397,7 @@ class FrameRenderer:
                                    padding_mode="border", align_corners=True)[0, :, 0].T
             low, high = bounds.chunk(2, dim=1)
             sharp = torch.minimum(torch.maximum(sharp, low), high)
-        # Where the fluid sits on its own pixel (at rest: loop time 0 from the source camera)
-        # the splatted colour already is the photo's; the resampling would only add rounding.
-        moved = ((uv - uv.round()).abs().amax(1) > 1e-3).to(colours.dtype)
-        result = colours.reshape(groups, channels, -1).clone()
-        splatted = result[group, :, pixel]
-        result[group, :, pixel] = splatted + (share * moved)[:, None] * (sharp - splatted)
-        return result.reshape(colours.shape)
+        return sharp
 
     def render(self, frame: int, camera: Camera) -> torch.Tensor:
         """The colour image of ``frame`` in [0, N] (time frame / N) from ``camera``.
@@ -404,11 +418,12 @@ class FrameRenderer:
         # at the edge of a gap and the cloud fades in from there (a small floor keeps the
         # plain time blend where both clouds are sparse).
         long_side = max(camera.intrinsics.width, camera.intrinsics.height)
-        density = gap_distance_weight(coverage, max(5, round(DENSITY_WINDOW * long_side))).clamp(min=1e-2) * coverage
+        density = gap_distance_weight(coverage, max(5, round(DENSITY_WINDOW * long_side)))
+        density = density.clamp_(min=1e-2).mul_(coverage)
         weights = blend_weights(time, density, disparity, seam, under, fluid)
         total = weights.sum(0)
         window = max(8, round(CONTRAST_WINDOW * long_side))
         image = restore_contrast(colours, weights, fluid, window)
         confidence = torch.where(total > 0, frame_confidence(time, coverage), torch.zeros_like(total))
         image = fill_holes(image, confidence)
-        return image.clamp(0.0, 1.0)
+        return image.clamp_(0.0, 1.0)

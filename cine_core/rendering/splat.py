@@ -91,7 +91,8 @@ def _subdivide(points: PointSet) -> PointSet:
 @dataclass
 class _Taps:
     """The four bilinear taps of every point, stacked (4, N); taps outside the image or of
-    points behind the camera point at the spare cell ``H * W`` with weight 0 and depth inf."""
+    points behind the camera point at the spare cell ``H * W`` with weight 0. ``z`` is each
+    point's depth (N,): a tap's depth is its point's (that of a tap of weight 0 is never used)."""
 
     pixel: torch.Tensor
     weight: torch.Tensor
@@ -99,29 +100,34 @@ class _Taps:
     values: torch.Tensor  # (N, C)
 
 
-def _taps(points: PointSet, height: int, width: int) -> _Taps:
+def _taps(points: PointSet, height: int, width: int, origin: tuple[int, int] = (0, 0)) -> _Taps:
+    """Taps onto ``height`` x ``width`` cells whose first is the image's pixel ``origin`` (row,
+    column)."""
     # Dense arithmetic only: boolean indexing (nonzero) costs more than the splat itself. The
-    # (4, N) arrays are outer products of per-axis (2, N) ones, so no (4, N) stack is copied.
+    # (4, N) arrays are outer products of per-axis (2, N) ones, and every test of validity is
+    # made per point and axis: tests and selections on all 4N taps cost more than the sums.
     points = _subdivide(points)
     uv, z = points.uv, points.z
     base = uv.floor()
     frac = uv - base
-    x0, y0 = base[:, 0].long(), base[:, 1].long()
+    x0, y0 = base[:, 0].long() - origin[1], base[:, 1].long() - origin[0]
     fx, fy = frac[:, 0], frac[:, 1]
-    # Rows of the taps: (x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1).
-    weight = (torch.stack([1 - fy, fy])[:, None] * torch.stack([1 - fx, fx])[None]).reshape(4, -1)
-    # Validity per point and axis (N), combined per tap: cheaper than tests on all 4N taps.
+    usable = (z > 1e-6) & (fx >= 0) & (fy >= 0)  # a fraction is NaN (fails) unless uv is finite
+    # Per axis (2, N): the tap's row or column when inside the image, and its weight (0 outside).
     inside_x = torch.stack([(x0 >= 0) & (x0 < width), (x0 >= -1) & (x0 < width - 1)])
-    inside_y = torch.stack([(y0 >= 0) & (y0 < height), (y0 >= -1) & (y0 < height - 1)])
-    usable = (z > 1e-6) & torch.isfinite(fx) & torch.isfinite(fy)
-    valid = ((inside_y & usable)[:, None] & inside_x[None]).reshape(4, -1)
-    offsets = torch.tensor([0, 1, width, width + 1], device=x0.device)
-    # Invalid taps filled in place: no second (4, N) array (the splat's memory peaks here).
-    invalid = ~valid
-    pixel = ((y0 * width + x0)[None] + offsets[:, None]).masked_fill_(invalid, height * width)
-    weight = weight.masked_fill_(invalid, 0.0)
-    tap_z = torch.where(valid, z, float("inf"))
-    return _Taps(pixel.reshape(-1), weight.reshape(-1), tap_z.reshape(-1), points.values)
+    inside_y = torch.stack([(y0 >= 0) & (y0 < height), (y0 >= -1) & (y0 < height - 1)]) & usable
+    weight_x = torch.where(inside_x, torch.stack([1 - fx, fx]), 0.0)
+    weight_y = torch.where(inside_y, torch.stack([1 - fy, fy]), 0.0)
+    # Rows of the taps: (x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1).
+    weight = (weight_y[:, None] * weight_x[None]).reshape(-1)
+    # An outside row or column is pushed past the last cell, so any tap using it lands on the
+    # spare cell after the cap: no (4, N) mask.
+    spare = height * width
+    steps = torch.arange(2, device=x0.device)[:, None]
+    column = torch.where(inside_x, x0 + steps, spare)
+    row = torch.where(inside_y, (y0 + steps) * width, spare)
+    pixel = (row[:, None] + column[None]).reshape(-1).clamp_(max=spare)
+    return _Taps(pixel, weight, z, points.values)
 
 
 def _nearest_depth(taps: _Taps, cells: int) -> torch.Tensor:
@@ -133,46 +139,53 @@ def _nearest_depth(taps: _Taps, cells: int) -> torch.Tensor:
     surface then showed through as a regular pattern of dots.
     """
     inf = float("inf")
+    weight = taps.weight.view(4, -1)
     nearest = torch.full((cells + 1,), inf, device=taps.z.device, dtype=taps.z.dtype)
-    strong = torch.where(taps.weight >= _MIN_OWNER_WEIGHT, taps.z, inf)
+    strong = torch.where(weight >= _MIN_OWNER_WEIGHT, taps.z, inf).view(-1)
     nearest.scatter_reduce_(0, taps.pixel, strong, reduce="amin", include_self=True)
     # The nearest surface of any weight, and how much of the pixel it covers in all.
     any_near = torch.full_like(nearest, inf)
-    any_near.scatter_reduce_(0, taps.pixel, torch.where(taps.weight > 0, taps.z, inf), reduce="amin",
+    del strong
+    any_near.scatter_reduce_(0, taps.pixel, torch.where(weight > 0, taps.z, inf).view(-1), reduce="amin",
                              include_self=True)
     # Only taps of that very surface (within SURFACE_SAME) count: a neighbour's tap of weight
     # 1e-6 must not hand a pixel to a surface the pixel's own point lies 2 % behind.
-    same = taps.z <= any_near.take(taps.pixel) * (1.0 + SURFACE_SAME)
-    cover = torch.zeros_like(nearest).scatter_add_(0, taps.pixel, torch.where(same, taps.weight, 0.0))
+    own = any_near.index_select(0, taps.pixel).mul_(1.0 + SURFACE_SAME).view(4, -1)
+    same = own.ge_(taps.z).view(-1)  # 1 where the tap is of that surface, else 0
+    cover = torch.zeros_like(nearest).scatter_add_(0, taps.pixel, same.mul_(taps.weight))
     return torch.where(cover >= _MIN_OWNER_WEIGHT, any_near, nearest)
 
 
 def surface_weight(gap: torch.Tensor) -> torch.Tensor:
-    """Soft visibility of a surface ``gap`` (relative depth) behind the nearest one.
+    """Soft visibility of a surface ``gap`` (relative depth) behind the nearest one, computed in
+    ``gap``'s own memory (pass a copy to keep it): the splatter's arrays are large.
 
     Neighbouring samples of one sloped surface differ by a percent or so and must blend
     equally (or moving texture loses coverage and blurs); a distinct surface behind (the LDI
     keeps hidden layers at least 6% behind) must vanish.
     """
-    return ((SURFACE_TOLERANCE - gap) / (SURFACE_TOLERANCE - SURFACE_SAME)).clamp(0.0, 1.0)
+    # (SURFACE_TOLERANCE - gap) / (SURFACE_TOLERANCE - SURFACE_SAME), clamped to [0, 1]
+    return gap.neg_().add_(SURFACE_TOLERANCE).div_(SURFACE_TOLERANCE - SURFACE_SAME).clamp_(0.0, 1.0)
 
 
-def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int) -> torch.Tensor:
-    """(C + 1, cells + 1): sums of weighted values and, last, of weights, channel-first."""
+def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """(C + 1, cells + 1): sums of weighted values and, last, of weights, channel-first
+    (added to ``out``, zeros of that shape, when given)."""
     # Pixels reached only by weak taps have no owner (inf): z / inf - 1 = -1 keeps them all.
-    gap = nearest.take(taps.pixel)
-    weight = surface_weight(torch.div(taps.z, gap, out=gap).sub_(1.0)).mul_(taps.weight)
-    del gap
+    weight = nearest.index_select(0, taps.pixel).view(4, -1)
+    weight = surface_weight(torch.div(taps.z, weight, out=weight).sub_(1.0)).view(-1).mul_(taps.weight)
+    # Channel-first values (PointSet.values a transposed view of them) are used as they are.
     values = taps.values.T.contiguous()
-    total = weight.new_zeros(values.shape[0] + 1, cells + 1)
+    total = weight.new_zeros(values.shape[0] + 1, cells + 1) if out is None else out
     # One channel at a time: a (4, N) product per channel stays in cache and adds along one
     # dimension, twice as fast on the CPU as one (4 N, C) product added row by row, and the
     # channel-first sums are the layout the images need (the per-pixel order of the additions,
     # hence the sums, is the same). scatter_add_ adds in the taps' order like index_add_ (the
-    # same sums, on any CPU), with less overhead per element.
-    taps_weight = weight.reshape(4, -1)
+    # same sums, on any CPU), with less overhead per element. One buffer serves every channel.
+    taps_weight = weight.view(4, -1)
+    product = torch.empty_like(taps_weight)
     for channel, row in enumerate(values):
-        total[channel].scatter_add_(0, taps.pixel, (taps_weight * row).reshape(-1))
+        total[channel].scatter_add_(0, taps.pixel, torch.mul(taps_weight, row, out=product).view(-1))
     total[-1].scatter_add_(0, taps.pixel, weight)
     return total
 
@@ -204,42 +217,96 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     shared_sum = shared_nearest = underlay_sum = None
     if shared is not None:
         shared_sum, shared_nearest = _composite(shared, size)
+        shared_missing = ~(shared_nearest < float("inf"))  # as ~isfinite (no -inf here), faster
     if underlay is not None:
-        underlay_sum, _ = _composite(underlay, size, shared_nearest)
-    sums = weight_sums = None
-    for index, points in enumerate(groups):
-        total, nearest = _composite(points, size, shared_nearest)
+        # Composited only over the box its taps reach: its points are few (the surface under
+        # the fluid), and outside the box its sums are zero.
+        underlay = _subdivide(underlay)
+        box = _reach(underlay, size)
+        if box is not None:
+            top, left, bottom, right = box
+            nearer = None if shared_nearest is None else _cells(shared_nearest, size, box)
+            underlay_sum, _ = _composite(underlay, (bottom - top, right - left), nearer, origin=(top, left))
+    # Each group's sums are made, composited and normalised in place in its own slot.
+    totals = groups[0].values.new_zeros(len(groups), groups[0].values.shape[1] + 1, cells + 1)
+    for total, points in zip(totals, groups):
+        _, nearest = _composite(points, size, shared_nearest, out=total)
         if underlay_sum is not None:
-            # Hidden only where the group's points are at least 2 px away: magnified or
-            # stretched points leave gaps that are not holes.
-            own = max_filter(total[-1, :cells].reshape(height, width), 2)
-            keep = torch.cat([(1.0 - 4.0 * own.reshape(-1)).clamp(min=0.0), own.new_zeros(1)])
-            total = _add_narrower(total, underlay_sum, keep)
+            _add_underlay(total, underlay_sum, size, box)
         if shared_sum is not None:
-            gap = shared_nearest / nearest - 1.0
-            keep = torch.where(torch.isfinite(shared_nearest), surface_weight(gap), torch.ones_like(gap))
-            total = _add_narrower(total, shared_sum, keep)
-        if sums is None:
-            sums = total.new_empty(len(groups), total.shape[0] - 1, height, width)
-            weight_sums = total.new_empty(len(groups), 1, height, width)
-        torch.div(total[:-1, :cells].reshape(-1, height, width), total[-1, :cells].reshape(height, width).clamp(min=1e-8),
-                  out=sums[index])
-        weight_sums[index, 0] = total[-1, :cells].reshape(height, width)
-        del total, nearest  # before the next group's
-    return Splatted(sums, weight_sums.clamp_(max=1.0))
+            # 1 where no shared point lands.
+            keep = surface_weight(torch.div(shared_nearest, nearest, out=nearest).sub_(1.0))
+            keep = keep.masked_fill_(shared_missing, 1.0)
+            _add_narrower(total, shared_sum, keep)
+            del keep
+        del nearest
+        # Row by row: contiguous rows divide several times faster than the strided block.
+        divisor = total[-1, :cells].clamp(min=1e-8)
+        for row in total[:-1]:
+            torch.div(row[:cells], divisor, out=row[:cells])
+        del divisor  # before the next group's
+    images = totals[:, :, :cells].unflatten(-1, (height, width))
+    return Splatted(images[:, :-1], images[:, -1:].clamp_(max=1.0))
 
 
-def _composite(points: PointSet, size: tuple[int, int],
-               nearer: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sums of :func:`_accumulate` of ``points`` and the nearest depth per pixel they were
-    composited against: their own, or ``nearer`` (H * W + 1,) where that is nearer. The taps
-    are dropped on return (the largest arrays of a splat)."""
+#: How far from a group's own points the underlay stays hidden (pixels, see splat_groups).
+_UNDERLAY_REACH = 2
+
+
+def _reach(points: PointSet, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) of the pixels the taps of ``points`` (subdivided) can reach,
+    None where none; off the CPU the whole image (finding the box would wait for the device)."""
     height, width = size
-    taps = _taps(points, height, width)
+    if points.uv.device.type != "cpu":
+        return 0, 0, height, width
+    usable = (points.z > 1e-6) & torch.isfinite(points.uv).all(1)
+    if not bool(usable.any()):
+        return None
+    corner = points.uv[usable].floor()
+    (left, top), (right, bottom) = corner.amin(0).tolist(), corner.amax(0).tolist()
+    # A point rounded down to (x, y) taps x and x + 1, y and y + 1.
+    box = max(0, int(top)), max(0, int(left)), min(height, int(bottom) + 2), min(width, int(right) + 2)
+    return box if box[0] < box[2] and box[1] < box[3] else None
+
+
+def _cells(values: torch.Tensor, size: tuple[int, int], box: tuple[int, int, int, int]) -> torch.Tensor:
+    """(h * w + 1,) the cells of ``values`` (H * W + 1,) inside ``box``, then its spare cell."""
+    top, left, bottom, right = box
+    inside = values[:size[0] * size[1]].view(size)[top:bottom, left:right].reshape(-1)
+    return torch.cat([inside, values[-1:]])
+
+
+def _add_underlay(total: torch.Tensor, underlay_sum: torch.Tensor, size: tuple[int, int],
+                  box: tuple[int, int, int, int]) -> None:
+    """Add the underlay's sums (K + 2, h * w + 1 over ``box``) to a group's ``total``
+    (C + 2, H * W + 1) where the group leaves a hole: hidden where the group's points are less
+    than :data:`_UNDERLAY_REACH` pixels away (magnified or stretched points leave gaps that are
+    not holes), fully shown where no point weighs a quarter within it."""
+    height, width = size
+    top, left, bottom, right = box
+    reach = _UNDERLAY_REACH
+    # The group's weight around the box, so the filter sees every neighbour the whole image has.
+    outer = max(0, top - reach), max(0, left - reach), min(height, bottom + reach), min(width, right + reach)
+    weight = total[-1, :height * width].view(height, width)[outer[0]:outer[2], outer[1]:outer[3]]
+    own = max_filter(weight, reach)[top - outer[0]:bottom - outer[0], left - outer[1]:right - outer[1]]
+    keep = own.mul(-4.0).add_(1.0).clamp_(min=0.0)  # 1 - 4 own, at least 0
+    images = total[:, :height * width].unflatten(1, size)[:, top:bottom, left:right]
+    _add_narrower(images, underlay_sum[:, :-1].unflatten(1, keep.shape), keep)
+
+
+def _composite(points: PointSet, size: tuple[int, int], nearer: torch.Tensor | None = None, *,
+               out: torch.Tensor | None = None,
+               origin: tuple[int, int] = (0, 0)) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sums of :func:`_accumulate` of ``points`` (added to ``out``, zeros, when given) over
+    ``size`` (H, W) cells from the image's pixel ``origin`` on, and the nearest depth per cell
+    they were composited against: their own, or ``nearer`` (H * W + 1,) where that is nearer.
+    The taps are dropped on return (the largest arrays of a splat)."""
+    height, width = size
+    taps = _taps(points, height, width, origin)
     nearest = _nearest_depth(taps, height * width)
     if nearer is not None:
         nearest = torch.minimum(nearest, nearer)
-    return _accumulate(taps, nearest, height * width), nearest
+    return _accumulate(taps, nearest, height * width, out), nearest
 
 
 def max_filter(image: torch.Tensor, radius: int) -> torch.Tensor:
@@ -257,9 +324,10 @@ def max_filter(image: torch.Tensor, radius: int) -> torch.Tensor:
 
 
 def _add_narrower(total: torch.Tensor, part: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """``total + part * keep`` where ``part`` (K + 2, cells: K values, the last value, the
-    weight) may lack channels of ``total`` (C + 2, cells) between its first K and its last.
-    ``total`` is updated in place (the splatter's own sums)."""
+    """``total + part * keep`` where ``part`` (K + 2, ...: K values, the last value, the
+    weight) may lack channels of ``total`` (C + 2, ...) between its first K and its last; the
+    rest of the shapes are the cells (flat, or a box of an image). ``total`` is updated in
+    place (the splatter's own sums)."""
     # Row by row: a product of one row at a time, not of the whole (K + 2, cells) part.
     first = part.shape[0] - 2
     rows = range(part.shape[0]) if part.shape[0] == total.shape[0] else [*range(first), -2, -1]
