@@ -269,7 +269,9 @@ def _detect_sea(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, horizonta
         # smooth as the sky), and then, just below the horizon, it is nearly as bright as the
         # sky just above it (:data:`MIN_REFLECTANCE`).
         red_mean, _, blue_mean = rgb[part].mean(axis=0)
-        reflects = _linear(float(np.median(value[part & (rows < top + reach)]))) >= MIN_REFLECTANCE * _linear(sky_at_horizon)
+        near_horizon = part & (rows < top + reach)
+        reflects = bool(near_horizon.any()) and \
+            _linear(float(np.median(value[near_horizon]))) >= MIN_REFLECTANCE * _linear(sky_at_horizon)
         calm = texture[part].mean() < 0.01
         looks_wet = (reflects and (mirror[part].mean() > 0.3 or calm)
                      or (horizontal[part].mean() > 0.3 and blue_mean > red_mean + WAVES_BLUE))
