@@ -242,7 +242,8 @@ def _detect_sea(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, horizonta
         return cv2.morphologyEx(waves.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8)) > 0
     rows = np.arange(height)[:, None]
     top = int(horizon) + 1
-    band = (rows >= top) & (rows < top + max(2, int(0.05 * height))) & ~sky & ~vegetation
+    reach = max(2, int(0.05 * height))  # the band's height, below and above the horizon
+    band = (rows >= top) & (rows < top + reach) & ~sky & ~vegetation
     if band.sum() < 0.3 * width:
         return np.zeros_like(sky)
     smooth_band = band & (texture < 0.06)
@@ -250,7 +251,6 @@ def _detect_sea(rgb: np.ndarray, sky: np.ndarray, texture: np.ndarray, horizonta
         return np.zeros_like(sky)
     reference = np.median(smooth_rgb[smooth_band], axis=0)
     sky_colour = np.median(rgb[sky], axis=0)
-    reach = max(2, int(0.05 * height))
     sky_near_horizon = sky & (rows >= top - reach)
     sky_at_horizon = float(np.median(value[sky_near_horizon if sky_near_horizon.any() else sky]))
     distance = np.linalg.norm(smooth_rgb - reference, axis=2)
