@@ -261,6 +261,7 @@ def test_subsample_cloud_keeps_moving_points_consistent(tiny_scene):
     assert int(same.sum()) == 1
     index = int(torch.nonzero(same)[0, 0])
     assert torch.equal(half.forward[:, 0], cloud.forward[:, index])
+    assert torch.equal(half.moving_depths(2)[1][0], cloud.moving_depths(2)[1][index])
     assert subsample_cloud(cloud, 1.0) is cloud
 
 

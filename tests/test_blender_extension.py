@@ -629,8 +629,9 @@ def scenario_end_to_end(arguments: dict) -> dict:
     runtime = _addon_module("runtime")
     cloud = runtime.animated_cloud(bpy.path.abspath(settings.cache_path), settings.loop_frames)
     depth_now = _positions(points.data)[cloud.num_static:cloud.depth.shape[0], 2]  # the skirt follows
-    result["playback"]["depth_error"] = float(np.abs(depth_now - cloud.forward_depth[3].numpy()).max())
-    result["playback"]["depth_change"] = float(np.abs(cloud.forward_depth[3] - cloud.depth[cloud.num_static:]).max())
+    forward_depth = cloud.moving_depths(3)[0]
+    result["playback"]["depth_error"] = float(np.abs(depth_now - forward_depth.numpy()).max())
+    result["playback"]["depth_change"] = float(np.abs(forward_depth - cloud.depth[cloud.num_static:]).max())
 
     # A camera path: a new keyframed camera that starts at the source camera.
     bpy.ops.cinemagraph.add_camera_path(preset="circle")

@@ -67,6 +67,9 @@ def test_integration_in_chunks_gives_the_cloud_of_one_piece(tmp_path, monkeypatc
     finally:
         torch.set_num_threads(threads)
     assert whole.moving.numel() > 7 * 4
-    for name in ("forward", "backward", "forward_depth", "backward_depth", "rest_uv", "depth", "values"):
+    for name in ("forward", "backward", "rest_uv", "depth", "values", "owner"):
         assert torch.equal(getattr(whole, name), getattr(chunked, name)), name
+    for frame in range(7):
+        for depth, chunked_depth in zip(whole.moving_depths(frame), chunked.moving_depths(frame)):
+            assert torch.equal(depth, chunked_depth)
     assert whole.extent == chunked.extent

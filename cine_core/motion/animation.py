@@ -9,7 +9,7 @@ renderer blends them by time.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import cv2
@@ -62,11 +62,18 @@ class AnimatedPointCloud:
         num_static: S; points S..P-1 move.
         num_underlay: the last of the S static points are this many :data:`UNDER_FLUID` ones.
         forward, backward: (N + 1, M, 2) displacements of the M = P - S moving points per frame.
-        forward_depth, backward_depth: (N + 1, M) their depths at each frame.
         seam_weight: (P,) weight in the forward/backward blend, falling from 1 to
             :data:`SEAM_FLOOR` towards the border of the moving region (see :func:`seam_weights`).
         kind: (P,) uint8 :data:`STILL`, :data:`FLUID`, :data:`HIDDEN_MOVING` or :data:`UNDER_FLUID`.
+        surfaces: (L, H, W) depth of each layer's surface (:func:`layer_surface`).
+        owner: (M,) uint8 layer of each moving point.
+        photo_depth: (H, W) depth of the photo's surface (:attr:`PreparedScene.depth`).
         extent: where the points ever are; computed from the tensors when not given.
+
+    A moving point's depth at a frame is its layer's surface where it arrives
+    (:meth:`moving_depths`), computed when asked: stored for every frame, the depths of a
+    60-frame loop took as much memory as the displacements of one of its clouds (84 MB for a
+    1280x720 waterfall), and sampling them costs a few milliseconds per frame.
     """
 
     rest_uv: torch.Tensor
@@ -76,13 +83,21 @@ class AnimatedPointCloud:
     num_underlay: int
     forward: torch.Tensor
     backward: torch.Tensor
-    forward_depth: torch.Tensor
-    backward_depth: torch.Tensor
     seam_weight: torch.Tensor
     kind: torch.Tensor
+    surfaces: torch.Tensor
+    owner: torch.Tensor
+    photo_depth: torch.Tensor
     extent: CloudExtent | None = None
+    #: Indices of the moving points on each layer, then of the :data:`HIDDEN_MOVING` ones among
+    #: them: found once on the host, so that :meth:`depth_at` reads nothing back from a device.
+    point_groups: tuple[list[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
+        if self.point_groups is None:
+            moving_kind = self.kind[self.num_static:]
+            self.point_groups = ([torch.nonzero(self.owner == layer).squeeze(1) for layer in range(len(self.surfaces))],
+                                 torch.nonzero(moving_kind == HIDDEN_MOVING).squeeze(1))
         if self.extent is None:
             self.extent = self._measure_extent()
 
@@ -90,17 +105,16 @@ class AnimatedPointCloud:
         # Rest box plus displacement box: a slightly larger box than the true one, but it needs
         # no (N + 1, M, 2) temporary.
         low, high = self.rest_uv.amin(0), self.rest_uv.amax(0)
-        depths = [self.depth]
+        depth_min, depth_max = self.depth.amin(), self.depth.amax()
         if self.forward.shape[1]:
             moving = self.rest_uv[self.num_static:]
             low = torch.minimum(low, moving.amin(0) + torch.minimum(self.forward.amin((0, 1)),
                                                                     self.backward.amin((0, 1))))
             high = torch.maximum(high, moving.amax(0) + torch.maximum(self.forward.amax((0, 1)),
                                                                       self.backward.amax((0, 1))))
-            depths += [self.forward_depth, self.backward_depth]
-        # Per tensor, then over the few results: no copy of the (N + 1, M) depths.
-        depth_min = torch.stack([depth.amin() for depth in depths]).amin()
-        depth_max = torch.stack([depth.amax() for depth in depths]).amax()
+            for frame in range(self.num_frames + 1):  # frame by frame: no (N + 1, M) temporary
+                for depth in self.moving_depths(frame):
+                    depth_min, depth_max = torch.minimum(depth_min, depth.amin()), torch.maximum(depth_max, depth.amax())
         u_min, v_min, u_max, v_max, depth_min, depth_max = torch.stack(
             [low[0], low[1], high[0], high[1], depth_min, depth_max]).tolist()
         return CloudExtent(u_min, u_max, v_min, v_max, depth_min, depth_max)
@@ -121,8 +135,38 @@ class AnimatedPointCloud:
             forward_uv, forward_depth, backward_uv, backward_depth.
         """
         rest = self.rest_uv[self.num_static:]
-        return (rest + self.forward[frame], self.forward_depth[frame],
-                rest + self.backward[frame], self.backward_depth[frame])
+        forward_uv, backward_uv = rest + self.forward[frame], rest + self.backward[frame]
+        return forward_uv, self.depth_at(forward_uv), backward_uv, self.depth_at(backward_uv)
+
+    def moving_depths(self, frame: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Depths (M,) of the moving points of the forward and the backward cloud at ``frame``."""
+        _, forward_depth, _, backward_depth = self.moving_positions(frame)
+        return forward_depth, backward_depth
+
+    def depth_at(self, uv: torch.Tensor) -> torch.Tensor:
+        """(M,) depths of the moving points standing at ``uv`` (M, 2): each on its layer's
+        surface there, and a hidden moving point no nearer than :data:`BEHIND_FACTOR` behind the
+        photo's surface at any pixel it is splatted onto.
+
+        Hidden surface lies that far behind the photo's surface where it was inpainted
+        (build_layers), so the splatter never takes it for the visible surface. A moving hidden
+        point leaves that pixel, and its layer's surface where it arrives may lie no farther than
+        the photo's there (a blade's tip, whose depth fades into the water's): within the
+        splatter's tolerance it would then blend into still content as if it were the same
+        surface.
+        """
+        of_layer, hidden = self.point_groups
+        if len(of_layer) == 1:
+            depth = sample_bilinear(self.surfaces, uv)[:, 0]
+        else:
+            depth = torch.empty(uv.shape[0], dtype=uv.dtype, device=uv.device)
+            for layer, points in enumerate(of_layer):
+                if points.numel():
+                    depth[points] = sample_bilinear(self.surfaces[layer:layer + 1], uv[points])[:, 0]
+        if hidden.numel():
+            behind = farthest_under(self.photo_depth, uv[hidden]) * BEHIND_FACTOR
+            depth[hidden] = torch.maximum(depth[hidden], behind)
+        return depth
 
     def positions(self, frame: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pixel positions (P, 2) and depths (P,) of the whole forward and backward clouds.
@@ -137,10 +181,11 @@ class AnimatedPointCloud:
 
     def to(self, device: torch.device | str) -> "AnimatedPointCloud":
         moved = {name: getattr(self, name).to(device) for name in
-                 ("rest_uv", "depth", "values", "forward", "backward", "forward_depth", "backward_depth",
-                  "seam_weight", "kind")}
+                 ("rest_uv", "depth", "values", "forward", "backward", "seam_weight", "kind", "surfaces", "owner",
+                  "photo_depth")}
+        of_layer, hidden = self.point_groups
         return AnimatedPointCloud(num_static=self.num_static, num_underlay=self.num_underlay, extent=self.extent,
-                                  **moved)
+                                  point_groups=([points.to(device) for points in of_layer], hidden.to(device)), **moved)
 
 
 #: Blend weight of moving points at the very border of the moving region.
@@ -289,25 +334,7 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
                                    chunks, workers_for(device))
         for chunk, (moved_forward, moved_backward) in zip(chunks, trajectories):
             forward[:, chunk], backward[:, chunk] = moved_forward, moved_backward
-    forward_depth = torch.empty(num_frames + 1, moving.numel(), device=device)
-    backward_depth = torch.empty_like(forward_depth)
-    for index, layer in enumerate(scene.layered.layers):
-        chunks = _chunks(owner_all[moving] == index, device)
-        surface = layer_surface(layer)[None].to(device) if chunks else None
-        for chunk in chunks:
-            forward_depth[:, chunk] = sample_bilinear(surface, start[chunk] + forward[:, chunk])[..., 0]
-            backward_depth[:, chunk] = sample_bilinear(surface, start[chunk] + backward[:, chunk])[..., 0]
-    # Hidden surface lies BEHIND_FACTOR behind the photo's surface where it was inpainted
-    # (build_layers), so the splatter never takes it for the visible surface. A moving hidden
-    # point leaves that pixel, and its layer's surface where it arrives may lie no farther than
-    # the photo's there (a blade's tip, whose depth fades into the water's): within the
-    # splatter's tolerance it then blends into still content as if it were the same surface.
-    # Keep it behind the photo's surface at every pixel it is splatted onto, wherever it goes.
-    photo_depth = scene.depth.to(device)
-    for chunk in _chunks(kind_all[moving] == HIDDEN_MOVING, device):
-        for depths, steps in ((forward_depth, forward), (backward_depth, backward)):
-            behind = farthest_under(photo_depth, start[chunk] + steps[:, chunk]) * BEHIND_FACTOR
-            depths[:, chunk] = torch.maximum(depths[:, chunk], behind)
+    surfaces = torch.stack([layer_surface(layer) for layer in scene.layered.layers]).to(device)
     return AnimatedPointCloud(rest_uv.to(device), depth_all.to(device), carried_all.to(device), num_static,
-                              num_underlay, forward, backward, forward_depth, backward_depth,
-                              torch.cat(seam)[order].to(device), kind_all.to(device))
+                              num_underlay, forward, backward, torch.cat(seam)[order].to(device), kind_all.to(device),
+                              surfaces, owner_all[moving].to(torch.uint8).to(device), scene.depth.to(device))

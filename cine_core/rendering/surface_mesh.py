@@ -338,8 +338,10 @@ class SurfaceMotion:
         self.num_moving = cloud.depth.shape[0] - cloud.num_static
         self.intrinsics = scene.intrinsics
         self._rest = (cloud.rest_uv.cpu() + sheet_edges(scene, cloud, layers))[moving].numpy()
-        self._clouds = ((cloud.forward.cpu().numpy(), cloud.forward_depth.cpu().numpy()),
-                        (cloud.backward.cpu().numpy(), cloud.backward_depth.cpu().numpy()))
+        # The depths of every frame, computed once here (the cloud samples them per frame).
+        depths = torch.stack([torch.stack(cloud.moving_depths(frame)) for frame in range(self.num_frames + 1)], 1)
+        depths = depths.cpu().numpy()
+        self._clouds = ((cloud.forward.cpu().numpy(), depths[0]), (cloud.backward.cpu().numpy(), depths[1]))
         self.crossfade = [crossfade(frame, self.num_frames) for frame in range(self.num_frames + 1)]
 
     def see_through(self, frame: int) -> float:
