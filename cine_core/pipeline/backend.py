@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
+from typing import Callable
 
 import torch
 
@@ -164,15 +165,25 @@ class NeuralBackend:
                         f"(python install_deps.py --models downloads {pronoun}; see docs/models.md){instead}",
                         parameter="backend" if self.mode == "neural" else "depth_model")
 
-    def load(self, stage: str) -> dict[str, torch.nn.Module]:
-        """Load the networks of ``stage`` (strictly, safely) onto the backend's device."""
+    def load(self, stage: str, only: str | None = None) -> dict[str, torch.nn.Module]:
+        """Load the networks of ``stage`` (strictly, safely) onto the backend's device; only the
+        network ``only`` when given."""
         modules = {}
         for filename, path in self.files(stage).items():
+            names = [name for name in self.networks(stage) if NETWORKS[name].file == filename and
+                     only in (None, name)]
+            if not names:
+                continue
             if path is None:
                 raise CineError(f"{filename} not found in {' or '.join(self.dirs)}")
-            names = [name for name in self.networks(stage) if NETWORKS[name].file == filename]
             modules.update(load_networks(names, path, device=self.device, notes=self.notes))
         return modules
+
+    def loader(self, name: str) -> Callable[[], torch.nn.Module]:
+        """A function loading the network ``name`` (as :meth:`load`) each time it is called: for
+        a stage that needs its networks one after another, so that only one is held at a time."""
+        stage = next(stage for stage, names in STAGE_NETWORKS.items() if name in names)
+        return lambda: self.load(stage, only=name)[name]
 
     def label(self, stage: str) -> str:
         """Report string of a stage that ran its networks: backend, network and file names."""

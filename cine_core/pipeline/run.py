@@ -348,8 +348,8 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
     progress("layers", 0.3)
     inpaint, layers_method = classical_inpaint, "classical (Telea inpainting)"
     if backend.uses("inpaint"):
-        nets = backend.load("inpaint")
-        inpaint = NetworkInpainter(nets["inpaint_depth"], nets["inpaint_color"], backend.inpaint_max_side)
+        inpaint = NetworkInpainter(backend.loader("inpaint_depth"), backend.loader("inpaint_color"),
+                                   backend.inpaint_max_side, backend.device)
         layers_method = backend.label("inpaint")
     layered = build_layers(photo.rgb, depth, max_layers=options.max_layers, inpaint=inpaint)
     progress("flow", 0.8)
@@ -368,7 +368,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
         info["auto_motion"] = f"{auto.summary or 'nothing found'} ({found_by})"
     if from_video:
         info["motion_video"] = f"{os.path.basename(inputs.motion_video)}: {video_summary}"
-    notes = list(backend.notes)
+    notes = list(dict.fromkeys(backend.notes))  # a net loaded for every hole notes once
     if from_video and not moving:
         notes.append("the motion video shows nothing moving: a still 3D photo with camera motion (film the "
                      "moving scene, or give a mask or hint arrows)")
