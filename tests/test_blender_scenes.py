@@ -123,6 +123,13 @@ def scenario_two_photos(arguments: dict) -> dict:
     cycles = _render(bpy, path)
     result["cycles_world_pixels"] = int((cv2.imread(path, cv2.IMREAD_UNCHANGED)[:, :, 3] < 255).sum())
     result["cycles_vs_engine"] = _psnr(cycles, engine)
+    if arguments.get("eevee"):  # measured by hand (docs/blender.md): EEVEE renders in software here, slowly
+        scene.render.engine = "BLENDER_EEVEE"
+        scene.eevee.taa_render_samples = arguments["eevee"]
+        path = os.path.join(tmp, "default_eevee.png")
+        eevee = _render(bpy, path)
+        result["eevee_world_pixels"] = int((cv2.imread(path, cv2.IMREAD_UNCHANGED)[:, :, 3] < 255).sum())
+        result["eevee_vs_engine"] = _psnr(eevee, engine)
     scene.render.film_transparent = False
     scene.render.image_settings.color_mode = "RGB"
     scene.render.engine = "CINEMAGRAPH"

@@ -29,6 +29,7 @@ import pytest
 import torch
 
 from cine_core.nets.dpt import DPTHybrid, DPTSegmentation
+from cine_core.nets import inpaint_nets
 from cine_core.nets.inpaint_nets import ColorInpaintNet, DepthInpaintNet, inpaint_padded
 
 from synthetic_weights import synthetic_state_dict
@@ -109,6 +110,27 @@ def test_inpaint_output_matches_golden(inpaint_results, case, dtype, tolerance):
     actual = inpaint_results["outputs"][case, dtype]
     assert actual.dtype == dtype
     assert relative_error(actual, reference) <= tolerance
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, F64_TOLERANCE), (torch.float32, F32_TOLERANCE)])
+def test_inpaint_nets_in_bands_of_rows_match_golden(inpaint_results, monkeypatch, dtype, tolerance):
+    """A stride-1 partial convolution whose input is large runs on bands of rows; forced on the
+    golden input (bands of 8 rows, the least: most bands have both edges inside the image), the outputs
+    match the golden ones and the one-pass outputs up to rounding."""
+    net, case = inpaint_results["net"], INPAINT_CASES[0]
+    inputs = _load(inpaint_results["net_dir"], "inputs")
+    image_key = INPAINT_NETS[inpaint_results["net_dir"]][1]
+    args = [inputs[case + key].to(dtype) for key in ("holes", "context", image_key, "edge")]
+    monkeypatch.setattr(inpaint_nets, "INPUT_BYTES_AT_ONCE", 1)
+    try:
+        net.to(dtype)
+        with torch.no_grad():
+            banded = net.inpaint(*args)
+    finally:
+        net.to(torch.float32)  # as the fixture leaves it
+    reference = _load(inpaint_results["net_dir"], "outputs")[case + inpaint_results["output_key"] + "@f64"]
+    assert relative_error(banded, reference) <= tolerance
+    assert relative_error(banded, inpaint_results["outputs"][case, dtype]) <= tolerance / 10
 
 
 def test_inpaint_padded_uses_centred_anchor(inpaint_results):

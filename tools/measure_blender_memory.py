@@ -31,22 +31,38 @@ def _rss_mb() -> float:
 
 
 class PeakSampler:
-    """The largest RSS seen since the last :meth:`reset`, sampled in a thread."""
+    """The largest RSS seen since the last :meth:`reset`, and per stage of the running
+    background job (:attr:`stage`, set by the job's progress), sampled in a thread."""
 
     def __init__(self) -> None:
         self.peak = _rss_mb()
+        self.stage = ""
+        self.stage_peaks: dict[str, float] = {}
         self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop:
-            self.peak = max(self.peak, _rss_mb())
+            rss, stage = _rss_mb(), self.stage
+            self.peak = max(self.peak, rss)
+            if stage:
+                self.stage_peaks[stage] = max(self.stage_peaks.get(stage, 0.0), rss)
             time.sleep(0.01)
 
     def reset(self) -> float:
         self.peak = _rss_mb()
         return self.peak
+
+    def follow(self, job_class) -> None:
+        """Tag samples with the stage that ``job_class``'s jobs report."""
+        progress, sampler = job_class.progress, self
+
+        def tagged(job, stage: str, fraction: float) -> None:
+            sampler.stage = stage
+            return progress(job, stage, fraction)
+
+        job_class.progress = tagged
 
 
 def measure(arguments: dict) -> dict:
@@ -58,12 +74,16 @@ def measure(arguments: dict) -> dict:
         preferences = bpy.context.preferences.addons["bl_ext.user_default.cinemagraph"].preferences
         preferences.weights_folder, preferences.device = arguments["weights"], "CPU"
     sampler = PeakSampler()
+    sampler.follow(sys.modules["bl_ext.user_default.cinemagraph.blender_addon.jobs"].Job)
     blender = sampler.reset()
     started = time.perf_counter()
     bpy.ops.cinemagraph.import_image(filepath=arguments["photo"], size_limit=arguments["size"])
     result = {"blender_mb": round(blender), "import_seconds": round(time.perf_counter() - started, 1),
               "import_peak_over_blender_mb": round(sampler.peak - blender),
+              "import_stage_peaks_over_blender_mb": {stage: round(peak - blender)
+                                                     for stage, peak in sampler.stage_peaks.items()},
               "after_import_over_blender_mb": round(_rss_mb() - blender)}
+    sampler.stage = ""
     settings = bpy.context.scene.cinemagraph.active.cinemagraph
     result["vertices"] = len(settings.points.data.vertices)
     if arguments["render"]:

@@ -472,22 +472,60 @@ class FusionBlock(nn.Module):
     def forward(self, coarse: Tensor, skip: Tensor | None = None, size: tuple[int, int] | None = None) -> Tensor:
         x = coarse if skip is None else coarse + self.resConfUnit1(skip)
         x = self.resConfUnit2(x)
+        # The 1x1 convolution before the upsampling, not after as in the reference: both are
+        # linear and bilinear weights sum to 1 (the bias passes through), so the result is the
+        # same up to rounding, with a quarter of the convolution's work and without a second
+        # map at the larger size (the last block's: 56 MB at 576x384).
+        x = self.out_conv(x)
         if size is None:
-            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
-        else:
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=True)
-        return self.out_conv(x)
+            return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
 
 
-def depth_head(channels: int = FEATURES) -> nn.Sequential:
+class DPTDepthHead(nn.Sequential):
+    """The depth model's ``output_conv`` up to its last 1x1 conv: conv3x3 256 -> 128, bilinear x2
+    (``align_corners``), conv3x3 128 -> 32, ReLU, conv1x1 32 -> 1.
+
+    The upsampled map is the largest of the whole network (128 channels at the input's size:
+    113 MB at 576x384, and the convolution's own copy of it as much again). The second
+    convolution sums over its input channels, so it runs on :data:`UPSAMPLED_AT_ONCE` of them at
+    a time, each group upsampled on its own, and the partial sums are added: the same numbers up
+    to the order of the additions.
+
+    Shape:
+        - input: (N, 256, H, W)
+        - output: (N, 1, 2H, 2W)
+    """
+
+    def __init__(self, channels: int = FEATURES) -> None:
+        super().__init__(
+            nn.Conv2d(channels, channels // 2, kernel_size=3, padding=1),
+            nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=True),
+            nn.Conv2d(channels // 2, 32, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 1, kernel_size=1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        reduce, upsample, convolve, activation, project = self
+        x = reduce(x)
+        summed = None
+        for part, weight in zip(x.split(UPSAMPLED_AT_ONCE, dim=1), convolve.weight.split(UPSAMPLED_AT_ONCE, dim=1)):
+            term = F.conv2d(upsample(part), weight, padding=convolve.padding)
+            summed = term if summed is None else summed.add_(term)
+            del term
+        del x
+        summed.add_(convolve.bias.view(1, -1, 1, 1))
+        return project(activation(summed))
+
+
+#: Channels of the depth head's upsampled map made at once (see :class:`DPTDepthHead`).
+UPSAMPLED_AT_ONCE = 16
+
+
+def depth_head(channels: int = FEATURES) -> DPTDepthHead:
     """The depth model's ``output_conv`` up to its last 1x1 conv: (N, 256, H, W) -> (N, 1, 2H, 2W)."""
-    return nn.Sequential(
-        nn.Conv2d(channels, channels // 2, kernel_size=3, padding=1),
-        nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=True),
-        nn.Conv2d(channels // 2, 32, kernel_size=3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(32, 1, kernel_size=1),
-    )
+    return DPTDepthHead(channels)
 
 
 def segmentation_head(channels: int = FEATURES, classes: int = 150, upsample: bool = True) -> nn.Sequential:
@@ -531,11 +569,12 @@ class DPTDecoder(nn.Module):
 
     def forward(self, features: list[Tensor]) -> Tensor:
         layer_1, layer_2, layer_3, layer_4 = features
-        path_4 = self.refinenet4(self.layer4_rn(layer_4))
-        path_3 = self.refinenet3(path_4, self.layer3_rn(layer_3))
-        path_2 = self.refinenet2(path_3, self.layer2_rn(layer_2))
-        path_1 = self.refinenet1(path_2, self.layer1_rn(layer_1))
-        return self.output_conv(path_1)
+        # One name for the path: each level's map is freed once the next is made.
+        path = self.refinenet4(self.layer4_rn(layer_4))
+        path = self.refinenet3(path, self.layer3_rn(layer_3))
+        path = self.refinenet2(path, self.layer2_rn(layer_2))
+        path = self.refinenet1(path, self.layer1_rn(layer_1))
+        return self.output_conv(path)
 
 
 def _check_formula(formula: str) -> None:
