@@ -33,10 +33,9 @@ def measure(arguments: dict) -> dict:
 
     results = {}
     for index, (photo, depth) in enumerate(arguments["photos"]):
-        bpy.ops.wm.read_factory_settings(use_empty=False)
-        if index == 0:
-            bpy.ops.extensions.package_install_files(filepath=arguments["zip"], repo="user_default",
-                                                     enable_on_install=True)
+        bpy.ops.wm.read_factory_settings(use_empty=False)  # which also disables the extension
+        bpy.ops.extensions.package_install_files(filepath=arguments["zip"], repo="user_default",
+                                                 enable_on_install=True)
         scene = bpy.context.scene
         options = dict(filepath=photo, loop_frames=30, size_limit=arguments["size"])
         if depth:
