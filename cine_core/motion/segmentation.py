@@ -15,6 +15,9 @@ SEGMENT_SIZE = 480
 #: gets (:data:`cine_core.motion.detect.KINDS`).
 ADE20K_KINDS = {2: "sky", 21: "sea", 26: "sea", 128: "lake", 60: "river", 113: "waterfall", 104: "fountain"}
 _KIND_OF_CLASS = {"lake": "sea", "fountain": "waterfall"}
+#: Most bytes of logits upsampled to the photo's size at once: 22 of the 150 channels at
+#: 1024x683, 5 at 2048x1365 (30 channels there took 335 MB).
+LOGITS_BYTES_AT_ONCE = 64 << 20
 
 
 @torch.inference_mode()
@@ -23,8 +26,9 @@ def segment_motion_kinds(net: torch.nn.Module, rgb: torch.Tensor) -> np.ndarray:
 
     Reference pre-processing (DPT's ``run_segmentation``): :func:`~cine_core.depth.dpt.dpt_batch`
     at side 480 (bicubic, mean 0.5, std 0.5); the 150 logits are
-    upsampled bicubically to the photo and the argmax taken (here in chunks of channels, which
-    gives the same argmax without holding all 150 full-size maps at once).
+    upsampled bicubically to the photo and the argmax taken (here in chunks of channels, from
+    the net's logits before its own last upsampling, which gives the same argmax without
+    holding all 150 maps at the net's input size or at the photo's at once).
 
     Args:
         net: a loaded :class:`~cine_core.nets.dpt.DPTSegmentation` in eval mode.
@@ -35,11 +39,13 @@ def segment_motion_kinds(net: torch.nn.Module, rgb: torch.Tensor) -> np.ndarray:
     """
     height, width = rgb.shape[1:]
     device = next(net.parameters()).device
-    logits = net(dpt_batch(rgb, SEGMENT_SIZE, device)).float()
+    logits = net.half_size_logits(dpt_batch(rgb, SEGMENT_SIZE, device))
     best = torch.full((height, width), -torch.inf, device=device)
     classes = torch.zeros((height, width), dtype=torch.long, device=device)
-    for start in range(0, logits.shape[1], 30):
-        chunk = F.interpolate(logits[:, start:start + 30], size=(height, width), mode="bicubic", align_corners=False)
+    step = max(1, LOGITS_BYTES_AT_ONCE // (4 * height * width))
+    for start in range(0, logits.shape[1], step):
+        chunk = F.interpolate(net.upsample_logits(logits[:, start:start + step]).float(), size=(height, width),
+                              mode="bicubic", align_corners=False)
         value, index = chunk[0].max(dim=0)
         better = value > best
         best = torch.where(better, value, best)

@@ -568,13 +568,16 @@ class DPTDecoder(nn.Module):
         self.output_conv = head
 
     def forward(self, features: list[Tensor]) -> Tensor:
+        return self.output_conv(self.fuse(features))
+
+    def fuse(self, features: list[Tensor]) -> Tensor:
+        """The fusion blocks' output, the head's input: (N, 256, H/2, W/2)."""
         layer_1, layer_2, layer_3, layer_4 = features
         # One name for the path: each level's map is freed once the next is made.
         path = self.refinenet4(self.layer4_rn(layer_4))
         path = self.refinenet3(path, self.layer3_rn(layer_3))
         path = self.refinenet2(path, self.layer2_rn(layer_2))
-        path = self.refinenet1(path, self.layer1_rn(layer_1))
-        return self.output_conv(path)
+        return self.refinenet1(path, self.layer1_rn(layer_1))
 
 
 def _check_formula(formula: str) -> None:
@@ -671,3 +674,14 @@ class DPTSegmentation(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         return self.forward_with_features(image)[0]
+
+    def half_size_logits(self, image: Tensor) -> Tensor:
+        """The logits before the head's last step, (N, classes, H/2, W/2): with
+        :meth:`upsample_logits` on any of their channels, the same numbers as :meth:`forward`'s
+        for those channels, without all 150 maps at the input's size at once (207 MB at 720x480)."""
+        _check_sides(image)
+        return self.scratch.output_conv[:-1](self.scratch.fuse(self.pretrained(image)))
+
+    def upsample_logits(self, logits: Tensor) -> Tensor:
+        """The head's last step (bilinear x2, ``align_corners``), per channel."""
+        return self.scratch.output_conv[-1](logits)
