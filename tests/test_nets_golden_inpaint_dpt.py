@@ -29,7 +29,7 @@ import pytest
 import torch
 
 from cine_core.nets.dpt import DPTHybrid, DPTSegmentation
-from cine_core.nets import inpaint_nets
+from cine_core.nets import banded
 from cine_core.nets.inpaint_nets import ColorInpaintNet, DepthInpaintNet, inpaint_padded
 
 from synthetic_weights import synthetic_state_dict
@@ -121,16 +121,29 @@ def test_inpaint_nets_in_bands_of_rows_match_golden(inpaint_results, monkeypatch
     inputs = _load(inpaint_results["net_dir"], "inputs")
     image_key = INPAINT_NETS[inpaint_results["net_dir"]][1]
     args = [inputs[case + key].to(dtype) for key in ("holes", "context", image_key, "edge")]
-    monkeypatch.setattr(inpaint_nets, "INPUT_BYTES_AT_ONCE", 1)
+    monkeypatch.setattr(banded, "INPUT_BYTES_AT_ONCE", 1)
     try:
         net.to(dtype)
         with torch.no_grad():
-            banded = net.inpaint(*args)
+            in_bands = net.inpaint(*args)
     finally:
         net.to(torch.float32)  # as the fixture leaves it
     reference = _load(inpaint_results["net_dir"], "outputs")[case + inpaint_results["output_key"] + "@f64"]
-    assert relative_error(banded, reference) <= tolerance
-    assert relative_error(banded, inpaint_results["outputs"][case, dtype]) <= tolerance / 10
+    assert relative_error(in_bands, reference) <= tolerance
+    assert relative_error(in_bands, inpaint_results["outputs"][case, dtype]) <= tolerance / 10
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5, 7])
+def test_a_convolution_in_bands_of_rows_equals_one_pass(monkeypatch, kernel):
+    conv = torch.nn.Conv2d(6, 4, kernel, padding=kernel // 2)
+    image = torch.rand(1, 6, 37, 23, generator=torch.Generator().manual_seed(kernel))
+    with torch.no_grad():
+        whole = conv(image)
+        monkeypatch.setattr(banded, "INPUT_BYTES_AT_ONCE", 1)  # bands of 8 rows, the last one of 5
+        rows = banded.conv2d_in_bands(conv, lambda top, bottom: image[:, :, top:bottom], 37, 23)
+    torch.testing.assert_close(rows, whole, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="stride-1"):
+        banded.conv2d_in_bands(torch.nn.Conv2d(6, 4, 3, stride=2, padding=1), lambda top, bottom: image, 37, 23)
 
 
 def test_inpaint_padded_uses_centred_anchor(inpaint_results):

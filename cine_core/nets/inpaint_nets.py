@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .banded import conv2d_in_bands
+
 __all__ = [
     "Masked",
     "PartialConv2d",
@@ -111,17 +113,15 @@ class PartialConv2d(nn.Module):
             end = start + features.shape[1]
             kernels.append(self.mask_conv.weight[:1, start:end].sum(dim=1, keepdim=True))
             start = end
-        rows = self._rows_at_once(masks[0])
-        if rows >= height:
-            response = self.input_conv(self._masked(parts, upsample_first, 0, height))
+        if self.input_conv.stride == (1, 1):
+            # The decoder's last steps are at the input's size (68 channels at 1024x768: 214 MB,
+            # and the convolution's copies as much again): in bands of rows.
+            batch, _, _, width = masks[0].shape
+            response = conv2d_in_bands(self.input_conv,
+                                       lambda top, bottom: self._masked(parts, upsample_first, top, bottom),
+                                       height, width, batch, masks[0].dtype)
         else:
-            response = None
-            for top in range(0, height, rows):
-                band = self._band_response(parts, upsample_first, top, min(top + rows, height))
-                if response is None:
-                    response = band.new_empty((*band.shape[:2], height, band.shape[3]))
-                response[:, :, top:top + band.shape[2]] = band
-                del band
+            response = self.input_conv(self._masked(parts, upsample_first, 0, height))
         with torch.no_grad():
             valid_count = F.conv2d(torch.cat(masks, dim=1), torch.cat(kernels, dim=1),
                                    stride=self.mask_conv.stride, padding=self.mask_conv.padding)
@@ -140,19 +140,6 @@ class PartialConv2d(nn.Module):
         features_out = response.masked_fill_(window_empty, 0.0)
         mask_out = (~window_empty).to(features_out.dtype)
         return features_out, mask_out
-
-
-    def _rows_at_once(self, mask: Tensor) -> int:
-        """Rows of the output computed at once: all of them, unless the convolution's input (the
-        parts times their masks, every channel at full size) would exceed
-        :data:`INPUT_BYTES_AT_ONCE`; a stride-1 convolution then runs on bands of rows (the
-        decoder's last steps: 68 channels at 1024x768 are 214 MB, and the convolution's own
-        copies of its input as much again)."""
-        batch, _, height, width = mask.shape
-        if self.input_conv.stride != (1, 1):
-            return height
-        row_bytes = batch * self.input_conv.in_channels * width * mask.element_size()
-        return max(8, INPUT_BYTES_AT_ONCE // max(row_bytes, 1))
 
     def _masked(self, parts: list[Masked], upsample_first: bool, top: int, bottom: int) -> Tensor:
         """Rows ``top:bottom`` (of the upsampled size with ``upsample_first``) of the input channels
@@ -176,23 +163,6 @@ class PartialConv2d(nn.Module):
                 torch.mul(features[:, :, low:high], mask[:, :, low:high], out=masked[:, start:end])
             start = end
         return masked.narrow(2, top - low, bottom - top)
-
-    def _band_response(self, parts: list[Masked], upsample_first: bool, top: int, bottom: int) -> Tensor:
-        """``input_conv`` of the whole input, rows ``top:bottom`` of its output: computed from the
-        input rows the kernel reaches, with zero rows where those lie past the image (the
-        convolution's own padding), so every output value sees the same inputs as in one pass."""
-        conv = self.input_conv
-        reach = conv.padding[0]
-        height = parts[0][1].shape[2] * (2 if upsample_first else 1)
-        first, last = max(0, top - reach), min(height, bottom + reach)
-        band = F.pad(self._masked(parts, upsample_first, first, last),
-                     (0, 0, reach - (top - first), reach - (last - bottom)))
-        return F.conv2d(band, conv.weight, conv.bias, stride=1, padding=(0, conv.padding[1]))
-
-
-#: Largest input of a stride-1 partial convolution made at once, in bytes (see
-#: :meth:`PartialConv2d._rows_at_once`).
-INPUT_BYTES_AT_ONCE = 32 << 20
 
 
 class PartialConvBlock(nn.Module):
