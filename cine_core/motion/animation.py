@@ -246,7 +246,7 @@ def farthest_under(depth: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return farthest
 
 
-#: Moving points integrated and looked up at once: bounds the temporaries of a loop's
+#: Moving points integrated at once: bounds the temporaries of a loop's
 #: trajectories, (N + 1) x this x 2 floats each (8 MB for N = 60), whatever the scene's size.
 POINTS_PER_CHUNK = 1 << 14
 
