@@ -29,7 +29,7 @@ import pytest
 import torch
 
 from cine_core.nets.dpt import DPTHybrid, DPTSegmentation
-from cine_core.nets import banded
+from cine_core.nets import banded, dpt
 from cine_core.nets.inpaint_nets import ColorInpaintNet, DepthInpaintNet, inpaint_padded
 
 from synthetic_weights import synthetic_state_dict
@@ -267,7 +267,21 @@ def segmentation_results() -> dict:
             logits, features = net.forward_with_features(image.to(dtype))
         results[dtype] = {"logits": logits, **{f"debug_layer_{j}_channel_mean": f.mean(dim=(2, 3))
                                                for j, f in enumerate(features, 1)}}
-    return {"weights": weights, "outputs": results}
+    return {"weights": weights, "outputs": results, "net": net, "image": image}
+
+
+def test_segmentation_logits_in_pieces_match_golden(segmentation_results, monkeypatch):
+    """What the motion detection uses: the head's first convolution in bands of rows (forced to
+    the least), the logits before the last upsampling, then upsampled a few channels at a time;
+    the same logits as the golden ones and as one pass."""
+    net, image = segmentation_results["net"], segmentation_results["image"].float()
+    monkeypatch.setattr(dpt, "HEAD_INPUT_BYTES_AT_ONCE", 1)
+    with torch.no_grad():
+        half = net.float().half_size_logits(image)
+        logits = torch.cat([net.upsample_logits(half[:, start:start + 7]) for start in range(0, half.shape[1], 7)], 1)
+    golden = _load("dpt_hybrid_ade20k", "outputs")
+    assert relative_error(logits[:, golden["channels"]], golden["logits_selected@f64"]) <= F32_TOLERANCE
+    assert relative_error(logits, segmentation_results["outputs"][torch.float32]["logits"]) <= F32_TOLERANCE / 10
 
 
 def test_segmentation_synthetic_weights_match_golden(segmentation_results):

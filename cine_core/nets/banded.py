@@ -22,26 +22,26 @@ INPUT_BYTES_AT_ONCE = 32 << 20
 MIN_ROWS = 8
 
 
-def rows_at_once(conv: nn.Conv2d, batch: int, width: int, element_size: int) -> int:
+def rows_at_once(conv: nn.Conv2d, batch: int, width: int, element_size: int, most_bytes: int | None = None) -> int:
     """Output rows of ``conv`` computed at once so that a band's input stays within
-    :data:`INPUT_BYTES_AT_ONCE` (at least :data:`MIN_ROWS`)."""
+    ``most_bytes`` (default :data:`INPUT_BYTES_AT_ONCE`; at least :data:`MIN_ROWS` rows)."""
     row_bytes = batch * conv.in_channels * width * element_size
-    return max(MIN_ROWS, INPUT_BYTES_AT_ONCE // max(row_bytes, 1))
+    return max(MIN_ROWS, (INPUT_BYTES_AT_ONCE if most_bytes is None else most_bytes) // max(row_bytes, 1))
 
 
 def conv2d_in_bands(conv: nn.Conv2d, input_rows: Callable[[int, int], Tensor], height: int, width: int,
-                    batch: int = 1, dtype: torch.dtype = torch.float32) -> Tensor:
+                    batch: int = 1, dtype: torch.dtype = torch.float32, most_bytes: int | None = None) -> Tensor:
     """``conv`` (stride 1, odd square kernel, ``padding = kernel // 2``) of an input of
     ``height`` rows, made by ``input_rows(top, bottom)``, which returns rows ``top:bottom`` of
-    it (N, C_in, bottom - top, W); in one pass when the input fits in
-    :data:`INPUT_BYTES_AT_ONCE`, else in bands of :func:`rows_at_once` output rows.
+    it (N, C_in, bottom - top, W); in one pass when the input fits in ``most_bytes`` (default
+    :data:`INPUT_BYTES_AT_ONCE`), else in bands of :func:`rows_at_once` output rows.
 
     Returns:
         (N, C_out, height, W).
     """
     if conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.padding[0] != conv.kernel_size[0] // 2:
         raise ValueError("conv2d_in_bands needs a stride-1 convolution padded to keep its size")
-    rows = rows_at_once(conv, batch, width, torch.empty((), dtype=dtype).element_size())
+    rows = rows_at_once(conv, batch, width, torch.empty((), dtype=dtype).element_size(), most_bytes)
     if rows >= height:
         return conv(input_rows(0, height))
     reach = conv.padding[0]

@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .banded import conv2d_in_bands
+
 __all__ = ["DPTHybrid", "DPTSegmentation", "DPTOutput", "StdConv2dSame", "STD_CONV_FORMULAS"]
 
 # Weight-standardisation variants: name -> (use std (True) or sqrt(var + eps) (False), eps).
@@ -645,6 +647,11 @@ class DPTHybrid(nn.Module):
         return self.forward_with_intermediates(image).inv_depth
 
 
+#: Most bytes of the segmentation head's input convolved at once (see
+#: :meth:`DPTSegmentation.half_size_logits`).
+HEAD_INPUT_BYTES_AT_ONCE = 8 << 20
+
+
 class DPTSegmentation(nn.Module):
     """DPT-Hybrid semantic segmentation (``DPTSegmentationModel(150, backbone="vitb_rn50_384")``,
     checkpoint ``dpt_hybrid-ade20k-53898607.pt``, ADE20K's 150 classes).
@@ -678,9 +685,23 @@ class DPTSegmentation(nn.Module):
     def half_size_logits(self, image: Tensor) -> Tensor:
         """The logits before the head's last step, (N, classes, H/2, W/2): with
         :meth:`upsample_logits` on any of their channels, the same numbers as :meth:`forward`'s
-        for those channels, without all 150 maps at the input's size at once (207 MB at 720x480)."""
+        for those channels, without all 150 maps at the input's size at once (207 MB at 720x480).
+
+        The head's first convolution, on the fusion's 256-channel map at half the input's size
+        (90 MB at 736x480, as its output), runs on bands of rows of at most 8 MB of input, and
+        that map is freed before the rest of the head: the largest maps of the pass are then
+        never three at once.
+        """
         _check_sides(image)
-        return self.scratch.output_conv[:-1](self.scratch.fuse(self.pretrained(image)))
+        convolve, *rest = self.scratch.output_conv[:-1]
+        fused = self.scratch.fuse(self.pretrained(image))
+        batch, _, height, width = fused.shape
+        x = conv2d_in_bands(convolve, lambda top, bottom: fused[:, :, top:bottom], height, width, batch, fused.dtype,
+                            most_bytes=HEAD_INPUT_BYTES_AT_ONCE)
+        del fused
+        for module in rest:
+            x = module(x)
+        return x
 
     def upsample_logits(self, logits: Tensor) -> Tensor:
         """The head's last step (bilinear x2, ``align_corners``), per channel."""
