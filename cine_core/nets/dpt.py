@@ -509,14 +509,18 @@ class DPTDepthHead(nn.Sequential):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        reduce, upsample, convolve, activation, project = self
-        x = reduce(x)
+        return self.from_reduced(self[0](x))
+
+    def from_reduced(self, x: Tensor) -> Tensor:
+        """The head after its first convolution, whose output ``x`` is (N, 128, H, W): a caller
+        that holds the head's input can free it before the largest step (see
+        :meth:`DPTHybrid.forward_with_intermediates`)."""
+        _, upsample, convolve, activation, project = self
         summed = None
         for part, weight in zip(x.split(UPSAMPLED_AT_ONCE, dim=1), convolve.weight.split(UPSAMPLED_AT_ONCE, dim=1)):
             term = F.conv2d(upsample(part), weight, padding=convolve.padding)
             summed = term if summed is None else summed.add_(term)
             del term
-        del x
         summed.add_(convolve.bias.view(1, -1, 1, 1))
         return project(activation(summed))
 
@@ -640,7 +644,12 @@ class DPTHybrid(nn.Module):
         """Full forward pass, also returning the pre-ReLU head output and the reassembled features."""
         _check_sides(image)
         features = self.pretrained(image)
-        head_pre_relu = self.scratch(features)
+        # The head in two calls, so the fusion's map (256 channels at half the input's size) is
+        # freed once reduced, before the head's upsampling: the same numbers as self.scratch(features).
+        fused = self.scratch.fuse(features)
+        reduced = self.scratch.output_conv[0](fused)
+        del fused
+        head_pre_relu = self.scratch.output_conv.from_reduced(reduced)
         return DPTOutput(F.relu(head_pre_relu)[:, 0], head_pre_relu, features)
 
     def forward(self, image: Tensor) -> Tensor:
