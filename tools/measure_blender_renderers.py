@@ -19,17 +19,15 @@ import sys
 
 import blender_child  # tools/, this script's folder
 
-
-def _psnr(a, b) -> float:
-    import numpy as np
-
-    error = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / max(error, 1e-12)))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def measure(arguments: dict) -> dict:
     import bpy
     import cv2
+
+    sys.path.insert(0, ROOT)
+    from eval.metrics import psnr
 
     results = {}
     for index, (photo, depth) in enumerate(arguments["photos"]):
@@ -60,8 +58,8 @@ def measure(arguments: dict) -> dict:
             bpy.ops.render.render(write_still=True)
             images[engine] = cv2.imread(path)
         results[photo] = {"size": [scene.render.resolution_x, scene.render.resolution_y],
-                          "cycles_vs_engine_db": round(_psnr(images["CYCLES"], images["CINEMAGRAPH"]), 1),
-                          "eevee_vs_engine_db": round(_psnr(images["BLENDER_EEVEE"], images["CINEMAGRAPH"]), 1)}
+                          "cycles_vs_engine_db": round(psnr(images["CYCLES"], images["CINEMAGRAPH"]), 1),
+                          "eevee_vs_engine_db": round(psnr(images["BLENDER_EEVEE"], images["CINEMAGRAPH"]), 1)}
     return results
 
 

@@ -41,7 +41,7 @@ def conv2d_in_bands(conv: nn.Conv2d, input_rows: Callable[[int, int], Tensor], h
     """
     if conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.padding[0] != conv.kernel_size[0] // 2:
         raise ValueError("conv2d_in_bands needs a stride-1 convolution padded to keep its size")
-    rows = rows_at_once(conv, batch, width, torch.empty((), dtype=dtype).element_size(), most_bytes)
+    rows = rows_at_once(conv, batch, width, dtype.itemsize, most_bytes)
     if rows >= height:
         return conv(input_rows(0, height))
     reach = conv.padding[0]
