@@ -261,7 +261,8 @@ def test_subsample_cloud_keeps_moving_points_consistent(tiny_scene):
     assert int(same.sum()) == 1
     index = int(torch.nonzero(same)[0, 0])
     assert torch.equal(half.forward[:, 0], cloud.forward[:, index])
-    assert torch.equal(half.moving_depths(2)[1][0], cloud.moving_depths(2)[1][index])
+    # sampled in batches of other sizes: equal up to the rounding of another code path on some CPUs
+    torch.testing.assert_close(half.moving_depths(2)[1][0], cloud.moving_depths(2)[1][index], rtol=1e-6, atol=0)
     assert subsample_cloud(cloud, 1.0) is cloud
 
 
