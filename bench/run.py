@@ -419,7 +419,7 @@ def subsample_cloud(cloud, fraction: float, seed: int = 0):
     num_underlay = int(((keep >= cloud.num_static - cloud.num_underlay) & (keep < cloud.num_static)).sum())
     moving = keep[num_static:] - cloud.num_static
     return AnimatedPointCloud(cloud.rest_uv[keep], cloud.depth[keep], cloud.values[keep], num_static, num_underlay,
-                              cloud.forward[:, moving], cloud.backward[:, moving], cloud.seam_weight[keep],
+                              cloud.trajectories.select(moving), cloud.seam_weight[keep],
                               cloud.kind[keep], cloud.surfaces, cloud.owner[moving], cloud.photo_depth,
                               extent=cloud.extent)
 

@@ -251,7 +251,7 @@ def test_subsample_cloud_keeps_moving_points_consistent(tiny_scene):
     cloud = animate_points(scene, 4)
     half = subsample_cloud(cloud, 0.5)
     assert half.depth.shape[0] == round(cloud.depth.shape[0] * 0.5)
-    assert half.forward.shape[1] == half.moving.numel() <= cloud.moving.numel()
+    assert half.trajectories.num_points == half.moving.numel() <= cloud.moving.numel()
     assert int(half.moving.max()) < half.depth.shape[0]
     # a kept moving point has the same rest position, depth and trajectory as before (layers
     # can share a rest position, so the depth tells them apart)
@@ -260,7 +260,9 @@ def test_subsample_cloud_keeps_moving_points_consistent(tiny_scene):
             & (cloud.depth[cloud.moving] == half.depth[point]))
     assert int(same.sum()) == 1
     index = int(torch.nonzero(same)[0, 0])
-    assert torch.equal(half.forward[:, 0], cloud.forward[:, index])
+    for frame in range(5):
+        for kept, whole in zip(half.trajectories.displacements(frame), cloud.trajectories.displacements(frame)):
+            assert torch.equal(kept[0], whole[index])
     # sampled in batches of other sizes: equal up to the rounding of another code path on some CPUs
     torch.testing.assert_close(half.moving_depths(2)[1][0], cloud.moving_depths(2)[1][index], rtol=1e-6, atol=0)
     assert subsample_cloud(cloud, 1.0) is cloud

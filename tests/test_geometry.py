@@ -12,7 +12,7 @@ from cine_core.cameras.paths import PRESETS, Camera, CropWindow, Intrinsics, cam
 from cine_core.depth.conditioning import DepthMap
 from cine_core.errors import CineError
 from cine_core.filters import fill_holes
-from cine_core.motion.integrate import integrate_positions, loop_displacements
+from cine_core.motion.integrate import ParticleField, integrate_loop, integrate_positions
 from cine_core.layers.ldi import BEHIND_FACTOR, DepthLayer, LayeredScene, build_layers, choose_depth_edges
 from cine_core.cameras.paths import lift_to_world
 from cine_core.rendering.frames import FrameRenderer
@@ -65,13 +65,57 @@ def test_euler_and_rk4_agree_on_uniform_field_and_rk4_follows_curves():
         integrate_positions(flow, start, 2, "midpoint")
 
 
+def loop_of(flow: torch.Tensor, start: torch.Tensor, num_frames: int, every: int | None = None,
+            region: torch.Tensor | None = None):
+    """The trajectories of ``start`` (M, 2) over a loop, all moved by ``flow``."""
+    return integrate_loop([ParticleField(flow, region)], torch.zeros(len(start)), start, num_frames, every=every)
+
+
 def test_loop_displacements_are_symmetric():
     flow = torch.zeros(2, 30, 30)
     flow[1] = 0.5
-    forward, backward = loop_displacements(flow, torch.tensor([[15.0, 10.0]]), 10)
-    assert torch.allclose(forward[0], torch.zeros(1, 2)) and torch.allclose(backward[10], torch.zeros(1, 2))
-    assert torch.allclose(forward[4], torch.tensor([[0.0, 2.0]]))
-    assert torch.allclose(backward[4], torch.tensor([[0.0, -3.0]]))  # 10 - 4 steps against the flow
+    loop = loop_of(flow, torch.tensor([[15.0, 10.0]]), 10)
+    forward, backward = loop.displacements(0)[0], loop.displacements(10)[1]
+    assert torch.allclose(forward, torch.zeros(1, 2)) and torch.allclose(backward, torch.zeros(1, 2))
+    forward, backward = loop.displacements(4)
+    assert torch.allclose(forward, torch.tensor([[0.0, 2.0]]))
+    assert torch.allclose(backward, torch.tensor([[0.0, -3.0]]))  # 10 - 4 steps against the flow
+    assert torch.equal(loop.low, torch.tensor([0.0, -5.0])) and torch.equal(loop.high, torch.tensor([0.0, 5.0]))
+
+
+@pytest.mark.parametrize("every", [1, 3, 4, 7])
+def test_kept_positions_give_the_positions_of_one_integration(every):
+    """Integrated from positions kept every few frames, each frame's particles stand exactly
+    where one integration from the start puts them (each particle is integrated on its own),
+    in both directions and inside a region; a particle of no field stays."""
+    ys, xs = torch.meshgrid(torch.arange(48.0), torch.arange(64.0), indexing="ij")
+    swirl = torch.stack([-(ys - 24) * 0.09 + 0.6, (xs - 32) * 0.07])
+    region = torch.zeros(1, 48, 64)
+    region[:, 6:42, 8:58] = 1.0
+    start = torch.rand(50, 2, generator=torch.Generator().manual_seed(3)) * torch.tensor([40.0, 26.0]) + 12.0
+    field_of = torch.tensor([0, 1] * 24 + [-1, -1])
+    fields = [ParticleField(swirl), ParticleField(swirl * region, region)]
+    loop = integrate_loop(fields, field_of, start, 13, every=every)
+    forward, backward = loop.all_displacements()
+    for which, particle_field in enumerate(fields):
+        members = field_of == which
+        for reverse, moved in ((False, forward), (True, backward.flip(0))):
+            whole = integrate_positions(particle_field.flow, start[members], 13, "rk4", particle_field.region,
+                                        reverse) - start[members]
+            assert torch.equal(moved[:, members], whole)
+    assert torch.equal(forward[:, 48:], torch.zeros(14, 2, 2)) and torch.equal(backward[:, 48:], torch.zeros(14, 2, 2))
+    for frame in range(14):
+        assert all(torch.equal(got, expected[frame]) for got, expected in zip(loop.displacements(frame),
+                                                                               (forward, backward)))
+    assert torch.equal(loop.low, torch.minimum(forward.amin((0, 1)), backward.amin((0, 1))))
+    assert torch.equal(loop.high, torch.maximum(forward.amax((0, 1)), backward.amax((0, 1))))
+
+
+def test_reverse_steps_are_steps_along_the_negated_flow():
+    ys, xs = torch.meshgrid(torch.arange(40.0), torch.arange(50.0), indexing="ij")
+    flow = torch.stack([torch.sin(ys / 5.0) * 1.3, torch.cos(xs / 7.0) * 0.8])
+    start = torch.rand(30, 2, generator=torch.Generator().manual_seed(1)) * 30 + 5
+    assert torch.equal(integrate_positions(flow, start, 9, "rk4", reverse=True), integrate_positions(-flow, start, 9))
 
 
 def test_constant_flow_translates_a_textured_stripe_in_the_render():

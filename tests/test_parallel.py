@@ -9,7 +9,7 @@ import torch
 
 from conftest import write_scene
 from cine_core import PrepareOptions, SceneInputs, prepare_scene
-from cine_core.motion import animation
+from cine_core.motion import animation, integrate
 from cine_core.parallel import ordered_map, workers_for
 
 
@@ -59,7 +59,7 @@ def test_integration_in_chunks_gives_the_cloud_of_one_piece(tmp_path, monkeypatc
     integrated at once (every particle is integrated on its own)."""
     scene = prepare_scene(SceneInputs.find(write_scene(str(tmp_path / "scene"))), PrepareOptions(backend="classical"))
     whole = animation.animate_points(scene, 6)
-    monkeypatch.setattr(animation, "POINTS_PER_CHUNK", 7)
+    monkeypatch.setattr(integrate, "POINTS_PER_CHUNK", 7)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -67,9 +67,14 @@ def test_integration_in_chunks_gives_the_cloud_of_one_piece(tmp_path, monkeypatc
     finally:
         torch.set_num_threads(threads)
     assert whole.moving.numel() > 7 * 4
-    for name in ("forward", "backward", "rest_uv", "depth", "values", "owner"):
+    for name in ("rest_uv", "depth", "values", "owner"):
         assert torch.equal(getattr(whole, name), getattr(chunked, name)), name
+    for name in ("forward", "backward", "low", "high"):
+        assert torch.equal(getattr(whole.trajectories, name), getattr(chunked.trajectories, name)), name
     for frame in range(7):
+        for moved, chunked_moved in zip(whole.trajectories.displacements(frame),
+                                        chunked.trajectories.displacements(frame)):
+            assert torch.equal(moved, chunked_moved)
         for depth, chunked_depth in zip(whole.moving_depths(frame), chunked.moving_depths(frame)):
             assert torch.equal(depth, chunked_depth)
     assert whole.extent == chunked.extent

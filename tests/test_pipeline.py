@@ -18,12 +18,20 @@ from cine_core.scene import PreparedScene
 from conftest import write_scene
 
 
-def assert_same_cloud(a, b) -> None:
-    for field in dataclasses.fields(a):
-        if not field.compare:  # derived from the fields compared
-            continue
-        left, right = getattr(a, field.name), getattr(b, field.name)
-        assert torch.equal(left, right) if isinstance(left, torch.Tensor) else left == right, field.name
+def assert_same_cloud(a, b, name: str = "cloud") -> None:
+    """Equal tensors and values, field by field into the dataclasses and lists a cloud holds."""
+    if isinstance(a, torch.Tensor) or a is None:
+        assert (torch.equal(a, b) if a is not None else b is None), name
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), name
+        for index, (left, right) in enumerate(zip(a, b)):
+            assert_same_cloud(left, right, f"{name}[{index}]")
+    elif dataclasses.is_dataclass(a):
+        for field in dataclasses.fields(a):
+            if field.compare:  # the others are derived from the fields compared
+                assert_same_cloud(getattr(a, field.name), getattr(b, field.name), f"{name}.{field.name}")
+    else:
+        assert a == b, name
 
 
 def assert_same_scene(a, b) -> None:

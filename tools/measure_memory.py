@@ -43,7 +43,7 @@ def child(photo: str, size: int, frames: int, layers: int, render: int, mask: st
     cloud = animate_points(scene, 2)  # only to count the points and the moving ones
     print(json.dumps({"width": scene.size[0], "height": scene.size[1], "frames": frames,
                       "layers": len(scene.layered.layers), "points": int(cloud.rest_uv.shape[0]),
-                      "moving": int(cloud.forward.shape[1]), "render_s": round(time.perf_counter() - started, 1),
+                      "moving": cloud.trajectories.num_points, "render_s": round(time.perf_counter() - started, 1),
                       "threads": torch.get_num_threads()}))
 
 

@@ -10,7 +10,6 @@ renderer blends them by time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 
 import cv2
 import numpy as np
@@ -19,9 +18,8 @@ import torch
 from ..filters import fill_holes
 from ..io.motion_rules import motion_mask
 from ..layers.ldi import BEHIND_FACTOR, DepthLayer
-from ..parallel import ordered_map, workers_for
 from ..scene import PreparedScene
-from .integrate import loop_displacements, sample_bilinear
+from .integrate import STAYS, LoopTrajectories, ParticleField, integrate_loop, sample_bilinear
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ class AnimatedPointCloud:
         values: (P, C) what the points carry (colour, or learned features).
         num_static: S; points S..P-1 move.
         num_underlay: the last of the S static points are this many :data:`UNDER_FLUID` ones.
-        forward, backward: (N + 1, M, 2) displacements of the M = P - S moving points per frame.
+        trajectories: where the M = P - S moving points are at each frame, forward and backward.
         seam_weight: (P,) weight in the forward/backward blend, falling from 1 to
             :data:`SEAM_FLOOR` towards the border of the moving region (see :func:`seam_weights`).
         kind: (P,) uint8 :data:`STILL`, :data:`FLUID`, :data:`HIDDEN_MOVING` or :data:`UNDER_FLUID`.
@@ -70,10 +68,11 @@ class AnimatedPointCloud:
         photo_depth: (H, W) depth of the photo's surface (:attr:`PreparedScene.depth`).
         extent: where the points ever are; computed from the tensors when not given.
 
-    A moving point's depth at a frame is its layer's surface where it arrives
-    (:meth:`moving_depths`), computed when asked: stored for every frame, the depths of a
-    60-frame loop took as much memory as the displacements of one of its clouds (84 MB for a
-    1280x720 waterfall), and sampling them costs a few milliseconds per frame.
+    A moving point's position and depth at a frame are computed when asked
+    (:meth:`moving_positions`): the trajectories keep positions every few frames and integrate
+    the steps between, and the depth is the point's layer's surface where it arrives. Stored
+    for every frame, positions and depths of a 60-frame loop of a 1280x720 waterfall took 252
+    MB; a frame computes them in a few tens of milliseconds on one CPU thread.
     """
 
     rest_uv: torch.Tensor
@@ -81,8 +80,7 @@ class AnimatedPointCloud:
     values: torch.Tensor
     num_static: int
     num_underlay: int
-    forward: torch.Tensor
-    backward: torch.Tensor
+    trajectories: LoopTrajectories
     seam_weight: torch.Tensor
     kind: torch.Tensor
     surfaces: torch.Tensor
@@ -102,26 +100,35 @@ class AnimatedPointCloud:
             self.extent = self._measure_extent()
 
     def _measure_extent(self) -> CloudExtent:
-        # Rest box plus displacement box: a slightly larger box than the true one, but it needs
-        # no (N + 1, M, 2) temporary.
+        # Rest box plus the trajectories' displacement box, and the depths the moving points'
+        # surfaces take over the pixels of that box: a larger box than the true one, found
+        # without integrating the loop again.
         low, high = self.rest_uv.amin(0), self.rest_uv.amax(0)
         depth_min, depth_max = self.depth.amin(), self.depth.amax()
-        if self.forward.shape[1]:
+        if self.trajectories.num_points:
             moving = self.rest_uv[self.num_static:]
-            low = torch.minimum(low, moving.amin(0) + torch.minimum(self.forward.amin((0, 1)),
-                                                                    self.backward.amin((0, 1))))
-            high = torch.maximum(high, moving.amax(0) + torch.maximum(self.forward.amax((0, 1)),
-                                                                      self.backward.amax((0, 1))))
-            for frame in range(self.num_frames + 1):  # frame by frame: no (N + 1, M) temporary
-                for depth in self.moving_depths(frame):
-                    depth_min, depth_max = torch.minimum(depth_min, depth.amin()), torch.maximum(depth_max, depth.amax())
+            moved_low = moving.amin(0) + self.trajectories.low
+            moved_high = moving.amax(0) + self.trajectories.high
+            low, high = torch.minimum(low, moved_low), torch.maximum(high, moved_high)
+            height, width = self.photo_depth.shape
+            left, top = (int(value) for value in moved_low.floor().clamp(min=0).tolist())
+            right, bottom = (int(value) + 1 for value in moved_high.ceil().tolist())
+            left, top, right, bottom = min(left, width - 1), min(top, height - 1), min(right, width), min(bottom, height)
+            of_layer, hidden = self.point_groups
+            for layer, points in enumerate(of_layer):
+                if points.numel():
+                    under = self.surfaces[layer, top:bottom, left:right]
+                    depth_min, depth_max = torch.minimum(depth_min, under.amin()), torch.maximum(depth_max, under.amax())
+            if hidden.numel():
+                behind = self.photo_depth[top:bottom, left:right].amax() * BEHIND_FACTOR
+                depth_max = torch.maximum(depth_max, behind)
         u_min, v_min, u_max, v_max, depth_min, depth_max = torch.stack(
             [low[0], low[1], high[0], high[1], depth_min, depth_max]).tolist()
         return CloudExtent(u_min, u_max, v_min, v_max, depth_min, depth_max)
 
     @property
     def num_frames(self) -> int:
-        return self.forward.shape[0] - 1
+        return self.trajectories.num_frames
 
     @property
     def moving(self) -> torch.Tensor:
@@ -135,7 +142,8 @@ class AnimatedPointCloud:
             forward_uv, forward_depth, backward_uv, backward_depth.
         """
         rest = self.rest_uv[self.num_static:]
-        forward_uv, backward_uv = rest + self.forward[frame], rest + self.backward[frame]
+        forward, backward = self.trajectories.displacements(frame)
+        forward_uv, backward_uv = rest + forward, rest + backward
         return forward_uv, self.depth_at(forward_uv), backward_uv, self.depth_at(backward_uv)
 
     def moving_depths(self, frame: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,7 +190,7 @@ class AnimatedPointCloud:
 
     def to(self, device: torch.device | str) -> "AnimatedPointCloud":
         moved = {name: getattr(self, name).to(device) for name in
-                 ("rest_uv", "depth", "values", "forward", "backward", "seam_weight", "kind", "surfaces", "owner",
+                 ("rest_uv", "depth", "values", "trajectories", "seam_weight", "kind", "surfaces", "owner",
                   "photo_depth")}
         of_layer, hidden = self.point_groups
         return AnimatedPointCloud(num_static=self.num_static, num_underlay=self.num_underlay, extent=self.extent,
@@ -246,24 +254,6 @@ def farthest_under(depth: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return farthest
 
 
-#: Moving points integrated at once: bounds the temporaries of a loop's
-#: trajectories, (N + 1) x this x 2 floats each (8 MB for N = 60), whatever the scene's size.
-POINTS_PER_CHUNK = 1 << 14
-
-
-def _chunks(selected: torch.Tensor, device: str | torch.device) -> list[torch.Tensor]:
-    """Indices of the True entries of ``selected`` (M,) in pieces of at most
-    :data:`POINTS_PER_CHUNK`, on ``device``."""
-    indices = torch.nonzero(selected).squeeze(1).to(device)
-    return list(indices.split(POINTS_PER_CHUNK)) if indices.numel() else []
-
-
-def _loop_of(field: torch.Tensor, start: torch.Tensor, num_frames: int, integrator: str,
-             region: torch.Tensor | None, chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`~cine_core.motion.integrate.loop_displacements` of the points ``start[chunk]``."""
-    return loop_displacements(field, start[chunk], num_frames, integrator, region)
-
-
 def point_values(scene: PreparedScene) -> list[torch.Tensor]:
     """Per layer (C, H, W) values the points carry: the layer's colours (classical path)."""
     return [layer.rgb for layer in scene.layered.layers]
@@ -317,27 +307,19 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
     carried_all, kind_all, owner_all = torch.cat(carried)[order], kind_all[order], torch.cat(owner)[order]
     num_static, num_underlay = int((rank < 2).sum()), int((rank == 1).sum())
     moving = torch.arange(num_static, rest_uv.shape[0])
-    forward = torch.zeros(num_frames + 1, moving.numel(), 2, device=device)
-    backward = torch.zeros_like(forward)
-    start = rest_uv[moving].to(device)
     # Visible particles integrate inside their own region and stop at its border (a
     # waterfall's water stops where the lake begins instead of taking the lake's velocity, and
     # never draws over the still rock beside it); hidden ones follow the extended flow.
     regions = scene.motion_regions()
     region_of = torch.cat([regions[alpha] for alpha in (layer.alpha for layer in scene.layered.layers)])[order]
-    fields = [(kind_all[moving] == HIDDEN_MOVING, scene.hidden_flow, None)]
+    fields = [ParticleField(scene.hidden_flow)]
+    field_of = torch.where(kind_all[moving] == HIDDEN_MOVING, 0, STAYS).to(torch.int16)
     for label in torch.unique(regions[regions > 0]).tolist():
         inside = (regions == label).float()[None]
-        fields.append(((kind_all[moving] == FLUID) & (region_of[moving] == label), scene.flow * inside, inside))
-    for selected, field, region in fields:
-        chunks = _chunks(selected, device)
-        # Chunks are independent: on the CPU one per core at once (cine_core.parallel).
-        trajectories = ordered_map(partial(_loop_of, field.to(device), start, num_frames, integrator,
-                                           region.to(device) if region is not None else None),
-                                   chunks, workers_for(device))
-        for chunk, (moved_forward, moved_backward) in zip(chunks, trajectories):
-            forward[:, chunk], backward[:, chunk] = moved_forward, moved_backward
+        field_of[(kind_all[moving] == FLUID) & (region_of[moving] == label)] = len(fields)
+        fields.append(ParticleField(scene.flow * inside, inside))
+    trajectories = integrate_loop(fields, field_of, rest_uv[moving].to(device), num_frames, integrator)
     surfaces = torch.stack([layer_surface(layer) for layer in scene.layered.layers]).to(device)
     return AnimatedPointCloud(rest_uv.to(device), depth_all.to(device), carried_all.to(device), num_static,
-                              num_underlay, forward, backward, torch.cat(seam)[order].to(device), kind_all.to(device),
+                              num_underlay, trajectories, torch.cat(seam)[order].to(device), kind_all.to(device),
                               surfaces, owner_all[moving].to(torch.uint8).to(device), scene.depth.to(device))

@@ -338,10 +338,12 @@ class SurfaceMotion:
         self.num_moving = cloud.depth.shape[0] - cloud.num_static
         self.intrinsics = scene.intrinsics
         self._rest = (cloud.rest_uv.cpu() + sheet_edges(scene, cloud, layers))[moving].numpy()
-        # The depths of every frame, computed once here (the cloud samples them per frame).
-        depths = torch.stack([torch.stack(cloud.moving_depths(frame)) for frame in range(self.num_frames + 1)], 1)
-        depths = depths.cpu().numpy()
-        self._clouds = ((cloud.forward.cpu().numpy(), depths[0]), (cloud.backward.cpu().numpy(), depths[1]))
+        # Every frame's displacements and depths, computed once here (the cloud computes them
+        # per frame from its kept positions).
+        rest = cloud.rest_uv[moving]
+        self._clouds = tuple((shifts.cpu().numpy(),
+                              torch.stack([cloud.depth_at(rest + shift) for shift in shifts]).cpu().numpy())
+                             for shifts in cloud.trajectories.all_displacements())
         self.crossfade = [crossfade(frame, self.num_frames) for frame in range(self.num_frames + 1)]
 
     def see_through(self, frame: int) -> float:
