@@ -935,7 +935,7 @@ def test_a_run_that_would_not_fit_in_memory_is_refused(capsys, tmp_path, earlier
            "400 MB is available; " in line and line.endswith(" or less fits")
     fitting = int(line.rsplit("; ", 1)[1].split()[0])
     assert 128 < fitting < 1024
-    monkeypatch.setenv("CINE_CORE_MEMORY_LIMIT", "600K")  # only the smallest size, with a shorter loop
+    monkeypatch.setenv("CINE_CORE_MEMORY_LIMIT", "560K")  # only the smallest size, with a shorter loop
     assert re.search(r"^error: --frames: .*; \d+ frames or fewer fit at a size limit of 24$",
                      refused(capsys, str(photo), out=earlier))
     monkeypatch.setenv("CINE_CORE_MEMORY_LIMIT", "100K")  # nothing fits

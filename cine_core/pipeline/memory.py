@@ -4,8 +4,8 @@ The model is fitted to measured peaks (``tools/measure_memory.py``; the fit and 
 docs/performance.md): the process's peak resident set size is a base (Python, PyTorch, OpenCV)
 plus a cost per working pixel (photo, depth, layers, flow, the renderer's buffers, for each
 frame rendered at once) plus a cost per pixel and loop frame (the trajectories of the moving
-points: forward and backward displacements at every frame). Which pixels move is
-found only later, so the estimate assumes that every pixel moves: an upper bound, about twice
+points: forward and backward positions kept every few frames). Which pixels move is
+found only later, so the estimate assumes that every pixel moves: an upper bound, 1.3-1.5 times
 the measured peak of a photo a fifth of which moves. The video encoder's own process (ffmpeg,
 tens of MB) is not counted.
 
@@ -22,20 +22,20 @@ from ..parallel import FRAMES_AT_ONCE
 
 #: The default cap on the photo's long side (``--size``), the same as the Blender import's Size
 #: Limit. A 24 MP phone photo becomes 1024 x 683: a 60-frame loop peaked at 1.1 GB measured (an
-#: earlier renderer) on a photo a fifth of which moves, and at most 1.9 GB is estimated if all of
-#: it moves, within what a 16 GB laptop has beside other applications (1280 px: at most 2.8 GB;
+#: earlier renderer) on a photo a fifth of which moves, and at most 1.5 GB is estimated if all of
+#: it moves, within what a 16 GB laptop has beside other applications (1280 px: at most 2.1 GB;
 #: full size of that photo: tens of GB). ``--size`` sets any other cap, 0 keeps full size.
 DEFAULT_MAX_SIDE = 1024
 
 #: Fitted by least squares to the peaks measured by tools/measure_memory.py with every pixel
 #: moving (5 runs, 320-960 px, 20-120 frames, two frames in flight: docs/performance.md), each
 #: rounded up so the estimate stays above every measured peak: the base (Python, PyTorch,
-#: OpenCV and the libraries' buffers, fitted 386 MiB), bytes per working pixel (fitted 1244
-#: with the second frame in flight, below) and per moving point and loop frame (fitted 16.4:
-#: its two displacements, 16 bytes, and the integrator's temporaries).
-BASE_BYTES = 420 << 20
-BYTES_PER_PIXEL = 960
-BYTES_PER_PIXEL_FRAME = 17
+#: OpenCV and the libraries' buffers, fitted 430 MiB), bytes per working pixel (fitted 1186
+#: with the second frame in flight, below) and per moving point and loop frame (fitted 4.4:
+#: its two positions, 16 bytes, kept every 4th frame, and the integrator's temporaries).
+BASE_BYTES = 440 << 20
+BYTES_PER_PIXEL = 920
+BYTES_PER_PIXEL_FRAME = 5
 #: Bytes per output pixel that each frame rendered beside another costs: on the CPU
 #: :data:`~cine_core.parallel.FRAMES_AT_ONCE` frames are in flight, each with its own splatting
 #: and blending temporaries (measured at 1280x720: two frames at once peak 170-240 MB above one;
