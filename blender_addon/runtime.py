@@ -211,7 +211,7 @@ def animated_cloud(path: str, num_frames: int, wait: bool = True):
     cine_core = core()
 
     def compute():
-        return cine_core.animate_points(prepared_scene(path), num_frames)
+        return cine_core.playback_points(prepared_scene(path), num_frames)
 
     return _cached(cloud_key(path, num_frames), compute, wait)
 

@@ -42,6 +42,7 @@ _API = {
     "integrate_positions": ".motion.integrate", "sample_bilinear": ".motion.integrate",
     "video_motion": ".motion.from_video", "sample_arrows": ".motion.from_video",
     "AnimatedPointCloud": ".motion.animation", "animate_points": ".motion.animation",
+    "playback_points": ".motion.animation",
     "FrameRenderer": ".rendering.frames", "NeuralFrameRenderer": ".rendering.decoder",
     "depth_and_alpha": ".rendering.passes", "merge_by_depth": ".rendering.passes",
     "SurfaceVertices": ".rendering.surface_mesh", "surface_vertices": ".rendering.surface_mesh",

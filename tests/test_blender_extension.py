@@ -1560,14 +1560,14 @@ def scenario_threads(arguments: dict) -> dict:
 
     # Dragging Loop Length asks for one length after another: one thread integrates at a time,
     # and a length asked for meanwhile is computed when asked again after it.
-    animation = runtime.core()  # the add-on calls the core's public animate_points
-    animate, integrations = animation.animate_points, []
+    animation = runtime.core()  # the add-on calls the core's public playback_points
+    animate, integrations = animation.playback_points, []
 
     def counted_animate(*args, **kwargs):
         integrations.append(args[1])
         return animate(*args, **kwargs)
 
-    animation.animate_points = counted_animate
+    animation.playback_points = counted_animate
     first = runtime.animated_cloud(path, 12, wait=False)
     second = runtime.animated_cloud(path, 13, wait=False)
     while runtime.animated_cloud(path, 12, wait=False) is None:
@@ -1575,7 +1575,7 @@ def scenario_threads(arguments: dict) -> dict:
     result["integrations_while_dragging"] = list(integrations)
     while runtime.animated_cloud(path, 13, wait=False) is None:
         time.sleep(0.05)
-    animation.animate_points = animate
+    animation.playback_points = animate
     result["drag_requests"] = [first, second]
     result["integrations_after"] = integrations
     return result

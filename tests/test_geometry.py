@@ -96,14 +96,16 @@ def test_kept_positions_give_the_positions_of_one_integration(every):
     field_of = torch.tensor([0, 1] * 24 + [-1, -1])
     fields = [ParticleField(swirl), ParticleField(swirl * region, region)]
     loop = integrate_loop(fields, field_of, start, 13, every=every)
-    forward, backward = loop.all_displacements()
+    forward, backward = loop.positions_by_step()
     for which, particle_field in enumerate(fields):
         members = field_of == which
-        for reverse, moved in ((False, forward), (True, backward.flip(0))):
-            whole = integrate_positions(particle_field.flow, start[members], 13, "rk4", particle_field.region,
-                                        reverse) - start[members]
+        for reverse, moved in ((False, forward), (True, backward)):
+            whole = integrate_positions(particle_field.flow, start[members], 13, "rk4", particle_field.region, reverse)
             assert torch.equal(moved[:, members], whole)
-    assert torch.equal(forward[:, 48:], torch.zeros(14, 2, 2)) and torch.equal(backward[:, 48:], torch.zeros(14, 2, 2))
+    assert torch.equal(forward[:, 48:], start[48:].expand(14, 2, 2)) and torch.equal(backward[:, 48:], forward[:, 48:])
+    if every == 1:  # the kept positions themselves
+        assert forward is loop.forward and backward is loop.backward
+    forward, backward = forward - start, (backward - start).flip(0)  # displacements per frame
     for frame in range(14):
         assert all(torch.equal(got, expected[frame]) for got, expected in zip(loop.displacements(frame),
                                                                                (forward, backward)))

@@ -10,7 +10,7 @@ import torch
 from cine_core.errors import CineError
 from cine_core.io.annotations import HintArrow, MotionAnnotation
 from cine_core.io.images import load_photo
-from cine_core.motion.animation import animate_points
+from cine_core.motion.animation import animate_points, playback_points
 from cine_core.pipeline import run
 from cine_core.pipeline.run import PrepareOptions, SceneInputs, prepare_animated, prepare_scene, with_motion
 from cine_core.scene import PreparedScene
@@ -45,10 +45,11 @@ def test_prepare_animated_is_prepare_scene_then_the_loop(tmp_path):
     reports = []
     scene, cloud = prepare_animated(inputs, options, 6, lambda stage, fraction: reports.append((stage, fraction)))
     assert_same_scene(scene, prepare_scene(inputs, options).as_stored())
-    assert_same_cloud(cloud, animate_points(scene, 6))
+    assert cloud.trajectories.every == 1  # every step's positions kept, for a viewport
+    assert_same_cloud(cloud, playback_points(scene, 6))
     # The scene as its file holds it: saved and loaded again, it animates to the same points.
     scene.save(str(tmp_path / "scene.cine"))
-    assert_same_cloud(cloud, animate_points(PreparedScene.load(str(tmp_path / "scene.cine")), 6))
+    assert_same_cloud(cloud, playback_points(PreparedScene.load(str(tmp_path / "scene.cine")), 6))
     assert cloud.num_frames == 6
     fractions = [fraction for _, fraction in reports]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
@@ -91,7 +92,7 @@ def test_with_motion_animated_is_with_motion_then_the_loop(tmp_path):
     moved, cloud = run.with_motion_animated(scene, annotation, 5, flow_scale=2.0, backend="classical",
                                             progress=lambda stage, fraction: reports.append((stage, fraction)))
     assert_same_scene(moved, with_motion(scene, annotation, flow_scale=2.0, backend="classical"))
-    assert_same_cloud(cloud, animate_points(moved, 5))
+    assert_same_cloud(cloud, playback_points(moved, 5))
     assert reports[0] == ("flow", 0.0) and reports[-1] == ("motion", 1.0)
 
 

@@ -261,7 +261,7 @@ def point_values(scene: PreparedScene) -> list[torch.Tensor]:
 
 def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4",
                    values: list[torch.Tensor] | None = None,
-                   device: str | torch.device = "cpu") -> AnimatedPointCloud:
+                   device: str | torch.device = "cpu", every: int | None = None) -> AnimatedPointCloud:
     """Gather the points of every layer and integrate the moving ones over the loop.
 
     Visible points follow the flow; inpainted points follow the flow extended into the hidden
@@ -274,6 +274,8 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
         values: per layer (C, H, W) point values; default the layer colours.
         device: where the trajectories are integrated and the cloud is returned (the points
             are gathered on the CPU, where the scene is).
+        every: steps between the trajectories' kept positions
+            (default :data:`~cine_core.motion.integrate.CHECKPOINT_EVERY`).
     """
     values = values if values is not None else point_values(scene)
     width, height = scene.size
@@ -318,8 +320,18 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
         inside = (regions == label).float()[None]
         field_of[(kind_all[moving] == FLUID) & (region_of[moving] == label)] = len(fields)
         fields.append(ParticleField(scene.flow * inside, inside))
-    trajectories = integrate_loop(fields, field_of, rest_uv[moving].to(device), num_frames, integrator)
+    trajectories = integrate_loop(fields, field_of, rest_uv[moving].to(device), num_frames, integrator, every)
     surfaces = torch.stack([layer_surface(layer) for layer in scene.layered.layers]).to(device)
     return AnimatedPointCloud(rest_uv.to(device), depth_all.to(device), carried_all.to(device), num_static,
                               num_underlay, trajectories, torch.cat(seam)[order].to(device), kind_all.to(device),
                               surfaces, owner_all[moving].to(torch.uint8).to(device), scene.depth.to(device))
+
+
+def playback_points(scene: PreparedScene, num_frames: int) -> AnimatedPointCloud:
+    """:func:`animate_points` for a viewport that plays the loop: every step's positions kept.
+
+    A viewport moves the surface to each frame's positions, all of them held as arrays
+    (:class:`~cine_core.rendering.surface_mesh.SurfaceMotion` takes the kept positions
+    themselves), so keeping fewer would save nothing there; its frames then need no integration.
+    """
+    return animate_points(scene, num_frames, every=1)

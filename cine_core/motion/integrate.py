@@ -190,18 +190,21 @@ class LoopTrajectories:
         return (self.positions_after(frame) - self.start,
                 self.positions_after(self.num_frames - frame, reverse=True) - self.start)
 
-    def all_displacements(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N + 1, M, 2) displacements of the forward and the backward cloud at every frame,
-        from one integration per field and direction (cheaper than frame by frame)."""
-        forward = torch.zeros(self.num_frames + 1, *self.start.shape, dtype=self.start.dtype, device=self.start.device)
-        backward = torch.zeros_like(forward)
+    def positions_by_step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N + 1, M, 2) positions after 0, 1, ..., N steps along the flow and against it (frame
+        m shows the first at m and the second at N - m): the kept positions themselves when
+        every step is kept, else from one integration per field and direction (cheaper than
+        step by step from the kept ones)."""
+        if self.every == 1:
+            return self.forward, self.backward
+        forward = self.start.expand(self.num_frames + 1, *self.start.shape).clone()
+        backward = forward.clone()
         for particle_field, members in zip(self.fields, self.members):
             if members.numel():
                 start = self.start.index_select(0, members)
                 for out, reverse in ((forward, False), (backward, True)):
-                    moved = integrate_positions(particle_field.flow, start, self.num_frames, self.method,
-                                                particle_field.region, reverse) - start
-                    out[:, members] = moved.flip(0) if reverse else moved
+                    out[:, members] = integrate_positions(particle_field.flow, start, self.num_frames, self.method,
+                                                          particle_field.region, reverse)
         return forward, backward
 
     def select(self, index: torch.Tensor) -> "LoopTrajectories":

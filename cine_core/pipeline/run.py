@@ -28,7 +28,7 @@ from ..io.images import Photo, load_photo, to_uint8_image, working_size
 from ..io.motion_rules import motion_mask
 from ..layers.inpaint_network import NetworkInpainter
 from ..layers.ldi import build_layers, classical_inpaint
-from ..motion.animation import AnimatedPointCloud, animate_points
+from ..motion.animation import AnimatedPointCloud, animate_points, playback_points
 from ..motion.detect import AutoMotion, auto_annotation, detect_motion, found_regions
 from ..motion.directions import parse_direction
 from ..motion.flow import eulerian_flow, extend_flow, feather_flow, motion_regions
@@ -411,7 +411,7 @@ def _check_loop(loop_frames: int) -> None:
 def _animate(scene: PreparedScene, loop_frames: int, progress: Progress, start: float) -> AnimatedPointCloud:
     """``scene``'s points over the loop, reporting the "motion" stage from ``start`` to 1."""
     progress("motion", start)
-    cloud = animate_points(scene, loop_frames)
+    cloud = playback_points(scene, loop_frames)
     progress("motion", 1.0)
     return cloud
 

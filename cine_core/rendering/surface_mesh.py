@@ -337,13 +337,12 @@ class SurfaceMotion:
         self.num_frames = cloud.num_frames
         self.num_moving = cloud.depth.shape[0] - cloud.num_static
         self.intrinsics = scene.intrinsics
-        self._rest = (cloud.rest_uv.cpu() + sheet_edges(scene, cloud, layers))[moving].numpy()
-        # Every frame's displacements and depths, computed once here (the cloud computes them
-        # per frame from its kept positions).
-        rest = cloud.rest_uv[moving]
-        self._clouds = tuple((shifts.cpu().numpy(),
-                              torch.stack([cloud.depth_at(rest + shift) for shift in shifts]).cpu().numpy())
-                             for shifts in cloud.trajectories.all_displacements())
+        self._edges = sheet_edges(scene, cloud, layers)[moving].numpy()
+        # Positions and depths after every number of steps, computed once here (indexed by
+        # steps: the backward cloud of frame m has taken N - m).
+        self._clouds = tuple((positions.cpu().numpy(),
+                              torch.stack([cloud.depth_at(at) for at in positions]).cpu().numpy())
+                             for positions in cloud.trajectories.positions_by_step())
         self.crossfade = [crossfade(frame, self.num_frames) for frame in range(self.num_frames + 1)]
 
     def see_through(self, frame: int) -> float:
@@ -357,10 +356,13 @@ class SurfaceMotion:
         :data:`CROSSFADE_BEHIND` times as far along the same ray."""
         if not self.num_moving:
             return
-        shows_backward = self.crossfade[frame][0]
-        (front, front_depth), (back, back_depth) = self._clouds[::-1] if shows_backward else self._clouds
+        (forward, forward_depth), (backward, backward_depth) = self._clouds
+        # Indexed by steps taken: the backward cloud of frame m has taken N - m.
+        clouds = ((forward[frame], forward_depth[frame]),
+                  (backward[self.num_frames - frame], backward_depth[self.num_frames - frame]))
+        (front, front_depth), (back, back_depth) = clouds[::-1] if self.crossfade[frame][0] else clouds
         k = self.intrinsics
-        for out, shift, depth in ((surface, front[frame], front_depth[frame]),
-                                  (copy, back[frame], back_depth[frame] * np.float32(CROSSFADE_BEHIND))):
-            pixels = self._rest + shift
+        for out, position, depth in ((surface, front, front_depth),
+                                     (copy, back, back_depth * np.float32(CROSSFADE_BEHIND))):
+            pixels = position + self._edges
             out[:, 0], out[:, 1], out[:, 2] = lift(pixels[:, 0], pixels[:, 1], depth, k)
