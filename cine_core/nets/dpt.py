@@ -116,7 +116,7 @@ class GroupNormReLU(nn.GroupNorm):
 
     def forward(self, x: Tensor) -> Tensor:
         x = super().forward(x)
-        return F.relu(x) if self.relu else x
+        return F.relu(x, inplace=True) if self.relu else x  # in place on the new map
 
 
 class ResNetStem(nn.Module):
@@ -176,7 +176,9 @@ class Bottleneck(nn.Module):
         x = self.norm1(self.conv1(x))
         x = self.norm2(self.conv2(x))
         x = self.norm3(self.conv3(x))
-        return F.relu(x + shortcut)
+        # In place on the new map (the sum's order does not change its value): at the first
+        # stage's size (256 channels at a quarter of the input's) two maps fewer at once.
+        return F.relu(x.add_(shortcut), inplace=True)
 
 
 class ResNetStage(nn.Module):
@@ -452,7 +454,10 @@ class ResidualConvUnit(nn.Module):
         self.bn2 = nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.bn2(self.conv2(F.relu(self.bn1(self.conv1(F.relu(x))))))
+        # The ReLU and the sum in place on maps made here (the sum's order does not change its
+        # value): neither allocates a map.
+        residual = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(F.relu(x))), inplace=True)))
+        return residual.add_(x)
 
 
 class FusionBlock(nn.Module):
@@ -472,7 +477,8 @@ class FusionBlock(nn.Module):
         self.resConfUnit2 = ResidualConvUnit(channels, batch_norm)
 
     def forward(self, coarse: Tensor, skip: Tensor | None = None, size: tuple[int, int] | None = None) -> Tensor:
-        x = coarse if skip is None else coarse + self.resConfUnit1(skip)
+        # The refined skip is a new map: the sum goes into it.
+        x = coarse if skip is None else self.resConfUnit1(skip).add_(coarse)
         x = self.resConfUnit2(x)
         # The 1x1 convolution before the upsampling, not after as in the reference: both are
         # linear and bilinear weights sum to 1 (the bias passes through), so the result is the
