@@ -146,6 +146,31 @@ def test_a_convolution_in_bands_of_rows_equals_one_pass(monkeypatch, kernel):
         banded.conv2d_in_bands(torch.nn.Conv2d(6, 4, 3, stride=2, padding=1), lambda top, bottom: image, 37, 23)
 
 
+def test_a_per_pixel_step_after_a_convolution_in_bands_runs_on_each_band(monkeypatch):
+    conv, step = torch.nn.Conv2d(6, 4, 3, padding=1), torch.nn.Conv2d(4, 9, 1)
+    image = torch.rand(1, 6, 37, 23, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        whole = step(conv(image))
+        monkeypatch.setattr(banded, "INPUT_BYTES_AT_ONCE", 1)
+        rows = banded.conv2d_in_bands(conv, lambda top, bottom: image[:, :, top:bottom], 37, 23, followed_by=step)
+    torch.testing.assert_close(rows, whole, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("height, width", [(1, 5), (2, 3), (16, 24), (64, 64)])
+def test_upsampled_rows_are_those_of_the_bilinear_upsampling(height, width):
+    """Each band of rows of the x2 upsampling (``align_corners``) from the input rows it reaches:
+    the same rows whatever the bands' height, and the whole map's up to a rounding (bit-identical
+    here from 64x64 up, a rounding apart on smaller maps, where PyTorch sums in another order)."""
+    image = torch.rand(2, 3, height, width, dtype=torch.float64, generator=torch.Generator().manual_seed(height))
+    whole = torch.nn.functional.interpolate(image, scale_factor=2.0, mode="bilinear", align_corners=True)
+    one_band = banded.upsampled_rows(image, 0, 2 * height)
+    torch.testing.assert_close(one_band, whole, rtol=0, atol=1e-15)
+    for rows in (1, 3, 8):
+        in_bands = torch.cat([banded.upsampled_rows(image, top, min(top + rows, 2 * height))
+                              for top in range(0, 2 * height, rows)], dim=2)
+        assert torch.equal(in_bands, one_band)
+
+
 def test_inpaint_padded_uses_centred_anchor(inpaint_results):
     """inpaint_padded equals running the net on the hand-padded input (anchor = residual // 2) and cropping."""
     net = inpaint_results["net"]  # float32 after the fixture
@@ -271,9 +296,9 @@ def segmentation_results() -> dict:
 
 
 def test_segmentation_logits_in_pieces_match_golden(segmentation_results, monkeypatch):
-    """What the motion detection uses: the head's first convolution in bands of rows (forced to
-    the least), the logits before the last upsampling, then upsampled a few channels at a time;
-    the same logits as the golden ones and as one pass."""
+    """What the motion detection uses: the head on bands of rows (forced to the least), the
+    logits before the last upsampling, then upsampled a few channels at a time; the same logits
+    as the golden ones and as one pass."""
     net, image = segmentation_results["net"], segmentation_results["image"].float()
     monkeypatch.setattr(dpt, "HEAD_INPUT_BYTES_AT_ONCE", 1)
     with torch.no_grad():
@@ -282,6 +307,25 @@ def test_segmentation_logits_in_pieces_match_golden(segmentation_results, monkey
     golden = _load("dpt_hybrid_ade20k", "outputs")
     assert relative_error(logits[:, golden["channels"]], golden["logits_selected@f64"]) <= F32_TOLERANCE
     assert relative_error(logits, segmentation_results["outputs"][torch.float32]["logits"]) <= F32_TOLERANCE / 10
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, F64_TOLERANCE), (torch.float32, F32_TOLERANCE / 10)])
+def test_segmentation_head_in_bands_of_rows_equals_the_whole_head(segmentation_results, monkeypatch, dtype, tolerance):
+    """The head on bands of 8 rows (the least; the golden input's fused map has 32), each band
+    upsampled from the map before the last fusion block's upsampling, gives the logits of the
+    head on the whole upsampled map (float64: a rounding apart, from the upsampling at this size;
+    float32: also the convolution library's kernels for the bands' shapes)."""
+    net, image = segmentation_results["net"], segmentation_results["image"].to(dtype)
+    try:
+        net.to(dtype)
+        with torch.no_grad():
+            whole = net.scratch.output_conv[:-1](net.scratch.fuse(net.pretrained(image)))
+            monkeypatch.setattr(dpt, "HEAD_INPUT_BYTES_AT_ONCE", 1)
+            in_bands = net.half_size_logits(image)
+    finally:
+        net.to(torch.float32)  # as the fixture leaves it
+    assert in_bands.shape == whole.shape == (1, 150, 32, 48)
+    assert relative_error(in_bands, whole) <= tolerance
 
 
 def test_segmentation_synthetic_weights_match_golden(segmentation_results):

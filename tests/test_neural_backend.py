@@ -724,3 +724,35 @@ def test_large_frames_are_decoded_downscaled(tmp_path):
     assert decoded_sizes == [(32, 48)]  # half the sides: a quarter of the pixels
     assert image.shape == (3, 64, 96) and torch.isfinite(image).all()
     assert small.cloud.values.shape[1] == 36
+
+
+class _FixedLogits(torch.nn.Module):
+    """Stands in for the segmentation network: fixed random half-size logits and its last step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))  # segment_motion_kinds reads the device off it
+        self.logits = torch.randn(1, 150, 12, 20, generator=torch.Generator().manual_seed(0))
+
+    def half_size_logits(self, image: torch.Tensor) -> torch.Tensor:
+        return self.logits * self.scale
+
+    def upsample_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.interpolate(logits, scale_factor=2.0, mode="bilinear", align_corners=True)
+
+
+def test_segmentation_labels_do_not_depend_on_the_logits_chunks(monkeypatch):
+    """The logits go to the photo's size a few channels at a time; one channel at a time and all
+    at once give the same labels (every channel mapped to a kind, so each label counts)."""
+    from cine_core.motion import segmentation
+    from cine_core.motion.detect import KINDS
+
+    kinds = list(KINDS)
+    monkeypatch.setattr(segmentation, "ADE20K_KINDS", {channel: kinds[channel % len(kinds)] for channel in range(150)})
+    rgb = torch.rand(3, 50, 70, generator=torch.Generator().manual_seed(1))
+    labels = {}
+    for most_bytes in (1, 1 << 40):
+        monkeypatch.setattr(segmentation, "LOGITS_BYTES_AT_ONCE", most_bytes)
+        labels[most_bytes] = segmentation.segment_motion_kinds(_FixedLogits(), rgb)
+    assert len(np.unique(labels[1])) == len(kinds)
+    np.testing.assert_array_equal(labels[1], labels[1 << 40])

@@ -15,9 +15,10 @@ SEGMENT_SIZE = 480
 #: gets (:data:`cine_core.motion.detect.KINDS`).
 ADE20K_KINDS = {2: "sky", 21: "sea", 26: "sea", 128: "lake", 60: "river", 113: "waterfall", 104: "fountain"}
 _KIND_OF_CLASS = {"lake": "sea", "fountain": "waterfall"}
-#: Most bytes of logits upsampled to the photo's size at once: 22 of the 150 channels at
-#: 1024x683, 5 at 2048x1365 (30 channels there took 335 MB).
-LOGITS_BYTES_AT_ONCE = 64 << 20
+#: Most bytes of logits upsampled to the photo's size at once: 5 of the 150 channels at
+#: 1024x683, 1 at 2048x1365 (30 channels there took 335 MB). At 64 MB the chunks, with the
+#: bilinear step's, passed the segmentation network's own peak.
+LOGITS_BYTES_AT_ONCE = 16 << 20
 
 
 @torch.inference_mode()
@@ -44,9 +45,9 @@ def segment_motion_kinds(net: torch.nn.Module, rgb: torch.Tensor) -> np.ndarray:
     classes = torch.zeros((height, width), dtype=torch.long, device=device)
     step = max(1, LOGITS_BYTES_AT_ONCE // (4 * height * width))
     for start in range(0, logits.shape[1], step):
-        chunk = F.interpolate(net.upsample_logits(logits[:, start:start + step]).float(), size=(height, width),
-                              mode="bicubic", align_corners=False)
-        value, index = chunk[0].max(dim=0)
+        # One expression, so the chunk at the photo's size is freed before the next is made.
+        value, index = F.interpolate(net.upsample_logits(logits[:, start:start + step]).float(), size=(height, width),
+                                     mode="bicubic", align_corners=False)[0].max(dim=0)
         better = value > best
         best = torch.where(better, value, best)
         classes = torch.where(better, index + start, classes)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .banded import conv2d_in_bands
+from .banded import conv2d_in_bands, upsampled_rows
 
 __all__ = ["DPTHybrid", "DPTSegmentation", "DPTOutput", "StdConv2dSame", "STD_CONV_FORMULAS"]
 
@@ -116,7 +116,7 @@ class GroupNormReLU(nn.GroupNorm):
 
     def forward(self, x: Tensor) -> Tensor:
         x = super().forward(x)
-        return F.relu(x) if self.relu else x
+        return F.relu(x, inplace=True) if self.relu else x  # in place on the new map
 
 
 class ResNetStem(nn.Module):
@@ -176,7 +176,9 @@ class Bottleneck(nn.Module):
         x = self.norm1(self.conv1(x))
         x = self.norm2(self.conv2(x))
         x = self.norm3(self.conv3(x))
-        return F.relu(x + shortcut)
+        # In place on the new map (the sum's order does not change its value): at the first
+        # stage's size (256 channels at a quarter of the input's) two maps fewer at once.
+        return F.relu(x.add_(shortcut), inplace=True)
 
 
 class ResNetStage(nn.Module):
@@ -452,12 +454,15 @@ class ResidualConvUnit(nn.Module):
         self.bn2 = nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.bn2(self.conv2(F.relu(self.bn1(self.conv1(F.relu(x))))))
+        # The ReLU and the sum in place on maps made here (the sum's order does not change its
+        # value): neither allocates a map.
+        residual = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(F.relu(x))), inplace=True)))
+        return residual.add_(x)
 
 
 class FusionBlock(nn.Module):
     """RefineNet-style fusion: add the refined skip, refine, upsample (bilinear, align_corners) x2 or to
-    ``size``, 1x1 conv.
+    ``size``, 1x1 conv (:meth:`merge`, :meth:`refine`, then :meth:`upsample`).
 
     Shape:
         - coarse: (N, C, H, W) (output of the previous fusion block, or the deepest map)
@@ -472,13 +477,24 @@ class FusionBlock(nn.Module):
         self.resConfUnit2 = ResidualConvUnit(channels, batch_norm)
 
     def forward(self, coarse: Tensor, skip: Tensor | None = None, size: tuple[int, int] | None = None) -> Tensor:
-        x = coarse if skip is None else coarse + self.resConfUnit1(skip)
+        return self.upsample(self.refine(self.merge(coarse, skip)), size)
+
+    def merge(self, coarse: Tensor, skip: Tensor | None = None) -> Tensor:
+        """``coarse`` plus the refined ``skip`` (summed into the latter, a new map), or ``coarse``."""
+        return coarse if skip is None else self.resConfUnit1(skip).add_(coarse)
+
+    def refine(self, x: Tensor) -> Tensor:
+        """The merged maps refined and reduced: the block before its upsampling, (N, C, H, W)."""
         x = self.resConfUnit2(x)
         # The 1x1 convolution before the upsampling, not after as in the reference: both are
         # linear and bilinear weights sum to 1 (the bias passes through), so the result is the
         # same up to rounding, with a quarter of the convolution's work and without a second
         # map at the larger size (the last block's: 56 MB at 576x384).
-        x = self.out_conv(x)
+        return self.out_conv(x)
+
+    @staticmethod
+    def upsample(x: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        """Bilinear (``align_corners``) x2 or to ``size``: (N, C, H, W) -> (N, C, 2H, 2W) or (N, C, *size)."""
         if size is None:
             return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
         return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
@@ -574,16 +590,28 @@ class DPTDecoder(nn.Module):
         self.output_conv = head
 
     def forward(self, features: list[Tensor]) -> Tensor:
-        return self.output_conv(self.fuse(features))
+        return self.output_conv(self.fuse(list(features)))
 
     def fuse(self, features: list[Tensor]) -> Tensor:
-        """The fusion blocks' output, the head's input: (N, 256, H/2, W/2)."""
-        layer_1, layer_2, layer_3, layer_4 = features
+        """The fusion blocks' output, the head's input: (N, 256, H/2, W/2); empties ``features``
+        (see :meth:`fuse_before_upsampling`)."""
+        return self.refinenet1.upsample(self.fuse_before_upsampling(features))
+
+    def fuse_before_upsampling(self, features: list[Tensor]) -> Tensor:
+        """The fusion blocks' output before the last block's upsampling: (N, 256, H/4, W/4).
+
+        Takes the maps off ``features`` as it uses them, deepest first, so that where the caller
+        holds no other reference each is freed once its ``layer*_rn`` convolution has run (the
+        finest, 256 channels at a quarter of the input's size, before the last block's residual
+        units).
+        """
         # One name for the path: each level's map is freed once the next is made.
-        path = self.refinenet4(self.layer4_rn(layer_4))
-        path = self.refinenet3(path, self.layer3_rn(layer_3))
-        path = self.refinenet2(path, self.layer2_rn(layer_2))
-        return self.refinenet1(path, self.layer1_rn(layer_1))
+        path = self.refinenet4(self.layer4_rn(features.pop()))
+        path = self.refinenet3(path, self.layer3_rn(features.pop()))
+        path = self.refinenet2(path, self.layer2_rn(features.pop()))
+        # The last block in two calls, so its input maps are freed once merged.
+        path = self.refinenet1.merge(path, self.layer1_rn(features.pop()))
+        return self.refinenet1.refine(path)
 
 
 def _check_formula(formula: str) -> None:
@@ -646,7 +674,7 @@ class DPTHybrid(nn.Module):
         features = self.pretrained(image)
         # The head in two calls, so the fusion's map (256 channels at half the input's size) is
         # freed once reduced, before the head's upsampling: the same numbers as self.scratch(features).
-        fused = self.scratch.fuse(features)
+        fused = self.scratch.fuse(list(features))  # features are returned: fuse must not empty the list
         reduced = self.scratch.output_conv[0](fused)
         del fused
         head_pre_relu = self.scratch.output_conv.from_reduced(reduced)
@@ -658,7 +686,7 @@ class DPTHybrid(nn.Module):
 
 #: Most bytes of the segmentation head's input convolved at once (see
 #: :meth:`DPTSegmentation.half_size_logits`).
-HEAD_INPUT_BYTES_AT_ONCE = 8 << 20
+HEAD_INPUT_BYTES_AT_ONCE = 4 << 20
 
 
 class DPTSegmentation(nn.Module):
@@ -694,23 +722,24 @@ class DPTSegmentation(nn.Module):
     def half_size_logits(self, image: Tensor) -> Tensor:
         """The logits before the head's last step, (N, classes, H/2, W/2): with
         :meth:`upsample_logits` on any of their channels, the same numbers as :meth:`forward`'s
-        for those channels, without all 150 maps at the input's size at once (207 MB at 720x480).
+        for those channels (bit for bit at 736x480 here; small inputs may differ by a rounding,
+        see :func:`~cine_core.nets.banded.upsampled_rows`), without all 150 maps at the input's
+        size at once (207 MB at 720x480).
 
-        The head's first convolution, on the fusion's 256-channel map at half the input's size
-        (90 MB at 736x480, as its output), runs on bands of rows of at most 8 MB of input, and
-        that map is freed before the rest of the head: the largest maps of the pass are then
-        never three at once.
+        The head runs on bands of rows of its input, the fusion's 256-channel map at half the
+        input's size (90 MB at 736x480), each band at most 4 MB of it: the band is upsampled from
+        the map before the last fusion block's upsampling (a quarter of that size,
+        :func:`~cine_core.nets.banded.upsampled_rows`), convolved and taken through the rest of
+        the head, so neither the upsampled map nor the head's 256 channels at that size ever
+        exist whole, only the logits (53 MB there). The reassembled maps are freed as the
+        decoder uses them.
         """
         _check_sides(image)
-        convolve, *rest = self.scratch.output_conv[:-1]
-        fused = self.scratch.fuse(self.pretrained(image))
+        convolve, rest = self.scratch.output_conv[0], self.scratch.output_conv[1:-1]
+        fused = self.scratch.fuse_before_upsampling(self.pretrained(image))
         batch, _, height, width = fused.shape
-        x = conv2d_in_bands(convolve, lambda top, bottom: fused[:, :, top:bottom], height, width, batch, fused.dtype,
-                            most_bytes=HEAD_INPUT_BYTES_AT_ONCE)
-        del fused
-        for module in rest:
-            x = module(x)
-        return x
+        return conv2d_in_bands(convolve, lambda top, bottom: upsampled_rows(fused, top, bottom), 2 * height,
+                               2 * width, batch, fused.dtype, most_bytes=HEAD_INPUT_BYTES_AT_ONCE, followed_by=rest)
 
     def upsample_logits(self, logits: Tensor) -> Tensor:
         """The head's last step (bilinear x2, ``align_corners``), per channel."""
