@@ -343,7 +343,8 @@ class CINEMAGRAPH_OT_import_image(JobOperator, bpy.types.Operator, ImportHelper)
         options = cine_core.PrepareOptions(max_side=self.size_limit or None, max_layers=self.layers,
                                            require_motion=False, ckpts_dir=weights_folder(preferences),
                                            device=compute_device(preferences))
-        cine_core.check_photo_memory(photo, options.max_side, self.loop_frames)  # refuse before any work
+        # Refuse before any work; the import animates the loop for the viewport (every step kept).
+        cine_core.check_photo_memory(photo, options.max_side, self.loop_frames, playback=True)
         name = os.path.splitext(os.path.basename(photo))[0]
         if name.lower() == "image":  # a scene folder holding image.png + image.json: use its name
             name = os.path.basename(os.path.dirname(photo)) or name

@@ -41,3 +41,20 @@ def test_available_memory_from_the_environment_or_the_kernel(monkeypatch):
     with open("/proc/meminfo") as handle:
         kernel = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemAvailable:"))
     assert 0 < memory.available_bytes() <= kernel * 1.05 + (64 << 20)
+
+
+def test_a_loop_kept_for_a_viewport_is_estimated_with_every_step(monkeypatch):
+    """The Blender import keeps every step's positions (playback_points): its estimate counts
+    them, and the size it names as fitting is smaller than the command line's."""
+    width, height, frames = 1024, 683, 60
+    extra = memory.estimate_peak_bytes(width, height, frames, playback=True) - memory.estimate_peak_bytes(
+        width, height, frames)
+    assert extra == width * height * (frames + 1) * (memory.BYTES_PER_PIXEL_FRAME_PLAYBACK - memory.BYTES_PER_PIXEL_FRAME)
+    assert extra > 0
+    monkeypatch.setenv(memory.LIMIT_VARIABLE, "900M")
+    named = []
+    for playback in (False, True):
+        with pytest.raises(CineError) as refused:
+            memory.check_memory((6000, 4000), frames, (6000, 4000), playback=playback)
+        named.append(int(str(refused.value).rsplit("; ", 1)[1].split()[0]))
+    assert named[1] < named[0]

@@ -36,6 +36,10 @@ DEFAULT_MAX_SIDE = 1024
 BASE_BYTES = 440 << 20
 BYTES_PER_PIXEL = 920
 BYTES_PER_PIXEL_FRAME = 5
+#: Per moving point and loop frame where every step's positions are kept (a viewport's loop,
+#: :func:`~cine_core.motion.animation.playback_points`: the Blender import): fitted 16.4 when
+#: the renderer kept every step (issue 22's third round, docs/performance.md), rounded up.
+BYTES_PER_PIXEL_FRAME_PLAYBACK = 17
 #: Bytes per output pixel that each frame rendered beside another costs: on the CPU
 #: :data:`~cine_core.parallel.FRAMES_AT_ONCE` frames are in flight, each with its own splatting
 #: and blending temporaries (measured at 1280x720: two frames at once peak 170-240 MB above one;
@@ -57,10 +61,15 @@ def max_side_for(size: int | None, photo_size: tuple[int, int]) -> int | None:
     return size
 
 
-def estimate_peak_bytes(width: int, height: int, frames: int) -> int:
+def estimate_peak_bytes(width: int, height: int, frames: int, playback: bool = False) -> int:
     """Peak resident memory of preparing a ``width`` x ``height`` working photo and rendering a
-    loop of ``frames`` (upper bound: every pixel moves), Python and PyTorch included."""
-    return BASE_BYTES + width * height * (_bytes_per_pixel() + BYTES_PER_PIXEL_FRAME * (frames + 1))
+    loop of ``frames`` (upper bound: every pixel moves), Python and PyTorch included;
+    ``playback``: the loop keeps every step's positions, for a viewport."""
+    return BASE_BYTES + width * height * (_bytes_per_pixel() + _bytes_per_pixel_frame(playback) * (frames + 1))
+
+
+def _bytes_per_pixel_frame(playback: bool) -> int:
+    return BYTES_PER_PIXEL_FRAME_PLAYBACK if playback else BYTES_PER_PIXEL_FRAME
 
 
 def _bytes_per_pixel() -> int:
@@ -124,65 +133,68 @@ def _in_words(amount: int) -> str:
     return f"{amount / (1 << 30):.1f} GB" if amount >= 1 << 30 else f"{amount >> 20} MB"
 
 
-def check_memory(size: tuple[int, int], frames: int, photo_size: tuple[int, int] | None = None) -> int:
+def check_memory(size: tuple[int, int], frames: int, photo_size: tuple[int, int] | None = None,
+                 playback: bool = False) -> int:
     """Refuse a run whose estimated peak (:func:`estimate_peak_bytes` at working ``size``, less
     the base already loaded) exceeds :func:`available_bytes`; returns the estimate in bytes.
 
     Args:
         photo_size: the photo's own (width, height), to name the largest ``--size`` that fits;
             None for a prepared scene, whose size is fixed.
+        playback: the loop keeps every step's positions, for a viewport.
 
     Raises:
         CineError: one line with the estimate, what is available, and the size (or loop length)
             that would fit.
     """
-    estimate = estimate_peak_bytes(*size, frames)
+    estimate = estimate_peak_bytes(*size, frames, playback)
     available = available_bytes()
     if available is None or estimate - BASE_BYTES <= available:
         return estimate
     need = (f"about {_in_words(estimate)} of memory at {size[0]}x{size[1]} pixels with {frames} frames, "
             f"but {_in_words(available)} is available")
-    fitting = _largest_fitting_side(photo_size, frames, available) if photo_size else None
+    fitting = _largest_fitting_side(photo_size, frames, available, playback) if photo_size else None
     if fitting is not None:
         raise CineError(f"this run needs {need}; {fitting} or less fits", parameter="max_side")
     smallest = working_size(*photo_size, least_long_side(*photo_size)) if photo_size else size
-    fewer = _most_fitting_frames(smallest, available)
+    fewer = _most_fitting_frames(smallest, available, playback)
     if not fewer:
         raise CineError(f"this run needs {need}; free some memory")
     at_size = f" at a size limit of {max(smallest)}" if smallest != size else ""
     raise CineError(f"this run needs {need}; {fewer} frames or fewer fit{at_size}", parameter="loop_frames")
 
 
-def _fits(size: tuple[int, int], frames: int, available: int) -> bool:
-    return estimate_peak_bytes(*size, frames) - BASE_BYTES <= available
+def _fits(size: tuple[int, int], frames: int, available: int, playback: bool) -> bool:
+    return estimate_peak_bytes(*size, frames, playback) - BASE_BYTES <= available
 
 
-def _largest_fitting_side(photo_size: tuple[int, int], frames: int, available: int) -> int | None:
+def _largest_fitting_side(photo_size: tuple[int, int], frames: int, available: int, playback: bool) -> int | None:
     """The largest ``--size`` at which the run fits (bisection: the estimate grows with it)."""
     low, high = least_long_side(*photo_size), max(photo_size)
-    if not _fits(working_size(*photo_size, low), frames, available):
+    if not _fits(working_size(*photo_size, low), frames, available, playback):
         return None
     while low < high:
         middle = (low + high + 1) // 2
-        if _fits(working_size(*photo_size, middle), frames, available):
+        if _fits(working_size(*photo_size, middle), frames, available, playback):
             low = middle
         else:
             high = middle - 1
     return low
 
 
-def _most_fitting_frames(size: tuple[int, int], available: int) -> int | None:
+def _most_fitting_frames(size: tuple[int, int], available: int, playback: bool) -> int | None:
     """The longest loop (at least 2 frames) that fits at ``size``, if any."""
     pixels = size[0] * size[1]
-    frames = (available - pixels * _bytes_per_pixel()) // max(1, pixels * BYTES_PER_PIXEL_FRAME) - 1
+    frames = (available - pixels * _bytes_per_pixel()) // max(1, pixels * _bytes_per_pixel_frame(playback)) - 1
     return int(frames) if frames >= 2 else None
 
 
-def check_photo_memory(photo: str, max_side: int | None, frames: int) -> tuple[int, int]:
+def check_photo_memory(photo: str, max_side: int | None, frames: int, playback: bool = False) -> tuple[int, int]:
     """:func:`check_memory` for preparing the photo file ``photo`` with its long side capped at
-    ``max_side`` (None: full size) and animating a loop of ``frames``; only its header is read.
-    Returns the working size (width, height)."""
+    ``max_side`` (None: full size) and animating a loop of ``frames`` (``playback``: keeping
+    every step's positions, for a viewport); only its header is read. Returns the working size
+    (width, height)."""
     photo_size = read_photo_header(photo).upright_size
     size = working_size(*photo_size, max_side)
-    check_memory(size, frames, photo_size)
+    check_memory(size, frames, photo_size, playback)
     return size
