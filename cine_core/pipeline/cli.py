@@ -246,11 +246,13 @@ def run_render(args: argparse.Namespace) -> str:
                        start_crop=start_crop, end_crop=end_crop)
     frames = render_frames(scene, path, integrator=args.integrator, device=device, progress=progress,
                            backend=backend, half=args.half)
+    info = scene.info  # what the report needs; the rest of the scene is freed while the frames render
+    del scene
     count = write_video(frames, args.out, args.fps)
     progress.done()
-    for note in scene.info.get("notes", []):
+    for note in info.get("notes", []):
         sys.stderr.write(f"note: {printable(note)}\n")
-    stages = ", ".join(f"{printable(k, 20)}: {printable(v, 200)}" for k, v in scene.info.get("stages", {}).items())
+    stages = ", ".join(f"{printable(k, 20)}: {printable(v, 200)}" for k, v in info.get("stages", {}).items())
     return f"wrote {count} frames to {printable(args.out)} ({stages})"
 
 

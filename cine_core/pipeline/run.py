@@ -509,6 +509,10 @@ def render_frames(scene: PreparedScene, path: CameraPath, *, integrator: str = "
     scene.info.setdefault("stages", {})["render"] = models.render_method()
     if models.notes:
         scene.info["notes"] = list(dict.fromkeys(scene.info.get("notes", []) + models.notes))
+    # The renderer keeps what it needs: a caller that holds no other reference to the scene
+    # (the command line) gets its photo, layers and flow freed for the frames (54 MB at
+    # 1280x720 with two layers).
+    del scene
     progress("render", 0.0)
     with torch.inference_mode():
         # Frames are independent: on the CPU one per core at once, a few at most (cine_core.parallel),
