@@ -1,6 +1,7 @@
 """Rendering frames of the cinemagraph from the animated point cloud and a camera."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 
 import torch
@@ -196,6 +197,21 @@ def frame_confidence(time: float, coverage: torch.Tensor) -> torch.Tensor:
     return coverage[0] if time == 0.0 else coverage[1] if time == 1.0 else coverage.amax(0)
 
 
+@dataclass(frozen=True)
+class CarriedValues:
+    """What the points carry into a splat (:meth:`FrameRenderer.point_sets`).
+
+    Attributes:
+        still: (S - U, K + 1) the still points' values, then their disparity.
+        under: (U, K' + 1) those of the still points under the fluid, then their disparity.
+        moving: (M, C) the moving points' values (their disparity changes with each frame).
+    """
+
+    still: torch.Tensor
+    under: torch.Tensor
+    moving: torch.Tensor
+
+
 class FrameRenderer:
     """Renders frame m of the loop from any camera.
 
@@ -211,7 +227,7 @@ class FrameRenderer:
         self.static_world = lift_to_world(cloud.rest_uv[static], cloud.depth[static], source)
         #: depth of the scene's nearest point: the splatted disparity is nearest_depth / depth
         self.nearest_depth = cloud.depth.min()
-        self._static_carried: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
+        self._carried: tuple[tuple, CarriedValues] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -235,25 +251,46 @@ class FrameRenderer:
         zoom = camera.intrinsics.fx / source.fx
         return zoom / along if along > 0 else float("inf")
 
+    def carried(self, values: torch.Tensor, still_channels: int | None = None,
+                under_channels: int | None = None) -> CarriedValues:
+        """What the points carry when they splat ``values`` (P, C): the still points and those
+        under the fluid only their first ``still_channels`` and ``under_channels`` (the rest
+        are zero for them; see :func:`~cine_core.rendering.splat.splat_groups`), default all C."""
+        cloud = self.cloud
+        still = slice(0, cloud.num_static - cloud.num_underlay)
+        under = slice(cloud.num_static - cloud.num_underlay, cloud.num_static)
+        return CarriedValues(self._with_disparity(values[still, :still_channels], cloud.depth[still]),
+                             self._with_disparity(values[under, :under_channels], cloud.depth[under]),
+                             values[cloud.num_static:])
+
+    def _with_disparity(self, carried: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        # Stored channel first (a transposed view), the layout the splatter sums in.
+        return torch.cat([carried.T, (self.nearest_depth / depth)[None]]).T
+
     def point_sets(self, frame: int, camera: Camera, values: torch.Tensor | None = None,
                    still_channels: int | None = None,
                    under_channels: int | None = None) -> tuple[PointSet, PointSet, list[PointSet]]:
+        """The points of ``frame`` in [0, N] projected into ``camera``, carrying ``values``
+        (P, C), default the cloud's own (see :meth:`carried` for the channel counts, and
+        :meth:`point_sets_of` for what is returned)."""
+        values = self.cloud.values if values is None else values
+        # What static points carry never changes: made once per values tensor, not per frame.
+        key = (values, still_channels, under_channels)
+        if self._carried is None or any(a is not b for a, b in zip(self._carried[0], key)):
+            self._carried = (key, self.carried(values, still_channels, under_channels))
+        return self.point_sets_of(frame, camera, self._carried[1])
+
+    def point_sets_of(self, frame: int, camera: Camera,
+                      carried: CarriedValues) -> tuple[PointSet, PointSet, list[PointSet]]:
         """The points of ``frame`` in [0, N] projected into ``camera``: the static points (shared
         by both clouds), those of them under the fluid, and the moving points of the forward and
-        of the backward cloud.
-
-        Args:
-            values: (P, C) per-point values to carry instead of the cloud's own.
-            still_channels, under_channels: the still points and those under the fluid carry
-                only this many of the first channels (the rest are zero for them; see
-                :func:`~cine_core.rendering.splat.splat_groups`); default all C.
+        of the backward cloud, carrying ``carried``.
 
         Returns:
             (static, underlay, [forward, backward]) :class:`~cine_core.rendering.splat.PointSet`; each point
             carries its channels + 1, the last the disparity (nearest point of the scene = 1).
         """
         cloud = self.cloud
-        values = cloud.values if values is None else values
         world_to_cam = camera.world_to_cam().to(self.device, self.static_world.dtype)
         calibration = torch.tensor(camera.intrinsics.matrix(), device=self.device)
         zoom = camera.intrinsics.fx / self.source.fx
@@ -262,30 +299,19 @@ class FrameRenderer:
         # paths stay below, so the loop has no host synchronisation.
         magnifies = self.max_footprint(camera) >= 2.0
 
-        def with_disparity(carried: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
-            # Stored channel first (a transposed view), the layout the splatter sums in.
-            return torch.cat([carried.T, (self.nearest_depth / depth)[None]]).T
-
-        def point_set(world: torch.Tensor, depth: torch.Tensor, carried: torch.Tensor) -> PointSet:
+        def point_set(world: torch.Tensor, depth: torch.Tensor, values: torch.Tensor) -> PointSet:
             uv, z = project_points(world @ world_to_cam[:3, :3].T + world_to_cam[:3, 3], calibration)
             # A point keeps the 1-pixel footprint it had in the photo, scaled by how much closer
             # it now is and by the change of focal length.
             footprint = depth / z.clamp(min=1e-6) * zoom if magnifies else None
-            return PointSet(uv, z, carried, footprint)
+            return PointSet(uv, z, values, footprint)
 
         still = slice(0, cloud.num_static - cloud.num_underlay)
         under = slice(cloud.num_static - cloud.num_underlay, cloud.num_static)
-        # What static points carry never changes: made once per values tensor, not per frame.
-        key = (values, still_channels, under_channels)
-        if self._static_carried is None or any(a is not b for a, b in zip(self._static_carried[0], key)):
-            self._static_carried = (key, with_disparity(values[still, :still_channels], cloud.depth[still]),
-                                    with_disparity(values[under, :under_channels], cloud.depth[under]))
-        _, still_carried, under_carried = self._static_carried
-        shared = point_set(self.static_world[still], cloud.depth[still], still_carried)
-        underlay = point_set(self.static_world[under], cloud.depth[under], under_carried)
-        moving_values = values[cloud.num_static:]
+        shared = point_set(self.static_world[still], cloud.depth[still], carried.still)
+        underlay = point_set(self.static_world[under], cloud.depth[under], carried.under)
         forward_uv, forward_depth, backward_uv, backward_depth = cloud.moving_positions(frame)
-        groups = [point_set(lift_to_world(uv, depth, self.source), depth, with_disparity(moving_values, depth))
+        groups = [point_set(lift_to_world(uv, depth, self.source), depth, self._with_disparity(carried.moving, depth))
                   for uv, depth in ((forward_uv, forward_depth), (backward_uv, backward_depth))]
         return shared, underlay, groups
 
@@ -295,26 +321,34 @@ class FrameRenderer:
 
         Args:
             values: (P, C) per-point values to splat instead of the cloud's own.
-            still_channels, under_channels: see :meth:`point_sets`.
+            still_channels, under_channels: see :meth:`carried`.
 
         Returns:
             :class:`~cine_core.rendering.splat.Splatted` with 2 groups (forward, backward); the last of
             its C + 1 channels is the disparity, nearest point of the scene = 1.
         """
-        shared, underlay, groups = self.point_sets(frame, camera, values, still_channels, under_channels)
+        return self._splat(self.point_sets(frame, camera, values, still_channels, under_channels), camera)
+
+    def _splat(self, point_sets: tuple[PointSet, PointSet, list[PointSet]], camera: Camera) -> Splatted:
+        shared, underlay, groups = point_sets
         return splat_groups(groups, (camera.intrinsics.height, camera.intrinsics.width), shared=shared,
                             underlay=underlay if self.cloud.num_underlay else None)
 
     @cached_property
-    def _render_values(self) -> torch.Tensor:
-        """(P, C + 5) what :meth:`render` splats: the values, the seam weight, whether a point
-        lies under fluid and whether it is fluid, and the fluid's photo position (u, v). Ordered
-        so that still points need only the first C + 1 and those under the fluid the first C + 2
-        (the rest are zero for them; fewer channels make the splat cheaper)."""
+    def _render_carried(self) -> CarriedValues:
+        """What :meth:`render` splats (C + 5 channels): the values, the seam weight, whether a
+        point lies under fluid and whether it is fluid, and the fluid's photo position (u, v).
+        Ordered so that still points need only the first C + 1 and those under the fluid the
+        first C + 2 (the rest are zero for them; fewer channels make the splat cheaper). Made
+        once; the (P, C + 5) table it is cut from is not kept (25 MB of still points' rows at
+        1280x720 that the carried still values repeat)."""
         cloud = self.cloud
         fluid = (cloud.kind == FLUID).to(cloud.values.dtype)[:, None]
         under = (cloud.kind == UNDER_FLUID).to(cloud.values.dtype)[:, None]
-        return torch.cat([cloud.values, cloud.seam_weight[:, None], under, fluid, fluid * cloud.rest_uv], dim=1)
+        values = torch.cat([cloud.values, cloud.seam_weight[:, None], under, fluid, fluid * cloud.rest_uv], dim=1)
+        channels = cloud.values.shape[1]
+        carried = self.carried(values, channels + 1, channels + 2)
+        return CarriedValues(carried.still, carried.under, carried.moving.clone())
 
     @cached_property
     def fluid_texture(self) -> torch.Tensor:
@@ -402,7 +436,7 @@ class FrameRenderer:
         """
         time = frame_time(frame, self.cloud.num_frames)
         channels = self.cloud.values.shape[1]
-        splatted = self.splat_clouds(frame, camera, self._render_values, channels + 1, channels + 2)
+        splatted = self._splat(self.point_sets_of(frame, camera, self._render_carried), camera)
         coverage = saturated_coverage(splatted.coverage)
         colours, seam, under, fluid, fluid_uv, disparity = splatted.values.split([channels, 1, 1, 1, 2, 1], dim=1)
         colours = self.sharpen_fluid(colours, fluid, fluid_uv)
