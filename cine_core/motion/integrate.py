@@ -208,7 +208,7 @@ class LoopTrajectories:
         return forward, backward
 
     def select(self, index: torch.Tensor) -> "LoopTrajectories":
-        """The particles ``index`` (K,) of these, with their fields and the same box."""
+        """The particles ``index`` (J,) of these, with their fields and the same box."""
         return LoopTrajectories(self.start[index], self.fields, self.field_of[index], self.forward[:, index],
                                 self.backward[:, index], self.num_frames, self.method, self.every, self.low, self.high)
 
