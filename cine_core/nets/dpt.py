@@ -672,16 +672,24 @@ class DPTHybrid(nn.Module):
         """Full forward pass, also returning the pre-ReLU head output and the reassembled features."""
         _check_sides(image)
         features = self.pretrained(image)
-        # The head in two calls, so the fusion's map (256 channels at half the input's size) is
-        # freed once reduced, before the head's upsampling: the same numbers as self.scratch(features).
-        fused = self.scratch.fuse(list(features))  # features are returned: fuse must not empty the list
-        reduced = self.scratch.output_conv[0](fused)
-        del fused
-        head_pre_relu = self.scratch.output_conv.from_reduced(reduced)
+        head_pre_relu = self._head(list(features))  # features are returned: the head gets a copy of the list
         return DPTOutput(F.relu(head_pre_relu)[:, 0], head_pre_relu, features)
 
     def forward(self, image: Tensor) -> Tensor:
-        return self.forward_with_intermediates(image).inv_depth
+        _check_sides(image)
+        # The reassembled features are not returned: the fusion frees each as it uses it
+        # (25 MB at 576x384 that forward_with_intermediates holds through the head).
+        return F.relu(self._head(list(self.pretrained(image))))[:, 0]
+
+    def _head(self, features: list[Tensor]) -> Tensor:
+        """The head's pre-ReLU output (N, 1, H, W) from the reassembled ``features``, which it
+        empties. In two calls, so the fusion's map (256 channels at half the input's size) is
+        freed once reduced, before the head's upsampling: the same numbers as
+        ``self.scratch(features)``."""
+        fused = self.scratch.fuse(features)
+        reduced = self.scratch.output_conv[0](fused)
+        del fused
+        return self.scratch.output_conv.from_reduced(reduced)
 
 
 #: Most bytes of the segmentation head's input convolved at once (see
