@@ -254,6 +254,27 @@ def test_dpt_standardisation_formula_is_distinguishable(dpt_results):
     assert relative_error(actual, _dpt_reference(other_prefix, "head_pre_relu")) > 1e-7
 
 
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, F64_TOLERANCE), (torch.float32, F32_TOLERANCE / 10)])
+def test_dpt_depth_head_in_bands_of_rows_equals_the_whole_head(dpt_results, monkeypatch, dtype, tolerance):
+    """The depth head's first convolution on bands of rows (the least the convolution allows),
+    each band upsampled from the map before the last fusion block's upsampling, gives the
+    depth of the head on the whole upsampled map, and forward gives forward_with_intermediates'
+    depth."""
+    net, image = dpt_results["net"], _load("dpt_hybrid", "inputs")["image"].to(dtype)
+    try:
+        net.to(dtype)
+        with torch.no_grad():
+            whole = net.scratch(list(net.pretrained(image)))
+            monkeypatch.setattr(dpt, "HEAD_INPUT_BYTES_AT_ONCE", 1)
+            in_bands = net.forward_with_intermediates(image)
+            depth = net(image)
+    finally:
+        net.to(torch.float32)  # as the fixture leaves it
+    assert in_bands.head_pre_relu.shape == whole.shape
+    assert relative_error(in_bands.head_pre_relu, whole) <= tolerance
+    assert torch.equal(depth, in_bands.inv_depth)
+
+
 def test_dpt_non_384_input_runs(dpt_results):
     """Sides that are multiples of 32 but not 384 work (position embeddings resized); others are rejected."""
     net = dpt_results["net"]  # float32 after the fixture

@@ -683,12 +683,18 @@ class DPTHybrid(nn.Module):
 
     def _head(self, features: list[Tensor]) -> Tensor:
         """The head's pre-ReLU output (N, 1, H, W) from the reassembled ``features``, which it
-        empties. In two calls, so the fusion's map (256 channels at half the input's size) is
-        freed once reduced, before the head's upsampling: the same numbers as
-        ``self.scratch(features)``."""
-        fused = self.scratch.fuse(features)
-        reduced = self.scratch.output_conv[0](fused)
-        del fused
+        empties: ``self.scratch(features)`` up to the rounding of the convolutions' bands.
+
+        The head's first convolution runs on bands of rows of its input, the fusion's 256-channel
+        map at half the input's size (57 MB at 576x384), each band upsampled from the map before
+        the last fusion block's upsampling (:func:`~cine_core.nets.banded.upsampled_rows`), so
+        that map never exists whole; its 128-channel output goes on to the rest of the head
+        (:meth:`DPTDepthHead.from_reduced`)."""
+        before = self.scratch.fuse_before_upsampling(features)
+        batch, _, height, width = before.shape
+        reduced = conv2d_in_bands(self.scratch.output_conv[0], lambda top, bottom: upsampled_rows(before, top, bottom),
+                                  2 * height, 2 * width, batch, before.dtype, most_bytes=HEAD_INPUT_BYTES_AT_ONCE)
+        del before
         return self.scratch.output_conv.from_reduced(reduced)
 
 
