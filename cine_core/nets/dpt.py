@@ -529,8 +529,8 @@ class DPTDepthHead(nn.Sequential):
 
     def from_reduced(self, x: Tensor) -> Tensor:
         """The head after its first convolution, whose output ``x`` is (N, 128, H, W): a caller
-        that holds the head's input can free it before the largest step (see
-        :meth:`DPTHybrid.forward_with_intermediates`)."""
+        can make ``x`` without the head's whole input (:class:`DPTHybrid` convolves it in bands
+        of rows), which then never meets the largest step."""
         _, upsample, convolve, activation, project = self
         summed = None
         for part, weight in zip(x.split(UPSAMPLED_AT_ONCE, dim=1), convolve.weight.split(UPSAMPLED_AT_ONCE, dim=1)):
