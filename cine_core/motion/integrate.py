@@ -41,6 +41,11 @@ def sample_bilinear(image: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
 _INSIDE = 1.0 - 1e-4
 
 
+def _check_integrator(method: str) -> None:
+    if method not in INTEGRATORS:
+        raise CineError(f"unknown integrator {method!r}; choose euler or rk4")
+
+
 def integrate_positions(flow: torch.Tensor, points: torch.Tensor, steps: int,
                         method: str = "rk4", region: torch.Tensor | None = None,
                         reverse: bool = False) -> torch.Tensor:
@@ -66,8 +71,7 @@ def integrate_positions(flow: torch.Tensor, points: torch.Tensor, steps: int,
     Returns:
         (steps + 1, M, 2) positions; entry 0 is ``points``.
     """
-    if method not in INTEGRATORS:
-        raise CineError(f"unknown integrator {method!r}; choose euler or rk4")
+    _check_integrator(method)
 
     def velocity(at: torch.Tensor) -> torch.Tensor:
         sampled = sample_bilinear(flow, at)
@@ -258,8 +262,7 @@ def integrate_loop(fields: list[ParticleField], field_of: torch.Tensor, start: t
     Returns:
         :class:`LoopTrajectories` on ``start``'s device.
     """
-    if method not in INTEGRATORS:
-        raise CineError(f"unknown integrator {method!r}; choose euler or rk4")
+    _check_integrator(method)
     every = every or CHECKPOINT_EVERY
     device = start.device
     fields = [particle_field.to(device) for particle_field in fields]

@@ -29,7 +29,7 @@ Input: RGB normalised to [-1, 1] (``(img / 255 - 0.5) / 0.5``), both sides multi
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -565,6 +565,10 @@ def segmentation_head(channels: int = FEATURES, classes: int = 150, upsample: bo
     return nn.Sequential(*layers)
 
 
+#: Most bytes of a head's input convolved at once (see :meth:`DPTDecoder.head_start_in_bands`).
+HEAD_INPUT_BYTES_AT_ONCE = 4 << 20
+
+
 class DPTDecoder(nn.Module):
     """Fusion decoder and head (``scratch`` in the checkpoint).
 
@@ -612,6 +616,24 @@ class DPTDecoder(nn.Module):
         # The last block in two calls, so its input maps are freed once merged.
         path = self.refinenet1.merge(path, self.layer1_rn(features.pop()))
         return self.refinenet1.refine(path)
+
+    def head_start_in_bands(self, features: list[Tensor],
+                            followed_by: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+        """The head's first convolution (then ``followed_by``, a per-pixel step) of the fusion's
+        output, (N, C, H/2, W/2); empties ``features``.
+
+        It runs on bands of rows of its input, the fusion's 256-channel map at half the image's
+        size, each band at most :data:`HEAD_INPUT_BYTES_AT_ONCE` of it and upsampled from the map
+        before the last block's upsampling (a quarter of that size,
+        :func:`~cine_core.nets.banded.upsampled_rows`), so that map never exists whole. The
+        same numbers as the head on :meth:`fuse`'s output up to the rounding of the bands
+        (bit for bit at the networks' working sizes here).
+        """
+        before = self.fuse_before_upsampling(features)
+        batch, _, height, width = before.shape
+        return conv2d_in_bands(self.output_conv[0], lambda top, bottom: upsampled_rows(before, top, bottom),
+                               2 * height, 2 * width, batch, before.dtype, most_bytes=HEAD_INPUT_BYTES_AT_ONCE,
+                               followed_by=followed_by)
 
 
 def _check_formula(formula: str) -> None:
@@ -683,24 +705,12 @@ class DPTHybrid(nn.Module):
 
     def _head(self, features: list[Tensor]) -> Tensor:
         """The head's pre-ReLU output (N, 1, H, W) from the reassembled ``features``, which it
-        empties: ``self.scratch(features)`` up to the rounding of the convolutions' bands.
-
-        The head's first convolution runs on bands of rows of its input, the fusion's 256-channel
-        map at half the input's size (57 MB at 576x384), each band upsampled from the map before
-        the last fusion block's upsampling (:func:`~cine_core.nets.banded.upsampled_rows`), so
-        that map never exists whole; its 128-channel output goes on to the rest of the head
+        empties: ``self.scratch(features)`` up to the rounding of the convolutions' bands. The
+        fusion's map (57 MB at 576x384) never exists whole (:meth:`DPTDecoder.head_start_in_bands`);
+        the first convolution's 128 channels go on to the rest of the head
         (:meth:`DPTDepthHead.from_reduced`)."""
-        before = self.scratch.fuse_before_upsampling(features)
-        batch, _, height, width = before.shape
-        reduced = conv2d_in_bands(self.scratch.output_conv[0], lambda top, bottom: upsampled_rows(before, top, bottom),
-                                  2 * height, 2 * width, batch, before.dtype, most_bytes=HEAD_INPUT_BYTES_AT_ONCE)
-        del before
-        return self.scratch.output_conv.from_reduced(reduced)
+        return self.scratch.output_conv.from_reduced(self.scratch.head_start_in_bands(features))
 
-
-#: Most bytes of the segmentation head's input convolved at once (see
-#: :meth:`DPTSegmentation.half_size_logits`).
-HEAD_INPUT_BYTES_AT_ONCE = 4 << 20
 
 
 class DPTSegmentation(nn.Module):
@@ -741,19 +751,13 @@ class DPTSegmentation(nn.Module):
         size at once (207 MB at 720x480).
 
         The head runs on bands of rows of its input, the fusion's 256-channel map at half the
-        input's size (90 MB at 736x480), each band at most 4 MB of it: the band is upsampled from
-        the map before the last fusion block's upsampling (a quarter of that size,
-        :func:`~cine_core.nets.banded.upsampled_rows`), convolved and taken through the rest of
-        the head, so neither the upsampled map nor the head's 256 channels at that size ever
-        exist whole, only the logits (53 MB there). The reassembled maps are freed as the
-        decoder uses them.
+        input's size (90 MB at 736x480; :meth:`DPTDecoder.head_start_in_bands`), each band
+        taken through the rest of the head, so neither that map nor the head's 256 channels at
+        that size ever exist whole, only the logits (53 MB there). The reassembled maps are
+        freed as the decoder uses them.
         """
         _check_sides(image)
-        convolve, rest = self.scratch.output_conv[0], self.scratch.output_conv[1:-1]
-        fused = self.scratch.fuse_before_upsampling(self.pretrained(image))
-        batch, _, height, width = fused.shape
-        return conv2d_in_bands(convolve, lambda top, bottom: upsampled_rows(fused, top, bottom), 2 * height,
-                               2 * width, batch, fused.dtype, most_bytes=HEAD_INPUT_BYTES_AT_ONCE, followed_by=rest)
+        return self.scratch.head_start_in_bands(self.pretrained(image), followed_by=self.scratch.output_conv[1:-1])
 
     def upsample_logits(self, logits: Tensor) -> Tensor:
         """The head's last step (bilinear x2, ``align_corners``), per channel."""
