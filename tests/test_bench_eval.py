@@ -264,7 +264,7 @@ def test_subsample_cloud_keeps_moving_points_consistent(tiny_scene):
         for kept, whole in zip(half.trajectories.displacements(frame), cloud.trajectories.displacements(frame)):
             assert torch.equal(kept[0], whole[index])
     # sampled in batches of other sizes: equal up to the rounding of another code path on some CPUs
-    torch.testing.assert_close(half.moving_depths(2)[1][0], cloud.moving_depths(2)[1][index], rtol=1e-6, atol=0)
+    torch.testing.assert_close(half.moving_positions(2)[3][0], cloud.moving_positions(2)[3][index], rtol=1e-6, atol=0)
     assert subsample_cloud(cloud, 1.0) is cloud
 
 

@@ -629,7 +629,7 @@ def scenario_end_to_end(arguments: dict) -> dict:
     runtime = _addon_module("runtime")
     cloud = runtime.animated_cloud(bpy.path.abspath(settings.cache_path), settings.loop_frames)
     depth_now = _positions(points.data)[cloud.num_static:cloud.depth.shape[0], 2]  # the skirt follows
-    forward_depth = cloud.moving_depths(3)[0]
+    forward_depth = cloud.moving_positions(3)[1]
     result["playback"]["depth_error"] = float(np.abs(depth_now - forward_depth.numpy()).max())
     result["playback"]["depth_change"] = float(np.abs(forward_depth - cloud.depth[cloud.num_static:]).max())
 

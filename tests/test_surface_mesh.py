@@ -108,7 +108,7 @@ def test_the_surface_moves_as_the_render_blends_and_closes_the_loop():
     assert at[frames // 2][2] == 0.5 and float((at[frames // 2][0][:, 0] - at[0][0][:, 0]).mean()) > 0
     # The copy at frame 0 shows the backward cloud on the same rays, CROSSFADE_BEHIND as far.
     backward_uv = (cloud.rest_uv[moving] + cloud.trajectories.displacements(0)[1]).numpy()
-    assert np.allclose(at[0][1][:, 2], cloud.moving_depths(0)[1].numpy() * CROSSFADE_BEHIND, rtol=1e-6)
+    assert np.allclose(at[0][1][:, 2], cloud.moving_positions(0)[3].numpy() * CROSSFADE_BEHIND, rtol=1e-6)
     assert np.allclose(at[0][1][:, 0] / at[0][1][:, 2] * scene.intrinsics.fx + scene.intrinsics.cx,
                        backward_uv[:, 0], atol=0.06)  # the sheet's edge reaches 0.05 px past the pixel
 

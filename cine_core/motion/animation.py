@@ -146,11 +146,6 @@ class AnimatedPointCloud:
         forward_uv, backward_uv = rest + forward, rest + backward
         return forward_uv, self.depth_at(forward_uv), backward_uv, self.depth_at(backward_uv)
 
-    def moving_depths(self, frame: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Depths (M,) of the moving points of the forward and the backward cloud at ``frame``."""
-        _, forward_depth, _, backward_depth = self.moving_positions(frame)
-        return forward_depth, backward_depth
-
     def depth_at(self, uv: torch.Tensor) -> torch.Tensor:
         """(M,) depths of the moving points standing at ``uv`` (M, 2): each on its layer's
         surface there, and a hidden moving point no nearer than :data:`BEHIND_FACTOR` behind the
