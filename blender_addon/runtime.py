@@ -41,28 +41,15 @@ def core():
 
 
 def release_freed_memory() -> None:
-    """Give the memory the process freed back to the system. glibc keeps freed blocks of up to
-    32 MB for reuse (its mmap threshold rises with every large block freed), so after a stage
-    whose networks and images are gone Blender would keep their memory, and the next stage's
-    peak would come on top of it. Only glibc (Linux) has ``malloc_trim``; elsewhere nothing."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-def _malloc_trim():
-    global _trim
-    if _trim is False:
-        try:
-            import ctypes
-
-            _trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
-        except OSError:
-            _trim = None
-    return _trim
-
-
-_trim = False  # ctypes' malloc_trim once looked up; None where there is none
+    """Give the memory the process freed back to the system (the core's
+    ``release_freed_host_memory``): Blender would otherwise keep a finished stage's networks
+    and images, and the next stage's peak would come on top of them. Nothing where the core
+    cannot be imported (a job that runs before the dependencies are installed)."""
+    try:
+        release = core().release_freed_host_memory
+    except DependenciesMissing:
+        return
+    release()
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

@@ -57,6 +57,7 @@ _API = {
     "import_photo": ".pipeline.editing", "ImportedScene": ".pipeline.editing", "SceneGeometry": ".pipeline.editing",
     "NeuralBackend": ".pipeline.backend",
     "resolve_device": ".pipeline.devices", "keep_freed_host_memory": ".pipeline.devices",
+    "release_freed_host_memory": ".pipeline.devices",
     "check_photo_memory": ".pipeline.memory",
     "FRAMES_AT_ONCE": ".parallel", "ordered_map": ".parallel", "workers_for": ".parallel",
     "command_line": ".pipeline.cli:main",

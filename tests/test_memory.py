@@ -58,3 +58,41 @@ def test_a_loop_kept_for_a_viewport_is_estimated_with_every_step(monkeypatch):
             memory.check_memory((6000, 4000), frames, (6000, 4000), playback=playback)
         named.append(int(str(refused.value).rsplit("; ", 1)[1].split()[0]))
     assert named[1] < named[0]
+
+
+_FREED_HEAP = r"""
+import ctypes, sys
+from cine_core.pipeline.devices import _glibc, release_freed_host_memory
+libc = _glibc()
+if libc is None:
+    print("no glibc"); sys.exit(0)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+def resident():
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * 4096
+blocks = [libc.malloc(64 << 10) for _ in range(2000)]  # 125 MiB of heap blocks (below mmap's threshold)
+for block in blocks:
+    ctypes.memset(block, 1, 64 << 10)
+for block in blocks[:-1]:  # the last one stays in use above the others: nothing can shrink the heap's top
+    libc.free(block)
+held = resident()
+released = release_freed_host_memory()
+print(released, held - resident())
+"""
+
+
+def test_freed_heap_memory_is_handed_back(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", _FREED_HEAP], capture_output=True, text=True, timeout=120,
+                            cwd=root, env=dict(os.environ, PYTHONPATH=root))
+    assert result.returncode == 0, result.stderr
+    if result.stdout.strip() == "no glibc":
+        pytest.skip("the C library is not glibc: nothing to hand back")
+    released, freed_bytes = result.stdout.split()
+    assert released == "True"
+    assert int(freed_bytes) > 100 * 2**20  # most of the 125 MiB freed inside the heap

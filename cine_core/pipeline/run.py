@@ -41,6 +41,7 @@ from ..rendering.decoder import NeuralFrameRenderer
 from ..rendering.frames import FrameRenderer
 from ..scene import MAX_REGIONS, PreparedScene
 from .backend import NeuralBackend
+from .devices import release_freed_host_memory
 
 Progress = Callable[[str, float], None]
 
@@ -331,6 +332,9 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
         flow, regions, flow_method, held = _motion_stage(annotation, photo.rgb, backend, direction,
                                                          options.flow_scale, require_motion, auto, found_by,
                                                          options.exact_region)
+    # Each network stage's activations are freed as it ends; the heap hands them back too
+    # (glibc keeps them otherwise: cine_core.pipeline.devices).
+    release_freed_host_memory()
     progress("depth", 0.1)
     if inputs.depth_values is not None:
         raw = raw_to_disparity(np.asarray(inputs.depth_values, dtype=np.float32), options.depth_kind)
@@ -345,6 +349,8 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
         raw = estimate_depth(photo.rgb, "classical")
         depth_method = METHODS["classical"].title
     depth = condition_depth(raw, photo.size, metric=options.metric_depth)
+    del raw
+    release_freed_host_memory()
     progress("layers", 0.3)
     inpaint, layers_method = classical_inpaint, "classical (Telea inpainting)"
     if backend.uses("inpaint"):
@@ -352,6 +358,8 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
                                    backend.inpaint_max_side, backend.device)
         layers_method = backend.label("inpaint")
     layered = build_layers(photo.rgb, depth, max_layers=options.max_layers, inpaint=inpaint)
+    del inpaint
+    release_freed_host_memory()
     progress("flow", 0.8)
     hidden_flow = _hidden_flow(flow)
     progress("flow", 1.0)
