@@ -82,7 +82,7 @@ print(released, held - resident())
 """
 
 
-def test_freed_heap_memory_is_handed_back(tmp_path):
+def test_freed_heap_memory_is_handed_back():
     import os
     import subprocess
     import sys

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import re
 import sys
 
@@ -43,8 +44,10 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 _KEPT_BLOCK = 1 << 30
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    """The process's C library when it is glibc (the one whose allocator these settings are for)."""
+    """The process's C library when it is glibc (the one whose allocator these settings are for),
+    looked up once: the add-on releases memory at every stage of every job."""
     if not sys.platform.startswith("linux"):
         return None
     try:
