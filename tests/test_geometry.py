@@ -194,6 +194,29 @@ def test_splatting_is_exact_depth_aware_and_closes_magnified_surfaces():
     assert bool((splatted.coverage[0, 0, 1:29, 1:29] > 0.5).all())
 
 
+
+def test_moving_points_show_through_the_still_silhouette_by_the_part_it_leaves_open():
+    """A still surface in front of moving points, seen half a pixel off: the pixel its edge
+    covers by half shows half of each (the photo's anti-aliased edge), where it used to hide
+    what moves behind entirely (a stair-stepped horizon before a moving sky). Inside the still
+    surface, points drawn 1.5 pixels apart cover pixels in part too, and nothing shows through."""
+    from cine_core.rendering.splat import PointSet, splat_groups
+
+    def plane(xs, ys, z, value):
+        uv = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2)
+        return PointSet(uv, torch.full((len(uv),), z), torch.full((len(uv), 1), value))
+
+    rows = torch.arange(8.0)
+    behind = plane(torch.arange(20.0), rows, 10.0, 0.0)  # moving, far
+    edge = plane(torch.arange(11.0) + 0.5, rows, 1.0, 1.0)  # still, near: its last column at u = 10.5
+    image = splat_groups([behind], (8, 20), shared=edge).values[0, 0]
+    assert torch.allclose(image[2:6, 5], torch.ones(4))  # covered: the still surface
+    assert torch.allclose(image[2:6, 11], torch.full((4,), 0.5))  # its edge covers half of the pixel
+    assert torch.allclose(image[2:6, 13], torch.zeros(4))  # open: what moves behind
+    stretched = plane(torch.arange(0.0, 19.0, 1.5), torch.arange(0.0, 8.0, 1.5), 1.0, 1.0)
+    inside = splat_groups([behind], (8, 20), shared=stretched).values[0, 0]
+    assert torch.equal(inside[1:6, 1:17], torch.ones(5, 16))
+
 def _moving_scene() -> PreparedScene:
     rgb = textured_image(64, 48)
     depth = np.full((48, 64), 4.0, np.float32)

@@ -8,7 +8,10 @@ camera reproduces the photo bit for bit. Magnified points (closer to the camera 
 photographed, or a longer lens) are split into sub-points covering their footprint, so surfaces
 stay closed. Visibility is a soft z-buffer: per pixel the nearest depth wins, and points up to
 :data:`SURFACE_TOLERANCE` behind it blend in with falling weight (neighbouring
-samples of one surface), while anything farther is hidden.
+samples of one surface), while anything farther is hidden, except at the silhouette of the
+still surface in front of moving points (a ridge before a moving sky): there the pixels it
+covers in part show what moves behind by the part it leaves open, so the edge keeps the
+anti-aliasing of the photo instead of snapping to whole pixels.
 """
 from __future__ import annotations
 
@@ -168,12 +171,22 @@ def surface_weight(gap: torch.Tensor) -> torch.Tensor:
     return gap.neg_().add_(SURFACE_TOLERANCE).div_(SURFACE_TOLERANCE - SURFACE_SAME).clamp_(0.0, 1.0)
 
 
-def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int, out: torch.Tensor | None = None) -> torch.Tensor:
+def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int, out: torch.Tensor | None = None,
+                see_through: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """(C + 1, cells + 1): sums of weighted values and, last, of weights, channel-first
-    (added to ``out``, zeros of that shape, when given)."""
+    (added to ``out``, zeros of that shape, when given). ``see_through``: (own nearest depth,
+    share) per cell: where ``nearest`` hides the taps, they still count by that share as they
+    would against their own nearest depth."""
     # Pixels reached only by weak taps have no owner (inf): z / inf - 1 = -1 keeps them all.
     weight = nearest.index_select(0, taps.pixel).view(4, -1)
-    weight = surface_weight(torch.div(taps.z, weight, out=weight).sub_(1.0)).view(-1).mul_(taps.weight)
+    weight = surface_weight(torch.div(taps.z, weight, out=weight).sub_(1.0))
+    if see_through is not None:
+        own_nearest, share = see_through
+        own = own_nearest.index_select(0, taps.pixel).view(4, -1)
+        own = surface_weight(torch.div(taps.z, own, out=own).sub_(1.0))
+        weight += own.sub_(weight).mul_(share.index_select(0, taps.pixel).view(4, -1))
+        del own
+    weight = weight.view(-1).mul_(taps.weight)
     # Channel-first values (PointSet.values a transposed view of them) are used as they are.
     values = taps.values.T.contiguous()
     total = weight.new_zeros(values.shape[0] + 1, cells + 1) if out is None else out
@@ -197,6 +210,8 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     Points in ``shared`` belong to every group (the static part of the scene, seen by both the
     forward and the backward cloud) and are splatted once: they are composited against their own
     nearest depth, then each group suppresses them where its own points lie clearly in front.
+    A group's points behind them still show at their silhouette, by the part of each pixel it
+    leaves open (:func:`silhouette_gaps`).
     ``underlay`` points also belong to every group but lie under the groups' own points, too
     close in depth for a depth test (the surface inpainted under moving water): a group shows
     them only where its own points leave a hole (no point weighing a quarter within 2 pixels).
@@ -214,10 +229,11 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     """
     height, width = size
     cells = height * width
-    shared_sum = shared_nearest = underlay_sum = None
+    shared_sum = shared_nearest = underlay_sum = see_through = None
     if shared is not None:
         shared_sum, shared_nearest = _composite(shared, size)
         shared_missing = ~(shared_nearest < float("inf"))  # as ~isfinite (no -inf here), faster
+        see_through = silhouette_gaps(shared_sum[-1], size)
     if underlay is not None:
         # Composited only over the box its taps reach: its points are few (the surface under
         # the fluid), and outside the box its sums are zero.
@@ -230,7 +246,7 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     # Each group's sums are made, composited and normalised in place in its own slot.
     totals = groups[0].values.new_zeros(len(groups), groups[0].values.shape[1] + 1, cells + 1)
     for total, points in zip(totals, groups):
-        _, nearest = _composite(points, size, shared_nearest, out=total)
+        _, nearest = _composite(points, size, shared_nearest, out=total, see_through=see_through)
         if underlay_sum is not None:
             _add_underlay(total, underlay_sum, size, box)
         if shared_sum is not None:
@@ -294,8 +310,33 @@ def _add_underlay(total: torch.Tensor, underlay_sum: torch.Tensor, size: tuple[i
     _add_narrower(images, underlay_sum[:, :-1].unflatten(1, keep.shape), keep)
 
 
+def silhouette_gaps(coverage: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(H * W + 1,) how much of each pixel the silhouette of a surface leaves open, from the
+    surface's ``coverage`` (H * W + 1,): 1 - coverage at the pixels within one pixel of one it
+    leaves open (its edge, where its points cover pixels in part as the camera moves), 0
+    elsewhere, the spare cell included. Inside the surface nothing is open even where points
+    drawn apart cover a pixel in part, and nothing behind may show there.
+    """
+    height, width = size
+    cover = coverage[:height * width].view(height, width)
+    open_ = cover < _OPEN
+    # Open pixels grown by one pixel in the 8 directions (shifted ORs: a third of a max filter's cost).
+    rows = open_.clone()
+    rows[1:] |= open_[:-1]
+    rows[:-1] |= open_[1:]
+    edge = rows.clone()
+    edge[:, 1:] |= rows[:, :-1]
+    edge[:, :-1] |= rows[:, 1:]
+    gaps = torch.where(edge, (1.0 - cover).clamp_(min=0.0), 0.0).view(-1)
+    return torch.cat([gaps, gaps.new_zeros(1)])
+
+
+#: A pixel a surface covers less than this is open (see silhouette_gaps).
+_OPEN = 0.05
+
+
 def _composite(points: PointSet, size: tuple[int, int], nearer: torch.Tensor | None = None, *,
-               out: torch.Tensor | None = None,
+               out: torch.Tensor | None = None, see_through: torch.Tensor | None = None,
                origin: tuple[int, int] = (0, 0)) -> tuple[torch.Tensor, torch.Tensor]:
     """The sums of :func:`_accumulate` of ``points`` (added to ``out``, zeros, when given) over
     ``size`` (H, W) cells from the image's pixel ``origin`` on, and the nearest depth per cell
@@ -304,9 +345,11 @@ def _composite(points: PointSet, size: tuple[int, int], nearer: torch.Tensor | N
     height, width = size
     taps = _taps(points, height, width, origin)
     nearest = _nearest_depth(taps, height * width)
+    own = None
     if nearer is not None:
-        nearest = torch.minimum(nearest, nearer)
-    return _accumulate(taps, nearest, height * width, out), nearest
+        own, nearest = nearest, torch.minimum(nearest, nearer)
+    behind = (own, see_through) if own is not None and see_through is not None else None
+    return _accumulate(taps, nearest, height * width, out, behind), nearest
 
 
 def max_filter(image: torch.Tensor, radius: int) -> torch.Tensor:
