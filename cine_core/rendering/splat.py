@@ -25,6 +25,7 @@ import torch.nn.functional as F
 SURFACE_SAME = 0.01
 SURFACE_TOLERANCE = 0.03
 _MIN_OWNER_WEIGHT = 0.2  # a tap this weak does not claim the pixel's depth (keeps silhouettes thin)
+_OPEN = 0.05  # a pixel a surface covers less than this is open (see silhouette_gaps)
 _MAX_SUBDIVISION = 4
 
 
@@ -331,16 +332,14 @@ def silhouette_gaps(coverage: torch.Tensor, size: tuple[int, int]) -> torch.Tens
     return torch.cat([gaps, gaps.new_zeros(1)])
 
 
-#: A pixel a surface covers less than this is open (see silhouette_gaps).
-_OPEN = 0.05
-
-
 def _composite(points: PointSet, size: tuple[int, int], nearer: torch.Tensor | None = None, *,
                out: torch.Tensor | None = None, see_through: torch.Tensor | None = None,
                origin: tuple[int, int] = (0, 0)) -> tuple[torch.Tensor, torch.Tensor]:
     """The sums of :func:`_accumulate` of ``points`` (added to ``out``, zeros, when given) over
     ``size`` (H, W) cells from the image's pixel ``origin`` on, and the nearest depth per cell
     they were composited against: their own, or ``nearer`` (H * W + 1,) where that is nearer.
+    ``see_through`` (H * W + 1,): the share of each cell the surface at ``nearer`` leaves open
+    (:func:`silhouette_gaps`), by which the points it hides still count there.
     The taps are dropped on return (the largest arrays of a splat)."""
     height, width = size
     taps = _taps(points, height, width, origin)
