@@ -365,13 +365,6 @@ class FrameRenderer:
         sums = sums.T.reshape(channels + 1, source.height, source.width)
         return fill_holes(sums[:channels], sums[channels:])[None]
 
-    @cached_property
-    def fluid_texture_range(self) -> torch.Tensor:
-        """(1, 2 C, H - 1, W - 1) the least and then the greatest value of :attr:`fluid_texture`
-        over each 2 x 2 block of texels (the block a bilinear sample at that corner reads)."""
-        texture = self.fluid_texture
-        return torch.cat([-F.max_pool2d(-texture, 2, stride=1), F.max_pool2d(texture, 2, stride=1)], dim=1)
-
     def sharpen_fluid(self, colours: torch.Tensor, fluid: torch.Tensor, fluid_uv: torch.Tensor) -> torch.Tensor:
         """Replace the splatted colour of the fluid by the photo sampled once where it came from.
 
@@ -410,7 +403,7 @@ class FrameRenderer:
 
     def _fluid_sample(self, uv: torch.Tensor) -> torch.Tensor:
         """(M, C) the fluid's texture sampled bicubically at photo positions ``uv`` (M, 2),
-        kept within the four texels around each."""
+        kept within the four texels a bilinear sample there reads."""
         source = self.source
         scale = torch.tensor([2.0 / max(source.width - 1, 1), 2.0 / max(source.height - 1, 1)],
                              device=uv.device, dtype=uv.dtype)
@@ -419,13 +412,17 @@ class FrameRenderer:
         if source.width > 1 and source.height > 1:
             # The cubic kernel overshoots next to strong edges, and each channel by its own amount
             # (golden glints turned white-blue): keep the sample within the values of the four
-            # texels around it, as a bilinear sample would be.
-            block = (uv - 0.5) * torch.tensor([2.0 / max(source.width - 2, 1), 2.0 / max(source.height - 2, 1)],
-                                              device=uv.device, dtype=uv.dtype) - 1.0
-            bounds = F.grid_sample(self.fluid_texture_range, block[None, None], mode="nearest",
-                                   padding_mode="border", align_corners=True)[0, :, 0].T
-            low, high = bounds.chunk(2, dim=1)
-            sharp = torch.minimum(torch.maximum(sharp, low), high)
+            # texels a bilinear sample there reads. They are gathered per sample: a map of every
+            # block's bounds held 22 MB over the clip at 1280x720.
+            width = source.width
+            column = uv[:, 0].floor().clamp_(0, width - 2).long()
+            row = uv[:, 1].floor().clamp_(0, source.height - 2).long()
+            corner = row.mul_(width).add_(column)
+            texels = self.fluid_texture[0].flatten(1)
+            a, b, c, d = (texels.index_select(1, corner + offset) for offset in (0, 1, width, width + 1))
+            low = torch.minimum(torch.minimum(a, b), torch.minimum(c, d))
+            high = torch.maximum(torch.maximum(a, b), torch.maximum(c, d))
+            sharp = torch.minimum(torch.maximum(sharp, low.T), high.T)
         return sharp
 
     def render(self, frame: int, camera: Camera) -> torch.Tensor:
