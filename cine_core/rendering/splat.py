@@ -316,7 +316,7 @@ def silhouette_gaps(coverage: torch.Tensor, size: tuple[int, int]) -> torch.Tens
     surface's ``coverage`` (H * W + 1,): 1 - coverage at the pixels within one pixel of one it
     leaves open (its edge, where its points cover pixels in part as the camera moves), 0
     elsewhere, the spare cell included. Inside the surface nothing is open while its points lie
-    up to about 1.8 pixels apart (every pixel then gets a tenth or more of a point; from 2
+    up to about 1.8 pixels apart (every pixel then gets :data:`_OPEN` of a point or more; from 2
     pixels on points are split, see :func:`_subdivide`): drawn apart, they cover pixels in part
     too, and nothing behind may show there. Between 1.8 and 2 pixels apart the holes a surface
     leaves are open, and so are the pixels around them.
