@@ -194,7 +194,6 @@ def test_splatting_is_exact_depth_aware_and_closes_magnified_surfaces():
     assert bool((splatted.coverage[0, 0, 1:29, 1:29] > 0.5).all())
 
 
-
 def test_moving_points_show_through_the_still_silhouette_by_the_part_it_leaves_open():
     """A still surface in front of moving points, seen half a pixel off: the pixel its edge
     covers by half shows half of each (the photo's anti-aliased edge), where it used to hide
@@ -216,6 +215,7 @@ def test_moving_points_show_through_the_still_silhouette_by_the_part_it_leaves_o
     stretched = plane(torch.arange(0.0, 19.0, 1.5), torch.arange(0.0, 8.0, 1.5), 1.0, 1.0)
     inside = splat_groups([behind], (8, 20), shared=stretched).values[0, 0]
     assert torch.equal(inside[1:6, 1:17], torch.ones(5, 16))
+
 
 def _moving_scene() -> PreparedScene:
     rgb = textured_image(64, 48)

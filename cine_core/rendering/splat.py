@@ -323,14 +323,7 @@ def silhouette_gaps(coverage: torch.Tensor, size: tuple[int, int]) -> torch.Tens
     """
     height, width = size
     cover = coverage[:height * width].view(height, width)
-    open_ = cover < _OPEN
-    # Open pixels grown by one pixel in the 8 directions (shifted ORs: a third of a max filter's cost).
-    rows = open_.clone()
-    rows[1:] |= open_[:-1]
-    rows[:-1] |= open_[1:]
-    edge = rows.clone()
-    edge[:, 1:] |= rows[:, :-1]
-    edge[:, :-1] |= rows[:, 1:]
+    edge = max_filter(cover < _OPEN, 1)  # the open pixels grown by one pixel in the 8 directions
     gaps = torch.where(edge, (1.0 - cover).clamp_(min=0.0), 0.0).view(-1)
     return torch.cat([gaps, gaps.new_zeros(1)])
 
@@ -356,11 +349,13 @@ def _composite(points: PointSet, size: tuple[int, int], nearer: torch.Tensor | N
 
 def max_filter(image: torch.Tensor, radius: int) -> torch.Tensor:
     """(..., H, W) the largest value within ``radius`` pixels (a square) of each pixel: running
-    maxima of shifted views, cheaper on the CPU than a max pool, which also computes indices."""
+    maxima of shifted views, cheaper on the CPU than a max pool, which also computes indices
+    (and, unlike it, takes booleans: True within ``radius`` of a True pixel)."""
     result = image
+    lowest = False if image.dtype == torch.bool else float("-inf")  # the padding never wins
     for axis in (-2, -1):
         pad = (0, 0, radius, radius) if axis == -2 else (radius, radius)
-        padded = F.pad(result, pad, value=float("-inf"))
+        padded = F.pad(result, pad, value=lowest)
         size = result.shape[axis]
         result = padded.narrow(axis, 0, size)
         for shift in range(1, 2 * radius + 1):
