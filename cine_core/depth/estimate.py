@@ -13,7 +13,6 @@ discontinuities sit on image edges, which the layered depth image needs.
 from __future__ import annotations
 
 import cv2
-import kornia
 import numpy as np
 import torch
 
@@ -29,6 +28,10 @@ def guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float
     units, borders reflected without repeating the edge pixel (OpenCV's default). Returns (H, W)
     float32.
     """
+    # Imported here: kornia adds about 20 MB to a process and is needed only by the runs that
+    # estimate depth or inpaint with the networks (a photo with its depth file renders without).
+    import kornia.filters
+
     # Reflected borders need a window no larger than the image (a strip of a panorama).
     radius = min(radius, min(guide.shape) - 1)
     # Two 1-D box passes: 3x faster on the CPU than 2-D windows, equal to float32 rounding.

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import cv2
-import kornia
 import numpy as np
 import torch
 
@@ -45,6 +44,8 @@ class NetworkInpainter:
     @torch.inference_mode()
     def __call__(self, rgb: np.ndarray, log_depth: np.ndarray, context: np.ndarray,
                  hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import kornia.filters  # only where the nets run (see cine_core.depth.estimate.guided_filter)
+
         rows, cols = np.nonzero(hole)
         extent = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
         # Context of half the hole's extent, at least one unit of the nets' sides.
