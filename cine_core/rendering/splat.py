@@ -64,7 +64,9 @@ def project_points(points: torch.Tensor, intrinsics: torch.Tensor) -> tuple[torc
     Returns:
         uv: (N, 2) pixel coordinates; z: (N,) depth along the optical axis.
     """
-    z = points[:, 2]
+    # A copy: a view would keep the whole (N, 3) array alive as long as the depths are (through
+    # a splat), 9 MB for the still points of a 1280x720 frame.
+    z = points[:, 2].contiguous()
     safe = torch.where(z.abs() > 1e-8, z, torch.full_like(z, 1e-8))
     u = intrinsics[0, 0] * points[:, 0] / safe + intrinsics[0, 2]
     v = intrinsics[1, 1] * points[:, 1] / safe + intrinsics[1, 2]
