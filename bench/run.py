@@ -561,10 +561,12 @@ def wait_until_idle(limit: float, threshold: float = 0.3) -> float | None:
 def spawn(config: dict) -> dict:
     """Run one configuration in a fresh interpreter; adds process_s, the OS-reported peak RSS,
     the worker's CPU time and the load other processes put on the machine meanwhile."""
+    from cine_core import with_allocator_tunables
+
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         result = handle.name
     config = dict(config, result=result)
-    env = dict(os.environ)
+    env = with_allocator_tunables(os.environ)  # as the command line runs
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     start = time.perf_counter()
     busy_before = busy_cpu_seconds()

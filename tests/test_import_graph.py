@@ -119,7 +119,7 @@ def test_the_core_stages_depend_on_each_other_one_way():
 #: The core's packages and top-level modules in the order the data flows (docs/architecture.md):
 #: each may import only those before it. ``scene`` (the prepared scene) holds the layers, and
 #: motion and rendering receive it.
-CORE_ORDER = ("errors", "parallel", "io", "cameras", "filters", "nets", "depth", "layers", "scene", "motion", "rendering",
+CORE_ORDER = ("errors", "parallel", "host_memory", "io", "cameras", "filters", "nets", "depth", "layers", "scene", "motion", "rendering",
               "pipeline", "__main__")
 
 

@@ -41,7 +41,7 @@ from ..rendering.decoder import NeuralFrameRenderer
 from ..rendering.frames import FrameRenderer
 from ..scene import MAX_REGIONS, PreparedScene
 from .backend import NeuralBackend
-from .devices import release_freed_host_memory
+from ..host_memory import release_freed_host_memory
 
 Progress = Callable[[str, float], None]
 
@@ -333,7 +333,7 @@ def prepare_scene(inputs: SceneInputs, options: PrepareOptions, progress: Progre
                                                          options.flow_scale, require_motion, auto, found_by,
                                                          options.exact_region)
     # Each network stage's activations are freed as it ends; the heap hands them back too
-    # (glibc keeps them otherwise: cine_core.pipeline.devices).
+    # (glibc keeps them otherwise: cine_core.host_memory).
     release_freed_host_memory()
     progress("depth", 0.1)
     if inputs.depth_values is not None:
