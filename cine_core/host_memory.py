@@ -21,7 +21,7 @@ _KEPT_BLOCK = 1 << 30
 #: per-thread cache holds on to such crumbs, so a large block freed beside them cannot merge
 #: with its neighbours, and the next request of the same size (a frame's sums: 74 MB at
 #: 1280x720) no longer fits in it and takes fresh memory. Without the cache, the 60-frame
-#: 1280x720 cascade clip peaked 60-100 MB lower (sea-stacks 90 MB), and took no longer.
+#: 1280x720 cascade clip peaked 50-75 MB lower (sea-stacks 90 MB), and took no longer.
 ALLOCATOR_TUNABLES = "glibc.malloc.tcache_count=0"
 
 
@@ -93,16 +93,35 @@ def with_allocator_tunables(environment: Mapping[str, str]) -> dict[str, str]:
     return environment
 
 
+#: Set in the environment of a command started again by :func:`restart_with_allocator_tunables`,
+#: holding the ``GLIBC_TUNABLES`` it had before: it starts again at most once, even where the
+#: tunables do not survive the start (a secure-execution interpreter, a cleaned environment).
+_RESTARTED = "CINE_CORE_ALLOCATOR_RESTARTED"
+
+
 def restart_with_allocator_tunables() -> None:
     """Start this process's command again in its place (``exec``, same interpreter, flags and
     arguments) with :data:`ALLOCATOR_TUNABLES`, which glibc reads only at start. Returns at
-    once where they are set already, the C library is not glibc, or the interpreter cannot be
-    started again; then the process goes on as it is. Only for processes that are wholly
-    ours (the command line), before they do any work.
+    once where they are set already, the C library is not glibc, the command was started
+    again already, or the interpreter cannot be started again; then the process goes on as
+    it is. In the started process the environment is put back as it was, so programs it runs
+    (the video encoder) keep glibc's defaults. Only for processes that are wholly ours (the
+    command line), before they do any work.
     """
+    if _RESTARTED in os.environ:
+        before = os.environ.pop(_RESTARTED)
+        if before:
+            os.environ["GLIBC_TUNABLES"] = before
+        else:
+            os.environ.pop("GLIBC_TUNABLES", None)
+        return
     environment = with_allocator_tunables(os.environ)
     if _glibc() is None or environment == dict(os.environ) or not sys.executable:
         return
+    environment[_RESTARTED] = os.environ.get("GLIBC_TUNABLES", "")
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()  # exec drops what is not written yet
     try:
         os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environment)
     except OSError:
