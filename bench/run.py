@@ -508,11 +508,13 @@ def fit_cost(by_points: list[dict], by_resolution: list[dict]) -> dict:
 
 def _worker(config: dict) -> None:
     """Child-process entry: run one configuration and write its record to config['result']."""
+    from cine_core import keep_freed_host_memory, restart_with_allocator_tunables
+
+    restart_with_allocator_tunables()  # as the command line does, before PyTorch is loaded
+    keep_freed_host_memory()
+
     import torch
 
-    from cine_core import keep_freed_host_memory
-
-    keep_freed_host_memory()  # as the command line does
     if config.get("threads"):
         torch.set_num_threads(int(config["threads"]))
     if config["kind"] == "pipeline":
@@ -561,12 +563,10 @@ def wait_until_idle(limit: float, threshold: float = 0.3) -> float | None:
 def spawn(config: dict) -> dict:
     """Run one configuration in a fresh interpreter; adds process_s, the OS-reported peak RSS,
     the worker's CPU time and the load other processes put on the machine meanwhile."""
-    from cine_core import with_allocator_tunables
-
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         result = handle.name
     config = dict(config, result=result)
-    env = with_allocator_tunables(os.environ)  # as the command line runs
+    env = dict(os.environ)
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     start = time.perf_counter()
     busy_before = busy_cpu_seconds()

@@ -58,7 +58,6 @@ _API = {
     "NeuralBackend": ".pipeline.backend",
     "resolve_device": ".pipeline.devices", "keep_freed_host_memory": ".host_memory",
     "release_freed_host_memory": ".host_memory", "restart_with_allocator_tunables": ".host_memory",
-    "with_allocator_tunables": ".host_memory",
     "check_photo_memory": ".pipeline.memory",
     "FRAMES_AT_ONCE": ".parallel", "ordered_map": ".parallel", "workers_for": ".parallel",
     "command_line": ".pipeline.cli:main",
