@@ -18,6 +18,7 @@ import torch
 from ..filters import fill_holes
 from ..io.motion_rules import motion_mask
 from ..layers.ldi import BEHIND_FACTOR, DepthLayer
+from ..layers.soft_edges import EDGE_RADIUS, edge_matte, unmix_values
 from ..scene import PreparedScene
 from .integrate import STAYS, LoopTrajectories, ParticleField, integrate_loop, sample_bilinear
 
@@ -46,6 +47,28 @@ class CloudExtent:
 STILL, FLUID, HIDDEN_MOVING, UNDER_FLUID = 0, 1, 2, 3
 
 
+@dataclass(frozen=True)
+class SoftEdges:
+    """The points of a cloud at soft layer edges (:mod:`~cine_core.layers.soft_edges`).
+
+    Attributes:
+        coverage: (P,) how much of its pixel each point covers (1 but at soft edges).
+        changed: (K,) the points whose values were un-mixed (those on the near side also moved
+            to the depth of the near surface beside them).
+        photo_values: (K, C) their values as the photo has them.
+        layer_depth: (K,) their depths as their layers have them.
+    """
+
+    coverage: torch.Tensor
+    changed: torch.Tensor
+    photo_values: torch.Tensor
+    layer_depth: torch.Tensor
+
+    def to(self, device: torch.device | str) -> "SoftEdges":
+        return SoftEdges(self.coverage.to(device), self.changed.to(device), self.photo_values.to(device),
+                         self.layer_depth.to(device))
+
+
 @dataclass
 class AnimatedPointCloud:
     """All LDI points and their motion over a loop of ``num_frames``.
@@ -67,6 +90,7 @@ class AnimatedPointCloud:
         owner: (M,) uint8 layer of each moving point.
         photo_depth: (H, W) depth of the photo's surface (:attr:`PreparedScene.depth`).
         extent: where the points ever are; computed from the tensors when not given.
+        soft_edges: the still points' partial coverage at layer cuts, None without any.
 
     A moving point's position and depth at a frame are computed when asked
     (:meth:`moving_positions`): the trajectories keep positions every few frames and integrate
@@ -87,6 +111,7 @@ class AnimatedPointCloud:
     owner: torch.Tensor
     photo_depth: torch.Tensor
     extent: CloudExtent | None = None
+    soft_edges: SoftEdges | None = None
     #: Indices of the moving points on each layer, then of the :data:`HIDDEN_MOVING` ones among
     #: them: found once on the host, so that :meth:`depth_at` reads nothing back from a device.
     point_groups: tuple[list[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False, compare=False)
@@ -172,6 +197,21 @@ class AnimatedPointCloud:
             depth.index_copy_(0, hidden, torch.maximum(depth.index_select(0, hidden), behind))
         return depth
 
+    def opaque_values(self) -> torch.Tensor:
+        """(P, C) the values for a renderer that draws every point whole (the add-on's surface
+        meshes): those un-mixed at soft edges as the photo has them. The points added over
+        the far side of soft edges keep their values; such a renderer leaves them out."""
+        if self.soft_edges is None:
+            return self.values
+        return self.values.index_copy(0, self.soft_edges.changed, self.soft_edges.photo_values)
+
+    def layer_depth(self) -> torch.Tensor:
+        """(P,) the points' depths as their layers have them: those soft edges moved to the
+        near surface's depth back where their layer put them."""
+        if self.soft_edges is None:
+            return self.depth
+        return self.depth.index_copy(0, self.soft_edges.changed, self.soft_edges.layer_depth)
+
     def positions(self, frame: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pixel positions (P, 2) and depths (P,) of the whole forward and backward clouds.
 
@@ -188,7 +228,9 @@ class AnimatedPointCloud:
                  ("rest_uv", "depth", "values", "trajectories", "seam_weight", "kind", "surfaces", "owner",
                   "photo_depth")}
         of_layer, hidden = self.point_groups
+        soft = None if self.soft_edges is None else self.soft_edges.to(device)
         return AnimatedPointCloud(num_static=self.num_static, num_underlay=self.num_underlay, extent=self.extent,
+                                  soft_edges=soft,
                                   point_groups=([points.to(device) for points in of_layer], hidden.to(device)), **moved)
 
 
@@ -249,6 +291,22 @@ def farthest_under(depth: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return farthest
 
 
+def soft_edges_allowed(moves_visible: torch.Tensor,
+                       moves_hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(H, W) bool where a near pixel, and where a far pixel, of a layer cut may be soft: a
+    still near surface in front of one that moves (a ridge before drifting clouds, the ground
+    below a moving sky). Near: a still pixel whose hidden surface moves; far: a moving pixel
+    with still ones around it.
+
+    The renderer composites a still surface's partial coverage over the moving points behind
+    it only (:func:`~cine_core.rendering.splat.splat_groups`); between two still surfaces, or
+    with moving points in front, the edge stays whole, as the photo cut it.
+    """
+    window = np.ones((2 * EDGE_RADIUS + 1, 2 * EDGE_RADIUS + 1), np.uint8)
+    still_around = torch.from_numpy(cv2.dilate((~moves_visible).numpy().astype(np.uint8), window) > 0)
+    return ~moves_visible & moves_hidden, moves_visible & still_around
+
+
 def point_values(scene: PreparedScene) -> list[torch.Tensor]:
     """Per layer (C, H, W) values the points carry: the layer's colours (classical path)."""
     return [layer.rgb for layer in scene.layered.layers]
@@ -280,12 +338,28 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
     moves_visible = motion_mask(scene.flow)
     moves_hidden = motion_mask(scene.hidden_flow)
     feather = seam_weights(moves_visible | moves_hidden, max(4.0, 0.03 * max(width, height)))
-    rest, depth, carried, kind, owner, seam = [], [], [], [], [], []
+    surfaces = torch.stack([layer_surface(layer) for layer in scene.layered.layers])
+    matte = edge_matte(scene.layered, scene.photo, soft_edges_allowed(moves_visible, moves_hidden))
+    unmixed = unmix_values(values, matte)
+    rest, depth, carried, kind, owner, seam, coverage, changed = [], [], [], [], [], [], [], []
     for index, (layer, layer_values) in enumerate(zip(scene.layered.layers, values)):
         alpha = layer.alpha
         rest.append(grid[alpha])
         depth.append(layer.depth[alpha])
         carried.append(layer_values.permute(1, 2, 0)[alpha])
+        coverage.append(torch.ones(carried[-1].shape[0]))
+        changed.append(torch.zeros(carried[-1].shape[0], dtype=torch.bool))
+        # The layer's points at soft edges take their un-mixed values, the near ones their
+        # coverage too.
+        row = alpha.reshape(-1).cumsum(0).sub_(1)  # each pixel's point on this layer
+        for side, replacement in ((matte.near_side, unmixed.near), (matte.far_side, unmixed.far)):
+            here = side & (matte.visible_layer == index)
+            rows = row[here.reshape(-1)]
+            carried[-1][rows] = replacement[here[side]]
+            changed[-1][rows] = True
+            if side is matte.near_side:
+                coverage[-1][rows] = matte.coverage[here]
+                depth[-1][rows] = matte.near_depth[here]
         point_kind = torch.full((height, width), STILL, dtype=torch.uint8)
         point_kind[moves_visible & ~layer.hidden] = FLUID
         # Hidden surface behind still foreground (a rock beside the fall) moves with its moving
@@ -296,6 +370,16 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
         kind.append(point_kind[alpha])
         owner.append(torch.full((int(alpha.sum()),), index, dtype=torch.long))
         seam.append(feather[alpha])
+    # The near surface's points added over the far side of its soft edges: still, like it.
+    added = matte.far_side
+    near_layer = matte.near_layer[added]
+    rest.append(grid[added])
+    depth.append(matte.near_depth[added])
+    carried.append(unmixed.added)
+    coverage.append(matte.coverage[added])
+    kind.append(torch.full((int(added.sum()),), STILL, dtype=torch.uint8))
+    owner.append(near_layer)
+    seam.append(feather[added])
     kind_all = torch.cat(kind)
     # Still points first, then those under fluid (still too), then the moving ones.
     rank = torch.where(kind_all == STILL, 0, torch.where(kind_all == UNDER_FLUID, 1, 2)).to(torch.uint8)
@@ -308,7 +392,7 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
     # waterfall's water stops where the lake begins instead of taking the lake's velocity, and
     # never draws over the still rock beside it); hidden ones follow the extended flow.
     regions = scene.motion_regions()
-    region_of = torch.cat([regions[alpha] for alpha in (layer.alpha for layer in scene.layered.layers)])[order]
+    region_of = torch.cat([regions[alpha] for alpha in [layer.alpha for layer in scene.layered.layers] + [added]])[order]
     fields = [ParticleField(scene.hidden_flow)]
     field_of = torch.where(kind_all[moving] == HIDDEN_MOVING, 0, STAYS).to(torch.int16)
     for label in torch.unique(regions[regions > 0]).tolist():
@@ -316,10 +400,20 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
         field_of[(kind_all[moving] == FLUID) & (region_of[moving] == label)] = len(fields)
         fields.append(ParticleField(scene.flow * inside, inside))
     trajectories = integrate_loop(fields, field_of, rest_uv[moving].to(device), num_frames, integrator, every)
-    surfaces = torch.stack([layer_surface(layer) for layer in scene.layered.layers]).to(device)
+    soft = None
+    if bool(matte.near_side.any() or matte.far_side.any()):
+        # The un-mixed points where they are now, with the photo's values they had there.
+        changed = torch.argsort(order)[torch.nonzero(torch.cat(changed)).squeeze(1)]
+        soft_pixel = matte.near_side | matte.far_side
+        mine = [soft_pixel & (matte.visible_layer == index) for index in range(len(values))]
+        photo_values = torch.cat([layer_values.permute(1, 2, 0)[here] for here, layer_values in zip(mine, values)])
+        layer_depth = torch.cat([layer.depth[here] for here, layer in zip(mine, scene.layered.layers)])
+        soft = SoftEdges(torch.cat(coverage)[order].to(device), changed.to(device), photo_values.to(device),
+                         layer_depth.to(device))
     return AnimatedPointCloud(rest_uv.to(device), depth_all.to(device), carried_all.to(device), num_static,
                               num_underlay, trajectories, torch.cat(seam)[order].to(device), kind_all.to(device),
-                              surfaces, owner_all[moving].to(torch.uint8).to(device), scene.depth.to(device))
+                              surfaces.to(device), owner_all[moving].to(torch.uint8).to(device), scene.depth.to(device),
+                              soft_edges=soft)
 
 
 def playback_points(scene: PreparedScene, num_frames: int) -> AnimatedPointCloud:

@@ -2,6 +2,8 @@
 of what each pixel shows and how much of the pixel the scene's points cover (alpha)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from ..cameras.paths import Camera
@@ -11,7 +13,7 @@ from .splat import PointSet, splat_groups
 
 
 def _carrying_inverse_depth(points: PointSet) -> PointSet:
-    return PointSet(points.uv, points.z, (1.0 / points.z.clamp(min=1e-6))[:, None], points.footprint)
+    return replace(points, values=(1.0 / points.z.clamp(min=1e-6))[:, None])
 
 
 def depth_and_alpha(renderer: FrameRenderer, frame: int, camera: Camera) -> tuple[torch.Tensor, torch.Tensor]:

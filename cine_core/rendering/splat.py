@@ -46,12 +46,16 @@ class PointSet:
         z: (N,) camera depth; points with z <= 0 are behind the camera and ignored.
         values: (N, C) what each point carries (colour, features, disparity...).
         footprint: (N,) footprint width in pixels (1 = a pixel of the photo) or None (all 1).
+        coverage: (N,) how much of its footprint each point covers, or None (all 1): a
+            surface's points at its anti-aliased silhouette cover part, and what lies behind
+            shows by the rest (:mod:`~cine_core.layers.soft_edges`).
     """
 
     uv: torch.Tensor
     z: torch.Tensor
     values: torch.Tensor
     footprint: torch.Tensor | None = None
+    coverage: torch.Tensor | None = None
 
 
 def project_points(points: torch.Tensor, intrinsics: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,7 +82,10 @@ def _subdivide(points: PointSet) -> PointSet:
     footprint = points.footprint
     if footprint is None or footprint.numel() == 0 or float(footprint.max()) < 2.0:
         return points  # the common case: one check, no copies
-    parts = [(points.uv, points.z, points.values, footprint < 2.0)]
+    keep = footprint < 2.0
+    coverage = points.coverage
+    uv, z, values = [points.uv[keep]], [points.z[keep]], [points.values[keep]]
+    covers = None if coverage is None else [coverage[keep]]
     for k in range(2, _MAX_SUBDIVISION + 1):
         upper = float("inf") if k == _MAX_SUBDIVISION else k + 1.0
         chosen = (footprint >= k) & (footprint < upper)
@@ -86,24 +93,28 @@ def _subdivide(points: PointSet) -> PointSet:
         offsets = torch.stack(torch.meshgrid(steps, steps, indexing="xy"), dim=-1).reshape(-1, 2)
         sub_uv = points.uv[chosen][:, None] + offsets[None] * footprint[chosen][:, None, None]
         count = offsets.shape[0]
-        parts.append((sub_uv.reshape(-1, 2), points.z[chosen].repeat_interleave(count),
-                      points.values[chosen].repeat_interleave(count, 0), None))
-    keep = parts[0][3]
-    return PointSet(torch.cat([points.uv[keep]] + [p[0] for p in parts[1:]]),
-                    torch.cat([points.z[keep]] + [p[1] for p in parts[1:]]),
-                    torch.cat([points.values[keep]] + [p[2] for p in parts[1:]]))
+        uv.append(sub_uv.reshape(-1, 2))
+        z.append(points.z[chosen].repeat_interleave(count))
+        values.append(points.values[chosen].repeat_interleave(count, 0))
+        if covers is not None:
+            covers.append(coverage[chosen].repeat_interleave(count))
+    return PointSet(torch.cat(uv), torch.cat(z), torch.cat(values),
+                    coverage=None if covers is None else torch.cat(covers))
 
 
 @dataclass
 class _Taps:
     """The four bilinear taps of every point, stacked (4, N); taps outside the image or of
     points behind the camera point at the spare cell ``H * W`` with weight 0. ``z`` is each
-    point's depth (N,): a tap's depth is its point's (that of a tap of weight 0 is never used)."""
+    point's depth (N,): a tap's depth is its point's (that of a tap of weight 0 is never used).
+    ``coverage`` (N,) or None: see :class:`PointSet` (the weights are geometric: a point
+    claims a pixel by where it lands, and covers it by its coverage)."""
 
     pixel: torch.Tensor
     weight: torch.Tensor
     z: torch.Tensor
     values: torch.Tensor  # (N, C)
+    coverage: torch.Tensor | None = None
 
 
 def _taps(points: PointSet, height: int, width: int, origin: tuple[int, int] = (0, 0)) -> _Taps:
@@ -133,7 +144,7 @@ def _taps(points: PointSet, height: int, width: int, origin: tuple[int, int] = (
     column = torch.where(inside_x, x0 + steps, spare)
     row = torch.where(inside_y, (y0 + steps) * width, spare)
     pixel = (row[:, None] + column[None]).reshape(-1).clamp_(max=spare)
-    return _Taps(pixel, weight, z, points.values)
+    return _Taps(pixel, weight, z, points.values, points.coverage)
 
 
 def _nearest_depth(taps: _Taps, cells: int) -> torch.Tensor:
@@ -175,11 +186,13 @@ def surface_weight(gap: torch.Tensor) -> torch.Tensor:
 
 
 def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int, out: torch.Tensor | None = None,
-                see_through: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+                see_through: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(C + 1, cells + 1): sums of weighted values and, last, of weights, channel-first
     (added to ``out``, zeros of that shape, when given). ``see_through``: (own nearest depth,
     share) per cell: where ``nearest`` hides the taps, they still count by that share as they
-    would against their own nearest depth."""
+    would against their own nearest depth. With partial coverage (``taps.coverage``) the
+    weights are scaled by it, and the second result is the share of each cell the visible
+    taps leave open by it (1 - their mean coverage; else None)."""
     # Pixels reached only by weak taps have no owner (inf): z / inf - 1 = -1 keeps them all.
     weight = nearest.index_select(0, taps.pixel).view(4, -1)
     weight = surface_weight(torch.div(taps.z, weight, out=weight).sub_(1.0))
@@ -190,6 +203,10 @@ def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int, out: torch.Tenso
         weight += own.sub_(weight).mul_(share.index_select(0, taps.pixel).view(4, -1))
         del own
     weight = weight.view(-1).mul_(taps.weight)
+    whole = None
+    if taps.coverage is not None:
+        whole = weight.new_zeros(cells + 1).scatter_add_(0, taps.pixel, weight)
+        weight.view(4, -1).mul_(taps.coverage)
     # Channel-first values (PointSet.values a transposed view of them) are used as they are.
     values = taps.values.T.contiguous()
     total = weight.new_zeros(values.shape[0] + 1, cells + 1) if out is None else out
@@ -203,7 +220,9 @@ def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int, out: torch.Tenso
     for channel, row in enumerate(values):
         total[channel].scatter_add_(0, taps.pixel, torch.mul(taps_weight, row, out=product).view(-1))
     total[-1].scatter_add_(0, taps.pixel, weight)
-    return total
+    if whole is None:
+        return total, None
+    return total, torch.where(whole > 0, 1.0 - total[-1] / whole.clamp(min=1e-12), 0.0)
 
 
 def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: PointSet | None = None,
@@ -234,9 +253,13 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     cells = height * width
     shared_sum = shared_nearest = underlay_sum = see_through = None
     if shared is not None:
-        shared_sum, shared_nearest = _composite(shared, size)
+        shared_sum, shared_nearest, shared_open = _composite(shared, size)
         shared_missing = ~(shared_nearest < float("inf"))  # as ~isfinite (no -inf here), faster
         see_through = silhouette_gaps(shared_sum[-1], size)
+        if shared_open is not None:
+            # Its soft edges leave the rest of their pixels open too, also more than a pixel
+            # from where nothing of it lands.
+            torch.maximum(see_through, shared_open, out=see_through)
     if underlay is not None:
         # Composited only over the box its taps reach: its points are few (the surface under
         # the fluid), and outside the box its sums are zero.
@@ -245,11 +268,11 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
         if box is not None:
             top, left, bottom, right = box
             nearer = None if shared_nearest is None else _cells(shared_nearest, size, box)
-            underlay_sum, _ = _composite(underlay, (bottom - top, right - left), nearer, origin=(top, left))
+            underlay_sum, _, _ = _composite(underlay, (bottom - top, right - left), nearer, origin=(top, left))
     # Each group's sums are made, composited and normalised in place in its own slot.
     totals = groups[0].values.new_zeros(len(groups), groups[0].values.shape[1] + 1, cells + 1)
     for total, points in zip(totals, groups):
-        _, nearest = _composite(points, size, shared_nearest, out=total, see_through=see_through)
+        _, nearest, _ = _composite(points, size, shared_nearest, out=total, see_through=see_through)
         if underlay_sum is not None:
             _add_underlay(total, underlay_sum, size, box)
         if shared_sum is not None:
@@ -332,10 +355,12 @@ def silhouette_gaps(coverage: torch.Tensor, size: tuple[int, int]) -> torch.Tens
 
 def _composite(points: PointSet, size: tuple[int, int], nearer: torch.Tensor | None = None, *,
                out: torch.Tensor | None = None, see_through: torch.Tensor | None = None,
-               origin: tuple[int, int] = (0, 0)) -> tuple[torch.Tensor, torch.Tensor]:
+               origin: tuple[int, int] = (0, 0)) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """The sums of :func:`_accumulate` of ``points`` (added to ``out``, zeros, when given) over
-    ``size`` (H, W) cells from the image's pixel ``origin`` on, and the nearest depth per cell
-    they were composited against: their own, or ``nearer`` (H * W + 1,) where that is nearer.
+    ``size`` (H, W) cells from the image's pixel ``origin`` on, the nearest depth per cell
+    they were composited against: their own, or ``nearer`` (H * W + 1,) where that is nearer,
+    and the share of each cell their own nearest surface leaves open by its partial coverage
+    (None when the points cover whole, see :func:`_nearest_depth`).
     ``see_through`` (H * W + 1,): the share of each cell the surface at ``nearer`` leaves open
     (:func:`silhouette_gaps`), by which the points it hides still count there.
     The taps are dropped on return (the largest arrays of a splat)."""
@@ -346,7 +371,8 @@ def _composite(points: PointSet, size: tuple[int, int], nearer: torch.Tensor | N
     if nearer is not None:
         own, nearest = nearest, torch.minimum(nearest, nearer)
     behind = (own, see_through) if own is not None and see_through is not None else None
-    return _accumulate(taps, nearest, height * width, out, behind), nearest
+    sums, open_share = _accumulate(taps, nearest, height * width, out, behind)
+    return sums, nearest, open_share
 
 
 def max_filter(image: torch.Tensor, radius: int) -> torch.Tensor:

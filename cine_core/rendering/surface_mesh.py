@@ -38,7 +38,8 @@ from .frames import cloud_weights, frame_time
 
 
 def point_layers(scene: PreparedScene, cloud: AnimatedPointCloud) -> torch.Tensor:
-    """(P,) int64 index of the layer each of the cloud's points comes from.
+    """(P,) int64 index of the layer each of the cloud's points comes from, -1 for the points
+    soft edges add over the far side of a cut (a mesh covers whole, so it leaves them out).
 
     A point is its layer's depth at its rest pixel; layers at one pixel have different depths
     (hidden content lies behind), so the depth identifies the layer.
@@ -46,12 +47,14 @@ def point_layers(scene: PreparedScene, cloud: AnimatedPointCloud) -> torch.Tenso
     width, height = scene.size
     column = cloud.rest_uv[:, 0].round().long().clamp(0, width - 1)
     row = cloud.rest_uv[:, 1].round().long().clamp(0, height - 1)
-    depth = cloud.depth.cpu()
+    depth = cloud.layer_depth().cpu()
     layer = torch.full_like(column, -1)
     for index, candidate in enumerate(scene.layered.layers):
         mine = candidate.alpha[row, column] & (candidate.depth[row, column] == depth) & (layer < 0)
         layer[mine] = index
-    if bool((layer < 0).any()):
+    added = torch.zeros_like(layer, dtype=torch.bool) if cloud.soft_edges is None else \
+        cloud.soft_edges.coverage.cpu() < 1.0
+    if bool(((layer < 0) & ~added).any()):
         raise ValueError("the cloud's points do not belong to this scene's layers")
     return layer
 
@@ -308,7 +311,7 @@ def surface_vertices(scene: PreparedScene, cloud: AnimatedPointCloud) -> Surface
     rest_uv, depth = cloud.rest_uv.cpu(), cloud.depth.cpu()
     positions = torch.cat([lift_to_world(rest_uv + surfaces.edge_offsets, depth, scene.intrinsics).float(),
                            surfaces.skirt_world])
-    colors = cloud.values[:, :3].cpu().float()
+    colors = cloud.opaque_values()[:, :3].cpu().float()
     colors = torch.cat([colors, colors[surfaces.skirt_source]])
     pixels = torch.cat([rest_uv.float(), surfaces.skirt_pixels])
     source = surfaces.copy.source
