@@ -36,18 +36,25 @@ def ground_share(shift: float = 0.0, supersample: int = 16) -> np.ndarray:
     return ground.reshape(HEIGHT, supersample, WIDTH, supersample).mean((1, 3))
 
 
-@pytest.fixture(scope="module")
-def horizon_scene(tmp_path_factory):
+@pytest.fixture(scope="module", params=["moving sky", "still sky"])
+def horizon_scene(request, tmp_path_factory):
+    """The horizon before a sky that moves, and before a still one (a pond in the ground's
+    corner moves instead): the still ground's edge is laid over moving points in the first, over
+    still ones in the second."""
     folder = str(tmp_path_factory.mktemp("horizon"))
     share = ground_share()[..., None]
     photo = share * GROUND + (1 - share) * SKY
     cv2.imwrite(os.path.join(folder, "image.png"), (photo[..., ::-1] * 255).round().astype(np.uint8))
     rows = np.arange(HEIGHT, dtype=np.float32)[:, None].repeat(WIDTH, 1)
-    disparity = np.where(share[..., 0] >= 0.5, 0.15 + 0.85 * np.clip(rows - HORIZON, 0, None) / (HEIGHT - HORIZON),
+    disparity = np.where(share[..., 0] >= 0.5, 0.2 + 0.2 * np.clip(rows - HORIZON, 0, None) / (HEIGHT - HORIZON),
                          0.02).astype(np.float32)
     np.save(os.path.join(folder, "depth.npy"), disparity)
-    # The sky moves, to the last of its pixels (mask.png: the sky's pixels).
-    cv2.imwrite(os.path.join(folder, "mask.png"), ((share[..., 0] < 0.5) * 255).astype(np.uint8))
+    if request.param == "moving sky":  # to the last of its pixels (mask.png: the sky's pixels)
+        moving = share[..., 0] < 0.5
+    else:
+        moving = np.zeros((HEIGHT, WIDTH), bool)
+        moving[HEIGHT - 20:, WIDTH - 40:] = True
+    cv2.imwrite(os.path.join(folder, "mask.png"), (moving * 255).astype(np.uint8))
     scene = prepare_scene(SceneInputs.find(folder), PrepareOptions(backend="classical", direction="left to right"))
     return scene
 
@@ -92,7 +99,9 @@ def test_the_horizon_moves_with_its_anti_aliasing(horizon_scene):
     edge = (expected > 0.02) & (expected < 0.98)
     edge[:, :8] = edge[:, -8:] = False  # the frame's borders
     error = np.abs(found - expected)[edge]
-    assert error.mean() < 0.06 and error.max() < 0.3, (error.mean(), error.max())
+    # 4681a69, which cut the mixed pixels whole: mean 0.060 and max 0.25 before the moving sky,
+    # 0.23 and 0.50 before the still one; with soft edges 0.011 and 0.047 before either.
+    assert error.mean() < 0.03 and error.max() < 0.12, (error.mean(), error.max())
 
 
 def test_surface_meshes_keep_the_photo_colours(horizon_scene):

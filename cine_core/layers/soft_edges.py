@@ -29,9 +29,9 @@ EDGE_RADIUS = 2
 #: Below this distance between the two surfaces' colours (RGB in [0, 1]) the mix is not
 #: measured: the pixel stays whole.
 MIN_CONTRAST = 0.1
-#: A pixel is taken for a mix of the two colours F and B when it lies within this fraction of
-#: |F - B| of the line through them.
-MAX_RESIDUAL = 0.5
+#: A pixel is taken for a mix of the two colours F and B when the colour un-mixing gives it
+#: lies within this distance (RGB in [0, 1]) of the surface's estimated colour.
+MAX_DEVIATION = 0.1
 #: Coverage within this of 0 or 1 counts as none or full (and un-mixing divides by at most
 #: 1 / MIN_SHARE, so the un-mixed values stay bounded).
 MIN_SHARE = 1.0 / 64.0
@@ -69,15 +69,16 @@ class EdgeMatte:
     radius: int
 
 
-def edge_matte(layered: LayeredScene, photo: torch.Tensor,
-               allowed: tuple[torch.Tensor, torch.Tensor] | None = None, radius: int = EDGE_RADIUS) -> EdgeMatte:
+def edge_matte(layered: LayeredScene, photo: torch.Tensor, still: torch.Tensor | None = None,
+               radius: int = EDGE_RADIUS) -> EdgeMatte:
     """Measure the near surface's coverage at the pixels beside the layer cuts.
 
     Args:
         layered: the LDI.
         photo: (3, H, W) the photo, colours in [0, 1].
-        allowed: (H, W) bool where a near pixel, and where a far pixel, may be soft (default
-            everywhere).
+        still: (H, W) bool, the pixels whose surface stays still (default all). Only a still
+            near surface gets a soft edge: the splatter composites the partial coverage of
+            still points only, and a point added beside moving ones would stay behind.
         radius: see :data:`EDGE_RADIUS`.
 
     Returns:
@@ -116,22 +117,30 @@ def edge_matte(layered: LayeredScene, photo: torch.Tensor,
         depth = torch.where(visible == index, layer.depth, depth)
     # The depth map is filtered, so the near surface's pixels at a cut ramp towards the far
     # one (a ground's top row lay 7 % behind the row below it): under parallax they moved as a
-    # surface of their own. A soft pixel takes the depth of the near surface beside it: a near
-    # one the nearest of its neighbours', a far one the farthest near pixel's within ``radius``
-    # (the edge).
+    # surface of their own, and the splatter hid them behind the rows below. The soft band
+    # moves with the near surface as one piece instead: its pixels, and the far pixels it
+    # covers, take the near surface's depth as its pixels beyond the band have it (the mean of
+    # their log-depth around, smooth along the edge where the cut steps from row to row), a
+    # near pixel only where that is nearer.
+    band = near_side | far_side
+    pixel = torch.nonzero(band.reshape(-1)).squeeze(1)
+    layer_of = torch.where(far_side, nearest, visible).reshape(-1)[pixel]
+    log_depth = torch.log(depth.clamp(min=1e-6))[None]
+    mean, found = _layer_means([log_depth] * len(layers), layer_of, pixel, interior, visible, radius)
     near_depth = torch.zeros(height, width)
-    for index in range(len(layers)):
-        mine = visible == index
-        beside = cv2.erode(torch.where(mine, depth, float("inf")).numpy(), np.ones((3, 3), np.uint8))
-        own = torch.where(near_side & mine, torch.minimum(depth, torch.from_numpy(beside)), depth)
-        edge = torch.from_numpy(cv2.dilate(torch.where(mine, own, 0.0).numpy(), kernel))
-        near_depth = torch.where(near_side & mine, own, torch.where(far_side & (nearest == index), edge, near_depth))
+    own = depth.reshape(-1)[pixel]
+    surface = torch.where(found, mean[:, 0].exp(), own)
+    # The ramp only ever pulls the near side back: a near pixel already in front keeps its depth.
+    near_depth.view(-1)[pixel] = torch.where(far_side.reshape(-1)[pixel], surface, torch.minimum(own, surface))
+    far_side.view(-1)[pixel[~found]] = False  # no near surface around to take the depth of
     # The far side must lie clearly behind the near surface, or the splatter would take the two
     # for one surface and blend them instead of laying one over the other.
     far_side &= depth >= near_depth * BEHIND_FACTOR
-    if allowed is not None:
-        near_side &= allowed[0]
-        far_side &= allowed[1]
+    if still is not None:
+        near_side &= still
+        for index in range(len(layers)):
+            moving = ((visible == index) & ~still).numpy().astype(np.uint8)
+            far_side &= ~((nearest == index) & torch.from_numpy(cv2.dilate(moving, kernel) > 0))
     near_of = torch.where(far_side, nearest, torch.where(near_side, visible, -1)).reshape(-1)
     colours = [layer.rgb for layer in layers]
     coverage = torch.ones(height, width)
@@ -142,7 +151,12 @@ def edge_matte(layered: LayeredScene, photo: torch.Tensor,
         shown = photo.reshape(3, -1).index_select(1, pixel).T  # (K, 3): I
         front, measured = _layer_means(colours, near_of[pixel], pixel, interior, visible, radius)
         if is_near:
+            # What shows behind is the hidden surface, inpainted: it must look like the far
+            # surface the photo shows beyond the edge, or the pixel was not a mix of it (an
+            # inpainted guess between two rocks would show through as a pale outline).
             back = _gather_layers(colours, behind.reshape(-1)[pixel], pixel)
+            seen, found = _layer_means(colours, farthest.reshape(-1)[pixel], pixel, interior, visible, radius)
+            measured &= found & ((back - seen).square().sum(1) <= MAX_DEVIATION ** 2)
         else:
             back, found = _layer_means(colours, visible.reshape(-1)[pixel], pixel, interior, visible, radius)
             measured &= found
@@ -167,28 +181,26 @@ def _least_share(shown: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
 def _coverage(shown: torch.Tensor, front: torch.Tensor, back: torch.Tensor,
               near: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(K,) the near surface's coverage a of pixels of colour I = ``shown`` between colours
-    F = ``front`` and B = ``back`` (K, 3), and (K,) whether the pixel is soft: the two colours
-    differ by :data:`MIN_CONTRAST` at least and a is neither none nor full.
+    F = ``front`` and B = ``back`` (K, 3), and (K,) whether the pixel is soft.
 
-    a is the projection of I - B onto F - B (a pixel farther than :data:`MAX_RESIDUAL` from
-    that line is not soft), kept where un-mixing stays within the colour
-    range: on the near side the point's values become B + (I - B) / a, on the far side
-    F + (I - F) / (1 - a).
+    a is the projection of I - B onto F - B, raised or lowered where un-mixing would leave the
+    colour range: on the near side the point's colour becomes B + (I - B) / a, on the far side
+    F + (I - F) / (1 - a). The pixel is soft where F and B differ by :data:`MIN_CONTRAST` at
+    least, a is neither none nor full, and that colour stays within :data:`MAX_DEVIATION` of
+    the estimate it replaces (a pixel off the line between F and B is not their mix, and
+    dividing by a small share would turn the difference into a garish colour).
     """
     difference = front - back
     norm = difference.square().sum(1)
     share = ((shown - back) * difference).sum(1) / norm.clamp(min=1e-12)
-    # A pixel far from the line between the two colours is not their mix (texture, a third
-    # surface): it stays whole.
-    residual = (shown - back - share[:, None] * difference).square().sum(1)
-    explained = residual <= MAX_RESIDUAL ** 2 * norm
     if near:
         share = torch.maximum(share.clamp(max=1.0), _least_share(shown, back)).clamp(min=MIN_SHARE)
-        soft = share < 1.0 - MIN_SHARE
+        unmixed, estimate, soft = back + (shown - back) / share[:, None], front, share < 1.0 - MIN_SHARE
     else:
         share = torch.minimum(share.clamp(min=0.0), 1.0 - _least_share(shown, front)).clamp(max=1.0 - MIN_SHARE)
-        soft = share > MIN_SHARE
-    return share, soft & explained & (norm >= MIN_CONTRAST ** 2)
+        unmixed, estimate, soft = front + (shown - front) / (1.0 - share[:, None]), back, share > MIN_SHARE
+    deviation = (unmixed - estimate).square().sum(1)
+    return share, soft & (deviation <= MAX_DEVIATION ** 2) & (norm >= MIN_CONTRAST ** 2)
 
 
 def _gather_layers(values: list[torch.Tensor], layer_of: torch.Tensor, pixel: torch.Tensor) -> torch.Tensor:

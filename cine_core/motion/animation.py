@@ -18,7 +18,7 @@ import torch
 from ..filters import fill_holes
 from ..io.motion_rules import motion_mask
 from ..layers.ldi import BEHIND_FACTOR, DepthLayer
-from ..layers.soft_edges import EDGE_RADIUS, edge_matte, unmix_values
+from ..layers.soft_edges import edge_matte, unmix_values
 from ..scene import PreparedScene
 from .integrate import STAYS, LoopTrajectories, ParticleField, integrate_loop, sample_bilinear
 
@@ -291,22 +291,6 @@ def farthest_under(depth: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return farthest
 
 
-def soft_edges_allowed(moves_visible: torch.Tensor,
-                       moves_hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(H, W) bool where a near pixel, and where a far pixel, of a layer cut may be soft: a
-    still near surface in front of one that moves (a ridge before drifting clouds, the ground
-    below a moving sky). Near: a still pixel whose hidden surface moves; far: a moving pixel
-    with still ones around it.
-
-    The renderer composites a still surface's partial coverage over the moving points behind
-    it only (:func:`~cine_core.rendering.splat.splat_groups`); between two still surfaces, or
-    with moving points in front, the edge stays whole, as the photo cut it.
-    """
-    window = np.ones((2 * EDGE_RADIUS + 1, 2 * EDGE_RADIUS + 1), np.uint8)
-    still_around = torch.from_numpy(cv2.dilate((~moves_visible).numpy().astype(np.uint8), window) > 0)
-    return ~moves_visible & moves_hidden, moves_visible & still_around
-
-
 def point_values(scene: PreparedScene) -> list[torch.Tensor]:
     """Per layer (C, H, W) values the points carry: the layer's colours (classical path)."""
     return [layer.rgb for layer in scene.layered.layers]
@@ -339,7 +323,7 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
     moves_hidden = motion_mask(scene.hidden_flow)
     feather = seam_weights(moves_visible | moves_hidden, max(4.0, 0.03 * max(width, height)))
     surfaces = torch.stack([layer_surface(layer) for layer in scene.layered.layers])
-    matte = edge_matte(scene.layered, scene.photo, soft_edges_allowed(moves_visible, moves_hidden))
+    matte = edge_matte(scene.layered, scene.photo, ~moves_visible)
     unmixed = unmix_values(values, matte)
     rest, depth, carried, kind, owner, seam, coverage, changed = [], [], [], [], [], [], [], []
     for index, (layer, layer_values) in enumerate(zip(scene.layered.layers, values)):

@@ -348,16 +348,17 @@ class FrameRenderer:
 
     @cached_property
     def _render_carried(self) -> CarriedValues:
-        """What :meth:`render` splats (C + 5 channels): the values, the seam weight, whether a
-        point lies under fluid and whether it is fluid, and the fluid's photo position (u, v).
-        Ordered so that still points need only the first C + 1 and those under the fluid the
-        first C + 2 (the rest are zero for them; fewer channels make the splat cheaper). Made
-        once; the (P, C + 5) table it is cut from is not kept (25 MB of still points' rows at
-        1280x720 that the carried still values repeat)."""
+        """What :meth:`render` splats (2 C + 5 channels): the values, the seam weight, whether a
+        point lies under fluid and whether it is fluid, the fluid's photo position (u, v) and
+        its values. Ordered so that still points need only the first C + 1 and those under the
+        fluid the first C + 2 (the rest are zero for them; fewer channels make the splat
+        cheaper). Made once; the (P, 2 C + 5) table it is cut from is not kept (25 MB of still
+        points' rows at 1280x720 that the carried still values repeat)."""
         cloud = self.cloud
         fluid = (cloud.kind == FLUID).to(cloud.values.dtype)[:, None]
         under = (cloud.kind == UNDER_FLUID).to(cloud.values.dtype)[:, None]
-        values = torch.cat([cloud.values, cloud.seam_weight[:, None], under, fluid, fluid * cloud.rest_uv], dim=1)
+        values = torch.cat([cloud.values, cloud.seam_weight[:, None], under, fluid, fluid * cloud.rest_uv,
+                            fluid * cloud.values], dim=1)
         channels = cloud.values.shape[1]
         carried = self.carried(values, channels + 1, channels + 2)
         return CarriedValues(carried.still, carried.under, carried.moving.clone())
@@ -380,24 +381,27 @@ class FrameRenderer:
         # first (11 MB, 5 ms at 1280x720, eight times a frame).
         return fill_holes(sums[:channels], sums[channels:])[None].contiguous(memory_format=torch.channels_last)
 
-    def sharpen_fluid(self, colours: torch.Tensor, fluid: torch.Tensor, fluid_uv: torch.Tensor) -> torch.Tensor:
+    def sharpen_fluid(self, colours: torch.Tensor, fluid: torch.Tensor, fluid_uv: torch.Tensor,
+                      fluid_colours: torch.Tensor) -> torch.Tensor:
         """Replace the splatted colour of the fluid by the photo sampled once where it came from.
 
         Splatting colours at sub-pixel positions averages neighbouring points (a blur), and
         where moved points no longer form a grid the averaging varies from pixel to pixel
         (moire once the camera magnifies them). The points' photo positions vary smoothly, so
         splatting those instead and sampling the fluid's texture with a bicubic kernel keeps it
-        sharp and regular.
+        sharp and regular. Only the fluid's own part of a pixel changes: where a still surface
+        covers the rest (a soft edge, a silhouette) that part is kept as splatted.
 
         Args:
             colours: (G, C, H, W) splatted colours.
             fluid: (G, 1, H, W) fraction of each pixel made of fluid points.
             fluid_uv: (G, 2, H, W) splatted ``fluid * (u, v)`` (normalised like the colours).
+            fluid_colours: (G, C, H, W) splatted ``fluid * colour``: the fluid's part of ``colours``.
 
         Returns:
             ``colours``, changed in place.
         """
-        for image, share, uv_sum in zip(colours, fluid, fluid_uv):  # one rendering at a time
+        for image, share, uv_sum, own in zip(colours, fluid, fluid_uv, fluid_colours):  # one rendering at a time
             flat = image.view(image.shape[0], -1)
             share = share.reshape(-1)
             if share.device.type == "cpu":
@@ -409,7 +413,7 @@ class FrameRenderer:
             share = share.index_select(0, pixel)
             uv = _gather_columns(uv_sum.reshape(2, -1), pixel) / share.clamp(min=1e-6)[:, None]  # (M, 2)
             splatted = _gather_columns(flat, pixel)  # (M, C)
-            change = (self._fluid_sample(uv) - splatted).mul_(share[:, None])
+            change = self._fluid_sample(uv).mul_(share[:, None]).sub_(_gather_columns(own.reshape(own.shape[0], -1), pixel))
             # Where the fluid sits on its own pixel (at rest: loop time 0 from the source camera)
             # the splatted colour already is the photo's; the resampling would only add rounding.
             change *= ((uv - uv.round()).abs().amax(1) > 1e-3).to(change.dtype)[:, None]
@@ -459,8 +463,9 @@ class FrameRenderer:
         channels = self.cloud.values.shape[1]
         splatted = self._splat(self.point_sets_of(frame, camera, self._render_carried), camera)
         coverage = saturated_coverage(splatted.coverage)
-        colours, seam, under, fluid, fluid_uv, disparity = splatted.values.split([channels, 1, 1, 1, 2, 1], dim=1)
-        colours = self.sharpen_fluid(colours, fluid, fluid_uv)
+        colours, seam, under, fluid, fluid_uv, fluid_colours, disparity = splatted.values.split(
+            [channels, 1, 1, 1, 2, channels, 1], dim=1)
+        colours = self.sharpen_fluid(colours, fluid, fluid_uv, fluid_colours)
         # The blend weighs each cloud by its local density of points: where the flow stretched
         # one cloud (its points drawn apart near the upstream border) and compressed the other,
         # the compressed one is the better view. Measured on the saturated coverage (magnified

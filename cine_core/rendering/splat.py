@@ -26,6 +26,10 @@ SURFACE_SAME = 0.01
 SURFACE_TOLERANCE = 0.03
 _MIN_OWNER_WEIGHT = 0.2  # a tap this weak does not claim the pixel's depth (keeps silhouettes thin)
 _OPEN = 0.05  # a pixel a surface covers less than this is open (see silhouette_gaps)
+#: A surface this much deeper than a neighbouring pixel's nearest one is another surface: its
+#: pixels are open for the neighbour's silhouette (twice the tolerance of one surface, so the
+#: rows of a receding ground are not taken for edges).
+_SILHOUETTE_STEP = 1.0 + 2.0 * SURFACE_TOLERANCE
 _MAX_SUBDIVISION = 4
 
 
@@ -203,9 +207,17 @@ def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int, out: torch.Tenso
         weight += own.sub_(weight).mul_(share.index_select(0, taps.pixel).view(4, -1))
         del own
     weight = weight.view(-1).mul_(taps.weight)
-    whole = None
+    missing = None
     if taps.coverage is not None:
-        whole = weight.new_zeros(cells + 1).scatter_add_(0, taps.pixel, weight)
+        # What the partly covering points leave open, summed over their taps only (a few
+        # thousand points along the soft edges; a sum over every tap cost 6-8 ms a frame).
+        taps_weight, pixel, coverage = weight.view(4, -1), taps.pixel.view(4, -1), taps.coverage
+        if coverage.device.type == "cpu":
+            partial = torch.nonzero(coverage < 1.0).squeeze(1)
+            taps_weight, pixel, coverage = taps_weight[:, partial], pixel[:, partial], coverage[partial]
+        # (off the CPU finding them would wait for the device: every tap, the whole ones adding 0)
+        missing = weight.new_zeros(cells + 1).scatter_add_(0, pixel.reshape(-1),
+                                                          (taps_weight * (1.0 - coverage)).reshape(-1))
         weight.view(4, -1).mul_(taps.coverage)
     # Channel-first values (PointSet.values a transposed view of them) are used as they are.
     values = taps.values.T.contiguous()
@@ -220,9 +232,9 @@ def _accumulate(taps: _Taps, nearest: torch.Tensor, cells: int, out: torch.Tenso
     for channel, row in enumerate(values):
         total[channel].scatter_add_(0, taps.pixel, torch.mul(taps_weight, row, out=product).view(-1))
     total[-1].scatter_add_(0, taps.pixel, weight)
-    if whole is None:
+    if missing is None:
         return total, None
-    return total, torch.where(whole > 0, 1.0 - total[-1] / whole.clamp(min=1e-12), 0.0)
+    return total, torch.where(missing > 0, missing / (total[-1] + missing).clamp(min=1e-12), 0.0)
 
 
 def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: PointSet | None = None,
@@ -252,14 +264,10 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     height, width = size
     cells = height * width
     shared_sum = shared_nearest = underlay_sum = see_through = None
+    second_sum = second_nearest = None
     if shared is not None:
-        shared_sum, shared_nearest, shared_open = _composite(shared, size)
+        shared_sum, shared_nearest, see_through, second_at, second_sum, second_nearest = _composite_shared(shared, size)
         shared_missing = ~(shared_nearest < float("inf"))  # as ~isfinite (no -inf here), faster
-        see_through = silhouette_gaps(shared_sum[-1], size)
-        if shared_open is not None:
-            # Its soft edges leave the rest of their pixels open too, also more than a pixel
-            # from where nothing of it lands.
-            torch.maximum(see_through, shared_open, out=see_through)
     if underlay is not None:
         # Composited only over the box its taps reach: its points are few (the surface under
         # the fluid), and outside the box its sums are zero.
@@ -272,7 +280,8 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
     # Each group's sums are made, composited and normalised in place in its own slot.
     totals = groups[0].values.new_zeros(len(groups), groups[0].values.shape[1] + 1, cells + 1)
     for total, points in zip(totals, groups):
-        _, nearest, _ = _composite(points, size, shared_nearest, out=total, see_through=see_through)
+        _, nearest, own = _composite(points, size, shared_nearest, out=total, see_through=see_through,
+                                     behind=second_nearest)
         if underlay_sum is not None:
             _add_underlay(total, underlay_sum, size, box)
         if shared_sum is not None:
@@ -280,8 +289,12 @@ def splat_groups(groups: list[PointSet], size: tuple[int, int], *, shared: Point
             keep = surface_weight(torch.div(shared_nearest, nearest, out=nearest).sub_(1.0))
             keep = keep.masked_fill_(shared_missing, 1.0)
             _add_narrower(total, shared_sum, keep)
-            del keep
-        del nearest
+            # The still surface behind, where it is not behind this group's own points.
+            depth = second_nearest.index_select(0, second_at)
+            behind = surface_weight(torch.div(depth, torch.minimum(own.index_select(0, second_at), depth)).sub_(1.0))
+            _add_narrower_at(total, second_sum, behind.masked_fill_(~(depth < float("inf")), 0.0), second_at)
+            del keep, behind, depth
+        del nearest, own
         # Row by row: contiguous rows divide several times faster than the strided block.
         divisor = total[-1, :cells].clamp(min=1e-8)
         for row in total[:-1]:
@@ -336,7 +349,7 @@ def _add_underlay(total: torch.Tensor, underlay_sum: torch.Tensor, size: tuple[i
     _add_narrower(images, underlay_sum[:, :-1].unflatten(1, keep.shape), keep)
 
 
-def silhouette_gaps(coverage: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def silhouette_gaps(coverage: torch.Tensor, size: tuple[int, int], nearest: torch.Tensor | None = None) -> torch.Tensor:
     """(H * W + 1,) how much of each pixel the silhouette of a surface leaves open, from the
     surface's ``coverage`` (H * W + 1,): 1 - coverage at the pixels within one pixel of one it
     leaves open (its edge, where its points cover pixels in part as the camera moves), 0
@@ -345,34 +358,110 @@ def silhouette_gaps(coverage: torch.Tensor, size: tuple[int, int]) -> torch.Tens
     pixels on points are split, see :func:`_subdivide`): drawn apart, they cover pixels in part
     too, and nothing behind may show there. Between 1.8 and 2 pixels apart the holes a surface
     leaves are open, and so are the pixels around them.
+
+    ``nearest`` (H * W + 1,): where the coverage is that of the nearest of several surfaces,
+    their depth; a pixel whose nearest surface lies clearly behind a neighbour's (more than
+    :data:`_SILHOUETTE_STEP`) is open for that neighbour too.
     """
     height, width = size
     cover = coverage[:height * width].view(height, width)
     edge = max_filter(cover < _OPEN, 1)  # the open pixels grown by one pixel in the 8 directions
+    if nearest is not None:
+        depth = nearest[:height * width].view(height, width)
+        edge |= max_filter(depth, 1) > depth * _SILHOUETTE_STEP
     gaps = torch.where(edge, (1.0 - cover).clamp_(min=0.0), 0.0).view(-1)
     return torch.cat([gaps, gaps.new_zeros(1)])
 
 
 def _composite(points: PointSet, size: tuple[int, int], nearer: torch.Tensor | None = None, *,
                out: torch.Tensor | None = None, see_through: torch.Tensor | None = None,
-               origin: tuple[int, int] = (0, 0)) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+               behind: torch.Tensor | None = None,
+               origin: tuple[int, int] = (0, 0)) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The sums of :func:`_accumulate` of ``points`` (added to ``out``, zeros, when given) over
     ``size`` (H, W) cells from the image's pixel ``origin`` on, the nearest depth per cell
     they were composited against: their own, or ``nearer`` (H * W + 1,) where that is nearer,
-    and the share of each cell their own nearest surface leaves open by its partial coverage
-    (None when the points cover whole, see :func:`_nearest_depth`).
+    and their own nearest depth.
     ``see_through`` (H * W + 1,): the share of each cell the surface at ``nearer`` leaves open
-    (:func:`silhouette_gaps`), by which the points it hides still count there.
+    (:func:`silhouette_gaps`), by which the points it hides still count there, unless they lie
+    behind ``behind`` (H * W + 1,), the depth of what else shows there (inf where nothing).
     The taps are dropped on return (the largest arrays of a splat)."""
     height, width = size
     taps = _taps(points, height, width, origin)
-    nearest = _nearest_depth(taps, height * width)
-    own = None
+    own = nearest = _nearest_depth(taps, height * width)
     if nearer is not None:
-        own, nearest = nearest, torch.minimum(nearest, nearer)
-    behind = (own, see_through) if own is not None and see_through is not None else None
-    sums, open_share = _accumulate(taps, nearest, height * width, out, behind)
-    return sums, nearest, open_share
+        nearest = torch.minimum(own, nearer)
+    through = None
+    if nearer is not None and see_through is not None:
+        through = (own if behind is None else torch.minimum(own, behind), see_through)
+    sums, _ = _accumulate(taps, nearest, height * width, out, through)
+    return sums, nearest, own
+
+
+def _composite_shared(points: PointSet, size: tuple[int, int]) -> tuple[torch.Tensor, ...]:
+    """The still points every group shares, composited in two levels: the nearest surface,
+    and where it leaves part of a pixel open (its silhouette, its soft edges) the surface next
+    behind it.
+
+    Returns:
+        front: (C + 1, H * W + 1) sums of the nearest surface (:func:`_accumulate`);
+        nearest: (H * W + 1,) its depth;
+        share: (H * W + 1,) the part of each cell it leaves open (:func:`silhouette_gaps`, and
+        1 - the mean coverage of its points);
+        at, behind, behind_nearest: the surface next behind where ``share`` > 0
+        (:func:`_next_surface`).
+    """
+    height, width = size
+    cells = height * width
+    taps = _taps(points, height, width)
+    nearest = _nearest_depth(taps, cells)
+    front, open_share = _accumulate(taps, nearest, cells)
+    share = silhouette_gaps(front[-1], size, nearest)
+    if open_share is not None:
+        # Soft edges leave the rest of their pixels open, also more than a pixel from where
+        # nothing of the surface lands.
+        torch.maximum(share, open_share, out=share)
+    return (front, nearest, share, *_next_surface(taps, nearest, share, cells))
+
+
+def _next_surface(taps: _Taps, nearest: torch.Tensor, share: torch.Tensor,
+                  cells: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The surface next behind ``nearest`` at the cells where ``share`` > 0.
+
+    Returns:
+        at: (M,) those cells (on the CPU; elsewhere all of them: finding them would wait for
+        the device); sums: (C + 1, M) its sums there, scaled so that they weigh ``share`` in
+        all; depth: (cells + 1,) its depth (inf where none).
+    """
+    count = taps.z.shape[0]
+    selected = (share > 0).index_select(0, taps.pixel).logical_and_(taps.weight > 0)  # bytes gather faster
+    if selected.device.type == "cpu":
+        # Only the taps of those cells: silhouettes and soft edges, a small part of the image.
+        chosen = torch.nonzero(selected).squeeze(1)
+        at = torch.nonzero(share > 0).squeeze(1)
+        slot = torch.full((cells + 1,), -1, dtype=torch.long).index_copy_(0, at, torch.arange(at.numel()))
+    else:  # all taps, the rest weighing nothing
+        chosen = torch.arange(selected.numel(), device=selected.device)
+        at = slot = torch.arange(cells + 1, device=selected.device)
+    point, pixel = chosen % count, taps.pixel.index_select(0, chosen)
+    z, tap_weight = taps.z.index_select(0, point), taps.weight.index_select(0, chosen)
+    hidden = selected.index_select(0, chosen) & (z > nearest.index_select(0, pixel) * (1.0 + SURFACE_TOLERANCE))
+    # Only a strong tap makes a surface the one behind (as in _nearest_depth): a neighbour's tap
+    # of weight 1e-5 would fill the open part with its colour and hide what moves behind.
+    inf = float("inf")
+    strong = hidden & (tap_weight >= _MIN_OWNER_WEIGHT)
+    second = torch.full_like(nearest, inf).scatter_reduce_(0, pixel, torch.where(strong, z, inf), reduce="amin")
+    behind = second.index_select(0, pixel)
+    # Taps of cells no strong tap reaches count for nothing (z / inf - 1 = -1 would keep them).
+    weight = surface_weight(z / behind - 1.0).mul_(tap_weight).masked_fill_(~(hidden & (behind < inf)), 0.0)
+    if taps.coverage is not None:
+        weight.mul_(taps.coverage.index_select(0, point))
+    values = taps.values.index_select(0, point)
+    target = slot.index_select(0, pixel)
+    sums = weight.new_zeros(values.shape[1] + 1, at.numel())
+    sums[:-1].index_add_(1, target, (values * weight[:, None]).T)
+    sums[-1].index_add_(0, target, weight)
+    sums *= torch.where(sums[-1] > 0, share.index_select(0, at) / sums[-1].clamp(min=1e-12), 0.0)
+    return at, sums, second
 
 
 def max_filter(image: torch.Tensor, radius: int) -> torch.Tensor:
@@ -402,6 +491,15 @@ def _add_narrower(total: torch.Tensor, part: torch.Tensor, keep: torch.Tensor) -
     for source, row in enumerate(rows):
         total[row] += part[source] * keep
     return total
+
+
+def _add_narrower_at(total: torch.Tensor, part: torch.Tensor, keep: torch.Tensor, at: torch.Tensor) -> None:
+    """:func:`_add_narrower` for a ``part`` (K + 2, M) and ``keep`` (M,) given at the cells ``at`` (M,)
+    of ``total`` (C + 2, cells) only."""
+    first = part.shape[0] - 2
+    rows = range(part.shape[0]) if part.shape[0] == total.shape[0] else [*range(first), -2, -1]
+    for source, row in enumerate(rows):
+        total[row].index_add_(0, at, part[source] * keep)
 
 
 def splat_points(uv: torch.Tensor, z: torch.Tensor, values: torch.Tensor, size: tuple[int, int], *,
