@@ -42,9 +42,9 @@ class EdgeMatte:
     """Where the photo mixes a near surface with what lies behind it, and by how much.
 
     Attributes:
-        near_side: (H, W) bool, pixels of a nearer layer beside a cut, covering part a of
-            themselves (all where the mix cannot be measured); the first hidden layer behind
-            (``behind_layer``) shows through the rest.
+        near_side: (H, W) bool, pixels of a still nearer layer beside a cut, covering part a
+            of themselves (all where the mix cannot be measured); the nearest hidden surface
+            behind (``behind_layer``) shows through the rest.
         far_side: (H, W) bool, pixels of a farther layer that the near surface (of
             ``near_layer``) covers in part a.
         coverage: (H, W) float32, a at those pixels (1 elsewhere).
