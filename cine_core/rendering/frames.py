@@ -348,17 +348,16 @@ class FrameRenderer:
 
     @cached_property
     def _render_carried(self) -> CarriedValues:
-        """What :meth:`render` splats (2 C + 5 channels): the values, the seam weight, whether a
-        point lies under fluid and whether it is fluid, the fluid's photo position (u, v) and
-        its values. Ordered so that still points need only the first C + 1 and those under the
-        fluid the first C + 2 (the rest are zero for them; fewer channels make the splat
-        cheaper). Made once; the (P, 2 C + 5) table it is cut from is not kept (25 MB of still
-        points' rows at 1280x720 that the carried still values repeat)."""
+        """What :meth:`render` splats (C + 5 channels): the values, the seam weight, whether a
+        point lies under fluid and whether it is fluid, and the fluid's photo position (u, v).
+        Ordered so that still points need only the first C + 1 and those under the fluid the
+        first C + 2 (the rest are zero for them; fewer channels make the splat cheaper). Made
+        once; the (P, C + 5) table it is cut from is not kept (25 MB of still points' rows at
+        1280x720 that the carried still values repeat)."""
         cloud = self.cloud
         fluid = (cloud.kind == FLUID).to(cloud.values.dtype)[:, None]
         under = (cloud.kind == UNDER_FLUID).to(cloud.values.dtype)[:, None]
-        values = torch.cat([cloud.values, cloud.seam_weight[:, None], under, fluid, fluid * cloud.rest_uv,
-                            fluid * cloud.values], dim=1)
+        values = torch.cat([cloud.values, cloud.seam_weight[:, None], under, fluid, fluid * cloud.rest_uv], dim=1)
         channels = cloud.values.shape[1]
         carried = self.carried(values, channels + 1, channels + 2)
         return CarriedValues(carried.still, carried.under, carried.moving.clone())
@@ -381,8 +380,7 @@ class FrameRenderer:
         # first (11 MB, 5 ms at 1280x720, eight times a frame).
         return fill_holes(sums[:channels], sums[channels:])[None].contiguous(memory_format=torch.channels_last)
 
-    def sharpen_fluid(self, colours: torch.Tensor, fluid: torch.Tensor, fluid_uv: torch.Tensor,
-                      fluid_colours: torch.Tensor) -> torch.Tensor:
+    def sharpen_fluid(self, colours: torch.Tensor, fluid: torch.Tensor, fluid_uv: torch.Tensor) -> torch.Tensor:
         """Replace the splatted colour of the fluid by the photo sampled once where it came from.
 
         Splatting colours at sub-pixel positions averages neighbouring points (a blur), and
@@ -390,18 +388,19 @@ class FrameRenderer:
         (moire once the camera magnifies them). The points' photo positions vary smoothly, so
         splatting those instead and sampling the fluid's texture with a bicubic kernel keeps it
         sharp and regular. Only the fluid's own part of a pixel changes: where a still surface
-        covers the rest (a soft edge, a silhouette) that part is kept as splatted.
+        covers the rest (a soft edge, a silhouette) that part is kept as splatted, and the
+        fluid's part, which the splat does not give apart, is taken for the texture's bilinear
+        sample there (what a lattice of points splats to as it slides).
 
         Args:
             colours: (G, C, H, W) splatted colours.
             fluid: (G, 1, H, W) fraction of each pixel made of fluid points.
             fluid_uv: (G, 2, H, W) splatted ``fluid * (u, v)`` (normalised like the colours).
-            fluid_colours: (G, C, H, W) splatted ``fluid * colour``: the fluid's part of ``colours``.
 
         Returns:
             ``colours``, changed in place.
         """
-        for image, share, uv_sum, own in zip(colours, fluid, fluid_uv, fluid_colours):  # one rendering at a time
+        for image, share, uv_sum in zip(colours, fluid, fluid_uv):  # one rendering at a time
             flat = image.view(image.shape[0], -1)
             share = share.reshape(-1)
             if share.device.type == "cpu":
@@ -413,22 +412,27 @@ class FrameRenderer:
             share = share.index_select(0, pixel)
             uv = _gather_columns(uv_sum.reshape(2, -1), pixel) / share.clamp(min=1e-6)[:, None]  # (M, 2)
             splatted = _gather_columns(flat, pixel)  # (M, C)
-            change = self._fluid_sample(uv).mul_(share[:, None]).sub_(_gather_columns(own.reshape(own.shape[0], -1), pixel))
+            if share.device.type == "cpu":
+                partial = (share < 1.0 - 1e-6).nonzero()[:, 0]  # a few: silhouettes, soft edges
+                own = splatted.index_copy(0, partial, self._fluid_sample(uv.index_select(0, partial), sharp=False))
+            else:
+                own = torch.where((share < 1.0 - 1e-6)[:, None], self._fluid_sample(uv, sharp=False), splatted)
+            change = self._fluid_sample(uv).sub_(own).mul_(share[:, None])
             # Where the fluid sits on its own pixel (at rest: loop time 0 from the source camera)
             # the splatted colour already is the photo's; the resampling would only add rounding.
             change *= ((uv - uv.round()).abs().amax(1) > 1e-3).to(change.dtype)[:, None]
             flat.index_copy_(1, pixel, (splatted + change).T)
         return colours
 
-    def _fluid_sample(self, uv: torch.Tensor) -> torch.Tensor:
+    def _fluid_sample(self, uv: torch.Tensor, sharp: bool = True) -> torch.Tensor:
         """(M, C) the fluid's texture sampled bicubically at photo positions ``uv`` (M, 2),
-        kept within the four texels a bilinear sample there reads."""
+        kept within the four texels a bilinear sample there reads (``sharp``), or bilinearly."""
         source = self.source
         scale = torch.tensor([2.0 / max(source.width - 1, 1), 2.0 / max(source.height - 1, 1)],
                              device=uv.device, dtype=uv.dtype)
-        sharp = F.grid_sample(self.fluid_texture, (uv * scale - 1.0)[None, None], mode="bicubic",
-                              padding_mode="border", align_corners=True)[0, :, 0].T  # (M, C)
-        if source.width > 1 and source.height > 1:
+        sample = F.grid_sample(self.fluid_texture, (uv * scale - 1.0)[None, None], mode="bicubic" if sharp else "bilinear",
+                               padding_mode="border", align_corners=True)[0, :, 0].T  # (M, C)
+        if sharp and source.width > 1 and source.height > 1:
             # The cubic kernel overshoots next to strong edges, and each channel by its own amount
             # (golden glints turned white-blue): keep the sample within the values of the four
             # texels a bilinear sample there reads. They are gathered per sample: a map of every
@@ -437,12 +441,12 @@ class FrameRenderer:
             column = uv[:, 0].floor().clamp_(0, width - 2).long()
             row = uv[:, 1].floor().clamp_(0, source.height - 2).long()
             corner = row.mul_(width).add_(column)
-            texels = self.fluid_texture[0].permute(1, 2, 0).reshape(-1, sharp.shape[1])  # (H * W, C), a view
+            texels = self.fluid_texture[0].permute(1, 2, 0).reshape(-1, sample.shape[1])  # (H * W, C), a view
             a, b, c, d = (texels.index_select(0, corner + offset) for offset in (0, 1, width, width + 1))
             low = torch.minimum(torch.minimum(a, b), torch.minimum(c, d))
             high = torch.maximum(torch.maximum(a, b), torch.maximum(c, d))
-            sharp = torch.minimum(torch.maximum(sharp, low), high)
-        return sharp
+            sample = torch.minimum(torch.maximum(sample, low), high)
+        return sample
 
     def render(self, frame: int, camera: Camera) -> torch.Tensor:
         """The colour image of ``frame`` in [0, N] (time frame / N) from ``camera``.
@@ -463,9 +467,8 @@ class FrameRenderer:
         channels = self.cloud.values.shape[1]
         splatted = self._splat(self.point_sets_of(frame, camera, self._render_carried), camera)
         coverage = saturated_coverage(splatted.coverage)
-        colours, seam, under, fluid, fluid_uv, fluid_colours, disparity = splatted.values.split(
-            [channels, 1, 1, 1, 2, channels, 1], dim=1)
-        colours = self.sharpen_fluid(colours, fluid, fluid_uv, fluid_colours)
+        colours, seam, under, fluid, fluid_uv, disparity = splatted.values.split([channels, 1, 1, 1, 2, 1], dim=1)
+        colours = self.sharpen_fluid(colours, fluid, fluid_uv)
         # The blend weighs each cloud by its local density of points: where the flow stretched
         # one cloud (its points drawn apart near the upstream border) and compressed the other,
         # the compressed one is the better view. Measured on the saturated coverage (magnified
