@@ -213,6 +213,11 @@ def _gather_layers(values: list[torch.Tensor], layer_of: torch.Tensor, pixel: to
     return gathered
 
 
+#: Pixels whose windows :func:`_layer_means` gathers at once (bounds the memory for learned
+#: features: 1024 pixels x 169 offsets x 64 channels is 44 MB of float32).
+_MEANS_CHUNK = 1024
+
+
 def _layer_means(values: list[torch.Tensor], layer_of: torch.Tensor, pixel: torch.Tensor, interior: torch.Tensor,
                  visible: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(K, C) the mean values of layer ``layer_of`` (K,) around flat pixel ``pixel`` (K,): a
@@ -221,24 +226,25 @@ def _layer_means(values: list[torch.Tensor], layer_of: torch.Tensor, pixel: torc
     learned features would take hundreds of megabytes)."""
     height, width = interior.shape
     reach = 3 * radius
-    sums = values[0].new_zeros(pixel.shape[0], values[0].shape[0])
-    weights = values[0].new_zeros(pixel.shape[0])
-    row, column = pixel // width, pixel % width
+    steps = torch.arange(-reach, reach + 1)
+    dy, dx = (offset.reshape(-1) for offset in torch.meshgrid(steps, steps, indexing="ij"))
+    kernel = torch.exp(-(dx * dx + dy * dy).to(values[0].dtype) / (2.0 * radius * radius))
     own = (interior & (visible >= 0)).reshape(-1)
     visible = visible.reshape(-1)
-    flat = [layer_values.reshape(layer_values.shape[0], -1) for layer_values in values]
-    for dy in range(-reach, reach + 1):
-        for dx in range(-reach, reach + 1):
-            y, x = row + dy, column + dx
-            inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+    sums = values[0].new_zeros(pixel.shape[0], values[0].shape[0])
+    weights = values[0].new_zeros(pixel.shape[0])
+    for index, layer_values in enumerate(values):
+        flat = layer_values.reshape(layer_values.shape[0], -1)
+        for chosen in torch.nonzero(layer_of == index).squeeze(1).split(_MEANS_CHUNK):
+            # (k, offsets): every pixel's window at once.
+            y = (pixel[chosen] // width)[:, None] + dy[None]
+            x = (pixel[chosen] % width)[:, None] + dx[None]
             at = y.clamp(0, height - 1) * width + x.clamp(0, width - 1)
-            weight = (inside & own[at] & (visible[at] == layer_of)).to(sums.dtype)
-            weight *= math.exp(-(dx * dx + dy * dy) / (2.0 * radius * radius))
-            weights += weight
-            for index, layer_flat in enumerate(flat):
-                chosen = torch.nonzero((layer_of == index) & (weight > 0)).squeeze(1)
-                if chosen.numel():
-                    sums[chosen] += weight[chosen, None] * layer_flat.index_select(1, at[chosen]).T
+            inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+            weight = (inside & own[at] & (visible[at] == index)).to(sums.dtype) * kernel[None]
+            weights[chosen] = weight.sum(1)
+            gathered = flat.index_select(1, at.reshape(-1)).view(flat.shape[0], *at.shape)  # (C, k, offsets)
+            sums[chosen] = (gathered * weight[None]).sum(2).T
     found = weights > 0
     return sums / weights.clamp(min=1e-12)[:, None], found
 
