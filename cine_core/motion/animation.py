@@ -302,7 +302,9 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
     """Gather the points of every layer and integrate the moving ones over the loop.
 
     Visible points follow the flow; inpainted points follow the flow extended into the hidden
-    surface (so background revealed beside a waterfall moves with it).
+    surface (so background revealed beside a waterfall moves with it). Beside the layer cuts in
+    front of which the near surface stays still, points cover their pixels in part and carry
+    un-mixed values (:mod:`~cine_core.layers.soft_edges`, :attr:`AnimatedPointCloud.soft_edges`).
 
     Args:
         scene: the prepared scene.
@@ -322,7 +324,6 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
     moves_visible = motion_mask(scene.flow)
     moves_hidden = motion_mask(scene.hidden_flow)
     feather = seam_weights(moves_visible | moves_hidden, max(4.0, 0.03 * max(width, height)))
-    surfaces = torch.stack([layer_surface(layer) for layer in scene.layered.layers])
     matte = edge_matte(scene.layered, scene.photo, ~moves_visible)
     unmixed = unmix_values(values, matte)
     rest, depth, carried, kind, owner, seam, coverage, changed = [], [], [], [], [], [], [], []
@@ -384,6 +385,7 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
         field_of[(kind_all[moving] == FLUID) & (region_of[moving] == label)] = len(fields)
         fields.append(ParticleField(scene.flow * inside, inside))
     trajectories = integrate_loop(fields, field_of, rest_uv[moving].to(device), num_frames, integrator, every)
+    surfaces = torch.stack([layer_surface(layer) for layer in scene.layered.layers]).to(device)
     soft = None
     if bool(matte.near_side.any() or matte.far_side.any()):
         # The un-mixed points where they are now, with the photo's values they had there.
@@ -396,7 +398,7 @@ def animate_points(scene: PreparedScene, num_frames: int, integrator: str = "rk4
                          layer_depth.to(device))
     return AnimatedPointCloud(rest_uv.to(device), depth_all.to(device), carried_all.to(device), num_static,
                               num_underlay, trajectories, torch.cat(seam)[order].to(device), kind_all.to(device),
-                              surfaces.to(device), owner_all[moving].to(torch.uint8).to(device), scene.depth.to(device),
+                              surfaces, owner_all[moving].to(torch.uint8).to(device), scene.depth.to(device),
                               soft_edges=soft)
 
 

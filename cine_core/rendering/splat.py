@@ -8,9 +8,10 @@ camera reproduces the photo bit for bit. Magnified points (closer to the camera 
 photographed, or a longer lens) are split into sub-points covering their footprint, so surfaces
 stay closed. Visibility is a soft z-buffer: per pixel the nearest depth wins, and points up to
 :data:`SURFACE_TOLERANCE` behind it blend in with falling weight (neighbouring
-samples of one surface), while anything farther is hidden, except at the silhouette of the
-still surface in front of moving points (a ridge before a moving sky): there the pixels it
-covers in part show what moves behind by the part it leaves open, so the edge keeps the
+samples of one surface), while anything farther is hidden, except at the silhouette of a
+still surface (a ridge before the sky) and where its points cover their pixel only in part (a
+soft layer edge, :mod:`~cine_core.layers.soft_edges`): there the pixel shows what lies behind,
+moving or still, by the part the still surface leaves open, so the edge keeps the
 anti-aliasing of the photo instead of snapping to whole pixels.
 """
 from __future__ import annotations
