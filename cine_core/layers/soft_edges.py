@@ -103,15 +103,20 @@ def edge_matte(layered: LayeredScene, photo: torch.Tensor, still: torch.Tensor |
     first = torch.full((height, width), float("inf"))
     second = torch.full((height, width), float("inf"))
     for index, layer in enumerate(layers):
-        hidden = layer.hidden & (visible >= 0)
-        depth = torch.where(hidden, layer.depth, float("inf"))
-        second = torch.minimum(second, torch.maximum(first, depth))
-        behind = torch.where(depth < first, index, behind)
-        first = torch.minimum(first, depth)
+        hidden_depth = torch.where(layer.hidden & (visible >= 0), layer.depth, float("inf"))
+        second = torch.minimum(second, torch.maximum(first, hidden_depth))
+        behind = torch.where(hidden_depth < first, index, behind)
+        first = torch.minimum(first, hidden_depth)
     behind = torch.where(second < first * BEHIND_FACTOR, -1, behind)
     # A pixel with both a nearer and a farther layer around it (a thin middle layer) stays whole.
     near_side = (farthest > visible) & (nearest == visible) & (behind >= 0) & (visible >= 0)
     far_side = (nearest < visible) & (farthest == visible) & (nearest >= 0)
+    if still is not None:
+        near_side &= still
+        for index in range(len(layers)):
+            moving = ((visible == index) & ~still).numpy().astype(np.uint8)
+            far_side &= ~((nearest == index) & torch.from_numpy(cv2.dilate(moving, kernel) > 0))
+    near_of = torch.where(far_side, nearest, torch.where(near_side, visible, -1)).reshape(-1)
     depth = torch.zeros(height, width)
     for index, layer in enumerate(layers):
         depth = torch.where(visible == index, layer.depth, depth)
@@ -122,11 +127,9 @@ def edge_matte(layered: LayeredScene, photo: torch.Tensor, still: torch.Tensor |
     # covers, take the near surface's depth as its pixels beyond the band have it (the mean of
     # their log-depth around, smooth along the edge where the cut steps from row to row), a
     # near pixel only where that is nearer.
-    band = near_side | far_side
-    pixel = torch.nonzero(band.reshape(-1)).squeeze(1)
-    layer_of = torch.where(far_side, nearest, visible).reshape(-1)[pixel]
+    pixel = torch.nonzero((near_side | far_side).reshape(-1)).squeeze(1)
     log_depth = torch.log(depth.clamp(min=1e-6))[None]
-    mean, found = _layer_means([log_depth] * len(layers), layer_of, pixel, interior, visible, radius)
+    mean, found = _layer_means([log_depth] * len(layers), near_of[pixel], pixel, interior, visible, radius)
     near_depth = torch.zeros(height, width)
     own = depth.reshape(-1)[pixel]
     surface = torch.where(found, mean[:, 0].exp(), own)
@@ -136,12 +139,6 @@ def edge_matte(layered: LayeredScene, photo: torch.Tensor, still: torch.Tensor |
     # The far side must lie clearly behind the near surface, or the splatter would take the two
     # for one surface and blend them instead of laying one over the other.
     far_side &= depth >= near_depth * BEHIND_FACTOR
-    if still is not None:
-        near_side &= still
-        for index in range(len(layers)):
-            moving = ((visible == index) & ~still).numpy().astype(np.uint8)
-            far_side &= ~((nearest == index) & torch.from_numpy(cv2.dilate(moving, kernel) > 0))
-    near_of = torch.where(far_side, nearest, torch.where(near_side, visible, -1)).reshape(-1)
     colours = [layer.rgb for layer in layers]
     coverage = torch.ones(height, width)
     for side, is_near in ((near_side, True), (far_side, False)):

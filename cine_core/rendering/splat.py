@@ -487,19 +487,22 @@ def _add_narrower(total: torch.Tensor, part: torch.Tensor, keep: torch.Tensor) -
     rest of the shapes are the cells (flat, or a box of an image). ``total`` is updated in
     place (the splatter's own sums)."""
     # Row by row: a product of one row at a time, not of the whole (K + 2, cells) part.
-    first = part.shape[0] - 2
-    rows = range(part.shape[0]) if part.shape[0] == total.shape[0] else [*range(first), -2, -1]
-    for source, row in enumerate(rows):
+    for source, row in enumerate(_narrower_rows(part, total)):
         total[row] += part[source] * keep
     return total
+
+
+def _narrower_rows(part: torch.Tensor, total: torch.Tensor) -> list[int]:
+    """The rows of ``total`` (C + 2, ...) that the rows of ``part`` (K + 2, ...: K values, the
+    last value, the weight) add to."""
+    first = part.shape[0] - 2
+    return list(range(part.shape[0])) if part.shape[0] == total.shape[0] else [*range(first), -2, -1]
 
 
 def _add_narrower_at(total: torch.Tensor, part: torch.Tensor, keep: torch.Tensor, at: torch.Tensor) -> None:
     """:func:`_add_narrower` for a ``part`` (K + 2, M) and ``keep`` (M,) given at the cells ``at`` (M,)
     of ``total`` (C + 2, cells) only."""
-    first = part.shape[0] - 2
-    rows = range(part.shape[0]) if part.shape[0] == total.shape[0] else [*range(first), -2, -1]
-    for source, row in enumerate(rows):
+    for source, row in enumerate(_narrower_rows(part, total)):
         total[row].index_add_(0, at, part[source] * keep)
 
 

@@ -52,8 +52,10 @@ def point_layers(scene: PreparedScene, cloud: AnimatedPointCloud) -> torch.Tenso
     for index, candidate in enumerate(scene.layered.layers):
         mine = candidate.alpha[row, column] & (candidate.depth[row, column] == depth) & (layer < 0)
         layer[mine] = index
-    added = torch.zeros_like(layer, dtype=torch.bool) if cloud.soft_edges is None else \
-        cloud.soft_edges.coverage.cpu() < 1.0
+    added = torch.zeros_like(layer, dtype=torch.bool)
+    if cloud.soft_edges is not None:  # partly covering points that soft edges did not take from a layer
+        added = cloud.soft_edges.coverage.cpu() < 1.0
+        added[cloud.soft_edges.changed.cpu()] = False
     if bool(((layer < 0) & ~added).any()):
         raise ValueError("the cloud's points do not belong to this scene's layers")
     return layer
